@@ -1,0 +1,1 @@
+"""Sieve: an active-learning service that tells a labeling team which items to label next."""

@@ -1,0 +1,1 @@
+"""Framework-free domain core: strategies, estimators, labels and errors."""

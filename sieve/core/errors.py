@@ -1,0 +1,31 @@
+"""Domain errors; they carry the field at fault, never an HTTP status."""
+
+
+class SieveError(Exception):
+    """Base of every error Sieve reports to a client."""
+
+    def __init__(self, message: str, field: str | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+
+class InvalidInput(SieveError):
+    """The request is well-formed but its content breaks a rule of the domain."""
+
+
+class NotFound(SieveError):
+    """The named pool, item or job does not exist."""
+
+
+class Conflict(SieveError):
+    """The request clashes with the current state (duplicate id, no model yet...)."""
+
+
+class TooLarge(SieveError):
+    """The request exceeds a named limit on size."""
+
+
+class NotReady(SieveError):
+    """The answer needs work that has not finished yet; the client may retry."""
