@@ -1,0 +1,56 @@
+"""The one place that wires the API: settings, Redis, the service, blueprints and error handling."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, g, request
+from redis import Redis
+
+from .core.errors import SieveError
+from .http import ops, pools
+from .http.problems import ProblemApi, domain_error, problem
+from .pools import Pools
+from .settings import Settings
+from .storage.connection import connect
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Sieve", API_VERSION="1", OPENAPI_VERSION="3.0.3",
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_SPEC_OPTIONS={"info": {"description": "Active learning as a service: register a pool of "
+                                                  "unlabeled items, ask which to label next, teach the labels."}},
+    )
+    redis = redis or connect(settings)
+    app.extensions["sieve.redis"] = redis
+    app.extensions["sieve.pools"] = Pools(redis, settings)
+
+    api = ProblemApi(app)
+    api.register_blueprint(pools.blp)
+    api.register_blueprint(ops.blp)
+    app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
+
+    app.register_error_handler(SieveError, domain_error)
+
+    @app.before_request
+    def _start():
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
+            if not request.is_json:
+                return problem(415, "send the body as application/json",
+                               [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}])
+        return None
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    return app

@@ -1,0 +1,115 @@
+"""The `sieve` command: `up` runs everything on one machine; `api` and `worker` run one process each."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .settings import Settings
+
+
+@click.group()
+def main():
+    """Sieve: tells a labeling team which items to label next."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option("--port", default=8000, show_default=True, help="Port the API listens on.")
+@click.option("--workers", default=2, show_default=True, help="RQ worker processes to start.")
+@click.option("--api-processes", default=2, show_default=True, help="gunicorn worker processes.")
+def up(host, port, workers, api_processes):
+    """Start the whole service: Redis (embedded unless REDIS_URL is set), workers and the API."""
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    redis_server = None
+    if not settings.redis_url:
+        from .embedded import EmbeddedRedis
+        redis_server = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+        env["REDIS_URL"] = redis_server.url
+        click.echo(f"embedded Redis on {redis_server.url}, AOF in {redis_server.data_dir}")
+    if not settings.secret_key:
+        env["SIEVE_SECRET_KEY"] = _local_secret(Path(settings.data_dir))
+    children = [subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env)
+                for _ in range(workers)]
+    children.append(subprocess.Popen([sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port",
+                                      str(port), "--processes", str(api_processes)], env=env))
+    click.echo(f"Sieve on http://{host}:{port} with {workers} workers; Ctrl-C stops it")
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if redis_server:
+            redis_server.stop()
+        click.echo("Sieve stopped")
+
+
+def _local_secret(data_dir: Path) -> str:
+    """The embedded setup's signing key: made once, kept beside the data it protects."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--processes", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per process (gthread keeps "
+              "connections alive).")
+def api(host, port, processes, threads):
+    """Run the HTTP API under gunicorn (one container's worth)."""
+    from gunicorn.app.base import BaseApplication
+
+    from .app import create_app
+
+    settings = Settings.from_env()
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for name, value in {"bind": f"{host}:{port}", "workers": processes, "threads": threads,
+                                "worker_class": "gthread", "keepalive": 30, "timeout": 120,
+                                "accesslog": None, "graceful_timeout": 10}.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return create_app(settings)
+
+    Server().run()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Quit once the queue is empty.")
+def worker(burst):
+    """Run one RQ worker that retrains models and rewrites rankings."""
+    from .workers.worker import run_worker
+
+    run_worker(Settings.from_env(), burst=burst)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""A whitelist of scikit-learn classifiers with predict_proba, built from a JSON model spec."""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.naive_bayes import GaussianNB
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sieve.core.errors import InvalidInput
+
+MODEL_TYPES: dict[str, type] = {
+    "logistic_regression": LogisticRegression,
+    "sgd_classifier": SGDClassifier,
+    "random_forest": RandomForestClassifier,
+    "gaussian_nb": GaussianNB,
+}
+DEFAULT_MODEL_TYPE = "logistic_regression"
+
+# sklearn's SGD default (hinge) has no predict_proba, which every query strategy needs.
+SIEVE_DEFAULT_PARAMS: dict[str, dict] = {"sgd_classifier": {"loss": "log_loss"}}
+SGD_PROBA_LOSSES: tuple[str, ...] = ("log_loss", "modified_huber")
+
+# The service owns parallelism, logging, refit semantics and seeding (the pool's seed).
+FORBIDDEN_PARAMS: tuple[str, ...] = ("n_jobs", "verbose", "warm_start", "random_state")
+
+# Keep one training job from monopolising a worker.
+PARAM_UPPER_BOUNDS: dict[str, int] = {"n_estimators": 500, "max_iter": 100_000, "max_depth": 100}
+
+# Params whose valid values depend on the real data's classes or features: the probe's toy
+# data cannot judge them, so it uses sklearn's defaults and leaves them to the real fit.
+_DATA_SHAPED_PARAMS: tuple[str, ...] = ("priors", "class_weight", "monotonic_cst")
+_PROBE_CAPS: dict[str, int] = {"n_estimators": 2, "max_iter": 5}
+
+_SPEC_KEYS = ("type", "params")
+_PARAM_NAME_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
+
+
+def _is_json_value(value) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+    return False
+
+
+def _model_class(model_type) -> type:
+    cls = MODEL_TYPES.get(model_type) if isinstance(model_type, str) else None
+    if cls is None:
+        raise InvalidInput(
+            f"unknown model type {model_type!r}; valid types: {', '.join(MODEL_TYPES)}",
+            field="model.type",
+        )
+    return cls
+
+
+def _probe_data() -> tuple[np.ndarray, np.ndarray]:
+    # Separable, balanced and just large enough that SGD's early-stopping split holds both classes.
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 10)
+    X = rng.normal(size=(20, 2)) + 3.0 * y[:, None]
+    return X, y
+
+
+def _probe_fit(estimator) -> None:
+    probe = clone(estimator)
+    caps = {}
+    for name, cap in _PROBE_CAPS.items():
+        if name in probe.get_params() and (probe.get_params()[name] or 0) > cap:
+            caps[name] = cap
+    resets = {name: None for name in _DATA_SHAPED_PARAMS if name in probe.get_params()}
+    probe.set_params(**caps, **resets)
+    X, y = _probe_data()
+    with warnings.catch_warnings():
+        # Convergence and deprecation chatter on toy data says nothing about validity.
+        warnings.simplefilter("ignore")
+        try:
+            probe.fit(X, y)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"invalid parameter combination: {exc}", field="model.params") from None
+    if not hasattr(probe, "predict_proba"):
+        raise InvalidInput("this configuration has no predict_proba", field="model.params")
+
+
+def normalize_model_spec(spec: dict | None) -> dict:
+    """Validate a client's model spec and return it as {"type": str, "params": dict}.
+
+    Raises InvalidInput naming the field at fault.
+    """
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise InvalidInput("model must be an object with 'type' and 'params'", field="model")
+    for key in spec:
+        if key not in _SPEC_KEYS:
+            raise InvalidInput(f"unknown model key {key!r}; valid keys: type, params", field=f"model.{key}")
+
+    model_type = spec.get("type")
+    if model_type is None:
+        model_type = DEFAULT_MODEL_TYPE
+    cls = _model_class(model_type)
+
+    params = spec.get("params")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidInput("model.params must be an object", field="model.params")
+
+    accepted = cls().get_params()
+    for name, value in params.items():
+        field = f"model.params.{name}"
+        if name in FORBIDDEN_PARAMS:
+            reason = "the pool's seed is used" if name == "random_state" else "it is managed by Sieve"
+            raise InvalidInput(f"parameter {name!r} may not be set: {reason}", field=field)
+        if name not in accepted:
+            valid = ", ".join(sorted(set(accepted) - set(FORBIDDEN_PARAMS)))
+            raise InvalidInput(f"unknown parameter {name!r} for {model_type}; valid: {valid}", field=field)
+        if not _is_json_value(value):
+            raise InvalidInput(f"parameter {name!r} must be a JSON value", field=field)
+
+    params = {**SIEVE_DEFAULT_PARAMS.get(model_type, {}), **params}
+    estimator = cls(**params)
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        match = _PARAM_NAME_IN_MESSAGE.search(str(exc))
+        field = f"model.params.{match.group(1)}" if match else "model.params"
+        raise InvalidInput(str(exc), field=field) from None
+
+    if model_type == "sgd_classifier" and params["loss"] not in SGD_PROBA_LOSSES:
+        raise InvalidInput(
+            f"loss {params['loss']!r} has no predict_proba; use one of: {', '.join(SGD_PROBA_LOSSES)}",
+            field="model.params.loss",
+        )
+    for name, bound in PARAM_UPPER_BOUNDS.items():
+        value = params.get(name)
+        if isinstance(value, bool):
+            raise InvalidInput(f"{name} must be an integer, got {value}", field=f"model.params.{name}")
+        if value is not None and value > bound:
+            raise InvalidInput(f"{name} must be at most {bound}, got {value}", field=f"model.params.{name}")
+
+    _probe_fit(estimator)
+    return {"type": model_type, "params": params}
+
+
+def build_estimator(spec: dict, random_state: int | None):
+    """An unfitted estimator for a normalized spec, seeded with `random_state` when it takes one."""
+    model_type = spec.get("type") or DEFAULT_MODEL_TYPE
+    cls = _model_class(model_type)
+    params = {**SIEVE_DEFAULT_PARAMS.get(model_type, {}), **(spec.get("params") or {})}
+    estimator = cls(**params)
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=random_state)
+    return estimator

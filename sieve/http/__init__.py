@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints, marshmallow schemas and the problem+json error format."""

@@ -1,0 +1,127 @@
+"""Marshmallow fields that validate large numeric payloads in bulk with numpy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import marshmallow as ma
+import numpy as np
+
+from .. import limits
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
+    """A list of equal-length lists of finite numbers as a float32 (n, d) array.
+
+    Errors are raised as {row: {what: [message]}} so that they name the row, e.g. items[3].features.
+    """
+    def at(i: int, message: str):
+        return ma.ValidationError({i: {what: [message]} if what else [message]})
+
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise at(i, "must be a list of numbers")
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    dim = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != dim:
+            raise at(i, f"has {len(row)} values where the first has {dim}: every item needs the same dimension")
+    if dim == 0:
+        raise at(0, "must have at least one value")
+    if dim > limits.MAX_FEATURE_DIM:
+        raise at(0, f"has {dim} values; the most allowed is {limits.MAX_FEATURE_DIM}")
+    try:
+        matrix = np.array(rows)
+    except (ValueError, OverflowError):
+        matrix = np.array(rows, dtype=object)
+    if matrix.dtype.kind not in "fiu" or matrix.ndim != 2:
+        for i, row in enumerate(rows):
+            for value in row:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise at(i, f"must hold numbers only, found {value!r:.40}")
+        matrix = np.array(rows, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = matrix.astype(np.float64)
+    bad = ~np.isfinite(matrix) | (np.abs(matrix) > _FLOAT32_MAX)
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise at(i, "must hold finite numbers within float32 range (no NaN or infinity)")
+    return matrix.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ItemBatch:
+    ids: list[str]
+    features: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class ItemSchema(ma.Schema):
+    id = ma.fields.String(required=True, validate=ma.validate.Length(1, limits.MAX_ID_LENGTH))
+    features = ma.fields.List(ma.fields.Float(allow_nan=False), required=True,
+                              validate=ma.validate.Length(1, limits.MAX_FEATURE_DIM))
+
+
+class ItemsField(ma.fields.List):
+    """A list of items, validated as one float32 matrix rather than value by value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.fields.Nested(ItemSchema), validate=ma.validate.Length(
+            max=limits.MAX_ITEMS_PER_CALL), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> ItemBatch:
+        if not isinstance(value, list):
+            raise ma.ValidationError("must be a list of items")
+        if len(value) > limits.MAX_ITEMS_PER_CALL:
+            raise ma.ValidationError(f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more "
+                                     "with POST /v1/pools/{pool_id}/items")
+        ids, seen = [], set()
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ma.ValidationError({i: ["must be an object with id and features"]})
+            unknown = set(item) - {"id", "features"}
+            if unknown:
+                raise ma.ValidationError({i: {sorted(unknown)[0]: ["unknown field"]}})
+            item_id = item.get("id")
+            if not isinstance(item_id, str) or not 0 < len(item_id) <= limits.MAX_ID_LENGTH:
+                raise ma.ValidationError({i: {"id": [f"must be a string of 1 to {limits.MAX_ID_LENGTH} "
+                                                     "characters"]}})
+            if item_id in seen:
+                raise ma.ValidationError({i: {"id": [f"duplicate id {item_id!r} in this request"]}})
+            seen.add(item_id)
+            ids.append(item_id)
+            if "features" not in item:
+                raise ma.ValidationError({i: {"features": ["missing"]}})
+        return ItemBatch(ids=ids, features=parse_matrix([item["features"] for item in value], "items"))
+
+
+class MatrixField(ma.fields.List):
+    """A list of feature rows, validated in bulk."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.fields.List(ma.fields.Float(allow_nan=False)), validate=ma.validate.Length(
+            1, limits.MAX_PREDICT_ROWS), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> np.ndarray:
+        if not isinstance(value, list) or not value:
+            raise ma.ValidationError("must be a non-empty list of feature rows")
+        if len(value) > limits.MAX_PREDICT_ROWS:
+            raise ma.ValidationError(f"at most {limits.MAX_PREDICT_ROWS} rows per call")
+        return parse_matrix(value, "features", what="")
+
+
+class LabelField(ma.fields.Field):
+    """A class label: a string or an integer (not a boolean, not a float)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ma.ValidationError("must be a string or an integer")
+        if isinstance(value, str) and not 0 < len(value) <= limits.MAX_LABEL_LENGTH:
+            raise ma.ValidationError(f"must have 1 to {limits.MAX_LABEL_LENGTH} characters")
+        if isinstance(value, int) and abs(value) > 2 ** 53:
+            raise ma.ValidationError("integer labels must lie within ±2**53")
+        return value

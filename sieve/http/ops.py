@@ -1,0 +1,64 @@
+"""Operational endpoints: liveness, readiness, job state and the OpenAPI document."""
+from __future__ import annotations
+
+from flask import Response, current_app
+from flask_smorest import Blueprint
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from ..core.errors import NotFound
+from .schemas import HealthSchema, JobSchema, ReadySchema
+
+blp = Blueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@blp.route("/healthz", methods=["GET"])
+@blp.response(200, HealthSchema)
+def healthz():
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@blp.route("/readyz", methods=["GET"])
+@blp.response(200, ReadySchema)
+@blp.alt_response(503, schema=ReadySchema, description="Redis does not answer.")
+def readyz():
+    """Redis answers; how many workers are alive."""
+    redis = current_app.extensions["sieve.redis"]
+    try:
+        redis.ping()
+        workers = Worker.count(connection=redis)
+    except RedisError:
+        return {"status": "unavailable", "redis": False, "workers": 0}, 503
+    return {"status": "ok", "redis": True, "workers": workers}
+
+
+@blp.route("/v1/jobs/<string:job_id>", methods=["GET"])
+@blp.response(200, JobSchema)
+def job(job_id):
+    """The state of a refresh job."""
+    redis = current_app.extensions["sieve.redis"]
+    try:
+        found = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except (NoSuchJobError, ValueError):
+        raise NotFound(f"job {job_id} does not exist (finished jobs are kept for an hour)", field="job_id")
+    result = found.return_value() if found.is_finished else None
+    return {"job_id": found.id, "status": found.get_status(refresh=False).value,
+            "enqueued_at": _iso(found.enqueued_at), "started_at": _iso(found.started_at),
+            "ended_at": _iso(found.ended_at), "result": result if isinstance(result, dict) else None,
+            "error": (found.latest_result().exc_string.strip().splitlines()[-1]
+                      if found.is_failed and found.latest_result() else None)}
+
+
+@blp.route("/openapi.yaml", methods=["GET"])
+@blp.doc(responses={"200": {"description": "This document.", "content": {"application/yaml": {}}}})
+def openapi_yaml():
+    """This API's OpenAPI document."""
+    return Response(current_app.extensions["sieve.openapi_yaml"](), mimetype="application/yaml")

@@ -1,0 +1,89 @@
+"""/v1/pools: create, list, inspect, delete pools; add items, query, teach, predict."""
+from __future__ import annotations
+
+from flask import current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..pools import Pools
+from .schemas import (AddItemsSchema, CreatePoolSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
+                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, TeachAnswerSchema,
+                      TeachSchema)
+
+blp = Blueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
+
+
+def pools() -> Pools:
+    return current_app.extensions["sieve.pools"]
+
+
+def _labels(body) -> tuple[list[str], list]:
+    entries = body.get("labels", [])
+    return [e["id"] for e in entries], [e["label"] for e in entries]
+
+
+@blp.route("")
+class PoolCollection(MethodView):
+    @blp.response(200, PoolListSchema)
+    def get(self):
+        """List every pool with its status."""
+        return {"pools": pools().list()}
+
+    @blp.arguments(CreatePoolSchema)
+    @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
+    def post(self, body):
+        """Create a pool, optionally with items, initial labels, classes, model and strategy."""
+        pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
+                                 model=body.get("model"), strategy=body.get("strategy"),
+                                 random_state=body.get("random_state"))
+        return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
+
+
+@blp.route("/<string:pool_id>")
+class Pool(MethodView):
+    @blp.response(200, PoolStatusSchema)
+    def get(self, pool_id):
+        """The pool's counts, versions and retraining state."""
+        return pools().status(pool_id)
+
+    @blp.response(204)
+    def delete(self, pool_id):
+        """Delete the pool and every key it had."""
+        pools().delete(pool_id)
+
+
+@blp.route("/<string:pool_id>/items", methods=["POST"])
+@blp.arguments(AddItemsSchema)
+@blp.response(202, ItemsAddedSchema)
+def add_items(body, pool_id):
+    """Add items to the pool, all or nothing."""
+    batch = body["items"]
+    change = pools().add_items(pool_id, batch.ids, batch.features)
+    return {"added": len(batch.ids), "n_items": pools().status(pool_id)["n_items"], "version": change.version,
+            "job_id": change.job_id}
+
+
+@blp.route("/<string:pool_id>/query", methods=["GET"])
+@blp.arguments(QueryArgsSchema, location="query")
+@blp.response(200, QueryAnswerSchema)
+def query(args, pool_id):
+    """The k unlabeled items the current model is least sure about, most informative first."""
+    return pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"])
+
+
+@blp.route("/<string:pool_id>/teach", methods=["POST"])
+@blp.arguments(TeachSchema)
+@blp.response(202, TeachAnswerSchema)
+def teach(body, pool_id):
+    """Record labels, all or nothing; a retrain follows in the background."""
+    ids, labels = _labels(body)
+    change = pools().teach(pool_id, ids, labels)
+    return {"accepted": len(ids), "labels_version": change.labels_version, "job_id": change.job_id}
+
+
+@blp.route("/<string:pool_id>/predict", methods=["POST"])
+@blp.arguments(PredictSchema)
+@blp.response(200, PredictAnswerSchema)
+def predict(body, pool_id):
+    """Predicted labels and probabilities of the current model, for raw features or pool items."""
+    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"))

@@ -1,0 +1,108 @@
+"""Every non-2xx answer as application/problem+json (RFC 9457), naming the field at fault."""
+from __future__ import annotations
+
+import http
+import logging
+
+import marshmallow as ma
+from flask import g, jsonify
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from ..core.errors import Conflict, InvalidInput, NotFound, NotReady, SieveError, TooLarge
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = logging.getLogger("sieve.http")
+
+_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413, NotReady: 503}
+
+
+class FieldErrorSchema(ma.Schema):
+    field = ma.fields.String(metadata={"description": "Where the fault is, e.g. `items[3].features` or `k`."})
+    message = ma.fields.String()
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem document."""
+
+    type = ma.fields.String(metadata={"description": "`about:blank`: the status code says it all."})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    field = ma.fields.String(metadata={"description": "The first field at fault, when there is one."})
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+    request_id = ma.fields.String()
+
+
+def _flatten(messages, path: str = "") -> list[dict]:
+    """webargs' nested {'json': {'items': {3: {'id': [...]}}}} as [{'field': 'items[3].id', ...}]."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            if path == "" and key in ("json", "query", "querystring", "form", "headers", "files"):
+                out += _flatten(value, "body" if key in ("json", "form") and not isinstance(value, dict)
+                                else "")
+            elif isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                out += _flatten(value, f"{path}[{key}]")
+            elif key == "_schema":
+                out += _flatten(value, path or "body")
+            else:
+                out += _flatten(value, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            return [{"field": path or "body", "message": m} for m in messages]
+        return [e for m in messages for e in _flatten(m, path)]
+    return [{"field": path or "body", "message": str(messages)}]
+
+
+def problem(status: int, detail: str, errors: list[dict] | None = None, headers: dict | None = None):
+    body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase, "status": status,
+            "detail": detail, "request_id": getattr(g, "request_id", None)}
+    if errors:
+        body["errors"] = errors[:50]
+        body["field"] = errors[0]["field"]
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_CONTENT_TYPE
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def domain_error(error: SieveError):
+    status = next((code for cls, code in _STATUS_OF.items() if isinstance(error, cls)), 400)
+    errors = [{"field": error.field, "message": error.message}] if error.field else None
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, error.message, errors, headers)
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, answering and documenting errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        if error.code >= 500:
+            original = getattr(error, "original_exception", None)
+            log.error("request %s failed", getattr(g, "request_id", "-"), exc_info=original or error)
+            return problem(error.code, "the server failed to answer; quote the request id when reporting it")
+        errors = _flatten(data["messages"]) if "messages" in data else None
+        detail = data.get("message") or error.description or error.name
+        if errors:
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(error.code, detail, errors, data.get("headers"))
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)

@@ -1,0 +1,186 @@
+"""Request and response schemas of the v1 API."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from .. import limits
+from ..core.strategies import STRATEGIES
+from .fields import ItemsField, LabelField, MatrixField
+
+_label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+
+
+class ModelSpecSchema(ma.Schema):
+    type = fields.String(metadata={"description": "logistic_regression (default), sgd_classifier, "
+                                                  "random_forest or gaussian_nb."})
+    params = fields.Dict(keys=fields.String(), metadata={
+        "description": "scikit-learn parameters of that model; unset ones keep scikit-learn's defaults."})
+
+
+class LabelSchema(ma.Schema):
+    id = fields.String(required=True, validate=validate.Length(1, limits.MAX_ID_LENGTH))
+    label = LabelField(required=True, metadata=_label_doc)
+
+
+def _unique_ids(labels: list[dict]) -> None:
+    seen = set()
+    for i, entry in enumerate(labels):
+        if entry["id"] in seen:
+            raise ma.ValidationError({"labels": {i: {"id": [f"duplicate id {entry['id']!r} in this request"]}}})
+        seen.add(entry["id"])
+
+
+class CreatePoolSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(max=limits.MAX_NAME_LENGTH))
+    items = ItemsField(metadata={"description": f"At most {limits.MAX_ITEMS_PER_CALL} per call."})
+    labels = fields.List(fields.Nested(LabelSchema), validate=validate.Length(max=limits.MAX_LABELS_PER_CALL),
+                         metadata={"description": "Initial labels of items among `items`."})
+    classes = fields.List(LabelField(metadata=_label_doc), validate=validate.Length(1, limits.MAX_CLASSES),
+                          metadata={"description": "A closed list of allowed labels."})
+    model = fields.Nested(ModelSpecSchema)
+    strategy = fields.String(validate=validate.OneOf(STRATEGIES))
+    random_state = fields.Integer(validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
+
+    @ma.validates_schema
+    def _check(self, data, **kwargs):
+        _unique_ids(data.get("labels", []))
+        classes = data.get("classes")
+        if classes is not None and len({(type(c), c) for c in classes}) != len(classes):
+            raise ma.ValidationError({"classes": ["must not repeat a class"]})
+
+
+class AddItemsSchema(ma.Schema):
+    items = ItemsField(required=True)
+
+
+class TeachSchema(ma.Schema):
+    labels = fields.List(fields.Nested(LabelSchema), required=True,
+                         validate=validate.Length(1, limits.MAX_LABELS_PER_CALL))
+
+    @ma.validates_schema
+    def _check(self, data, **kwargs):
+        _unique_ids(data.get("labels", []))
+
+
+class QueryArgsSchema(ma.Schema):
+    k = fields.Integer(load_default=10, validate=validate.Range(1, limits.MAX_K))
+    strategy = fields.String(validate=validate.OneOf(STRATEGIES), metadata={
+        "description": "Defaults to the pool's strategy."})
+    wait = fields.Float(load_default=0.0, validate=validate.Range(0, limits.MAX_QUERY_WAIT_SECONDS),
+                        allow_nan=False, metadata={
+        "description": "Seconds to wait for a ranking that reflects every label taught so far."})
+
+
+class PredictSchema(ma.Schema):
+    features = MatrixField()
+    ids = fields.List(fields.String(validate=validate.Length(1, limits.MAX_ID_LENGTH)),
+                      validate=validate.Length(1, limits.MAX_PREDICT_ROWS))
+
+    @ma.validates_schema
+    def _one_of(self, data, **kwargs):
+        if ("features" in data) == ("ids" in data):
+            raise ma.ValidationError("give exactly one of features or ids", "features")
+
+
+# -- responses ------------------------------------------------------------------------------------
+
+class RetrainStatusSchema(ma.Schema):
+    queued = fields.Boolean()
+    running = fields.Boolean()
+    queued_job_id = fields.String(allow_none=True)
+    running_job_id = fields.String(allow_none=True)
+    last_finished_at = fields.Float(allow_none=True, metadata={"description": "Unix time."})
+    last_duration_s = fields.Float(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class PoolStatusSchema(ma.Schema):
+    pool_id = fields.String()
+    name = fields.String(allow_none=True)
+    created_at = fields.Float(metadata={"description": "Unix time."})
+    model = fields.Nested(ModelSpecSchema)
+    strategy = fields.String()
+    random_state = fields.Integer(allow_none=True)
+    classes = fields.List(LabelField(metadata=_label_doc), allow_none=True)
+    dimension = fields.Integer(allow_none=True)
+    n_items = fields.Integer()
+    n_labeled = fields.Integer()
+    n_unlabeled = fields.Integer()
+    classes_seen = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                               metadata={"description": "Labeled items per class."})
+    labels_version = fields.Integer(metadata={"description": "Bumped by every teach call."})
+    version = fields.Integer(metadata={"description": "Bumped by every teach or add-items call."})
+    model_version = fields.Integer(allow_none=True, metadata={
+        "description": "The labels_version the current model was trained at; null before the first model."})
+    ranked_version = fields.Integer(allow_none=True, metadata={
+        "description": "The version the current rankings were computed at."})
+    cold_start = fields.Boolean()
+    retrain = fields.Nested(RetrainStatusSchema)
+
+
+class PoolListSchema(ma.Schema):
+    pools = fields.List(fields.Nested(PoolStatusSchema))
+
+
+class ItemsAddedSchema(ma.Schema):
+    added = fields.Integer()
+    n_items = fields.Integer()
+    version = fields.Integer()
+    job_id = fields.String(allow_none=True)
+
+
+class TeachAnswerSchema(ma.Schema):
+    accepted = fields.Integer()
+    labels_version = fields.Integer()
+    job_id = fields.String(allow_none=True, metadata={
+        "description": "The refresh job queued for these labels; null when one queued earlier covers them."})
+
+
+class QueryItemSchema(ma.Schema):
+    id = fields.String()
+    score = fields.Float(metadata={"description": "Informativeness under the strategy; higher first."})
+    predicted_label = LabelField(allow_none=True, metadata=_label_doc)
+    probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), allow_none=True)
+
+
+class QueryAnswerSchema(ma.Schema):
+    pool_id = fields.String()
+    strategy = fields.String()
+    model_version = fields.Integer(allow_none=True)
+    labels_version = fields.Integer()
+    ranked_labels_version = fields.Integer(metadata={
+        "description": "The labels_version the ranking reflects; below labels_version while a retrain runs."})
+    cold_start = fields.Boolean()
+    items = fields.List(fields.Nested(QueryItemSchema))
+
+
+class PredictionSchema(ma.Schema):
+    predicted_label = LabelField(metadata=_label_doc)
+    probabilities = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class PredictAnswerSchema(ma.Schema):
+    pool_id = fields.String()
+    model_version = fields.Integer()
+    predictions = fields.List(fields.Nested(PredictionSchema))
+
+
+class JobSchema(ma.Schema):
+    job_id = fields.String()
+    status = fields.String(metadata={"description": "queued, started, finished, failed, scheduled..."})
+    enqueued_at = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+    result = fields.Dict(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String()
+
+
+class ReadySchema(ma.Schema):
+    status = fields.String()
+    redis = fields.Boolean()
+    workers = fields.Integer()

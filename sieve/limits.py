@@ -1,0 +1,40 @@
+"""Named limits on everything a client controls."""
+
+MAX_K = 1000
+"""Most items one query may return."""
+
+MAX_ITEMS_PER_CALL = 100_000
+"""Most items one create or add-items call may carry."""
+
+MAX_LABELS_PER_CALL = 10_000
+"""Most labels one teach call may carry."""
+
+MAX_POOL_ITEMS = 2_000_000
+"""Most items one pool may hold."""
+
+MAX_FEATURE_DIM = 10_000
+"""Most features one item may have."""
+
+MAX_POOL_VALUES = 256 * 1024 * 1024
+"""Most feature values (items x dimension) one pool may hold: 1 GiB as float32."""
+
+MAX_ID_LENGTH = 200
+"""Longest item id, in characters."""
+
+MAX_NAME_LENGTH = 200
+"""Longest pool name, in characters."""
+
+MAX_LABEL_LENGTH = 200
+"""Longest string label, in characters."""
+
+MAX_CLASSES = 1000
+"""Most distinct classes one pool may have."""
+
+MAX_PREDICT_ROWS = 10_000
+"""Most rows one predict call may score."""
+
+ROWS_PER_CHUNK = 65_536
+"""Feature rows stored per Redis key; bounds the size of every single value Redis holds."""
+
+MAX_QUERY_WAIT_SECONDS = 30.0
+"""Longest a query may wait for a ranking that reflects the latest labels."""

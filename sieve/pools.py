@@ -1,0 +1,140 @@
+"""The application service behind the HTTP API: each use case is one method over storage and the queue."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from redis import Redis
+
+from .core import labels as label_values
+from .core.errors import Conflict, InvalidInput, NotFound, NotReady
+from .core.estimators import normalize_model_spec
+from .core.strategies import DEFAULT_STRATEGY
+from .core.training import predict_proba
+from .settings import Settings
+from .storage.features import read_selected_rows
+from .storage.keys import PoolKeys
+from .storage.models import load_model
+from .storage.pools import Change, PoolConfig, PoolStore
+from .storage.rankings import Ranking, read_top
+from .workers.queue import enqueue_refresh, refresh_queue
+
+POLL_SECONDS = 0.02
+"""How often a waiting query looks for a fresher ranking."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model_version: int
+    classes: list
+    proba: np.ndarray
+
+
+class Pools:
+    def __init__(self, redis: Redis, settings: Settings):
+        self.redis = redis
+        self.settings = settings
+        self.store = PoolStore(redis, pending_ttl_ms=(settings.job_timeout + 60) * 1000)
+        self.queue = refresh_queue(redis, settings)
+
+    def _after(self, pool_id: str, change: Change) -> Change:
+        if change.job_id:
+            enqueue_refresh(self.queue, pool_id, change.job_id, self.settings)
+        return change
+
+    def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
+               random_state=None) -> str:
+        ids = items.ids if items is not None else []
+        features = items.features if items is not None else None
+        known = set(ids)
+        for i, item_id in enumerate(label_ids):
+            if item_id not in known:
+                raise InvalidInput(f"id {item_id!r} is not among this request's items", field=f"labels[{i}].id")
+        if classes is not None:
+            label_values.label_kind(classes, field="classes")
+            label_values.check_allowed(labels, classes)
+        config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
+                            random_state=random_state, classes=classes)
+        pool_id, change = self.store.create(config, ids, features, label_ids, labels)
+        self._after(pool_id, change)
+        return pool_id
+
+    def add_items(self, pool_id: str, ids, features) -> Change:
+        return self._after(pool_id, self.store.add_items(pool_id, ids, features))
+
+    def teach(self, pool_id: str, ids, labels) -> Change:
+        return self._after(pool_id, self.store.teach(pool_id, ids, labels))
+
+    def status(self, pool_id: str) -> dict:
+        return self.store.status(pool_id)
+
+    def list(self) -> list[dict]:
+        statuses = []
+        for pool_id in self.store.list_ids():
+            try:
+                statuses.append(self.store.status(pool_id))
+            except NotFound:
+                continue  # deleted between the listing and the read
+        return statuses
+
+    def delete(self, pool_id: str) -> None:
+        self.store.delete(pool_id)
+
+    def query(self, pool_id: str, k: int, strategy: str | None, wait: float) -> Ranking:
+        """The k most informative unlabeled items; waits up to `wait` s for labels to be reflected."""
+        deadline = time.monotonic() + wait
+        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy)
+        if not ranking.ready:
+            # A brand-new pool's first ranking is a matter of moments: wait for it rather than fail.
+            deadline = max(deadline, time.monotonic() + self.settings.first_ranking_wait)
+        while not ranking.fresh and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy)
+        if not ranking.ready:
+            raise NotReady("the pool's first ranking is not ready yet; retry shortly", field="pool_id")
+        return ranking
+
+    def predict(self, pool_id: str, features: np.ndarray | None = None, ids: list[str] | None = None
+                ) -> Prediction:
+        keys = PoolKeys(pool_id)
+        # The model and its version are read together: a refresh may replace both at any moment.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(keys.meta, ["dim", "model_version"])
+        pipe.get(keys.model)
+        (dim, model_version), blob = pipe.execute()
+        if dim is None:
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        if not model_version or blob is None:
+            raise Conflict("this pool has no model yet: label items of at least two classes first",
+                           field="pool_id")
+        dim, model_version = int(dim), int(model_version)
+        if ids is not None:
+            features = read_selected_rows(self.redis, keys, self.store.rows_of(pool_id, ids), dim)
+        elif features.shape[1] != dim:
+            raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
+        model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)
+        return Prediction(model_version=model_version, classes=label_values.decode_all(model.classes_),
+                          proba=predict_proba(model, features))
+
+    def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float) -> dict:
+        ranking = self.query(pool_id, k, strategy, wait)
+        classes = ranking.model_classes
+        items = []
+        for item in ranking.items:
+            entry = {"id": item.id, "score": item.score, "predicted_label": None, "probabilities": None}
+            if item.probabilities is not None and len(item.probabilities) == len(classes):
+                entry["predicted_label"] = classes[int(item.probabilities.argmax())]
+                entry["probabilities"] = {str(c): float(p) for c, p in zip(classes, item.probabilities)}
+            items.append(entry)
+        return {"pool_id": pool_id, "strategy": ranking.strategy, "model_version": ranking.model_version,
+                "labels_version": ranking.labels_version, "ranked_labels_version": ranking.ranked_labels_version,
+                "cold_start": ranking.cold_start, "items": items}
+
+    def predict_answer(self, pool_id: str, features=None, ids=None) -> dict:
+        prediction = self.predict(pool_id, features=features, ids=ids)
+        classes = prediction.classes
+        best = prediction.proba.argmax(axis=1)
+        return {"pool_id": pool_id, "model_version": prediction.model_version, "predictions": [
+            {"predicted_label": classes[b], "probabilities": {str(c): float(p) for c, p in zip(classes, row)}}
+            for b, row in zip(best, prediction.proba)]}

@@ -1,0 +1,82 @@
+"""Every setting, read from environment variables once, validated, and passed in explicitly."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {raw}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration shared by the API, the workers and the CLI."""
+
+    redis_url: str | None = None
+    """REDIS_URL: the Redis to use; unset means `sieve up` starts the embedded one."""
+    secret_key: bytes = field(default=b"", repr=False)
+    """SIEVE_SECRET_KEY: signs model blobs; every API and worker process must share it."""
+    data_dir: str = "sieve-data"
+    """SIEVE_DATA_DIR: where `sieve up` keeps the embedded Redis's AOF and its secret key."""
+    queue_name: str = "sieve"
+    """SIEVE_QUEUE: the RQ queue the API enqueues on and the workers listen to."""
+    job_timeout: int = 600
+    """SIEVE_JOB_TIMEOUT: seconds a retrain may run before RQ stops it."""
+    job_retries: int = 3
+    """SIEVE_JOB_RETRIES: how often RQ retries a failed retrain."""
+    first_ranking_wait: float = 10.0
+    """SIEVE_FIRST_RANKING_WAIT: how long a query on a brand-new pool waits for its first ranking."""
+    worker_cache_bytes: int = 2048 * 1024 * 1024
+    """SIEVE_WORKER_CACHE_MB: how much pool feature data one worker keeps in memory."""
+    max_content_length: int = 64 * 1024 * 1024
+    """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        return cls(
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SIEVE_SECRET_KEY", "").encode(),
+            data_dir=env.get("SIEVE_DATA_DIR", cls.data_dir),
+            queue_name=env.get("SIEVE_QUEUE", cls.queue_name),
+            job_timeout=_int(env, "SIEVE_JOB_TIMEOUT", cls.job_timeout, minimum=1),
+            job_retries=_int(env, "SIEVE_JOB_RETRIES", cls.job_retries),
+            first_ranking_wait=_float(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait),
+            worker_cache_bytes=_int(env, "SIEVE_WORKER_CACHE_MB", 2048) * 1024 * 1024,
+            max_content_length=_int(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, minimum=1024),
+        )
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def require_secret_key(self) -> bytes:
+        if len(self.secret_key) < 16:
+            raise ValueError(
+                "SIEVE_SECRET_KEY must be set to at least 16 characters, the same in every "
+                "API and worker process (it signs the models kept in Redis)"
+            )
+        return self.secret_key

@@ -1,0 +1,1 @@
+"""Redis storage: key layout, Lua scripts, versioned pools, model blobs and rankings."""

@@ -1,0 +1,89 @@
+"""The Redis key layout; every key of a pool shares one hash tag, so one cluster slot."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.strategies import STRATEGIES
+
+POOL_INDEX = "sieve:pools"
+"""A set of every pool id, for listing."""
+
+
+@dataclass(frozen=True)
+class PoolKeys:
+    """Names of the keys that hold one pool."""
+
+    pool_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"sieve:{{{self.pool_id}}}"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}:meta"
+
+    @property
+    def ids(self) -> str:
+        return f"{self.prefix}:ids"
+
+    @property
+    def rows(self) -> str:
+        return f"{self.prefix}:rows"
+
+    @property
+    def labels(self) -> str:
+        return f"{self.prefix}:labels"
+
+    @property
+    def labeled(self) -> str:
+        return f"{self.prefix}:labeled"
+
+    @property
+    def class_counts(self) -> str:
+        return f"{self.prefix}:class_counts"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}:log"
+
+    @property
+    def model(self) -> str:
+        return f"{self.prefix}:model"
+
+    @property
+    def proba(self) -> str:
+        return f"{self.prefix}:proba"
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.prefix}:cursor"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.prefix}:pending"
+
+    @property
+    def running(self) -> str:
+        return f"{self.prefix}:running"
+
+    def chunk(self, index: int) -> str:
+        return f"{self.prefix}:x:{index}"
+
+    def rank(self, strategy: str) -> str:
+        return f"{self.prefix}:rank:{strategy}"
+
+    def score(self, strategy: str) -> str:
+        return f"{self.prefix}:score:{strategy}"
+
+    def ranking_keys(self) -> list[str]:
+        """Rank and score keys of every strategy, in STRATEGIES order, interleaved."""
+        keys = []
+        for strategy in STRATEGIES:
+            keys += [self.rank(strategy), self.score(strategy)]
+        return keys
+
+    def all_keys(self, n_chunks: int) -> list[str]:
+        fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
+                 self.log, self.model, self.proba, self.cursor, self.pending, self.running]
+        return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

@@ -1,0 +1,55 @@
+-- Serves the top of a precomputed ranking: walks it from the first position that may still be
+-- unlabeled, skips items labeled since the ranking was built, and returns k items with their scores
+-- and probabilities. Cost O(k + skipped), independent of the pool's size.
+-- KEYS: meta, labeled, ids, proba, cursor, then rank and score keys of every strategy.
+-- ARGV: k, strategy ('' = the pool's default), max positions to scan, then every strategy name in KEYS order.
+local meta, labeled, ids_key, proba, cursor = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
+  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes')
+if not info[1] then return {'gone'} end
+local strategy = ARGV[2]
+if strategy == '' then strategy = info[1] end
+local served = strategy
+if info[2] == '1' then served = 'random' end
+local slot = nil
+for i = 4, #ARGV do
+  if ARGV[i] == served then slot = i - 3 end
+end
+local header = {strategy, info[2] or '', info[3] or '', info[4] or '', info[5] or '0', info[6] or '0',
+  info[7] or '', info[8] or ''}
+if not info[3] or not slot then return {'none', unpack(header)} end
+local rank_key, score_key = KEYS[4 + 2 * slot], KEYS[5 + 2 * slot]
+local k, max_scan = tonumber(ARGV[1]), tonumber(ARGV[3])
+local n_classes = tonumber(info[9] or '0')
+local total = redis.call('STRLEN', rank_key) / 4
+local start = tonumber(redis.call('HGET', cursor, served) or '0')
+local pos, leading, skip_to = start, true, start
+local out = {'ok', unpack(header)}
+local found = 0
+local batch = math.max(k * 2, 64)
+while found < k and pos < total and pos - start < max_scan do
+  local last = math.min(pos + batch, total) - 1
+  local bytes = redis.call('GETRANGE', rank_key, pos * 4, last * 4 + 3)
+  local offset = 1
+  while pos <= last and found < k do
+    local row
+    row, offset = struct.unpack('<I4', bytes, offset)
+    if redis.call('GETBIT', labeled, row) == 1 then
+      if leading then skip_to = pos + 1 end
+    else
+      leading = false
+      found = found + 1
+      out[#out + 1] = redis.call('HGET', ids_key, row)
+      out[#out + 1] = redis.call('GETRANGE', score_key, pos * 8, pos * 8 + 7)
+      if n_classes > 0 then
+        out[#out + 1] = redis.call('GETRANGE', proba, row * n_classes * 4, (row + 1) * n_classes * 4 - 1)
+      else
+        out[#out + 1] = ''
+      end
+    end
+    pos = pos + 1
+  end
+end
+-- Items labeled at the head of the ranking stay labeled: later queries start after them.
+if skip_to > start then redis.call('HSET', cursor, served, skip_to) end
+return out

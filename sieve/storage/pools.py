@@ -1,0 +1,242 @@
+"""Pools in Redis: create, add items, teach, read status, delete; every change atomic and versioned."""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from redis import Redis
+
+from ..core import labels as label_values
+from ..core.errors import Conflict, InvalidInput, NotFound
+from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
+from .features import chunk_payloads
+from .keys import POOL_INDEX, PoolKeys
+from .scripts import Scripts
+
+JOB_PREFIX = "refresh-"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode_hash(raw: dict) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """What a client chooses when creating a pool; validated before it gets here."""
+
+    name: str | None
+    model: dict
+    strategy: str
+    random_state: int | None
+    classes: list | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The outcome of a write: the versions it produced and the refresh job to enqueue, if any."""
+
+    version: int
+    labels_version: int
+    job_id: str | None
+
+
+class PoolStore:
+    """Reads and writes pools; knows the key layout and the scripts, nothing about HTTP or RQ."""
+
+    def __init__(self, redis: Redis, pending_ttl_ms: int):
+        self.redis = redis
+        self.scripts = Scripts.register(redis)
+        # A queued job's mark outlives a crashed enqueue by at most this long.
+        self.pending_ttl_ms = pending_ttl_ms
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
+               label_ids: list[str], labels: list) -> tuple[str, Change]:
+        pool_id = secrets.token_hex(8)
+        keys = PoolKeys(pool_id)
+        kind = label_values.label_kind(labels)
+        seed = config.random_state if config.random_state is not None else secrets.randbits(32)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.meta, mapping={
+            "name": config.name or "", "created_at": repr(time.time()),
+            "model": json.dumps(config.model), "strategy": config.strategy,
+            "random_state": "" if config.random_state is None else str(config.random_state),
+            "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
+            "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+            "version": "0", "labels_version": "0", "label_kind": "",
+        })
+        pipe.sadd(POOL_INDEX, pool_id)
+        if ids:
+            self._add_items_call(keys, 0, ids, features, client=pipe)
+        if label_ids:
+            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe)
+        results = pipe.execute()
+        outcomes = results[2:]
+        for outcome in outcomes:
+            if _text(outcome[0]) != "ok":
+                raise RuntimeError(f"pool creation refused by Redis: {outcome!r}")
+        return pool_id, self._change_from(outcomes)
+
+    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray) -> Change:
+        keys = PoolKeys(pool_id)
+        for _ in range(100):
+            n_items = self.redis.hget(keys.meta, "n_items")
+            if n_items is None:
+                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            outcome = self._add_items_call(keys, int(n_items), ids, features)
+            status = _text(outcome[0])
+            if status == "retry":
+                continue
+            if status == "gone":
+                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            if status == "dim":
+                raise InvalidInput(f"features must have this pool's dimension {_text(outcome[1])}",
+                                   field="items[0].features")
+            if status == "full":
+                raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
+                                   f"{_text(outcome[1])}", field="items")
+            if status == "dup":
+                dups = [_text(x) for x in outcome[1:]]
+                raise Conflict(f"these ids are already in the pool: {dups}", field="items", ids=dups)
+            return self._change_from([outcome])
+        raise RuntimeError("too many concurrent item additions to one pool")
+
+    def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api") -> Change:
+        keys = PoolKeys(pool_id)
+        classes = self.redis.hget(keys.meta, "classes")
+        if classes is None:
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        kind = label_values.label_kind(labels)
+        label_values.check_allowed(labels, json.loads(classes) if classes else None)
+        outcome = self._teach_call(keys, ids, labels, kind, source)
+        status = _text(outcome[0])
+        if status == "gone":
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        if status == "kind":
+            noun = "strings" if _text(outcome[1]) == "str" else "integers"
+            raise InvalidInput(f"this pool's labels are {noun}", field="labels")
+        if status == "missing":
+            missing = [_text(x) for x in outcome[1:]]
+            raise InvalidInput(f"these ids are not in the pool: {missing}", field="labels", ids=missing)
+        if status == "classes":
+            raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
+        return self._change_from([outcome])
+
+    def delete(self, pool_id: str) -> None:
+        keys = PoolKeys(pool_id)
+
+        def remove(pipe):
+            n_items = pipe.hget(keys.meta, "n_items")
+            if n_items is None:
+                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
+            pipe.multi()
+            pipe.delete(*keys.all_keys(n_chunks))
+            pipe.srem(POOL_INDEX, pool_id)
+
+        # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
+        self.redis.transaction(remove, keys.meta)
+
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None):
+        payloads = chunk_payloads(first_row, features)
+        return self.scripts.add_items(
+            keys=[keys.meta, keys.ids, keys.rows, keys.pending] + [keys.chunk(c) for c, _ in payloads],
+            args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
+                  self.pending_ttl_ms, *ids, *(data for _, data in payloads)],
+            client=client)
+
+    def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None):
+        return self.scripts.teach(
+            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
+            args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
+                  *ids, *(label_values.encode(x) for x in labels)],
+            client=client)
+
+    @staticmethod
+    def _change_from(outcomes) -> Change:
+        version, labels_version, job_id = 0, 0, None
+        for outcome in outcomes:
+            parts = [_text(x) for x in outcome]
+            if len(parts) == 3:  # add_items: ok, version, job
+                version = int(parts[1])
+                job_id = job_id or parts[2] or None
+            else:  # teach: ok, labels_version, version, job
+                labels_version, version = int(parts[1]), int(parts[2])
+                job_id = job_id or parts[3] or None
+        return Change(version=version, labels_version=labels_version, job_id=job_id)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def exists(self, pool_id: str) -> bool:
+        return bool(self.redis.exists(PoolKeys(pool_id).meta))
+
+    def meta(self, pool_id: str) -> dict[str, str]:
+        meta = _decode_hash(self.redis.hgetall(PoolKeys(pool_id).meta))
+        if not meta:
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        return meta
+
+    def status(self, pool_id: str) -> dict:
+        keys = PoolKeys(pool_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(keys.meta)
+        pipe.hgetall(keys.class_counts)
+        pipe.get(keys.pending)
+        pipe.get(keys.running)
+        meta, counts, pending, running = pipe.execute()
+        meta = _decode_hash(meta)
+        if not meta:
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        counts = {label_values.decode(k): int(v) for k, v in counts.items()}
+        n_items = int(meta["n_items"])
+        n_labeled = sum(counts.values())
+        return {
+            "pool_id": pool_id,
+            "name": meta["name"] or None,
+            "created_at": float(meta["created_at"]),
+            "model": json.loads(meta["model"]),
+            "strategy": meta["strategy"],
+            "random_state": _int_or_none(meta["random_state"]),
+            "classes": json.loads(meta["classes"]) if meta["classes"] else None,
+            "dimension": _int_or_none(meta["dim"]),
+            "n_items": n_items,
+            "n_labeled": n_labeled,
+            "n_unlabeled": n_items - n_labeled,
+            "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
+            "labels_version": int(meta["labels_version"]),
+            "version": int(meta["version"]),
+            "model_version": _int_or_none(meta.get("model_version")),
+            "ranked_version": _int_or_none(meta.get("ranked_version")),
+            "cold_start": len(counts) < 2,
+            "retrain": {
+                "queued": pending is not None,
+                "running": running is not None,
+                "queued_job_id": _text(pending) if pending else None,
+                "running_job_id": _text(running) if running else None,
+                "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
+                "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
+                "last_error": meta.get("last_error") or None,
+            },
+        }
+
+    def list_ids(self) -> list[str]:
+        return sorted(_text(x) for x in self.redis.smembers(POOL_INDEX))
+
+    def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
+        rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)
+        missing = [i for i, r in zip(ids, rows) if r is None]
+        if missing:
+            raise InvalidInput(f"these ids are not in the pool: {missing[:20]}", field="ids", ids=missing[:20])
+        return [int(r) for r in rows]

@@ -1,0 +1,107 @@
+"""The refresh job's side of storage: take a consistent snapshot, then publish with compare-and-set."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from redis import Redis
+
+from ..core.strategies import STRATEGIES
+from .keys import PoolKeys
+from .scripts import Scripts
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A pool as one refresh sees it: labels and counts read at one instant."""
+
+    pool_id: str
+    version: int
+    labels_version: int
+    n_items: int
+    dim: int
+    model_spec: dict
+    seed: int
+    model_version: int | None
+    ranked_version: int | None
+    labeled_rows: np.ndarray
+    label_texts: list[str]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a refresh computed, ready to store."""
+
+    version: int
+    labels_version: int
+    model_version: int | None
+    model_classes: list[str]
+    model_blob: bytes | None
+    proba: np.ndarray | None
+    n_ranked: int
+    rankings: dict[str, tuple[np.ndarray, np.ndarray]]
+    finished_at: float
+    duration_s: float
+    cold_start: bool
+
+
+class RefreshStore:
+    def __init__(self, redis: Redis):
+        self.redis = redis
+        self.scripts = Scripts.register(redis)
+
+    def claim(self, pool_id: str, job_id: str, ttl_ms: int) -> Snapshot | None:
+        """Marks the job running and reads the pool in one transaction; None if the pool is gone."""
+        keys = PoolKeys(pool_id)
+        pipe = self.redis.pipeline(transaction=True)
+        self.scripts.claim(keys=[keys.meta, keys.pending, keys.running], args=[job_id, ttl_ms], client=pipe)
+        pipe.hgetall(keys.meta)
+        pipe.hgetall(keys.labels)
+        claimed, meta, labels = pipe.execute()
+        if _text(claimed) == "gone" or not meta:
+            return None
+        meta = {_text(k): _text(v) for k, v in meta.items()}
+        rows = np.fromiter((int(r) for r in labels.keys()), dtype=np.int64, count=len(labels))
+        texts = [_text(v) for v in labels.values()]
+        order = np.argsort(rows)
+        return Snapshot(
+            pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
+            n_items=int(meta["n_items"]), dim=int(meta["dim"] or 0), model_spec=json.loads(meta["model"]),
+            seed=int(meta["seed"]),
+            model_version=int(meta["model_version"]) if meta.get("model_version") else None,
+            ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
+            labeled_rows=rows[order], label_texts=[texts[i] for i in order])
+
+    def release(self, pool_id: str, job_id: str) -> None:
+        """Clears the job's running mark when it had nothing to do."""
+        self.scripts.finish(keys=[PoolKeys(pool_id).meta, PoolKeys(pool_id).running], args=[job_id, ""])
+
+    def model_blob(self, pool_id: str) -> bytes | None:
+        return self.redis.get(PoolKeys(pool_id).model)
+
+    def publish(self, pool_id: str, job_id: str, result: Published) -> str:
+        """Stores the result unless a newer one is there: 'ok', 'stale' or 'gone'."""
+        keys = PoolKeys(pool_id)
+        blobs = []
+        for strategy in STRATEGIES:
+            order, scores = result.rankings[strategy]
+            blobs += [order.astype("<u4").tobytes(), scores.astype("<f8").tobytes()]
+        reply = self.scripts.publish(
+            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, *keys.ranking_keys()],
+            args=[result.version, result.labels_version,
+                  "" if result.model_version is None else result.model_version,
+                  json.dumps(result.model_classes), len(result.model_classes),
+                  result.model_blob or b"",
+                  b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
+                  result.n_ranked, job_id, repr(result.finished_at), repr(result.duration_s),
+                  "1" if result.cold_start else "0", *blobs])
+        return _text(reply)
+
+    def record_failure(self, pool_id: str, job_id: str, message: str) -> None:
+        keys = PoolKeys(pool_id)
+        self.scripts.finish(keys=[keys.meta, keys.running], args=[job_id, message[:2000]])

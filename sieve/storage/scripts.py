@@ -1,0 +1,31 @@
+"""Loads the Lua scripts once per client; each runs atomically inside Redis."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from redis import Redis
+from redis.commands.core import Script
+
+
+def _source(name: str) -> str:
+    folder = resources.files("sieve.storage") / "lua"
+    text = (folder / f"{name}.lua").read_text()
+    if name in ("add_items", "teach"):
+        text = (folder / "common.lua").read_text() + "\n" + text
+    return text
+
+
+@dataclass(frozen=True)
+class Scripts:
+    add_items: Script
+    teach: Script
+    claim: Script
+    publish: Script
+    query: Script
+    finish: Script
+
+    @classmethod
+    def register(cls, redis: Redis) -> "Scripts":
+        return cls(**{name: redis.register_script(_source(name))
+                      for name in ("add_items", "teach", "claim", "publish", "query", "finish")})

@@ -1,0 +1,1 @@
+"""RQ side: the queue, the refresh job and the worker entry point."""

@@ -1,0 +1,29 @@
+"""Enqueues refresh jobs: JSON-serialized, deterministic ids, bounded time, retried on failure."""
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from ..settings import Settings
+
+REFRESH_FUNCTION = "sieve.workers.jobs.refresh_pool"
+RETRY_INTERVALS = [1, 5, 15]
+
+
+def refresh_queue(redis: Redis, settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+
+
+def enqueue_refresh(queue: Queue, pool_id: str, job_id: str, settings: Settings) -> str:
+    """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
+    try:
+        queue.enqueue_call(
+            REFRESH_FUNCTION, args=[pool_id], job_id=job_id, unique=True,
+            timeout=settings.job_timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
+            description=f"refresh pool {pool_id}")
+    except DuplicateJobError:
+        pass
+    return job_id

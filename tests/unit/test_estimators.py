@@ -1,0 +1,179 @@
+"""The model whitelist: specs are normalized, bad ones rejected with the field at fault."""
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.naive_bayes import GaussianNB
+
+from sieve.core.errors import InvalidInput
+from sieve.core.estimators import (
+    DEFAULT_MODEL_TYPE,
+    MODEL_TYPES,
+    build_estimator,
+    normalize_model_spec,
+)
+
+
+def _three_class_data():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2], 15)
+    X = rng.normal(size=(45, 4)) + 2.0 * y[:, None]
+    return X, y
+
+
+def _field_of(spec):
+    with pytest.raises(InvalidInput) as info:
+        normalize_model_spec(spec)
+    return info.value.field
+
+
+def test_whitelist_maps_names_to_sklearn_classes():
+    assert MODEL_TYPES == {
+        "logistic_regression": LogisticRegression,
+        "sgd_classifier": SGDClassifier,
+        "random_forest": RandomForestClassifier,
+        "gaussian_nb": GaussianNB,
+    }
+    assert DEFAULT_MODEL_TYPE == "logistic_regression"
+
+
+@pytest.mark.parametrize("model_type", sorted(MODEL_TYPES))
+def test_every_model_type_builds_fits_and_predicts_probabilities(model_type):
+    spec = normalize_model_spec({"type": model_type})
+    model = build_estimator(spec, random_state=0)
+    assert isinstance(model, MODEL_TYPES[model_type])
+    X, y = _three_class_data()
+    model.fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (45, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_missing_spec_means_default_logistic_regression_with_sklearn_defaults():
+    for spec in (None, {}, {"type": None, "params": None}):
+        assert normalize_model_spec(spec) == {"type": "logistic_regression", "params": {}}
+    model = build_estimator(normalize_model_spec(None), random_state=None)
+    assert model.get_params() == LogisticRegression().get_params()
+    assert model.C == 1.0
+
+
+def test_sgd_defaults_to_log_loss_so_it_has_predict_proba():
+    spec = normalize_model_spec({"type": "sgd_classifier"})
+    assert spec["params"]["loss"] == "log_loss"
+    model = build_estimator(spec, random_state=0)
+    assert model.loss == "log_loss"
+    assert model.alpha == SGDClassifier().alpha
+
+
+def test_sgd_accepts_modified_huber_loss():
+    spec = normalize_model_spec({"type": "sgd_classifier", "params": {"loss": "modified_huber"}})
+    assert build_estimator(spec, random_state=0).loss == "modified_huber"
+
+
+def test_valid_params_are_kept_and_applied():
+    spec = normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 20, "max_depth": 5}})
+    assert spec == {"type": "random_forest", "params": {"n_estimators": 20, "max_depth": 5}}
+    model = build_estimator(spec, random_state=3)
+    assert (model.n_estimators, model.max_depth) == (20, 5)
+
+
+def test_random_state_is_applied_when_the_class_accepts_it():
+    for model_type in ("logistic_regression", "sgd_classifier", "random_forest"):
+        model = build_estimator(normalize_model_spec({"type": model_type}), random_state=1234)
+        assert model.random_state == 1234
+    assert not hasattr(build_estimator({"type": "gaussian_nb", "params": {}}, 1234), "random_state")
+
+
+def test_same_random_state_gives_identical_forests():
+    X, y = _three_class_data()
+    spec = normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 5}})
+    a = build_estimator(spec, random_state=9).fit(X, y).predict_proba(X)
+    b = build_estimator(spec, random_state=9).fit(X, y).predict_proba(X)
+    assert np.array_equal(a, b)
+
+
+def test_unknown_type_is_rejected_listing_valid_types():
+    with pytest.raises(InvalidInput, match="logistic_regression") as info:
+        normalize_model_spec({"type": "svm"})
+    assert info.value.field == "model.type"
+
+
+def test_non_object_spec_or_params_are_rejected():
+    assert _field_of(["logistic_regression"]) == "model"
+    assert _field_of({"params": [1, 2]}) == "model.params"
+    assert _field_of({"type": "gaussian_nb", "extra": 1}) == "model.extra"
+
+
+def test_unknown_parameter_is_rejected_with_its_field():
+    assert _field_of({"params": {"gamma": 1.0}}) == "model.params.gamma"
+    assert _field_of({"type": "gaussian_nb", "params": {"C": 1.0}}) == "model.params.C"
+
+
+@pytest.mark.parametrize("name, value", [("n_jobs", 4), ("verbose", 1), ("warm_start", True), ("random_state", 0)])
+def test_forbidden_parameters_are_rejected(name, value):
+    assert _field_of({"type": "random_forest", "params": {name: value}}) == f"model.params.{name}"
+
+
+def test_random_state_is_forbidden_even_for_classes_without_one():
+    assert _field_of({"type": "gaussian_nb", "params": {"random_state": 0}}) == "model.params.random_state"
+
+
+def test_non_json_values_are_rejected():
+    assert _field_of({"params": {"C": np.float32(1.0)}}) == "model.params.C"
+    assert _field_of({"params": {"C": float("nan")}}) == "model.params.C"
+    assert _field_of({"params": {"class_weight": {1: 2.0}}}) == "model.params.class_weight"
+
+
+def test_value_rejected_by_sklearn_names_the_parameter():
+    with pytest.raises(InvalidInput, match="'C' parameter") as info:
+        normalize_model_spec({"params": {"C": -1}})
+    assert info.value.field == "model.params.C"
+    assert _field_of({"type": "random_forest", "params": {"criterion": "bogus"}}) == "model.params.criterion"
+
+
+def test_invalid_combination_is_caught_by_the_probe_fit():
+    # penalty="l1" alone is a valid value, but the default lbfgs solver cannot use it.
+    with pytest.raises(InvalidInput, match="lbfgs") as info:
+        normalize_model_spec({"params": {"penalty": "l1"}})
+    assert info.value.field == "model.params"
+
+
+def test_valid_combination_passes_the_probe_fit():
+    normalize_model_spec({"params": {"penalty": "l1", "solver": "liblinear"}})
+
+
+def test_sgd_hinge_loss_is_rejected_for_lacking_predict_proba():
+    with pytest.raises(InvalidInput, match="predict_proba") as info:
+        normalize_model_spec({"type": "sgd_classifier", "params": {"loss": "hinge"}})
+    assert info.value.field == "model.params.loss"
+
+
+@pytest.mark.parametrize(
+    "model_type, name, value",
+    [
+        ("random_forest", "n_estimators", 501),
+        ("random_forest", "max_depth", 101),
+        ("logistic_regression", "max_iter", 100_001),
+        ("sgd_classifier", "max_iter", 100_001),
+    ],
+)
+def test_resource_bounds_are_enforced(model_type, name, value):
+    assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
+
+
+def test_values_at_the_resource_bounds_are_accepted_and_probe_stays_cheap():
+    start = time.perf_counter()
+    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 500, "max_depth": 100}})
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}})
+    # Generous bound: the probe caps n_estimators/max_iter, so this takes a few ms locally.
+    assert time.perf_counter() - start < 1.0
+
+
+def test_data_shaped_params_are_left_to_the_real_fit():
+    # Three priors and four monotonic constraints cannot fit the probe's 2-class, 2-feature data.
+    normalize_model_spec({"type": "gaussian_nb", "params": {"priors": [0.2, 0.3, 0.5]}})
+    normalize_model_spec({"type": "random_forest", "params": {"monotonic_cst": [1, 0, 0, -1]}})
+    normalize_model_spec({"params": {"class_weight": {"spam": 2.0}}})
