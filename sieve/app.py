@@ -20,7 +20,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config.update(
         API_TITLE="Sieve", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=settings.max_content_length,

@@ -10,6 +10,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ..core.errors import NotFound
+from .responses import problems
 from .schemas import HealthSchema, JobSchema, ReadySchema
 
 blp = Blueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
@@ -42,6 +43,7 @@ def readyz():
 
 @blp.route("/v1/jobs/<string:job_id>", methods=["GET"])
 @blp.response(200, JobSchema)
+@problems(blp, 404)
 def job(job_id):
     """The state of a refresh job."""
     redis = current_app.extensions["sieve.redis"]

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..pools import Pools
+from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
                       PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, TeachAnswerSchema,
                       TeachSchema)
@@ -30,6 +31,7 @@ class PoolCollection(MethodView):
         return {"pools": pools().list()}
 
     @blp.arguments(CreatePoolSchema)
+    @problems(blp, *BODY_ERRORS)
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body):
         """Create a pool, optionally with items, initial labels, classes, model and strategy."""
@@ -42,11 +44,13 @@ class PoolCollection(MethodView):
 @blp.route("/<string:pool_id>")
 class Pool(MethodView):
     @blp.response(200, PoolStatusSchema)
+    @problems(blp, 404)
     def get(self, pool_id):
         """The pool's counts, versions and retraining state."""
         return pools().status(pool_id)
 
     @blp.response(204)
+    @problems(blp, 404)
     def delete(self, pool_id):
         """Delete the pool and every key it had."""
         pools().delete(pool_id)
@@ -55,6 +59,7 @@ class Pool(MethodView):
 @blp.route("/<string:pool_id>/items", methods=["POST"])
 @blp.arguments(AddItemsSchema)
 @blp.response(202, ItemsAddedSchema)
+@problems(blp, 404, 409, *BODY_ERRORS)
 def add_items(body, pool_id):
     """Add items to the pool, all or nothing."""
     batch = body["items"]
@@ -66,6 +71,7 @@ def add_items(body, pool_id):
 @blp.route("/<string:pool_id>/query", methods=["GET"])
 @blp.arguments(QueryArgsSchema, location="query")
 @blp.response(200, QueryAnswerSchema)
+@problems(blp, 404, 422, 503)
 def query(args, pool_id):
     """The k unlabeled items the current model is least sure about, most informative first."""
     return pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"])
@@ -74,6 +80,7 @@ def query(args, pool_id):
 @blp.route("/<string:pool_id>/teach", methods=["POST"])
 @blp.arguments(TeachSchema)
 @blp.response(202, TeachAnswerSchema)
+@problems(blp, 404, *BODY_ERRORS)
 def teach(body, pool_id):
     """Record labels, all or nothing; a retrain follows in the background."""
     ids, labels = _labels(body)
@@ -84,6 +91,7 @@ def teach(body, pool_id):
 @blp.route("/<string:pool_id>/predict", methods=["POST"])
 @blp.arguments(PredictSchema)
 @blp.response(200, PredictAnswerSchema)
+@problems(blp, 404, 409, *BODY_ERRORS)
 def predict(body, pool_id):
     """Predicted labels and probabilities of the current model, for raw features or pool items."""
     return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"))

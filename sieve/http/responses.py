@@ -1,0 +1,18 @@
+"""Documents which problem answers an endpoint can give, by status code."""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask_smorest import Blueprint
+
+BODY_ERRORS = (400, 413, 415, 422)
+"""What any endpoint that reads a JSON body may answer besides its own errors."""
+
+
+def problems(blp: Blueprint, *codes: int):
+    """Adds the named problem+json responses to an endpoint's OpenAPI description."""
+    def decorate(view):
+        for code in codes:
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+    return decorate
