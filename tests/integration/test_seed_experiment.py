@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import ApiClient, seed_split
+from sieve.datasets import seed_split
+from tests.helpers import ApiClient
 
 ROUNDS = 11
 K = 20

@@ -1,0 +1,81 @@
+"""The seed experiment against a running Sieve: the README's walkthrough, as a script.
+
+    python examples/seed_experiment.py pool > pool.json      # the create-pool body: 800 items, 40 labels
+    python examples/seed_experiment.py labels x12 x400 ...    # a teach body with the true labels of ids
+    python examples/seed_experiment.py run --url http://127.0.0.1:8000   # 11 rounds, accuracy per round
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import requests
+from sklearn.linear_model import LogisticRegression
+
+from sieve.datasets import seed_split
+
+
+def pool_body() -> dict:
+    X_lab, y_lab, X_unl, y_unl, _, _ = seed_split()
+    X = np.vstack([X_lab, X_unl])
+    return {"name": "seed experiment",
+            "items": [{"id": f"x{i}", "features": row.tolist()} for i, row in enumerate(X)],
+            "labels": [{"id": f"x{i}", "label": int(label)} for i, label in enumerate(y_lab)],
+            "model": {"type": "logistic_regression", "params": {}}}
+
+
+def truth() -> np.ndarray:
+    _, y_lab, _, y_unl, _, _ = seed_split()
+    return np.concatenate([y_lab, y_unl])
+
+
+def run(url: str, rounds: int, k: int) -> None:
+    X_lab, y_lab, X_unl, y_unl, X_test, y_test = seed_split()
+    X, y = np.vstack([X_lab, X_unl]), truth()
+    http = requests.Session()
+    created = http.post(f"{url}/v1/pools", json=pool_body(), timeout=60)
+    created.raise_for_status()
+    pool = created.json()["pool_id"]
+    labeled = list(range(len(y_lab)))
+    print(f"pool {pool}\nround  labels  Sieve accuracy  in-process accuracy  same picks")
+    for round_ in range(rounds):
+        answer = http.get(f"{url}/v1/pools/{pool}/query",
+                          params={"k": k, "strategy": "least_confidence", "wait": 30}, timeout=60).json()
+        picked = [int(item["id"][1:]) for item in answer["items"]]
+        model = LogisticRegression().fit(X[labeled], y[labeled])
+        rest = np.setdiff1d(np.arange(len(X)), labeled)
+        expected = rest[np.argsort(1 - model.predict_proba(X[rest]).max(axis=1))[-k:]]
+        predicted = http.post(f"{url}/v1/pools/{pool}/predict", json={"features": X_test.tolist()},
+                              timeout=60).json()["predictions"]
+        accuracy = np.mean([p["predicted_label"] for p in predicted] == y_test)
+        print(f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
+              f"{sorted(picked) == sorted(expected.tolist())}")
+        http.post(f"{url}/v1/pools/{pool}/teach", timeout=60,
+                  json={"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]}).raise_for_status()
+        labeled += picked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("pool", help="print the create-pool body")
+    labels = commands.add_parser("labels", help="print a teach body with the true labels of these ids")
+    labels.add_argument("ids", nargs="+")
+    loop = commands.add_parser("run", help="run the whole experiment against a Sieve")
+    loop.add_argument("--url", default="http://127.0.0.1:8000")
+    loop.add_argument("--rounds", type=int, default=11)
+    loop.add_argument("--k", type=int, default=20)
+    args = parser.parse_args()
+    if args.command == "pool":
+        json.dump(pool_body(), sys.stdout)
+    elif args.command == "labels":
+        y = truth()
+        json.dump({"labels": [{"id": i, "label": int(y[int(i.lstrip("x"))])} for i in args.ids]}, sys.stdout)
+    else:
+        run(args.url, args.rounds, args.k)
+
+
+if __name__ == "__main__":
+    main()
