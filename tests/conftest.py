@@ -17,15 +17,15 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
+def redis_url(tmp_path_factory):
+    """The embedded Redis on a free port; SIEVE_TEST_REDIS_URL points the suite at another server."""
+    external = os.environ.get("SIEVE_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
-    yield server
+    yield server.url
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_url(redis_server) -> str:
-    return redis_server.url
 
 
 @pytest.fixture
