@@ -1,11 +1,13 @@
 """The one place that wires the API: settings, Redis, the service, blueprints and error handling."""
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
 from flask import Flask, g, request
 from redis import Redis
+from redis.exceptions import RedisError
 
 from .core.errors import SieveError
 from .http import ops, pools
@@ -13,6 +15,8 @@ from .http.problems import ProblemApi, domain_error, problem
 from .pools import Pools
 from .settings import Settings
 from .storage.connection import connect
+
+log = logging.getLogger("sieve.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -37,6 +41,12 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
 
     app.register_error_handler(SieveError, domain_error)
+
+    @app.errorhandler(RedisError)
+    def _storage_unavailable(error):
+        # Redis down, failing over or full (noeviction refuses writes): nothing was half-done, retry later.
+        log.warning("request %s: Redis error %s", g.get("request_id"), error)
+        return problem(503, "storage is unavailable right now; retry shortly", headers={"Retry-After": "1"})
 
     @app.before_request
     def _start():

@@ -1,7 +1,9 @@
 """Marshmallow fields that validate large numeric payloads in bulk with numpy."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from itertools import chain
 
 import marshmallow as ma
 import numpy as np
@@ -9,6 +11,8 @@ import numpy as np
 from .. import limits
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+NOT_STORABLE = "must be valid Unicode text (no lone surrogates)"
 
 
 def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
@@ -32,23 +36,28 @@ def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
         raise at(0, "must have at least one value")
     if dim > limits.MAX_FEATURE_DIM:
         raise at(0, f"has {dim} values; the most allowed is {limits.MAX_FEATURE_DIM}")
-    try:
-        matrix = np.array(rows)
-    except (ValueError, OverflowError):
-        matrix = np.array(rows, dtype=object)
-    if matrix.dtype.kind not in "fiu" or matrix.ndim != 2:
+    # Types are checked before numpy sees the rows: it would take JSON true/false for 1/0.
+    if not set(map(type, chain.from_iterable(rows))) <= {int, float}:
         for i, row in enumerate(rows):
             for value in row:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if type(value) not in (int, float):
                     raise at(i, f"must hold numbers only, found {value!r:.40}")
+    try:
         matrix = np.array(rows, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        matrix = matrix.astype(np.float64)
-    bad = ~np.isfinite(matrix) | (np.abs(matrix) > _FLOAT32_MAX)
-    if bad.any():
-        i = int(np.flatnonzero(bad.any(axis=1))[0])
+    except OverflowError:  # an integer beyond float64, e.g. 1 followed by 400 zeros
+        bad_rows = [not all(abs(v) <= _FLOAT32_MAX for v in row) for row in rows]
+    else:
+        bad_rows = (~np.isfinite(matrix) | (np.abs(matrix) > _FLOAT32_MAX)).any(axis=1)
+    if any(bad_rows):
+        i = int(np.flatnonzero(bad_rows)[0])
         raise at(i, "must hold finite numbers within float32 range (no NaN or infinity)")
     return matrix.astype(np.float32)
+
+
+def storable(text: str) -> None:
+    """Rejects what JSON can carry but UTF-8, and so Redis, cannot: a lone surrogate such as "\\ud800"."""
+    if not text.isascii() and _SURROGATE.search(text):
+        raise ma.ValidationError(NOT_STORABLE)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,9 @@ class ItemsField(ma.fields.List):
     def _deserialize(self, value, attr, data, **kwargs) -> ItemBatch:
         if not isinstance(value, list):
             raise ma.ValidationError("must be a list of items")
+        if not value:
+            # An empty batch has no dimension to give the pool, which would stay stuck at 0 features.
+            raise ma.ValidationError("must hold at least one item; leave items out to create an empty pool")
         if len(value) > limits.MAX_ITEMS_PER_CALL:
             raise ma.ValidationError(f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more "
                                      "with POST /v1/pools/{pool_id}/items")
@@ -90,6 +102,8 @@ class ItemsField(ma.fields.List):
             if not isinstance(item_id, str) or not 0 < len(item_id) <= limits.MAX_ID_LENGTH:
                 raise ma.ValidationError({i: {"id": [f"must be a string of 1 to {limits.MAX_ID_LENGTH} "
                                                      "characters"]}})
+            if _SURROGATE.search(item_id):
+                raise ma.ValidationError({i: {"id": [NOT_STORABLE]}})
             if item_id in seen:
                 raise ma.ValidationError({i: {"id": [f"duplicate id {item_id!r} in this request"]}})
             seen.add(item_id)
@@ -122,6 +136,8 @@ class LabelField(ma.fields.Field):
             raise ma.ValidationError("must be a string or an integer")
         if isinstance(value, str) and not 0 < len(value) <= limits.MAX_LABEL_LENGTH:
             raise ma.ValidationError(f"must have 1 to {limits.MAX_LABEL_LENGTH} characters")
+        if isinstance(value, str):
+            storable(value)
         if isinstance(value, int) and abs(value) > 2 ** 53:
             raise ma.ValidationError("integer labels must lie within ±2**53")
         return value

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Response, current_app
-from flask_smorest import Blueprint
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.exceptions import NoSuchJobError
@@ -10,10 +9,11 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ..core.errors import NotFound
+from .parsing import SieveBlueprint
 from .responses import problems
 from .schemas import HealthSchema, JobSchema, ReadySchema
 
-blp = Blueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
+blp = SieveBlueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
 
 
 def _iso(moment) -> str | None:

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..pools import Pools
+from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
                       PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, TeachAnswerSchema,
                       TeachSchema)
 
-blp = Blueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
+blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
 
 
 def pools() -> Pools:

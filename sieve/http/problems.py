@@ -5,7 +5,7 @@ import http
 import logging
 
 import marshmallow as ma
-from flask import g, jsonify
+from flask import current_app, g, jsonify
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -86,6 +86,10 @@ class ProblemApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
+        if error.code == 413:
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            return problem(413, f"body: larger than the {limit} bytes allowed",
+                           [{"field": "body", "message": f"must be at most {limit} bytes"}])
         if error.code >= 500:
             original = getattr(error, "original_exception", None)
             log.error("request %s failed", getattr(g, "request_id", "-"), exc_info=original or error)

@@ -6,9 +6,22 @@ from marshmallow import fields, validate
 
 from .. import limits
 from ..core.strategies import STRATEGIES
-from .fields import ItemsField, LabelField, MatrixField
+from .fields import ItemsField, LabelField, MatrixField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+
+# No scikit-learn parameter nests deeper than a list of dicts; deeper JSON would only exhaust the stack of
+# the recursive checks that follow.
+_MAX_PARAM_DEPTH = 4
+
+
+def _too_deep(value) -> bool:
+    """Whether lists and objects nest more than _MAX_PARAM_DEPTH levels in `value`, found without recursion."""
+    level = [value]
+    for _ in range(_MAX_PARAM_DEPTH):
+        level = [child for v in level if isinstance(v, (list, dict))
+                 for child in (v.values() if isinstance(v, dict) else v)]
+    return any(isinstance(v, (list, dict)) for v in level)
 
 
 class ModelSpecSchema(ma.Schema):
@@ -17,22 +30,33 @@ class ModelSpecSchema(ma.Schema):
     params = fields.Dict(keys=fields.String(), metadata={
         "description": "scikit-learn parameters of that model; unset ones keep scikit-learn's defaults."})
 
+    @ma.validates_schema
+    def _shallow(self, data, **kwargs):
+        for name, value in data.get("params", {}).items():
+            if _too_deep(value):
+                raise ma.ValidationError({"params": {name: [
+                    f"nests lists or objects more than {_MAX_PARAM_DEPTH} levels deep"]}})
+
 
 class LabelSchema(ma.Schema):
-    id = fields.String(required=True, validate=validate.Length(1, limits.MAX_ID_LENGTH))
+    id = fields.String(required=True, validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable])
     label = LabelField(required=True, metadata=_label_doc)
 
 
-def _unique_ids(labels: list[dict]) -> None:
+def _check_labels(labels: list[dict]) -> None:
+    """One label per id, and one kind of label (all strings or all integers), naming the entry at fault."""
     seen = set()
     for i, entry in enumerate(labels):
         if entry["id"] in seen:
             raise ma.ValidationError({"labels": {i: {"id": [f"duplicate id {entry['id']!r} in this request"]}}})
         seen.add(entry["id"])
+        if type(entry["label"]) is not type(labels[0]["label"]):
+            raise ma.ValidationError({"labels": {i: {"label": [
+                "labels must be all strings or all integers, not a mix"]}}})
 
 
 class CreatePoolSchema(ma.Schema):
-    name = fields.String(validate=validate.Length(max=limits.MAX_NAME_LENGTH))
+    name = fields.String(validate=[validate.Length(max=limits.MAX_NAME_LENGTH), storable])
     items = ItemsField(metadata={"description": f"At most {limits.MAX_ITEMS_PER_CALL} per call."})
     labels = fields.List(fields.Nested(LabelSchema), validate=validate.Length(max=limits.MAX_LABELS_PER_CALL),
                          metadata={"description": "Initial labels of items among `items`."})
@@ -40,11 +64,12 @@ class CreatePoolSchema(ma.Schema):
                           metadata={"description": "A closed list of allowed labels."})
     model = fields.Nested(ModelSpecSchema)
     strategy = fields.String(validate=validate.OneOf(STRATEGIES))
-    random_state = fields.Integer(validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
+    # strict: a non-strict Integer would take 1.5 for 1.
+    random_state = fields.Integer(strict=True, validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
 
     @ma.validates_schema
     def _check(self, data, **kwargs):
-        _unique_ids(data.get("labels", []))
+        _check_labels(data.get("labels", []))
         classes = data.get("classes")
         if classes is not None and len({(type(c), c) for c in classes}) != len(classes):
             raise ma.ValidationError({"classes": ["must not repeat a class"]})
@@ -60,7 +85,7 @@ class TeachSchema(ma.Schema):
 
     @ma.validates_schema
     def _check(self, data, **kwargs):
-        _unique_ids(data.get("labels", []))
+        _check_labels(data.get("labels", []))
 
 
 class QueryArgsSchema(ma.Schema):
@@ -74,7 +99,7 @@ class QueryArgsSchema(ma.Schema):
 
 class PredictSchema(ma.Schema):
     features = MatrixField()
-    ids = fields.List(fields.String(validate=validate.Length(1, limits.MAX_ID_LENGTH)),
+    ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
                       validate=validate.Length(1, limits.MAX_PREDICT_ROWS))
 
     @ma.validates_schema

@@ -109,7 +109,8 @@ class PoolStore:
                                    f"{_text(outcome[1])}", field="items")
             if status == "dup":
                 dups = [_text(x) for x in outcome[1:]]
-                raise Conflict(f"these ids are already in the pool: {dups}", field="items", ids=dups)
+                raise Conflict(f"these ids are already in the pool: {dups}",
+                               field=f"items[{ids.index(dups[0])}].id", ids=dups)
             return self._change_from([outcome])
         raise RuntimeError("too many concurrent item additions to one pool")
 
@@ -129,7 +130,8 @@ class PoolStore:
             raise InvalidInput(f"this pool's labels are {noun}", field="labels")
         if status == "missing":
             missing = [_text(x) for x in outcome[1:]]
-            raise InvalidInput(f"these ids are not in the pool: {missing}", field="labels", ids=missing)
+            raise InvalidInput(f"these ids are not in the pool: {missing}",
+                               field=f"labels[{ids.index(missing[0])}].id", ids=missing)
         if status == "classes":
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         return self._change_from([outcome])
@@ -236,7 +238,8 @@ class PoolStore:
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)
-        missing = [i for i, r in zip(ids, rows) if r is None]
+        missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
-            raise InvalidInput(f"these ids are not in the pool: {missing[:20]}", field="ids", ids=missing[:20])
+            named = [ids[i] for i in missing[:20]]
+            raise InvalidInput(f"these ids are not in the pool: {named}", field=f"ids[{missing[0]}]", ids=named)
         return [int(r) for r in rows]
