@@ -120,13 +120,15 @@ class Pools:
     def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float) -> dict:
         ranking = self.query(pool_id, k, strategy, wait)
         classes = ranking.model_classes
-        items = []
-        for item in ranking.items:
-            entry = {"id": item.id, "score": item.score, "predicted_label": None, "probabilities": None}
-            if item.probabilities is not None and len(item.probabilities) == len(classes):
-                entry["predicted_label"] = classes[int(item.probabilities.argmax())]
-                entry["probabilities"] = {str(c): float(p) for c, p in zip(classes, item.probabilities)}
-            items.append(entry)
+        names = [str(c) for c in classes]
+        scores = ranking.scores.tolist()
+        if ranking.probabilities is None:
+            items = [{"id": i, "score": s, "predicted_label": None, "probabilities": None}
+                     for i, s in zip(ranking.ids, scores)]
+        else:
+            best = ranking.probabilities.argmax(axis=1).tolist()
+            items = [{"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p))}
+                     for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())]
         return {"pool_id": pool_id, "strategy": ranking.strategy, "model_version": ranking.model_version,
                 "labels_version": ranking.labels_version, "ranked_labels_version": ranking.ranked_labels_version,
                 "cold_start": ranking.cold_start, "items": items}

@@ -17,13 +17,6 @@ MAX_SCAN = 200_000
 
 
 @dataclass(frozen=True)
-class RankedItem:
-    id: str
-    score: float
-    probabilities: np.ndarray | None
-
-
-@dataclass(frozen=True)
 class Ranking:
     """The head of a ranking plus the versions it was built from."""
 
@@ -36,7 +29,10 @@ class Ranking:
     version: int
     model_version: int | None
     model_classes: list
-    items: list[RankedItem]
+    ids: list[str]
+    scores: np.ndarray
+    probabilities: np.ndarray | None
+    """One row per id, one column per model class; None in cold start."""
 
     @property
     def fresh(self) -> bool:
@@ -62,17 +58,11 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
     (name, cold, ranked_version, ranked_labels_version, labels_version, version, model_version,
      classes_json) = (_text(x) for x in reply[1:9])
-    items = []
-    body = reply[9:]
-    for i in range(0, len(body), 3):
-        item_id, score, proba = body[i:i + 3]
-        items.append(RankedItem(
-            id=_text(item_id),
-            score=float(np.frombuffer(score, dtype="<f8")[0]),
-            probabilities=np.frombuffer(proba, dtype="<f4") if proba else None))
+    scores, probas, ids = (reply[9], reply[10], reply[11:]) if status == "ok" else (b"", b"", [])
+    classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
         strategy=name, ready=status == "ok", cold_start=cold != "0",
         ranked_version=_int(ranked_version), ranked_labels_version=_int(ranked_labels_version),
         labels_version=int(labels_version), version=int(version), model_version=_int(model_version),
-        model_classes=label_values.decode_all(json.loads(classes_json)) if classes_json else [],
-        items=items)
+        model_classes=classes, ids=[_text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
+        probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)

@@ -167,3 +167,14 @@ def test_deleting_a_pool_leaves_no_key_behind(api, redis):
     assert [key for key in redis.scan_iter(f"*{pool}*") if not key.startswith(b"rq:")] == []
     assert not redis.sismember("sieve:pools", pool)
     assert api.get(f"/v1/pools/{pool}").status_code == 404
+
+
+def test_the_query_answer_is_exactly_what_its_schema_would_dump(api):
+    from sieve.http.schemas import QueryAnswerSchema
+
+    X, y = _blobs(np.random.default_rng(10))
+    for labels in ([], [{"id": "i0", "label": "neg"}, {"id": "i59", "label": "pos"}]):
+        pool = api.create_pool(items=items_of(X), labels=labels)
+        answer = api.query(pool, k=5, wait=20)
+        assert answer["cold_start"] is (not labels)
+        assert QueryAnswerSchema().dump(answer) == answer

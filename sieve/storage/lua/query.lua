@@ -1,6 +1,7 @@
 -- Serves the top of a precomputed ranking: walks it from the first position that may still be
 -- unlabeled, skips items labeled since the ranking was built, and returns k items with their scores
 -- and probabilities. Cost O(k + skipped), independent of the pool's size.
+-- Returns status, the header, the scores (<f8), the probabilities (<f4, k x classes), then the k ids.
 -- KEYS: meta, labeled, ids, proba, cursor, then rank and score keys of every strategy.
 -- ARGV: k, strategy ('' = the pool's default), max positions to scan, then every strategy name in KEYS order.
 local meta, labeled, ids_key, proba, cursor = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -24,7 +25,7 @@ local n_classes = tonumber(info[9] or '0')
 local total = redis.call('STRLEN', rank_key) / 4
 local start = tonumber(redis.call('HGET', cursor, served) or '0')
 local pos, leading, skip_to = start, true, start
-local out = {'ok', unpack(header)}
+local ids, scores, probas = {}, {}, {}
 local found = 0
 local batch = math.max(k * 2, 64)
 while found < k and pos < total and pos - start < max_scan do
@@ -39,12 +40,10 @@ while found < k and pos < total and pos - start < max_scan do
     else
       leading = false
       found = found + 1
-      out[#out + 1] = redis.call('HGET', ids_key, row)
-      out[#out + 1] = redis.call('GETRANGE', score_key, pos * 8, pos * 8 + 7)
+      ids[found] = redis.call('HGET', ids_key, row)
+      scores[found] = redis.call('GETRANGE', score_key, pos * 8, pos * 8 + 7)
       if n_classes > 0 then
-        out[#out + 1] = redis.call('GETRANGE', proba, row * n_classes * 4, (row + 1) * n_classes * 4 - 1)
-      else
-        out[#out + 1] = ''
+        probas[found] = redis.call('GETRANGE', proba, row * n_classes * 4, (row + 1) * n_classes * 4 - 1)
       end
     end
     pos = pos + 1
@@ -52,4 +51,9 @@ while found < k and pos < total and pos - start < max_scan do
 end
 -- Items labeled at the head of the ranking stay labeled: later queries start after them.
 if skip_to > start then redis.call('HSET', cursor, served, skip_to) end
+-- Scores and probabilities come back as one binary string each, decoded in one go by the caller.
+local out = {'ok', unpack(header)}
+out[#out + 1] = table.concat(scores)
+out[#out + 1] = table.concat(probas)
+for i = 1, found do out[#out + 1] = ids[i] end
 return out
