@@ -286,3 +286,20 @@ def sizes_arg(text: str) -> list[int]:
 
 def percentile(values, q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def pool_arguments(parser) -> None:
+    """The options both benchmarks share."""
+    parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
+                        help="comma-separated pool sizes (default 10000,100000)")
+    parser.add_argument("--features", type=int, default=64, help="features per item (default 64)")
+
+
+def build_pools(client: Client, sizes: list[int], n_features: int):
+    """One ready pool per size, in size order, saying how long each took."""
+    for size in sizes:
+        started = time.perf_counter()
+        pool = build_pool(client, size, n_features)
+        print(f"pool of {size:,} x {n_features} ready in {time.perf_counter() - started:.1f} s "
+              f"(upload, first ranking, {N_LABELS} labels, retrain)", flush=True)
+        yield size, pool

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pool, percentile, sizes_arg  # noqa: E402
+from _stack import Client, Stack, build_pools, percentile, pool_arguments  # noqa: E402
 
 POLL_SECONDS = 0.01
 ROUND_TIMEOUT = 120.0
@@ -60,26 +60,17 @@ def rounds_on(client: Client, pool, rounds: int, desc: str) -> tuple[list[float]
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
-                        help="comma-separated pool sizes (default 10000,100000)")
+    pool_arguments(parser)
     parser.add_argument("--rounds", type=int, default=15, help="teach-then-query rounds per pool (default 15)")
-    parser.add_argument("--features", type=int, default=64, help="features per item (default 64)")
-    parser.add_argument("--calls", type=int, default=None,
-                        help="query_latency.py's option, accepted so both take one command line; unused here")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     sizes = sorted(set(args.sizes))
 
-    results = {}
     with Stack(api_processes=1, api_threads=8, workers=1) as stack:
         client = Client(stack.base_url)
-        for size in sizes:
-            started = time.perf_counter()
-            pool = build_pool(client, size, args.features)
-            print(f"pool of {size:,} x {args.features} ready in {time.perf_counter() - started:.1f} s "
-                  f"(upload, first ranking, 20 labels, retrain)", flush=True)
-            results[size] = rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
+        results = {size: rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
+                   for size, pool in build_pools(client, sizes, args.features)}
 
     print()
     print(f"teach 1 label -> first /query with ranked_labels_version >= its labels_version "

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pool, percentile, sizes_arg  # noqa: E402
+from _stack import Client, Stack, build_pools, percentile, pool_arguments  # noqa: E402
 
 WARMUP_CALLS = 50
 BLOCKS = 4
@@ -109,12 +109,8 @@ def block_spread(values: np.ndarray) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
-                        help="comma-separated pool sizes (default 10000,100000)")
+    pool_arguments(parser)
     parser.add_argument("--calls", type=int, default=1000, help="timed queries per pool (default 1000)")
-    parser.add_argument("--features", type=int, default=64, help="features per item (default 64)")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="freshness.py's option, accepted so both take one command line; unused here")
     args = parser.parse_args(argv)
     if args.calls < 1:
         parser.error("--calls must be at least 1")
@@ -122,12 +118,7 @@ def main(argv=None) -> int:
 
     with Stack(api_processes=1, api_threads=8, workers=1) as stack:
         client = Client(stack.base_url)
-        pools = {}
-        for size in sizes:
-            started = time.perf_counter()
-            pools[size] = build_pool(client, size, args.features)
-            print(f"pool of {size:,} x {args.features} ready in {time.perf_counter() - started:.1f} s "
-                  f"(upload, first ranking, 20 labels, retrain)", flush=True)
+        pools = dict(build_pools(client, sizes, args.features))
         urls = {size: f"{client.base_url}/v1/pools/{pool.pool_id}/query" for size, pool in pools.items()}
         urls[FLOOR] = f"{client.base_url}/healthz"
         load_before = os.getloadavg()[0]

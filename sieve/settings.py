@@ -6,27 +6,14 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default, minimum, parse=int):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise ValueError(f"{name} must be {'an integer' if parse is int else 'a number'}, got {raw!r}") from None
     if not value >= minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {raw}")
     return value
@@ -63,11 +50,11 @@ class Settings:
             secret_key=env.get("SIEVE_SECRET_KEY", "").encode(),
             data_dir=env.get("SIEVE_DATA_DIR", cls.data_dir),
             queue_name=env.get("SIEVE_QUEUE", cls.queue_name),
-            job_timeout=_int(env, "SIEVE_JOB_TIMEOUT", cls.job_timeout, minimum=1),
-            job_retries=_int(env, "SIEVE_JOB_RETRIES", cls.job_retries),
-            first_ranking_wait=_float(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait),
-            worker_cache_bytes=_int(env, "SIEVE_WORKER_CACHE_MB", 2048) * 1024 * 1024,
-            max_content_length=_int(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, minimum=1024),
+            job_timeout=_number(env, "SIEVE_JOB_TIMEOUT", cls.job_timeout, 1),
+            job_retries=_number(env, "SIEVE_JOB_RETRIES", cls.job_retries, 0),
+            first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
+            worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
+            max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -1,0 +1,37 @@
+"""Settings come from environment variables, validated once, with clear messages."""
+from __future__ import annotations
+
+import pytest
+
+from sieve.settings import Settings
+
+
+def test_unset_variables_give_the_documented_defaults():
+    settings = Settings.from_env({})
+    assert settings.redis_url is None and settings.queue_name == "sieve" and settings.job_timeout == 600
+    assert settings.max_content_length == 64 * 1024 * 1024 and settings.first_ranking_wait == 10.0
+
+
+def test_variables_are_parsed_into_their_types():
+    settings = Settings.from_env({"REDIS_URL": "rediss://:pw@host:6380/2", "SIEVE_JOB_TIMEOUT": "30",
+                                  "SIEVE_FIRST_RANKING_WAIT": "2.5", "SIEVE_WORKER_CACHE_MB": "16"})
+    assert settings.redis_url == "rediss://:pw@host:6380/2"
+    assert settings.job_timeout == 30 and settings.first_ranking_wait == 2.5
+    assert settings.worker_cache_bytes == 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SIEVE_JOB_TIMEOUT": "soon"}, "SIEVE_JOB_TIMEOUT must be an integer"),
+    ({"SIEVE_JOB_TIMEOUT": "0"}, "SIEVE_JOB_TIMEOUT must be at least 1"),
+    ({"SIEVE_FIRST_RANKING_WAIT": "nan"}, "SIEVE_FIRST_RANKING_WAIT must be at least 0"),
+    ({"SIEVE_MAX_BODY_BYTES": "10"}, "SIEVE_MAX_BODY_BYTES must be at least 1024"),
+])
+def test_bad_values_are_refused_naming_the_variable(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
+
+
+def test_a_short_or_missing_secret_key_is_refused_when_one_is_needed():
+    with pytest.raises(ValueError, match="SIEVE_SECRET_KEY"):
+        Settings.from_env({"SIEVE_SECRET_KEY": "short"}).require_secret_key()
+    assert Settings.from_env({"SIEVE_SECRET_KEY": "k" * 16}).require_secret_key() == b"k" * 16
