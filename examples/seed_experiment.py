@@ -10,8 +10,10 @@ import argparse
 import json
 import sys
 
+import urllib.parse
+import urllib.request
+
 import numpy as np
-import requests
 from sklearn.linear_model import LogisticRegression
 
 from sieve.datasets import seed_split
@@ -31,29 +33,34 @@ def truth() -> np.ndarray:
     return np.concatenate([y_lab, y_unl])
 
 
+def call(method: str, url: str, body: dict | None = None, **params) -> dict:
+    """One JSON request with the standard library; raises on any non-2xx answer."""
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
+
+
 def run(url: str, rounds: int, k: int) -> None:
     X_lab, y_lab, X_unl, y_unl, X_test, y_test = seed_split()
     X, y = np.vstack([X_lab, X_unl]), truth()
-    http = requests.Session()
-    created = http.post(f"{url}/v1/pools", json=pool_body(), timeout=60)
-    created.raise_for_status()
-    pool = created.json()["pool_id"]
+    pool = call("POST", f"{url}/v1/pools", pool_body())["pool_id"]
     labeled = list(range(len(y_lab)))
     print(f"pool {pool}\nround  labels  Sieve accuracy  in-process accuracy  same picks")
     for round_ in range(rounds):
-        answer = http.get(f"{url}/v1/pools/{pool}/query",
-                          params={"k": k, "strategy": "least_confidence", "wait": 30}, timeout=60).json()
+        answer = call("GET", f"{url}/v1/pools/{pool}/query", k=k, strategy="least_confidence", wait=30)
         picked = [int(item["id"][1:]) for item in answer["items"]]
         model = LogisticRegression().fit(X[labeled], y[labeled])
         rest = np.setdiff1d(np.arange(len(X)), labeled)
         expected = rest[np.argsort(1 - model.predict_proba(X[rest]).max(axis=1))[-k:]]
-        predicted = http.post(f"{url}/v1/pools/{pool}/predict", json={"features": X_test.tolist()},
-                              timeout=60).json()["predictions"]
+        predicted = call("POST", f"{url}/v1/pools/{pool}/predict", {"features": X_test.tolist()})["predictions"]
         accuracy = np.mean([p["predicted_label"] for p in predicted] == y_test)
         print(f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
               f"{sorted(picked) == sorted(expected.tolist())}")
-        http.post(f"{url}/v1/pools/{pool}/teach", timeout=60,
-                  json={"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]}).raise_for_status()
+        call("POST", f"{url}/v1/pools/{pool}/teach", {"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]})
         labeled += picked
 
 
