@@ -36,5 +36,8 @@ MAX_PREDICT_ROWS = 10_000
 ROWS_PER_CHUNK = 65_536
 """Feature rows stored per Redis key; bounds the size of every single value Redis holds."""
 
+MAX_LEASE_SECONDS = 24 * 3600.0
+"""Longest lease a query may ask for."""
+
 MAX_QUERY_WAIT_SECONDS = 30.0
 """Longest a query may wait for a ranking that reflects the latest labels."""

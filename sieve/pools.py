@@ -81,19 +81,34 @@ class Pools:
     def delete(self, pool_id: str) -> None:
         self.store.delete(pool_id)
 
-    def query(self, pool_id: str, k: int, strategy: str | None, wait: float) -> Ranking:
-        """The k most informative unlabeled items; waits up to `wait` s for labels to be reflected."""
-        deadline = time.monotonic() + wait
-        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy)
+    def query(self, pool_id: str, k: int, strategy: str | None, wait: float, lease_seconds: float | None = None,
+              annotator: str = "") -> Ranking:
+        """The k most informative unlabeled items, leased to the caller; waits up to `wait` s for labels
+        to be reflected in the ranking."""
+        lease_ms = round(1000 * (self.settings.lease_seconds if lease_seconds is None else lease_seconds))
+        started = time.monotonic()
+        if wait > 0:
+            self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
+        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             # A brand-new pool's first ranking is a matter of moments: wait for it rather than fail.
-            deadline = max(deadline, time.monotonic() + self.settings.first_ranking_wait)
-        while not ranking.fresh and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy)
+            self._await(pool_id, strategy, started, started + self.settings.first_ranking_wait)
+            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             raise NotReady("the pool's first ranking is not ready yet; retry shortly", field="pool_id")
         return ranking
+
+    def _await(self, pool_id: str, strategy: str | None, fresh_by: float, ready_by: float) -> None:
+        """Polls without leasing until the ranking reflects every label, or the deadlines pass."""
+        while True:
+            ranking = read_top(self.redis, self.store.scripts, pool_id, 1, strategy)
+            now = time.monotonic()
+            if ranking.fresh or (ranking.ready and now >= fresh_by) or now >= max(fresh_by, ready_by):
+                return
+            time.sleep(POLL_SECONDS)
+
+    def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
+        return self.store.release(pool_id, ids, annotator)
 
     def predict(self, pool_id: str, features: np.ndarray | None = None, ids: list[str] | None = None
                 ) -> Prediction:
@@ -117,8 +132,9 @@ class Pools:
         return Prediction(model_version=model_version, classes=label_values.decode_all(model.classes_),
                           proba=predict_proba(model, features))
 
-    def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float) -> dict:
-        ranking = self.query(pool_id, k, strategy, wait)
+    def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float,
+                     lease_seconds: float | None = None, annotator: str = "") -> dict:
+        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator)
         classes = ranking.model_classes
         names = [str(c) for c in classes]
         scores = ranking.scores.tolist()
@@ -131,7 +147,10 @@ class Pools:
                      for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())]
         return {"pool_id": pool_id, "strategy": ranking.strategy, "model_version": ranking.model_version,
                 "labels_version": ranking.labels_version, "ranked_labels_version": ranking.ranked_labels_version,
-                "cold_start": ranking.cold_start, "items": items}
+                "cold_start": ranking.cold_start,
+                "lease": None if ranking.lease_expires_ms is None else {
+                    "expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
+                "items": items}
 
     def predict_answer(self, pool_id: str, features=None, ids=None) -> dict:
         prediction = self.predict(pool_id, features=features, ids=ids)

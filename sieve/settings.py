@@ -33,6 +33,8 @@ class Settings:
     """SIEVE_QUEUE: the RQ queue the API enqueues on and the workers listen to."""
     job_timeout: int = 600
     """SIEVE_JOB_TIMEOUT: seconds a retrain may run before RQ stops it."""
+    lease_seconds: float = 300.0
+    """SIEVE_LEASE_SECONDS: how long a queried item stays reserved for its caller by default (0: no leases)."""
     job_retries: int = 3
     """SIEVE_JOB_RETRIES: how often RQ retries a failed retrain."""
     first_ranking_wait: float = 10.0
@@ -52,6 +54,7 @@ class Settings:
             queue_name=env.get("SIEVE_QUEUE", cls.queue_name),
             job_timeout=_number(env, "SIEVE_JOB_TIMEOUT", cls.job_timeout, 1),
             job_retries=_number(env, "SIEVE_JOB_RETRIES", cls.job_retries, 0),
+            lease_seconds=_number(env, "SIEVE_LEASE_SECONDS", cls.lease_seconds, 0.0, float),
             first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),

@@ -8,8 +8,8 @@ from ..pools import Pools
 from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
-                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, TeachAnswerSchema,
-                      TeachSchema)
+                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, ReleaseAnswerSchema,
+                      ReleaseSchema, TeachAnswerSchema, TeachSchema)
 
 # Argument schemas are passed as instances: given a class, webargs would build a new schema per request.
 blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
@@ -77,7 +77,17 @@ def query(args, pool_id):
     """The k unlabeled items the current model is least sure about, most informative first."""
     # The hot path: the answer is built with JSON types already, so it skips the schema's dump (a third
     # of the request's time); a test checks that dumping it through QueryAnswerSchema changes nothing.
-    return jsonify(pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"]))
+    return jsonify(pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
+                                        args.get("lease_seconds"), args.get("annotator", "")))
+
+
+@blp.route("/<string:pool_id>/release", methods=["POST"])
+@blp.arguments(ReleaseSchema())
+@blp.response(200, ReleaseAnswerSchema)
+@problems(blp, 404, *BODY_ERRORS)
+def release(body, pool_id):
+    """Give leased items back early, so that the next query may hand them out again."""
+    return {"released": pools().release(pool_id, body["ids"], body.get("annotator", ""))}
 
 
 @blp.route("/<string:pool_id>/teach", methods=["POST"])

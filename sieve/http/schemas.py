@@ -95,6 +95,22 @@ class QueryArgsSchema(ma.Schema):
     wait = fields.Float(load_default=0.0, validate=validate.Range(0, limits.MAX_QUERY_WAIT_SECONDS),
                         allow_nan=False, metadata={
         "description": "Seconds to wait for a ranking that reflects every label taught so far."})
+    lease_seconds = fields.Float(validate=validate.Range(0, limits.MAX_LEASE_SECONDS), allow_nan=False, metadata={
+        "description": "How long the returned items stay reserved for this caller (default: the server's "
+                       "SIEVE_LEASE_SECONDS; 0: no lease). Teaching an item ends its lease."})
+    annotator = fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable], metadata={
+        "description": "Who the lease is for: a named annotator gets its own leased items again."})
+
+
+class ReleaseSchema(ma.Schema):
+    ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]), required=True,
+                      validate=validate.Length(1, limits.MAX_LABELS_PER_CALL))
+    annotator = fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable], metadata={
+        "description": "Release only this annotator's leases; without it, any lease on these items ends."})
+
+
+class ReleaseAnswerSchema(ma.Schema):
+    released = fields.Integer(metadata={"description": "Leases that ended."})
 
 
 class PredictSchema(ma.Schema):
@@ -169,6 +185,11 @@ class QueryItemSchema(ma.Schema):
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), allow_none=True)
 
 
+class LeaseSchema(ma.Schema):
+    expires_at = fields.Float(metadata={"description": "Unix time when the lease on these items ends."})
+    annotator = fields.String(allow_none=True)
+
+
 class QueryAnswerSchema(ma.Schema):
     pool_id = fields.String()
     strategy = fields.String()
@@ -177,6 +198,8 @@ class QueryAnswerSchema(ma.Schema):
     ranked_labels_version = fields.Integer(metadata={
         "description": "The labels_version the ranking reflects; below labels_version while a retrain runs."})
     cold_start = fields.Boolean()
+    lease = fields.Nested(LeaseSchema, allow_none=True, metadata={
+        "description": "The lease on the returned items; null when leasing is off."})
     items = fields.List(fields.Nested(QueryItemSchema))
 
 

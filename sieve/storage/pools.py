@@ -136,6 +136,20 @@ class PoolStore:
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         return self._change_from([outcome])
 
+    def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
+        """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
+        keys = PoolKeys(pool_id)
+        outcome = self.scripts.release(keys=[keys.meta, keys.rows, keys.leases, keys.lease_owners],
+                                       args=[annotator, *ids])
+        status = _text(outcome[0])
+        if status == "gone":
+            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        if status == "missing":
+            missing = [_text(x) for x in outcome[1:]]
+            raise InvalidInput(f"these ids are not in the pool: {missing}",
+                               field=f"ids[{ids.index(missing[0])}]", ids=missing)
+        return int(outcome[1])
+
     def delete(self, pool_id: str) -> None:
         keys = PoolKeys(pool_id)
 
@@ -161,7 +175,8 @@ class PoolStore:
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None):
         return self.scripts.teach(
-            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
+            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending,
+                  keys.leases, keys.lease_owners],
             args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
                   *ids, *(label_values.encode(x) for x in labels)],
             client=client)

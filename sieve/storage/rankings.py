@@ -29,6 +29,8 @@ class Ranking:
     version: int
     model_version: int | None
     model_classes: list
+    lease_expires_ms: int | None
+    """When the leases on the returned items end (Redis clock, ms since the epoch); None without lease."""
     ids: list[str]
     scores: np.ndarray
     probabilities: np.ndarray | None
@@ -48,21 +50,25 @@ def _int(text: str) -> int | None:
     return int(text) if text else None
 
 
-def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None) -> Ranking:
+def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None, lease_ms: int = 0,
+             annotator: str = "") -> Ranking:
+    """The head of the ranking; with lease_ms > 0 the returned items are leased to the caller."""
     keys = PoolKeys(pool_id)
     reply = scripts.query(
-        keys=[keys.meta, keys.labeled, keys.ids, keys.proba, keys.cursor, *keys.ranking_keys()],
-        args=[k, strategy or "", MAX_SCAN, *STRATEGIES], client=redis)
+        keys=[keys.meta, keys.labeled, keys.ids, keys.proba, keys.cursor, keys.leases, keys.lease_owners,
+              *keys.ranking_keys()],
+        args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *STRATEGIES], client=redis)
     status = _text(reply[0])
     if status == "gone":
         raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
     (name, cold, ranked_version, ranked_labels_version, labels_version, version, model_version,
      classes_json) = (_text(x) for x in reply[1:9])
-    scores, probas, ids = (reply[9], reply[10], reply[11:]) if status == "ok" else (b"", b"", [])
+    expires, scores, probas, ids = (_text(reply[9]), reply[10], reply[11], reply[12:]) if status == "ok" \
+        else ("", b"", b"", [])
     classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
         strategy=name, ready=status == "ok", cold_start=cold != "0",
         ranked_version=_int(ranked_version), ranked_labels_version=_int(ranked_labels_version),
         labels_version=int(labels_version), version=int(version), model_version=_int(model_version),
-        model_classes=classes, ids=[_text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
+        model_classes=classes, lease_expires_ms=_int(expires), ids=[_text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
         probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)

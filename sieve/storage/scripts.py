@@ -24,8 +24,9 @@ class Scripts:
     publish: Script
     query: Script
     finish: Script
+    release: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
-                      for name in ("add_items", "teach", "claim", "publish", "query", "finish")})
+                      for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release")})

@@ -53,7 +53,7 @@ def snapshot(api: ApiClient, redis, pool_id: str) -> dict:
         "status": {key: status[key] for key in ("n_items", "n_labeled", "labels_version", "version", "dimension",
                                                 "classes_seen", "model_version")},
         "log": redis.xlen(f"sieve:{{{pool_id}}}:log"),
-        "unlabeled": sorted(item["id"] for item in api.query(pool_id, k=1000)["items"]),
+        "unlabeled": sorted(item["id"] for item in api.query(pool_id, k=1000, lease_seconds=0)["items"]),
         "predictions": predicted.json()["predictions"],
     }
 
@@ -479,7 +479,8 @@ def test_a_body_over_64_mib_is_a_413_over_real_http(api, pool):
     ("POST", "/teach", {"labels": [{"id": "a", "label": "neg"}]}),
     ("POST", "/predict", {"features": [[0.0] * 4]}),
     ("POST", "/predict", {"ids": ["a"]}),
-], ids=["status", "delete", "add-items", "query", "teach", "predict-features", "predict-ids"])
+    ("POST", "/release", {"ids": ["a"]}),
+], ids=["status", "delete", "add-items", "query", "teach", "predict-features", "predict-ids", "release"])
 def test_an_unknown_pool_is_a_404_naming_pool_id_on_every_endpoint(api, pool, method, path, body):
     before = pool_ids(api)
     answer = api.request(method, f"/v1/pools/0123456789abcdef{path}", json=body)
@@ -513,3 +514,19 @@ def test_predict_with_unknown_ids_is_a_422_naming_them(api, redis, pool):
                           422, "ids[1]")
     assert "'ghost'" in body["detail"] and "'phantom'" in body["detail"] and "'i1'" not in body["detail"]
     assert snapshot(api, redis, pool) == before
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"lease_seconds": -1}, "lease_seconds"), ({"lease_seconds": "nan"}, "lease_seconds"),
+    ({"lease_seconds": 10 ** 6}, "lease_seconds"), ({"annotator": ""}, "annotator"),
+    ({"annotator": "x" * 201}, "annotator")])
+def test_bad_lease_arguments_are_rejected_naming_them(api, redis, pool, params, field):
+    before = snapshot(api, redis, pool)
+    assert_problem(api.get(f"/v1/pools/{pool}/query", params=params), 422, field)
+    assert snapshot(api, redis, pool) == before
+
+
+@pytest.mark.parametrize("body, field", [({}, "ids"), ({"ids": []}, "ids"), ({"ids": ["i1"], "annotator": ""},
+                                                                            "annotator")])
+def test_bad_release_bodies_are_rejected_naming_the_field(api, redis, pool, body, field):
+    assert_problem(api.post(f"/v1/pools/{pool}/release", json=body), 422, field)

@@ -1,8 +1,8 @@
 -- Records labels, all or nothing, appends them to the label log and bumps the versions.
--- KEYS: meta, rows, labels, labeled, class_counts, log, pending.
+-- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners.
 -- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, m ids, m JSON labels.
-local meta, rows_key, labels_key, labeled, counts, log, pending =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 local kind = redis.call('HGET', meta, 'label_kind')
 if kind and kind ~= '' and kind ~= ARGV[2] then return {'kind', kind} end
@@ -35,6 +35,9 @@ for i = 1, m do
     redis.call('HSET', labels_key, rows[i], label)
   end
   redis.call('SETBIT', labeled, rows[i], 1)
+  -- Teaching an item ends its lease.
+  redis.call('ZREM', leases, rows[i])
+  redis.call('HDEL', owners, rows[i])
   ids[i] = ARGV[first + i - 1]
   labels[i] = label
 end

@@ -1,0 +1,24 @@
+-- Gives leased items back early, so that the next query may hand them out again.
+-- KEYS: meta, rows, leases, lease owners. ARGV: annotator ('' = any lease), then ids.
+-- Returns {'ok', released count} or {'missing', ids...} when an id is not in the pool (nothing released).
+local meta, rows_key, leases, owners = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('EXISTS', meta) == 0 then return {'gone'} end
+local rows, missing = {}, {}
+for i = 2, #ARGV do
+  local row = redis.call('HGET', rows_key, ARGV[i])
+  if not row then
+    missing[#missing + 1] = ARGV[i]
+    if #missing >= 20 then break end
+  end
+  rows[#rows + 1] = row
+end
+if #missing > 0 then return {'missing', unpack(missing)} end
+local released = 0
+for _, row in ipairs(rows) do
+  -- A named annotator releases only its own leases.
+  if ARGV[1] == '' or redis.call('HGET', owners, row) == ARGV[1] then
+    released = released + redis.call('ZREM', leases, row)
+    redis.call('HDEL', owners, row)
+  end
+end
+return {'ok', tostring(released)}
