@@ -16,7 +16,7 @@ from .settings import Settings
 from .storage.features import read_selected_rows
 from .storage.keys import PoolKeys
 from .storage.models import load_model
-from .storage.pools import Change, PoolConfig, PoolStore
+from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
 from .storage.rankings import Ranking, read_top
 from .workers.queue import enqueue_refresh, refresh_queue
 
@@ -38,13 +38,16 @@ class Pools:
         self.store = PoolStore(redis, pending_ttl_ms=(settings.job_timeout + 60) * 1000)
         self.queue = refresh_queue(redis, settings)
 
+    def _enqueue(self, pool_id: str, job_id: str | None) -> None:
+        if job_id:
+            enqueue_refresh(self.queue, pool_id, job_id, self.settings)
+
     def _after(self, pool_id: str, change: Change) -> Change:
-        if change.job_id:
-            enqueue_refresh(self.queue, pool_id, change.job_id, self.settings)
+        self._enqueue(pool_id, change.job_id)
         return change
 
     def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
-               random_state=None) -> str:
+               random_state=None, idem: Idempotency | None = None) -> str:
         ids = items.ids if items is not None else []
         features = items.features if items is not None else None
         known = set(ids)
@@ -56,15 +59,15 @@ class Pools:
             label_values.check_allowed(labels, classes)
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
                             random_state=random_state, classes=classes)
-        pool_id, change = self.store.create(config, ids, features, label_ids, labels)
-        self._after(pool_id, change)
+        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem)
+        self._enqueue(pool_id, job_id)
         return pool_id
 
-    def add_items(self, pool_id: str, ids, features) -> Change:
-        return self._after(pool_id, self.store.add_items(pool_id, ids, features))
+    def add_items(self, pool_id: str, ids, features, idem: Idempotency | None = None) -> Change:
+        return self._after(pool_id, self.store.add_items(pool_id, ids, features, idem=idem))
 
-    def teach(self, pool_id: str, ids, labels) -> Change:
-        return self._after(pool_id, self.store.teach(pool_id, ids, labels))
+    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None) -> Change:
+        return self._after(pool_id, self.store.teach(pool_id, ids, labels, idem=idem))
 
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)

@@ -1,13 +1,16 @@
 """/v1/pools: create, list, inspect, delete pools; add items, query, teach, predict."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, url_for
+import hashlib
+
+from flask import current_app, jsonify, request, url_for
 from flask.views import MethodView
 
 from ..pools import Pools
+from ..storage.pools import Idempotency
 from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
-from .schemas import (AddItemsSchema, CreatePoolSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
+from .schemas import (AddItemsSchema, CreatePoolSchema, IdempotencyHeaderSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
                       PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, ReleaseAnswerSchema,
                       ReleaseSchema, TeachAnswerSchema, TeachSchema)
 
@@ -17,6 +20,12 @@ blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Poo
 
 def pools() -> Pools:
     return current_app.extensions["sieve.pools"]
+
+
+def _idempotency(headers) -> Idempotency | None:
+    if "key" not in headers:
+        return None
+    return Idempotency(key=headers["key"], body_hash=hashlib.sha256(request.get_data()).hexdigest())
 
 
 def _labels(body) -> tuple[list[str], list]:
@@ -32,13 +41,14 @@ class PoolCollection(MethodView):
         return {"pools": pools().list()}
 
     @blp.arguments(CreatePoolSchema())
+    @blp.arguments(IdempotencyHeaderSchema(), location="headers")
     @problems(blp, *BODY_ERRORS)
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
-    def post(self, body):
+    def post(self, body, headers):
         """Create a pool, optionally with items, initial labels, classes, model and strategy."""
         pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
-                                 random_state=body.get("random_state"))
+                                 random_state=body.get("random_state"), idem=_idempotency(headers))
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -59,14 +69,14 @@ class Pool(MethodView):
 
 @blp.route("/<string:pool_id>/items", methods=["POST"])
 @blp.arguments(AddItemsSchema())
+@blp.arguments(IdempotencyHeaderSchema(), location="headers")
 @blp.response(202, ItemsAddedSchema)
 @problems(blp, 404, 409, *BODY_ERRORS)
-def add_items(body, pool_id):
+def add_items(body, headers, pool_id):
     """Add items to the pool, all or nothing."""
     batch = body["items"]
-    change = pools().add_items(pool_id, batch.ids, batch.features)
-    return {"added": len(batch.ids), "n_items": pools().status(pool_id)["n_items"], "version": change.version,
-            "job_id": change.job_id}
+    change = pools().add_items(pool_id, batch.ids, batch.features, idem=_idempotency(headers))
+    return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
 
 
 @blp.route("/<string:pool_id>/query", methods=["GET"])
@@ -92,12 +102,13 @@ def release(body, pool_id):
 
 @blp.route("/<string:pool_id>/teach", methods=["POST"])
 @blp.arguments(TeachSchema())
+@blp.arguments(IdempotencyHeaderSchema(), location="headers")
 @blp.response(202, TeachAnswerSchema)
 @problems(blp, 404, *BODY_ERRORS)
-def teach(body, pool_id):
+def teach(body, headers, pool_id):
     """Record labels, all or nothing; a retrain follows in the background."""
     ids, labels = _labels(body)
-    change = pools().teach(pool_id, ids, labels)
+    change = pools().teach(pool_id, ids, labels, idem=_idempotency(headers))
     return {"accepted": len(ids), "labels_version": change.labels_version, "job_id": change.job_id}
 
 

@@ -55,6 +55,12 @@ def _check_labels(labels: list[dict]) -> None:
                 "labels must be all strings or all integers, not a mix"]}}})
 
 
+class IdempotencyHeaderSchema(ma.Schema):
+    key = fields.String(data_key="Idempotency-Key", validate=[validate.Length(1, 255), storable], metadata={
+        "description": "Makes the call safe to retry: a replay with the same key and body within 24 hours "
+                       "returns the first answer and changes nothing; the same key with another body is a 422."})
+
+
 class CreatePoolSchema(ma.Schema):
     name = fields.String(validate=[validate.Length(max=limits.MAX_NAME_LENGTH), storable])
     items = ItemsField(metadata={"description": f"At most {limits.MAX_ITEMS_PER_CALL} per call."})

@@ -68,6 +68,14 @@ class PoolKeys:
         return f"{self.prefix}:lease_owners"
 
     @property
+    def idempotency(self) -> str:
+        return f"{self.prefix}:idem"
+
+    @property
+    def idempotency_at(self) -> str:
+        return f"{self.prefix}:idem_at"
+
+    @property
     def pending(self) -> str:
         return f"{self.prefix}:pending"
 
@@ -93,5 +101,5 @@ class PoolKeys:
 
     def all_keys(self, n_chunks: int) -> list[str]:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
-                 self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners, self.pending, self.running]
+                 self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners, self.idempotency, self.idempotency_at, self.pending, self.running]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

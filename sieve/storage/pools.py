@@ -1,6 +1,7 @@
 """Pools in Redis: create, add items, teach, read status, delete; every change atomic and versioned."""
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -49,6 +50,37 @@ class Change:
     version: int
     labels_version: int
     job_id: str | None
+    n_items: int | None = None
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's Idempotency-Key and a digest of the request it came with."""
+
+    key: str
+    body_hash: str
+
+    def pool_id(self) -> str:
+        # Creating under a key always names the same pool, so a replay finds the pool it made.
+        return hashlib.sha256(f"sieve-pool:{self.key}".encode()).hexdigest()[:16]
+
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+"""How long a replay with the same Idempotency-Key returns the first answer."""
+
+
+def _key_reused() -> InvalidInput:
+    return InvalidInput("this Idempotency-Key was used with a different request; use a new key",
+                        field="Idempotency-Key")
+
+
+def _replayed(record: bytes, idem: Idempotency) -> Change:
+    stored = json.loads(record)
+    if stored["hash"] != idem.body_hash:
+        raise _key_reused()
+    return Change(version=stored["version"], labels_version=stored.get("labels_version", 0),
+                  job_id=stored["job_id"] or None, n_items=stored.get("n_items"), replayed=True)
 
 
 class PoolStore:
@@ -63,42 +95,54 @@ class PoolStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
-               label_ids: list[str], labels: list) -> tuple[str, Change]:
-        pool_id = secrets.token_hex(8)
+               label_ids: list[str], labels: list, idem: Idempotency | None = None) -> tuple[str, str | None]:
+        """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
+        returns the pool the first call made (and no job)."""
+        pool_id = idem.pool_id() if idem else secrets.token_hex(8)
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.meta, mapping={
+        meta = {
             "name": config.name or "", "created_at": repr(time.time()),
             "model": json.dumps(config.model), "strategy": config.strategy,
             "random_state": "" if config.random_state is None else str(config.random_state),
             "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
-        })
+            "idempotency_hash": idem.body_hash if idem else "",
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
         pipe.sadd(POOL_INDEX, pool_id)
         if ids:
             self._add_items_call(keys, 0, ids, features, client=pipe)
         if label_ids:
-            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe)
-        results = pipe.execute()
-        outcomes = results[2:]
-        for outcome in outcomes:
-            if _text(outcome[0]) != "ok":
-                raise RuntimeError(f"pool creation refused by Redis: {outcome!r}")
-        return pool_id, self._change_from(outcomes)
+            # Expecting labels_version 0 makes a replayed creation teach nothing twice.
+            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, expect_labels_version="0")
+        created, _, *outcomes = pipe.execute()
+        if _text(created) == "exists":
+            if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
+                raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
+            return pool_id, None
+        if any(_text(outcome[0]) != "ok" for outcome in outcomes):
+            raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
+        job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
+                  ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
+        return pool_id, next((job_id for job_id in job_ids if job_id), None)
 
-    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray) -> Change:
+    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray,
+                  idem: Idempotency | None = None) -> Change:
         keys = PoolKeys(pool_id)
         for _ in range(100):
             n_items = self.redis.hget(keys.meta, "n_items")
             if n_items is None:
                 raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
-            outcome = self._add_items_call(keys, int(n_items), ids, features)
+            outcome = self._add_items_call(keys, int(n_items), ids, features, idem=idem)
             status = _text(outcome[0])
             if status == "retry":
                 continue
+            if status == "replay":
+                return _replayed(outcome[1], idem)
             if status == "gone":
                 raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
             if status == "dim":
@@ -111,18 +155,21 @@ class PoolStore:
                 dups = [_text(x) for x in outcome[1:]]
                 raise Conflict(f"these ids are already in the pool: {dups}",
                                field=f"items[{ids.index(dups[0])}].id", ids=dups)
-            return self._change_from([outcome])
+            return self._items_change(outcome)
         raise RuntimeError("too many concurrent item additions to one pool")
 
-    def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api") -> Change:
+    def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api",
+              idem: Idempotency | None = None) -> Change:
         keys = PoolKeys(pool_id)
         classes = self.redis.hget(keys.meta, "classes")
         if classes is None:
             raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
         kind = label_values.label_kind(labels)
         label_values.check_allowed(labels, json.loads(classes) if classes else None)
-        outcome = self._teach_call(keys, ids, labels, kind, source)
+        outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem)
         status = _text(outcome[0])
+        if status == "replay":
+            return _replayed(outcome[1], idem)
         if status == "gone":
             raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
         if status == "kind":
@@ -134,7 +181,7 @@ class PoolStore:
                                field=f"labels[{ids.index(missing[0])}].id", ids=missing)
         if status == "classes":
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
-        return self._change_from([outcome])
+        return self._teach_change(outcome)
 
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
@@ -165,34 +212,38 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None):
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None,
+                        idem: Idempotency | None = None):
         payloads = chunk_payloads(first_row, features)
         return self.scripts.add_items(
-            keys=[keys.meta, keys.ids, keys.rows, keys.pending] + [keys.chunk(c) for c, _ in payloads],
+            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at,
+                  *(keys.chunk(c) for c, _ in payloads)],
             args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
-                  self.pending_ttl_ms, *ids, *(data for _, data in payloads)],
+                  self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
+                  IDEMPOTENCY_TTL_SECONDS, *ids, *(data for _, data in payloads)],
             client=client)
 
-    def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None):
+    def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
+                    idem: Idempotency | None = None, expect_labels_version: str = ""):
         return self.scripts.teach(
             keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending,
-                  keys.leases, keys.lease_owners],
+                  keys.leases, keys.lease_owners, keys.idempotency, keys.idempotency_at],
             args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
-                  *ids, *(label_values.encode(x) for x in labels)],
+                  idem.key if idem else "", idem.body_hash if idem else "", IDEMPOTENCY_TTL_SECONDS,
+                  expect_labels_version, *ids, *(label_values.encode(x) for x in labels)],
             client=client)
 
     @staticmethod
-    def _change_from(outcomes) -> Change:
-        version, labels_version, job_id = 0, 0, None
-        for outcome in outcomes:
-            parts = [_text(x) for x in outcome]
-            if len(parts) == 3:  # add_items: ok, version, job
-                version = int(parts[1])
-                job_id = job_id or parts[2] or None
-            else:  # teach: ok, labels_version, version, job
-                labels_version, version = int(parts[1]), int(parts[2])
-                job_id = job_id or parts[3] or None
-        return Change(version=version, labels_version=labels_version, job_id=job_id)
+    def _items_change(outcome) -> Change:
+        """add_items answered: ok, version, job id, n_items."""
+        _, version, job_id, n_items = (_text(x) for x in outcome)
+        return Change(version=int(version), labels_version=0, job_id=job_id or None, n_items=int(n_items))
+
+    @staticmethod
+    def _teach_change(outcome) -> Change:
+        """teach answered: ok, labels_version, version, job id."""
+        _, labels_version, version, job_id = (_text(x) for x in outcome)
+        return Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -25,8 +25,10 @@ class Scripts:
     query: Script
     finish: Script
     release: Script
+    create_meta: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
-                      for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release")})
+                      for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
+                                   "create_meta")})

@@ -9,6 +9,26 @@ local function request_refresh(pending_key, job_prefix, version, ttl_ms)
   return ''
 end
 
+-- Idempotency records: a request replayed with the same Idempotency-Key gets the answer its first run
+-- stored, and the record is written in the same atomic step as the change it describes.
+local function idem_lookup(idem, key)
+  if key == '' then return false end
+  return redis.call('HGET', idem, key)
+end
+
+local function idem_store(idem, idem_at, key, record, ttl_s)
+  if key == '' then return end
+  local now = tonumber(redis.call('TIME')[1])
+  redis.call('HSET', idem, key, record)
+  redis.call('ZADD', idem_at, now, key)
+  -- Records past their time are dropped a hundred at a time, so the hash stays bounded.
+  local old = redis.call('ZRANGEBYSCORE', idem_at, '-inf', now - tonumber(ttl_s), 'LIMIT', 0, 100)
+  if #old > 0 then
+    redis.call('ZREM', idem_at, unpack(old))
+    redis.call('HDEL', idem, unpack(old))
+  end
+end
+
 -- HSET with many fields, in slices that stay below Lua's unpack limit.
 local function hset_many(key, flat)
   local step = 2000

@@ -1,13 +1,17 @@
 -- Records labels, all or nothing, appends them to the label log and bumps the versions.
--- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners.
--- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, m ids, m JSON labels.
-local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+-- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners, idem, idem_at.
+-- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, idempotency key ('' = none),
+--       body hash, idempotency ttl s, expected labels_version ('' = any), m ids, m JSON labels.
+local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners, idem, idem_at =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
+local replay = idem_lookup(idem, ARGV[7])
+if replay then return {'replay', replay} end
+if ARGV[10] ~= '' and redis.call('HGET', meta, 'labels_version') ~= ARGV[10] then return {'conflict'} end
 local kind = redis.call('HGET', meta, 'label_kind')
 if kind and kind ~= '' and kind ~= ARGV[2] then return {'kind', kind} end
 local m = tonumber(ARGV[1])
-local first = 7
+local first = 11
 local rows, missing = {}, {}
 for i = 1, m do
   local row = redis.call('HGET', rows_key, ARGV[first + i - 1])
@@ -46,4 +50,7 @@ local labels_version = redis.call('HINCRBY', meta, 'labels_version', 1)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'labels_version', labels_version, 'source', ARGV[5],
   'ids', cjson.encode(ids), 'labels', '[' .. table.concat(labels, ',') .. ']')
-return {'ok', tostring(labels_version), tostring(version), request_refresh(pending, ARGV[3], version, ARGV[4])}
+local job_id = request_refresh(pending, ARGV[3], version, ARGV[4])
+idem_store(idem, idem_at, ARGV[7], cjson.encode({hash = ARGV[8], labels_version = labels_version,
+  version = version, job_id = job_id}), ARGV[9])
+return {'ok', tostring(labels_version), tostring(version), job_id}
