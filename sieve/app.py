@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from .core.errors import SieveError
-from .http import ops, pools
+from .http import auth, ops, pools
 from .http.problems import ProblemApi, domain_error, problem
 from .pools import Pools
 from .settings import Settings
@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
                 return problem(415, "send the body as application/json",
                                [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}])
         return None
+
+    auth.install(app, redis)
 
     @app.after_request
     def _finish(response):

@@ -33,7 +33,15 @@ def up(host, port, workers, api_processes):
         from .embedded import EmbeddedRedis
         redis_server = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
         env["REDIS_URL"] = redis_server.url
+        _embedded_url_file(Path(settings.data_dir)).write_text(redis_server.url)
         click.echo(f"embedded Redis on {redis_server.url}, AOF in {redis_server.data_dir}")
+    if not _api_keys(env["REDIS_URL"]).required():
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
+                       "(create one with `sieve keys create --tenant NAME`)")
+        else:
+            click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
+        host = "127.0.0.1"
     if not settings.secret_key:
         env["SIEVE_SECRET_KEY"] = _local_secret(Path(settings.data_dir))
     children = [subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env)
@@ -63,6 +71,55 @@ def up(host, port, workers, api_processes):
         if redis_server:
             redis_server.stop()
         click.echo("Sieve stopped")
+
+
+def _embedded_url_file(data_dir: Path) -> Path:
+    """Where `sieve up` notes its embedded Redis's address, for `sieve keys` to find it."""
+    return data_dir / "redis.url"
+
+
+def _api_keys(redis_url: str | None = None):
+    from redis import Redis
+
+    from .storage.api_keys import ApiKeys
+
+    settings = Settings.from_env()
+    url = redis_url or settings.redis_url
+    if not url and _embedded_url_file(Path(settings.data_dir)).exists():
+        url = _embedded_url_file(Path(settings.data_dir)).read_text().strip()
+    if not url:
+        raise click.ClickException("set REDIS_URL, or run `sieve up` first from this folder")
+    return ApiKeys(Redis.from_url(url))
+
+
+@main.group()
+def keys():
+    """Manage API keys (`Authorization: Bearer <key>`); the first one created turns auth on."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="Who the key acts for: it sees only this tenant's pools.")
+@click.option("--name", default="", help="A note to tell keys apart.")
+def keys_create(tenant, name):
+    """Create a key; it is shown once, and Redis keeps only its digest."""
+    key, token = _api_keys().create(tenant, name)
+    click.echo(f"key {key.key_id} for tenant {tenant!r}: {token}")
+
+
+@keys.command("list")
+def keys_list():
+    """List keys (their ids and tenants, never the secrets)."""
+    for key in _api_keys().list():
+        click.echo(f"{key.key_id}  tenant={key.tenant}  name={key.name}  created={time.ctime(key.created_at)}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id):
+    """Revoke a key at once. Revoking every key keeps auth on: nobody gets in without a new one."""
+    if not _api_keys().revoke(key_id):
+        raise click.ClickException(f"no key {key_id}")
+    click.echo(f"revoked {key_id}")
 
 
 def _local_secret(data_dir: Path) -> str:

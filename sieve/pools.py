@@ -47,7 +47,7 @@ class Pools:
         return change
 
     def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
-               random_state=None, idem: Idempotency | None = None) -> str:
+               random_state=None, idem: Idempotency | None = None, tenant: str | None = None) -> str:
         ids = items.ids if items is not None else []
         features = items.features if items is not None else None
         known = set(ids)
@@ -58,7 +58,7 @@ class Pools:
             label_values.label_kind(classes, field="classes")
             label_values.check_allowed(labels, classes)
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
-                            random_state=random_state, classes=classes)
+                            random_state=random_state, classes=classes, tenant=tenant)
         pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem)
         self._enqueue(pool_id, job_id)
         return pool_id
@@ -72,13 +72,16 @@ class Pools:
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)
 
-    def list(self) -> list[dict]:
+    def list(self, tenant: str | None = None) -> list[dict]:
+        """Every pool the tenant owns (with no tenant, as when keys are off: every pool)."""
         statuses = []
         for pool_id in self.store.list_ids():
             try:
-                statuses.append(self.store.status(pool_id))
+                status = self.store.status(pool_id)
             except NotFound:
                 continue  # deleted between the listing and the read
+            if tenant is None or status["tenant"] == tenant:
+                statuses.append(status)
         return statuses
 
     def delete(self, pool_id: str) -> None:

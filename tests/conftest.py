@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 from redis import Redis
 
-from sieve.embedded import EmbeddedRedis, free_port
+from sieve.embedded import EmbeddedRedis
 from sieve.settings import Settings
+from tests.stack import running_service
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -51,61 +48,8 @@ def service_env(redis_url) -> dict:
     return env
 
 
-def _wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="session")
-def workers(service_env, redis_url, tmp_path_factory):
-    """Two real `sieve worker` processes."""
-    log_dir = tmp_path_factory.mktemp("worker-logs")
-    processes = [subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=service_env,
-                                  stdout=open(log_dir / f"worker{i}.log", "w"), stderr=subprocess.STDOUT)
-                 for i in range(2)]
-    from rq import Worker
-    client = Redis.from_url(redis_url)
-    _wait_until(lambda: Worker.count(connection=client) >= 2, 30, "workers to register")
-    yield processes
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@pytest.fixture(scope="session")
-def live_url(service_env, workers, tmp_path_factory) -> str:
-    """A real gunicorn serving the API over HTTP, with the workers running."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("api-logs") / "api.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "sieve.cli", "api", "--host", "127.0.0.1", "--port",
-                                str(port), "--processes", "1", "--threads", "8"], env=service_env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    _wait_until(up, 30, "the API to answer")
-    yield url
-    process.terminate()
-    process.wait(15)
-
-
-@pytest.fixture
-def http(live_url, redis):
-    """A requests session against the live API; `redis` cleans the pools after each test."""
-    session = requests.Session()
-    session.base_url = live_url
-    yield session
-    session.close()
+def live_url(service_env, tmp_path_factory) -> str:
+    """A real gunicorn serving the API over HTTP, with two real `sieve worker` processes running."""
+    with running_service(service_env, tmp_path_factory.mktemp("service-logs")) as url:
+        yield url

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 
 from ..pools import Pools
@@ -38,7 +38,7 @@ class PoolCollection(MethodView):
     @blp.response(200, PoolListSchema)
     def get(self):
         """List every pool with its status."""
-        return {"pools": pools().list()}
+        return {"pools": pools().list(g.tenant)}
 
     @blp.arguments(CreatePoolSchema())
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")
@@ -48,7 +48,8 @@ class PoolCollection(MethodView):
         """Create a pool, optionally with items, initial labels, classes, model and strategy."""
         pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
-                                 random_state=body.get("random_state"), idem=_idempotency(headers))
+                                 random_state=body.get("random_state"), idem=_idempotency(headers),
+                                 tenant=g.tenant)
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 

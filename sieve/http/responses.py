@@ -10,9 +10,10 @@ BODY_ERRORS = (400, 413, 415, 422)
 
 
 def problems(blp: Blueprint, *codes: int):
-    """Adds the named problem+json responses to an endpoint's OpenAPI description."""
+    """Adds the named problem+json responses to an endpoint's OpenAPI description, and 401: every
+    endpoint described this way is under /v1, where API keys apply."""
     def decorate(view):
-        for code in codes:
+        for code in sorted({401, *codes}):
             view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
         return view
     return decorate

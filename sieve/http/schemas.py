@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from .. import limits
+from ..core.estimators import MODEL_TYPES
 from ..core.strategies import STRATEGIES
 from .fields import ItemsField, LabelField, MatrixField, storable
 
@@ -25,8 +26,9 @@ def _too_deep(value) -> bool:
 
 
 class ModelSpecSchema(ma.Schema):
+    # Checked when the pool is built (core.estimators), so documented here only: unknown types are a 422.
     type = fields.String(metadata={"description": "logistic_regression (default), sgd_classifier, "
-                                                  "random_forest or gaussian_nb."})
+                                                  "random_forest or gaussian_nb.", "enum": list(MODEL_TYPES)})
     params = fields.Dict(keys=fields.String(), metadata={
         "description": "scikit-learn parameters of that model; unset ones keep scikit-learn's defaults."})
 
@@ -63,7 +65,9 @@ class IdempotencyHeaderSchema(ma.Schema):
 
 class CreatePoolSchema(ma.Schema):
     name = fields.String(validate=[validate.Length(max=limits.MAX_NAME_LENGTH), storable])
-    items = ItemsField(metadata={"description": f"At most {limits.MAX_ITEMS_PER_CALL} per call."})
+    # ItemsField refuses an empty list; minItems says so in openapi.yaml.
+    items = ItemsField(metadata={"description": f"At most {limits.MAX_ITEMS_PER_CALL} per call; leave `items` "
+                                                "out to create an empty pool.", "minItems": 1})
     labels = fields.List(fields.Nested(LabelSchema), validate=validate.Length(max=limits.MAX_LABELS_PER_CALL),
                          metadata={"description": "Initial labels of items among `items`."})
     classes = fields.List(LabelField(metadata=_label_doc), validate=validate.Length(1, limits.MAX_CLASSES),
@@ -82,7 +86,7 @@ class CreatePoolSchema(ma.Schema):
 
 
 class AddItemsSchema(ma.Schema):
-    items = ItemsField(required=True)
+    items = ItemsField(required=True, metadata={"minItems": 1})
 
 
 class TeachSchema(ma.Schema):
@@ -120,6 +124,9 @@ class ReleaseAnswerSchema(ma.Schema):
 
 
 class PredictSchema(ma.Schema):
+    class Meta:
+        description = "Exactly one of `features` (rows of the pool's dimension) or `ids` (items of the pool)."
+
     features = MatrixField()
     ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
                       validate=validate.Length(1, limits.MAX_PREDICT_ROWS))

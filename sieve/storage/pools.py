@@ -41,6 +41,7 @@ class PoolConfig:
     strategy: str
     random_state: int | None
     classes: list | None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ class Idempotency:
     key: str
     body_hash: str
 
-    def pool_id(self) -> str:
+    def pool_id(self, tenant: str | None) -> str:
         # Creating under a key always names the same pool, so a replay finds the pool it made.
-        return hashlib.sha256(f"sieve-pool:{self.key}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"sieve-pool:{tenant or ''}:{self.key}".encode()).hexdigest()[:16]
 
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -98,7 +99,7 @@ class PoolStore:
                label_ids: list[str], labels: list, idem: Idempotency | None = None) -> tuple[str, str | None]:
         """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
         returns the pool the first call made (and no job)."""
-        pool_id = idem.pool_id() if idem else secrets.token_hex(8)
+        pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
@@ -109,7 +110,7 @@ class PoolStore:
             "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
-            "idempotency_hash": idem.body_hash if idem else "",
+            "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
         }
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
@@ -272,6 +273,7 @@ class PoolStore:
         n_labeled = sum(counts.values())
         return {
             "pool_id": pool_id,
+            "tenant": meta.get("tenant") or None,
             "name": meta["name"] or None,
             "created_at": float(meta["created_at"]),
             "model": json.loads(meta["model"]),

@@ -1,0 +1,57 @@
+"""Bearer API keys: who is calling, and which pools they may see; another tenant's pool is a 404."""
+from __future__ import annotations
+
+import re
+import time
+
+from flask import Flask, g, request
+from redis import Redis
+
+from ..storage.api_keys import ApiKeys
+from ..storage.keys import PoolKeys
+from .problems import problem
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
+_POOL_IN_PATH = re.compile(r"^/v1/(?:pools/|jobs/refresh-)([0-9a-f]+)(?:[/-]|$)")
+
+SWITCH_TTL_SECONDS = 1.0
+"""How long a process trusts its last look at whether keys are required: the first key ever created
+takes effect within this time, and the hot path saves a Redis round trip per request."""
+
+
+def _unauthorized(detail: str):
+    return problem(401, detail, [{"field": "Authorization", "message": detail}],
+                   headers={"WWW-Authenticate": 'Bearer realm="sieve"'})
+
+
+def install(app: Flask, redis: Redis) -> None:
+    keys = ApiKeys(redis)
+    switch = {"required": False, "until": 0.0}
+
+    def keys_required() -> bool:
+        now = time.monotonic()
+        if now >= switch["until"]:
+            switch.update(required=keys.required(), until=now + SWITCH_TTL_SECONDS)
+        return switch["required"]
+
+    @app.before_request
+    def _authenticate():
+        g.tenant = None
+        if request.path in OPEN_PATHS:
+            return None
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            g.tenant = keys.tenant_of(token.strip()) if scheme.lower() == "bearer" else None
+            if g.tenant is None:
+                return _unauthorized("the API key is not valid: send `Authorization: Bearer <key>`")
+        elif keys_required():
+            return _unauthorized("this Sieve needs an API key: send `Authorization: Bearer <key>`")
+        match = _POOL_IN_PATH.match(request.path)
+        if match and g.tenant is not None:
+            owner = redis.hget(PoolKeys(match.group(1)).meta, "tenant")
+            if owner is not None and owner.decode() != g.tenant:
+                # The same answer as for a pool that does not exist: ids of others' pools stay secret.
+                return problem(404, f"pool {match.group(1)} does not exist",
+                               [{"field": "pool_id", "message": "no such pool"}])
+        return None

@@ -1,0 +1,117 @@
+"""API keys and tenants: every endpoint but health needs a key once keys exist; no tenant sees another's pool."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from redis import Redis
+
+from sieve.embedded import EmbeddedRedis
+from sieve.storage.api_keys import KEYS_HASH
+from tests.conftest import SECRET
+from tests.helpers import ApiClient
+from tests.stack import running_service
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """A Sieve of its own (auth switches on for its whole Redis), with keys for two tenants."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("auth-redis")).start()
+    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET}
+    try:
+        with running_service(env, tmp_path_factory.mktemp("auth-logs"), workers=1) as url:
+            anonymous = ApiClient(url)
+            open_pool = anonymous.create_pool(name="made while auth was off")
+            tokens = {}
+            for tenant in ("acme", "globex"):
+                made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
+                                      env=env, capture_output=True, text=True, check=True)
+                tokens[tenant] = made.stdout.strip().rsplit(" ", 1)[-1]
+            yield {"url": url, "redis": Redis.from_url(server.url), "tokens": tokens, "open_pool": open_pool,
+                   "env": env}
+    finally:
+        server.stop()
+
+
+def client(keyed, tenant: str | None) -> ApiClient:
+    api = ApiClient(keyed["url"])
+    if tenant:
+        api.session.headers["Authorization"] = f"Bearer {keyed['tokens'][tenant]}"
+    return api
+
+
+def wait_for_auth(api: ApiClient) -> None:
+    # Each API process re-reads whether keys are required at most once a second.
+    for _ in range(100):
+        if api.get("/v1/pools").status_code == 401:
+            return
+        time.sleep(0.05)
+
+
+def test_redis_keeps_only_digests_of_the_keys(keyed):
+    stored = b"".join(keyed["redis"].hgetall(KEYS_HASH).values())
+    for token in keyed["tokens"].values():
+        assert token.encode() not in stored and token.rsplit("_", 1)[1].encode() not in stored
+
+
+def test_without_a_key_every_endpoint_but_health_is_a_401(keyed):
+    api = client(keyed, None)
+    wait_for_auth(api)
+    for method, path in [("GET", "/v1/pools"), ("POST", "/v1/pools"), ("GET", f"/v1/pools/{keyed['open_pool']}"),
+                         ("GET", f"/v1/pools/{keyed['open_pool']}/query"), ("GET", "/v1/jobs/refresh-00-1")]:
+        answer = api.request(method, path, json={} if method == "POST" else None)
+        assert answer.status_code == 401, (method, path)
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    for path in ("/healthz", "/readyz", "/openapi.yaml"):
+        assert api.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Bearer sk_000000000000_" + "x" * 43, "Bearer nonsense", "Basic dXNlcjpwdw=="])
+def test_a_wrong_key_is_a_401(keyed, header):
+    answer = ApiClient(keyed["url"]).get("/v1/pools", headers={"Authorization": header})
+    assert answer.status_code == 401 and answer.json()["field"] == "Authorization"
+
+
+def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_list(keyed):
+    acme, globex = client(keyed, "acme"), client(keyed, "globex")
+    pool = acme.create_pool(items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
+                            labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}])
+    taught = acme.teach(pool, [("a", "x")])
+    for method, path, body in [("GET", "", None), ("DELETE", "", None), ("GET", "/query", None),
+                               ("POST", "/teach", {"labels": [{"id": "a", "label": "y"}]}),
+                               ("POST", "/items", {"items": [{"id": "c", "features": [2.0]}]}),
+                               ("POST", "/predict", {"ids": ["a"]}), ("POST", "/release", {"ids": ["a"]})]:
+        answer = globex.request(method, f"/v1/pools/{pool}{path}", json=body)
+        assert answer.status_code == 404, (method, path)
+        assert answer.json()["field"] == "pool_id"
+    assert globex.get(f"/v1/jobs/{taught['job_id']}").status_code == 404
+    assert pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
+    assert pool in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
+    status = acme.status(pool)
+    assert status["n_items"] == 2 and status["labels_version"] == 2
+    assert keyed["open_pool"] not in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
+
+
+def test_the_same_idempotency_key_in_two_tenants_makes_two_pools(keyed):
+    made = {tenant: client(keyed, tenant).post("/v1/pools", json={"name": "n"}, headers={"Idempotency-Key": "k1"})
+            for tenant in ("acme", "globex")}
+    assert made["acme"].json()["pool_id"] != made["globex"].json()["pool_id"]
+
+
+def test_a_revoked_key_is_refused_and_auth_stays_on(keyed):
+    env = keyed["env"]
+    made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech"],
+                          env=env, capture_output=True, text=True, check=True).stdout.split()
+    key_id, token = made[1], made[-1]
+    api = ApiClient(keyed["url"])
+    assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listed = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "list"], env=env, capture_output=True,
+                            text=True, check=True).stdout
+    assert key_id in listed and token not in listed
+    subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "revoke", key_id], env=env, check=True,
+                   capture_output=True)
+    assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 401
