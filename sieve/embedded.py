@@ -21,15 +21,18 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process with AOF persistence in `data_dir`."""
 
-    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, appendfsync: str = "everysec"):
+    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, appendfsync: str = "everysec",
+                 password: str | None = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -38,7 +41,7 @@ class EmbeddedRedis:
             "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--appendfsync", self.appendfsync,
             "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
-        ]
+        ] + (["--requirepass", self.password] if self.password else [])
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         client = Redis.from_url(self.url)
