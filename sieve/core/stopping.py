@@ -1,0 +1,85 @@
+"""When to stop labeling: a label budget, a target metric, and stabilizing predictions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def cohen_kappa(a, b) -> float:
+    """Cohen's kappa between two labelings of the same items: agreement beyond chance, in [-1, 1].
+
+    Two labelings that agree everywhere have kappa 1, also when both use a single class (the chance
+    agreement is then 1 as well, and 0/0 is taken as perfect agreement).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("kappa needs two 1-D labelings of the same items")
+    if a.size == 0:
+        raise ValueError("kappa needs at least one item")
+    classes, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ca, cb = codes[:a.size], codes[a.size:]
+    observed = np.mean(ca == cb)
+    expected = float(np.dot(np.bincount(ca, minlength=len(classes)), np.bincount(cb, minlength=len(classes)))
+                     ) / a.size ** 2
+    if expected == 1.0:
+        return 1.0
+    return float((observed - expected) / (1.0 - expected))
+
+
+@dataclass(frozen=True)
+class StoppingPolicy:
+    """A pool's stopping rules; any that is met recommends stopping.
+
+    budget: stop once this many labels are spent.
+    target: stop once `target_metric` reaches `target` on the evaluation set.
+    plateau: stop once consecutive models' predictions on a fixed stop set agree with Cohen's kappa
+    above `kappa_threshold` for `window` rounds in a row (Bloodgood and Vijay-Shanker, 2009).
+    """
+
+    budget: int | None = None
+    target: float | None = None
+    target_metric: str = "accuracy"
+    plateau: bool = True
+    kappa_threshold: float = 0.99
+    window: int = 3
+
+    def __post_init__(self):
+        if self.budget is not None and self.budget < 1:
+            raise ValueError("budget must be at least 1")
+        if not 0 < self.kappa_threshold <= 1:
+            raise ValueError("kappa_threshold must lie in (0, 1]")
+        if self.window < 1:
+            raise ValueError("window must be at least 1")
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one model version left behind for the stopping rules."""
+
+    n_labels: int
+    metrics: dict = field(default_factory=dict)
+    kappa_with_previous: float | None = None
+
+
+def plateau_reached(kappas: list[float | None], threshold: float, window: int) -> bool:
+    """Whether the last `window` kappas all exceed `threshold` (None: no previous model to compare)."""
+    recent = kappas[-window:]
+    return len(recent) == window and all(k is not None and k > threshold for k in recent)
+
+
+def recommendation(policy: StoppingPolicy, rounds: list[Round]) -> dict:
+    """{"recommended": bool, "reasons": [...]} for a pool whose model versions left `rounds`, oldest first."""
+    reasons = []
+    if rounds:
+        last = rounds[-1]
+        if policy.budget is not None and last.n_labels >= policy.budget:
+            reasons.append(f"budget: {last.n_labels} labels spent of {policy.budget}")
+        value = last.metrics.get(policy.target_metric)
+        if policy.target is not None and value is not None and value >= policy.target:
+            reasons.append(f"target: {policy.target_metric} {value:.4f} >= {policy.target}")
+        if policy.plateau and plateau_reached([r.kappa_with_previous for r in rounds], policy.kappa_threshold,
+                                              policy.window):
+            reasons.append(f"plateau: predictions agreed with kappa > {policy.kappa_threshold} for "
+                           f"{policy.window} rounds")
+    return {"recommended": bool(reasons), "reasons": reasons}

@@ -1,0 +1,63 @@
+"""Stopping rules: kappa against scikit-learn's, and budget, target and plateau as their definitions say."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from sieve.core.stopping import Round, StoppingPolicy, cohen_kappa, plateau_reached, recommendation
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_kappa_equals_scikit_learns_on_random_labelings(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, size=50)
+    b = np.where(rng.random(50) < 0.7, a, rng.integers(0, 4, size=50))
+    assert cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+
+
+def test_kappa_by_hand_on_a_two_by_two_table():
+    # 20 agree on "yes", 15 on "no", 10 + 5 disagree: po = 0.7, pe = 0.5*0.6 + 0.5*0.4 = 0.5.
+    a = ["yes"] * 20 + ["no"] * 15 + ["yes"] * 10 + ["no"] * 5
+    b = ["yes"] * 20 + ["no"] * 15 + ["no"] * 10 + ["yes"] * 5
+    assert cohen_kappa(a, b) == pytest.approx((0.7 - 0.5) / 0.5)
+
+
+def test_identical_single_class_labelings_agree_perfectly():
+    assert cohen_kappa(["a"] * 5, ["a"] * 5) == 1.0
+
+
+def test_kappa_refuses_mismatched_or_empty_labelings():
+    with pytest.raises(ValueError):
+        cohen_kappa([1, 2], [1])
+    with pytest.raises(ValueError):
+        cohen_kappa([], [])
+
+
+def test_plateau_needs_a_full_window_of_high_kappas():
+    assert not plateau_reached([None, 0.995, 0.999], 0.99, 3)
+    assert plateau_reached([None, 0.5, 0.995, 0.999, 1.0], 0.99, 3)
+    assert not plateau_reached([0.995, 0.98, 0.999, 1.0], 0.99, 3)
+
+
+def test_a_settled_pool_is_told_to_stop_and_a_changing_one_is_not():
+    settled = [Round(10), Round(20, kappa_with_previous=0.9)] + [Round(30 + i, kappa_with_previous=0.995)
+                                                                  for i in range(3)]
+    changing = [Round(10), Round(20, kappa_with_previous=0.995), Round(30, kappa_with_previous=0.97),
+                Round(40, kappa_with_previous=0.999)]
+    assert recommendation(StoppingPolicy(), settled)["recommended"] is True
+    assert recommendation(StoppingPolicy(), changing) == {"recommended": False, "reasons": []}
+
+
+def test_budget_and_target_each_recommend_stopping_with_their_reason():
+    rounds = [Round(100, metrics={"accuracy": 0.91})]
+    answer = recommendation(StoppingPolicy(budget=100, target=0.9, plateau=False), rounds)
+    assert answer["recommended"] and [r.split(":")[0] for r in answer["reasons"]] == ["budget", "target"]
+    assert not recommendation(StoppingPolicy(budget=101, target=0.95, plateau=False), rounds)["recommended"]
+
+
+@pytest.mark.parametrize("kwargs", [{"budget": 0}, {"kappa_threshold": 0}, {"kappa_threshold": 1.5},
+                                    {"window": 0}])
+def test_a_policy_refuses_meaningless_settings(kwargs):
+    with pytest.raises(ValueError):
+        StoppingPolicy(**kwargs)
