@@ -1,8 +1,8 @@
 """Shared by the benchmarks: start and stop a whole Sieve stack, and build synthetic pools on it.
 
-A `Stack` is an embedded Redis in a temporary directory, one `sieve worker` process and one
-`sieve api` (gunicorn, 1 process x 8 threads) on a free port. Every process it starts is stopped
-when the `with` block ends, whether by return, exception, Ctrl-C or SIGTERM.
+A `Stack` is an embedded Redis in a temporary directory, `sieve worker` processes (one by default) and
+one `sieve api` (gunicorn, 1 process x 8 threads by default) on a free port. Every process it starts is
+stopped when the `with` block ends, whether by return, exception, Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
@@ -284,14 +284,27 @@ def sizes_arg(text: str) -> list[int]:
     return sizes
 
 
+def size_arg(text: str) -> int:
+    """One pool size of at least 100 (underscores allowed: 100_000)."""
+    size = int(text.replace("_", ""))
+    if size < 100:
+        raise ValueError("a pool size must be at least 100")
+    return size
+
+
 def percentile(values, q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def pool_arguments(parser) -> None:
-    """The options both benchmarks share."""
-    parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
-                        help="comma-separated pool sizes (default 10000,100000)")
+def pool_arguments(parser, single_size: int | None = None) -> None:
+    """The options the benchmarks share: `--sizes` (several pools), or with `single_size` set, `--items`
+    (one pool of that default size); and `--features`."""
+    if single_size is None:
+        parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
+                            help="comma-separated pool sizes (default 10000,100000)")
+    else:
+        parser.add_argument("--items", type=size_arg, default=single_size,
+                            help=f"items in the pool (default {single_size})")
     parser.add_argument("--features", type=int, default=64, help="features per item (default 64)")
 
 
