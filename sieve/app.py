@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
                                                   "unlabeled items, ask which to label next, teach the labels."}},
     )
     app.json.sort_keys = False  # answers keep the schemas' field order, and encode faster
-    redis = redis or connect(settings)
+    redis = redis or connect(settings, retry_commands=False)
     app.extensions["sieve.redis"] = redis
     app.extensions["sieve.pools"] = Pools(redis, settings)
 

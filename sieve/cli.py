@@ -44,10 +44,10 @@ def up(host, port, workers, api_processes):
         host = "127.0.0.1"
     if not settings.secret_key:
         env["SIEVE_SECRET_KEY"] = _local_secret(Path(settings.data_dir))
-    children = [subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env)
-                for _ in range(workers)]
-    children.append(subprocess.Popen([sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port",
-                                      str(port), "--processes", str(api_processes)], env=env))
+    commands = [[sys.executable, "-m", "sieve.cli", "worker"]] * workers + [
+        [sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port", str(port),
+         "--processes", str(api_processes)]]
+    children = [subprocess.Popen(command, env=env) for command in commands]
     click.echo(f"Sieve on http://{host}:{port} with {workers} workers; Ctrl-C stops it")
     stopping = []
 
@@ -57,8 +57,13 @@ def up(host, port, workers, api_processes):
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopping and all(c.poll() is None for c in children):
-            time.sleep(0.2)
+        while not stopping:
+            time.sleep(0.5)
+            for i, child in enumerate(children):
+                if child.poll() is not None and not stopping:
+                    # A supervisor's job: whatever killed a process, the service keeps its shape.
+                    click.echo(f"sieve {commands[i][3]} exited with {child.returncode}; restarting it")
+                    children[i] = subprocess.Popen(commands[i], env=env)
     finally:
         for child in reversed(children):
             if child.poll() is None:
@@ -162,7 +167,11 @@ def api(host, port, processes, threads):
 @main.command()
 @click.option("--burst", is_flag=True, help="Quit once the queue is empty.")
 def worker(burst):
-    """Run one RQ worker that retrains models and rewrites rankings."""
+    """Run one RQ worker that retrains models and rewrites rankings (on one core: add workers to scale)."""
+    # One BLAS thread per worker: on a busy machine several threads per fit make it many times slower,
+    # and parallelism comes from running more workers. Set before numpy loads; explicit values win.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     from .workers.worker import run_worker
 
     run_worker(Settings.from_env(), burst=burst)

@@ -35,7 +35,7 @@ class Pools:
     def __init__(self, redis: Redis, settings: Settings):
         self.redis = redis
         self.settings = settings
-        self.store = PoolStore(redis, pending_ttl_ms=(settings.job_timeout + 60) * 1000)
+        self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
         self.queue = refresh_queue(redis, settings)
 
     def _enqueue(self, pool_id: str, job_id: str | None) -> None:

@@ -60,6 +60,11 @@ class Settings:
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
         )
 
+    @property
+    def pending_ttl_ms(self) -> int:
+        """How long a queued refresh's mark lives: a crashed enqueue delays a refresh by at most this."""
+        return (self.job_timeout + 60) * 1000
+
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
 

@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..settings import Settings
 
 
-def connect(settings: Settings) -> Redis:
+def connect(settings: Settings, retry_commands: bool = True) -> Redis:
+    """A client for settings.redis_url.
+
+    The API passes retry_commands=False: a change whose reply was lost to a broken connection may have
+    been applied, and sending it again could apply it twice. It answers 503 instead; the client retries,
+    with an Idempotency-Key when it must be sure. Workers may retry: their writes are compare-and-set.
+    """
     if not settings.redis_url:
         raise ValueError("REDIS_URL is not set; `sieve up` starts an embedded Redis and sets it")
-    return Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True)
+    options = {} if retry_commands else {"retry": Retry(NoBackoff(), 0)}
+    return Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True, **options)

@@ -8,7 +8,7 @@ import numpy as np
 from redis import Redis
 
 from ..core.strategies import STRATEGIES
-from .keys import PoolKeys
+from .keys import POOL_INDEX, PoolKeys
 from .scripts import Scripts
 
 
@@ -55,27 +55,46 @@ class RefreshStore:
         self.redis = redis
         self.scripts = Scripts.register(redis)
 
-    def claim(self, pool_id: str, job_id: str, ttl_ms: int) -> Snapshot | None:
-        """Marks the job running and reads the pool in one transaction; None if the pool is gone."""
+    def claim(self, pool_id: str, job_id: str, ttl_ms: int) -> tuple[str, Snapshot | None]:
+        """Marks the job running and reads the pool in one transaction.
+
+        Returns ('ok', snapshot); ('busy', None) while another refresh of the pool runs; ('covered',
+        None) when a newer queued job will do the work; or ('gone', None) when the pool was deleted.
+        """
         keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
-        self.scripts.claim(keys=[keys.meta, keys.pending, keys.running], args=[job_id, ttl_ms], client=pipe)
+        self.scripts.claim(keys=[keys.meta, keys.pending, keys.running],
+                           args=[job_id, ttl_ms], client=pipe)
         pipe.hgetall(keys.meta)
         pipe.hgetall(keys.labels)
         claimed, meta, labels = pipe.execute()
-        if _text(claimed) == "gone" or not meta:
-            return None
+        claimed = _text(claimed)
+        if claimed != "ok" or not meta:
+            return ("gone" if not meta else claimed), None
         meta = {_text(k): _text(v) for k, v in meta.items()}
         rows = np.fromiter((int(r) for r in labels.keys()), dtype=np.int64, count=len(labels))
         texts = [_text(v) for v in labels.values()]
         order = np.argsort(rows)
-        return Snapshot(
+        return "ok", Snapshot(
             pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
             n_items=int(meta["n_items"]), dim=int(meta["dim"] or 0), model_spec=json.loads(meta["model"]),
             seed=int(meta["seed"]),
             model_version=int(meta["model_version"]) if meta.get("model_version") else None,
             ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
             labeled_rows=rows[order], label_texts=[texts[i] for i in order])
+
+    def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
+        """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.recover(keys=[keys.meta, keys.pending, keys.running],
+                                         args=[job_id, pending_ttl_ms]))
+
+    def pool_ids(self):
+        return (_text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))
+
+    def beat(self, pool_id: str, job_id: str, ttl_ms: int) -> bool:
+        """Extends the job's running mark; False once the mark is no longer this job's."""
+        return bool(self.scripts.heartbeat(keys=[PoolKeys(pool_id).running], args=[job_id, ttl_ms]))
 
     def release(self, pool_id: str, job_id: str) -> None:
         """Clears the job's running mark when it had nothing to do."""

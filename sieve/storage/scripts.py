@@ -26,9 +26,11 @@ class Scripts:
     finish: Script
     release: Script
     create_meta: Script
+    heartbeat: Script
+    recover: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta")})
+                                   "create_meta", "heartbeat", "recover")})

@@ -1,61 +1,102 @@
 """RQ job functions: they take ids, never arrays or pickles, and let failures propagate to RQ."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 from rq import get_current_job
 
+from ..core.strategies import STRATEGIES
 from ..core.training import rank_pool
 from ..settings import Settings
 from ..storage.models import dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
 
+RUNNING_TTL_MS = 10_000
+"""A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
+
+BUSY_POLL_SECONDS = 0.2
+"""How often a refresh that found another one running for its pool looks again."""
+
 # Process-local on purpose: a worker keeps the features of the pools it serves between jobs.
 _features = FeatureCache(max_bytes=Settings.from_env().worker_cache_bytes)
 
 
+class _Heartbeat:
+    """Renews the job's running mark from a background thread while the refresh computes."""
+
+    def __init__(self, store: RefreshStore, pool_id: str, job_id: str):
+        self._beat = lambda: store.beat(pool_id, job_id, RUNNING_TTL_MS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {job_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(RUNNING_TTL_MS / 3000):
+            self._beat()
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def refresh_pool(pool_id: str) -> dict:
-    """Retrains the pool's model on its current labels and rewrites every strategy's ranking."""
+    """Retrains the pool's model on its current labels and rewrites every strategy's ranking.
+
+    One refresh per pool runs at a time: a job that finds another one running waits for it, so two
+    workers never fit the same pool at once; a killed worker's mark expires within RUNNING_TTL_MS.
+    """
     job = get_current_job()
     settings = Settings.from_env()
     key = settings.require_secret_key()
     store = RefreshStore(job.connection)
-    snapshot = store.claim(pool_id, job.id, ttl_ms=settings.job_timeout * 1000)
+    status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
+    while status == "busy":
+        time.sleep(BUSY_POLL_SECONDS)
+        status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
     if snapshot is None:
-        return {"pool_id": pool_id, "outcome": "gone"}
+        return {"pool_id": pool_id, "outcome": status}
     if snapshot.ranked_version == snapshot.version:
         # A duplicate or re-run job: the rankings already reflect this version, so nothing changes.
         store.release(pool_id, job.id)
         return {"pool_id": pool_id, "outcome": "up to date", "version": snapshot.version}
     started = time.perf_counter()
     try:
-        features = _features.rows(job.connection, pool_id, snapshot.n_items, snapshot.dim)
-        model = None
-        if snapshot.model_version == snapshot.labels_version:
-            # Only items changed since the last fit: reuse the model, score the new rows too.
-            blob = store.model_blob(pool_id)
-            if blob is not None:
-                model = load_model(blob, key, pool_id, snapshot.labels_version)
-        fitted_here = model is None
-        result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
-                           seed=snapshot.seed, version=snapshot.version, model=model)
-        model_version = None if result.cold_start else snapshot.labels_version
-        published = Published(
-            version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
-            model_classes=result.classes,
-            model_blob=(dump_model(result.model, key, pool_id, model_version)
-                        if fitted_here and result.model is not None else None),
-            proba=result.proba, n_ranked=len(result.orders["random"][0]),
-            rankings={name: result.orders.get(name, (np.zeros(0), np.zeros(0)))
-                      for name in ("least_confidence", "margin", "entropy", "random")},
-            finished_at=time.time(), duration_s=time.perf_counter() - started,
-            cold_start=result.cold_start)
-        outcome = store.publish(pool_id, job.id, published)
+        with _Heartbeat(store, pool_id, job.id):
+            published = _refresh(job.connection, store, snapshot, key, started)
+            outcome = store.publish(pool_id, job.id, published)
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
         raise
     return {"pool_id": pool_id, "outcome": outcome, "version": snapshot.version,
-            "labels_version": snapshot.labels_version, "model_version": model_version,
+            "labels_version": snapshot.labels_version, "model_version": published.model_version,
             "duration_s": round(time.perf_counter() - started, 4)}
+
+
+def _refresh(redis, store: RefreshStore, snapshot, key: bytes, started: float) -> Published:
+    pool_id = snapshot.pool_id
+    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim)
+    model = None
+    if snapshot.model_version == snapshot.labels_version:
+        # Only items changed since the last fit: reuse the model, score the new rows too.
+        blob = store.model_blob(pool_id)
+        if blob is not None:
+            model = load_model(blob, key, pool_id, snapshot.labels_version)
+    fitted_here = model is None
+    result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
+                       seed=snapshot.seed, version=snapshot.version, model=model)
+    model_version = None if result.cold_start else snapshot.labels_version
+    empty = (np.zeros(0), np.zeros(0))
+    return Published(
+        version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
+        model_classes=result.classes,
+        model_blob=(dump_model(result.model, key, pool_id, model_version)
+                    if fitted_here and result.model is not None else None),
+        proba=result.proba, n_ranked=len(result.orders["random"][0]),
+        rankings={name: result.orders.get(name, empty) for name in STRATEGIES},
+        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start)

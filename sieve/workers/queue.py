@@ -9,21 +9,27 @@ from rq.serializers import JSONSerializer
 from ..settings import Settings
 
 REFRESH_FUNCTION = "sieve.workers.jobs.refresh_pool"
-RETRY_INTERVALS = [1, 5, 15]
+RETRY_INTERVALS = [0]
+"""Retries go straight back on the queue: a delay would need RQ's scheduler, a process forked from a
+worker that outlives it when the worker is killed and keeps its Redis connections, so that the killed
+worker's blocked dequeue goes on taking jobs that nobody runs."""
 
 
 def refresh_queue(redis: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
 
 
+def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
+    return dict(job_id=job_id, job_timeout=settings.job_timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
+                description=f"refresh pool {pool_id}")
+
+
 def enqueue_refresh(queue: Queue, pool_id: str, job_id: str, settings: Settings) -> str:
     """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
     try:
-        queue.enqueue_call(
-            REFRESH_FUNCTION, args=[pool_id], job_id=job_id, unique=True,
-            timeout=settings.job_timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
-            retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
-            description=f"refresh pool {pool_id}")
+        queue.enqueue(REFRESH_FUNCTION, pool_id, unique=True, **_options(pool_id, job_id, settings))
     except DuplicateJobError:
         pass
     return job_id
+

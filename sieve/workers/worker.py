@@ -1,20 +1,46 @@
-"""Runs one RQ worker process on the refresh queue."""
+"""Runs one RQ worker on the refresh queue, through Redis outages, with a sweeper for lost refreshes."""
 from __future__ import annotations
 
 import logging
+import time
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from ..settings import Settings
 from ..storage.connection import connect
 from .queue import refresh_queue
+from .sweeper import Sweeper
+
+log = logging.getLogger("sieve.worker")
 
 
 def run_worker(settings: Settings, burst: bool = False) -> bool:
     settings.require_secret_key()  # fail at start, not at the first job
+    from . import jobs  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     redis = connect(settings)
-    # SimpleWorker runs jobs in this process, so the feature cache survives from one job to the next.
-    worker = SimpleWorker([refresh_queue(redis, settings)], connection=redis, serializer=JSONSerializer)
-    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    sweeper = None if burst else Sweeper(redis, settings).start()
+    try:
+        while True:
+            # SimpleWorker runs jobs in this process, so the feature cache survives between jobs.
+            worker = SimpleWorker([refresh_queue(redis, settings)], connection=redis, serializer=JSONSerializer)
+            try:
+                return worker.work(burst=burst, logging_level="INFO")
+            except RedisError as error:
+                # RQ gives up when Redis vanishes in the middle of a job; wait for it and serve again.
+                log.warning("Redis failed under the worker (%s); waiting for it to come back", error)
+            _wait_for(redis)
+    finally:
+        if sweeper:
+            sweeper.stop()
+
+
+def _wait_for(redis) -> None:
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisError:
+            time.sleep(1)

@@ -9,6 +9,8 @@ import time
 
 import pytest
 import requests
+from redis import Redis
+from rq import Worker
 
 from sieve.embedded import free_port
 from tests.helpers import ApiClient
@@ -37,6 +39,17 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
                                labels=[{"id": "0", "label": "low"}, {"id": "9", "label": "high"}])
         answer = api.query(pool, k=3, wait=30)
         assert answer["cold_start"] is False and answer["model_version"] == 1 and len(answer["items"]) == 3
+
+        # A worker that dies is started again by `sieve up`, and the loop goes on.
+        redis = Redis.from_url((tmp_path / "data" / "redis.url").read_text())
+        killed = Worker.all(connection=redis)[0].pid
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not [w for w in Worker.all(connection=redis) if w.pid != killed]:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        api.teach(pool, [("5", "high")])
+        assert api.query(pool, k=3, wait=30)["model_version"] == 2
     finally:
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=60)
