@@ -28,8 +28,15 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.config.update(
         API_TITLE="Sieve", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=settings.max_content_length,
-        API_SPEC_OPTIONS={"info": {"description": "Active learning as a service: register a pool of "
-                                                  "unlabeled items, ask which to label next, teach the labels."}},
+        API_SPEC_OPTIONS={
+            "info": {"description": "Active learning as a service: register a pool of unlabeled items, ask "
+                                    "which to label next, teach the labels."},
+            "components": {"securitySchemes": {"apiKey": {
+                "type": "http", "scheme": "bearer",
+                "description": "Needed once any key exists (`sieve keys create`); without keys, auth is off."}}},
+            # Either a key or none: which one applies depends on whether keys exist.
+            "security": [{"apiKey": []}, {}],
+        },
     )
     app.json.sort_keys = False  # answers keep the schemas' field order, and encode faster
     redis = redis or connect(settings, retry_commands=False)

@@ -36,11 +36,12 @@ def _labels(body) -> tuple[list[str], list]:
 @blp.route("")
 class PoolCollection(MethodView):
     @blp.response(200, PoolListSchema)
+    @problems(blp)
     def get(self):
         """List every pool with its status."""
         return {"pools": pools().list(g.tenant)}
 
-    @blp.arguments(CreatePoolSchema())
+    @blp.arguments(CreatePoolSchema(), required=False)  # every field is optional: no body, an empty pool
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")
     @problems(blp, *BODY_ERRORS)
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})

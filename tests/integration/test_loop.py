@@ -178,3 +178,12 @@ def test_the_query_answer_is_exactly_what_its_schema_would_dump(api):
         answer = api.query(pool, k=5, wait=20)
         assert answer["cold_start"] is (not labels)
         assert QueryAnswerSchema().dump(answer) == answer
+
+
+def test_a_pool_created_without_a_body_is_empty_and_answers_queries_at_once(api):
+    created = api.post("/v1/pools")
+    assert created.status_code == 201 and created.json()["n_items"] == 0
+    started = time.monotonic()
+    answer = api.query(created.json()["pool_id"], k=5)
+    assert answer["items"] == [] and answer["cold_start"] is True
+    assert time.monotonic() - started < 2

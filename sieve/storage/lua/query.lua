@@ -11,7 +11,7 @@ local meta, labeled, ids_key, proba, cursor, leases, owners =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local first_name = 6
 local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
-  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes')
+  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items')
 if not info[1] then return {'gone'} end
 local strategy = ARGV[2]
 if strategy == '' then strategy = info[1] end
@@ -21,8 +21,15 @@ local slot = nil
 for i = first_name, #ARGV do
   if ARGV[i] == served then slot = i - first_name + 1 end
 end
-local header = {strategy, info[2] or '', info[3] or '', info[4] or '', info[5] or '0', info[6] or '0',
+local header = {strategy, info[2] or '1', info[3] or '', info[4] or '', info[5] or '0', info[6] or '0',
   info[7] or '', info[8] or ''}
+-- A pool without items has nothing to rank: its (empty) answer is ready at once.
+if not info[3] and info[10] == '0' then
+  header[3], header[4] = header[6], header[5]
+  local empty = {'ok', unpack(header)}
+  for _ = 1, 3 do empty[#empty + 1] = '' end  -- no lease, no scores, no probabilities, no ids
+  return empty
+end
 if not info[3] or not slot then return {'none', unpack(header)} end
 local rank_key, score_key = KEYS[6 + 2 * slot], KEYS[7 + 2 * slot]
 local k, max_scan, lease_ms, annotator = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
