@@ -8,6 +8,7 @@ from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
 from sieve.settings import Settings
+from tests.helpers import ApiClient
 from tests.stack import running_service
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -53,3 +54,9 @@ def live_url(service_env, tmp_path_factory) -> str:
     """A real gunicorn serving the API over HTTP, with two real `sieve worker` processes running."""
     with running_service(service_env, tmp_path_factory.mktemp("service-logs")) as url:
         yield url
+
+
+@pytest.fixture
+def api(live_url, redis):
+    """A client of the live service; `redis` deletes the pools after each test."""
+    return ApiClient(live_url)

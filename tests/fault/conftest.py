@@ -234,6 +234,15 @@ class RetrainLost(AssertionError):
     """A refresh was cut short and never redone: the pool stays behind its labels."""
 
 
+def make_random_pool(url: str, n_items: int, seed: int) -> str:
+    """A cold pool of n_items random 2-feature items named i0, i1, ...; its id."""
+    features = np.random.default_rng(seed).normal(size=(n_items, 2)).round(4)
+    created = requests.post(f"{url}/v1/pools", timeout=60, json={
+        "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(features)]})
+    assert created.status_code == 201, created.text
+    return created.json()["pool_id"]
+
+
 def make_slow_pool(url: str) -> tuple[str, list[tuple[str, str]]]:
     """Creates the slow pool over HTTP; returns its id and SLOW_TAUGHT (id, label) pairs to teach."""
     rng = np.random.default_rng(11)

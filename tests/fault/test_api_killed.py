@@ -6,10 +6,9 @@ import threading
 import time
 from collections import Counter
 
-import numpy as np
 import requests
 
-from tests.fault.conftest import label_log, labeled_bits, labels_by_id, pool_meta, wait_until
+from tests.fault.conftest import label_log, labeled_bits, labels_by_id, make_random_pool, pool_meta, wait_until
 
 N_ITEMS, N_CLIENTS, IDS_PER_CALL = 40_000, 8, 5
 CLASSES = ["a", "b", "c"]
@@ -67,11 +66,7 @@ def test_an_api_process_killed_during_teach_calls_applies_each_call_whole_or_not
     first_api = stack.start_api()
     url = stack.api_url
 
-    features = np.random.default_rng(5).normal(size=(N_ITEMS, 2)).round(4)
-    created = requests.post(f"{url}/v1/pools", timeout=60, json={
-        "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(features)]})
-    assert created.status_code == 201, created.text
-    pool_id = created.json()["pool_id"]
+    pool_id = make_random_pool(url, N_ITEMS, seed=5)
 
     phase = ["before"]
     teachers = [BatchTeacher(url, pool_id, [f"i{i}" for i in range(t, N_ITEMS, N_CLIENTS)], lambda: phase[0])

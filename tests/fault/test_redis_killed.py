@@ -6,12 +6,10 @@ import threading
 import time
 from collections import Counter
 
-import numpy as np
-import pytest
 import requests
 
 from tests.fault.conftest import (PROBLEM_JSON, RetrainLost, Watch, label_log, labeled_bits, labels_by_id,
-                                  make_slow_pool, pool_meta, teach, wait_until)
+                                  make_random_pool, make_slow_pool, pool_meta, teach, wait_until)
 
 N_ITEMS, N_CLIENTS = 20_000, 4
 OUTAGE_S = 3.0
@@ -55,11 +53,7 @@ def test_every_acknowledged_label_survives_a_redis_restart_mid_teach(make_stack)
     stack.start_api()
     url = stack.api_url
 
-    features = np.random.default_rng(3).normal(size=(N_ITEMS, 2)).round(4)
-    created = requests.post(f"{url}/v1/pools", timeout=60, json={
-        "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(features)]})
-    assert created.status_code == 201, created.text
-    pool_id = created.json()["pool_id"]
+    pool_id = make_random_pool(url, N_ITEMS, seed=3)
 
     phase = ["before"]
     teachers = [Teacher(url, pool_id, [f"i{i}" for i in range(t, N_ITEMS, N_CLIENTS)], lambda: phase[0])

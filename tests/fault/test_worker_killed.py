@@ -12,7 +12,6 @@ import os
 import signal
 import time
 
-import pytest
 
 from tests.fault.conftest import RetrainLost, Watch, label_log, labels_by_id, make_slow_pool, teach, wait_until
 
@@ -63,7 +62,8 @@ def _assert_every_label_present(redis, watch: Watch, pool_id: str, taught: list[
     assert sorted(i for e in label_log(redis, pool_id) for i in e["ids"]) == sorted(i for i, _ in taught)
 
 
-def test_a_worker_killed_mid_retrain_does_not_lose_the_retrain(make_stack):
+def _slow_pool_on_one_worker(make_stack):
+    """A stack with one worker and a pool whose retrain takes seconds, ranked once (cold start)."""
     stack = make_stack(job_retries=1)
     stack.start_redis()
     stack.start_worker()
@@ -72,6 +72,11 @@ def test_a_worker_killed_mid_retrain_does_not_lose_the_retrain(make_stack):
     pool_id, taught = make_slow_pool(stack.api_url)
     watch = Watch(stack.api_url, pool_id)
     wait_until(watch.ranked, 30, "the cold-start ranking")
+    return stack, redis, pool_id, taught, watch
+
+
+def test_a_worker_killed_mid_retrain_does_not_lose_the_retrain(make_stack):
+    stack, redis, pool_id, taught, watch = _slow_pool_on_one_worker(make_stack)
 
     teach(stack.api_url, pool_id, taught)
     _, killed_job = _kill_the_worker_running(stack, redis, watch)
@@ -94,14 +99,7 @@ def test_a_worker_killed_mid_retrain_does_not_lose_the_retrain(make_stack):
 
 
 def test_the_next_teach_after_a_worker_killed_mid_retrain_brings_the_pool_up_to_date(make_stack):
-    stack = make_stack(job_retries=1)
-    stack.start_redis()
-    stack.start_worker()
-    stack.start_api()
-    redis = stack.redis()
-    pool_id, taught = make_slow_pool(stack.api_url)
-    watch = Watch(stack.api_url, pool_id)
-    wait_until(watch.ranked, 30, "the cold-start ranking")
+    stack, redis, pool_id, taught, watch = _slow_pool_on_one_worker(make_stack)
 
     teach(stack.api_url, pool_id, taught[:-1])
     _, killed_job = _kill_the_worker_running(stack, redis, watch)

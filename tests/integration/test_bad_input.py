@@ -14,11 +14,6 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
-
-
-@pytest.fixture
 def pool(api):
     """Forty 4-d items in two blobs, classes neg/pos, one label of each, a model and a ranking built."""
     rng = np.random.default_rng(0)

@@ -2,19 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from tests.helpers import ApiClient
-
 ROUNDS, K = 30, 10
 STRATEGIES = ("margin", "least_confidence", "random")
-
-
-@pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
 
 
 def test_margin_and_least_confidence_beat_random_on_digits_after_30_rounds_of_10(api):

@@ -10,11 +10,6 @@ from tests.helpers import ApiClient, items_of
 
 
 @pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
-
-
-@pytest.fixture
 def pool(api):
     X = np.arange(40, dtype=float).reshape(20, 2)
     return api.create_pool(items=items_of(X))

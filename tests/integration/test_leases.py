@@ -11,11 +11,6 @@ from tests.helpers import ApiClient, items_of
 
 
 @pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
-
-
-@pytest.fixture
 def pool(api):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-1, 1, size=(100, 3)), rng.normal(1, 1, size=(100, 3))])

@@ -6,12 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import ApiClient, items_of
-
-
-@pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
+from tests.helpers import items_of
 
 
 def _blobs(rng, n=60, dim=4):

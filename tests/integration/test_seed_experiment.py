@@ -6,15 +6,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from sieve.datasets import seed_split
-from tests.helpers import ApiClient
 
 ROUNDS = 11
 K = 20
-
-
-@pytest.fixture
-def api(live_url, redis):
-    return ApiClient(live_url)
 
 
 def test_seed_experiment_over_http_matches_the_in_process_loop(api):
