@@ -52,7 +52,6 @@ class Change:
     labels_version: int
     job_id: str | None
     n_items: int | None = None
-    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def _replayed(record: bytes, idem: Idempotency) -> Change:
     if stored["hash"] != idem.body_hash:
         raise _key_reused()
     return Change(version=stored["version"], labels_version=stored.get("labels_version", 0),
-                  job_id=stored["job_id"] or None, n_items=stored.get("n_items"), replayed=True)
+                  job_id=stored["job_id"] or None, n_items=stored.get("n_items"))
 
 
 class PoolStore:
