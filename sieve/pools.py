@@ -18,6 +18,7 @@ from .storage.keys import PoolKeys
 from .storage.models import load_model
 from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
 from .storage.rankings import Ranking, read_top
+from .storage.replies import pool_not_found
 from .workers.queue import enqueue_refresh, refresh_queue
 
 POLL_SECONDS = 0.02
@@ -125,7 +126,7 @@ class Pools:
         pipe.get(keys.model)
         (dim, model_version), blob = pipe.execute()
         if dim is None:
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         if not model_version or blob is None:
             raise Conflict("this pool has no model yet: label items of at least two classes first",
                            field="pool_id")

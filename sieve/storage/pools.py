@@ -11,25 +11,14 @@ import numpy as np
 from redis import Redis
 
 from ..core import labels as label_values
-from ..core.errors import Conflict, InvalidInput, NotFound
+from ..core.errors import Conflict, InvalidInput
 from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
 from .features import chunk_payloads
 from .keys import POOL_INDEX, PoolKeys
+from .replies import decode_hash, int_or_none, pool_not_found, text
 from .scripts import Scripts
 
 JOB_PREFIX = "refresh-"
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _decode_hash(raw: dict) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text not in (None, "") else None
 
 
 @dataclass(frozen=True)
@@ -120,11 +109,11 @@ class PoolStore:
             # Expecting labels_version 0 makes a replayed creation teach nothing twice.
             self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, expect_labels_version="0")
         created, _, *outcomes = pipe.execute()
-        if _text(created) == "exists":
+        if text(created) == "exists":
             if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
                 raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
             return pool_id, None
-        if any(_text(outcome[0]) != "ok" for outcome in outcomes):
+        if any(text(outcome[0]) != "ok" for outcome in outcomes):
             raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
         job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
                   ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
@@ -136,23 +125,23 @@ class PoolStore:
         for _ in range(100):
             n_items = self.redis.hget(keys.meta, "n_items")
             if n_items is None:
-                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+                raise pool_not_found(pool_id)
             outcome = self._add_items_call(keys, int(n_items), ids, features, idem=idem)
-            status = _text(outcome[0])
+            status = text(outcome[0])
             if status == "retry":
                 continue
             if status == "replay":
                 return _replayed(outcome[1], idem)
             if status == "gone":
-                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+                raise pool_not_found(pool_id)
             if status == "dim":
-                raise InvalidInput(f"features must have this pool's dimension {_text(outcome[1])}",
+                raise InvalidInput(f"features must have this pool's dimension {text(outcome[1])}",
                                    field="items[0].features")
             if status == "full":
                 raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
-                                   f"{_text(outcome[1])}", field="items")
+                                   f"{text(outcome[1])}", field="items")
             if status == "dup":
-                dups = [_text(x) for x in outcome[1:]]
+                dups = [text(x) for x in outcome[1:]]
                 raise Conflict(f"these ids are already in the pool: {dups}",
                                field=f"items[{ids.index(dups[0])}].id", ids=dups)
             return self._items_change(outcome)
@@ -163,20 +152,20 @@ class PoolStore:
         keys = PoolKeys(pool_id)
         classes = self.redis.hget(keys.meta, "classes")
         if classes is None:
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         kind = label_values.label_kind(labels)
         label_values.check_allowed(labels, json.loads(classes) if classes else None)
         outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem)
-        status = _text(outcome[0])
+        status = text(outcome[0])
         if status == "replay":
             return _replayed(outcome[1], idem)
         if status == "gone":
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         if status == "kind":
-            noun = "strings" if _text(outcome[1]) == "str" else "integers"
+            noun = "strings" if text(outcome[1]) == "str" else "integers"
             raise InvalidInput(f"this pool's labels are {noun}", field="labels")
         if status == "missing":
-            missing = [_text(x) for x in outcome[1:]]
+            missing = [text(x) for x in outcome[1:]]
             raise InvalidInput(f"these ids are not in the pool: {missing}",
                                field=f"labels[{ids.index(missing[0])}].id", ids=missing)
         if status == "classes":
@@ -188,11 +177,11 @@ class PoolStore:
         keys = PoolKeys(pool_id)
         outcome = self.scripts.release(keys=[keys.meta, keys.rows, keys.leases, keys.lease_owners],
                                        args=[annotator, *ids])
-        status = _text(outcome[0])
+        status = text(outcome[0])
         if status == "gone":
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         if status == "missing":
-            missing = [_text(x) for x in outcome[1:]]
+            missing = [text(x) for x in outcome[1:]]
             raise InvalidInput(f"these ids are not in the pool: {missing}",
                                field=f"ids[{ids.index(missing[0])}]", ids=missing)
         return int(outcome[1])
@@ -203,7 +192,7 @@ class PoolStore:
         def remove(pipe):
             n_items = pipe.hget(keys.meta, "n_items")
             if n_items is None:
-                raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+                raise pool_not_found(pool_id)
             n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
             pipe.multi()
             pipe.delete(*keys.all_keys(n_chunks))
@@ -236,13 +225,13 @@ class PoolStore:
     @staticmethod
     def _items_change(outcome) -> Change:
         """add_items answered: ok, version, job id, n_items."""
-        _, version, job_id, n_items = (_text(x) for x in outcome)
+        _, version, job_id, n_items = (text(x) for x in outcome)
         return Change(version=int(version), labels_version=0, job_id=job_id or None, n_items=int(n_items))
 
     @staticmethod
     def _teach_change(outcome) -> Change:
         """teach answered: ok, labels_version, version, job id."""
-        _, labels_version, version, job_id = (_text(x) for x in outcome)
+        _, labels_version, version, job_id = (text(x) for x in outcome)
         return Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -251,9 +240,9 @@ class PoolStore:
         return bool(self.redis.exists(PoolKeys(pool_id).meta))
 
     def meta(self, pool_id: str) -> dict[str, str]:
-        meta = _decode_hash(self.redis.hgetall(PoolKeys(pool_id).meta))
+        meta = decode_hash(self.redis.hgetall(PoolKeys(pool_id).meta))
         if not meta:
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         return meta
 
     def status(self, pool_id: str) -> dict:
@@ -264,9 +253,9 @@ class PoolStore:
         pipe.get(keys.pending)
         pipe.get(keys.running)
         meta, counts, pending, running = pipe.execute()
-        meta = _decode_hash(meta)
+        meta = decode_hash(meta)
         if not meta:
-            raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+            raise pool_not_found(pool_id)
         counts = {label_values.decode(k): int(v) for k, v in counts.items()}
         n_items = int(meta["n_items"])
         n_labeled = sum(counts.values())
@@ -277,23 +266,23 @@ class PoolStore:
             "created_at": float(meta["created_at"]),
             "model": json.loads(meta["model"]),
             "strategy": meta["strategy"],
-            "random_state": _int_or_none(meta["random_state"]),
+            "random_state": int_or_none(meta["random_state"]),
             "classes": json.loads(meta["classes"]) if meta["classes"] else None,
-            "dimension": _int_or_none(meta["dim"]),
+            "dimension": int_or_none(meta["dim"]),
             "n_items": n_items,
             "n_labeled": n_labeled,
             "n_unlabeled": n_items - n_labeled,
             "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
             "labels_version": int(meta["labels_version"]),
             "version": int(meta["version"]),
-            "model_version": _int_or_none(meta.get("model_version")),
-            "ranked_version": _int_or_none(meta.get("ranked_version")),
+            "model_version": int_or_none(meta.get("model_version")),
+            "ranked_version": int_or_none(meta.get("ranked_version")),
             "cold_start": len(counts) < 2,
             "retrain": {
                 "queued": pending is not None,
                 "running": running is not None,
-                "queued_job_id": _text(pending) if pending else None,
-                "running_job_id": _text(running) if running else None,
+                "queued_job_id": text(pending) if pending else None,
+                "running_job_id": text(running) if running else None,
                 "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
                 "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
                 "last_error": meta.get("last_error") or None,
@@ -301,7 +290,7 @@ class PoolStore:
         }
 
     def list_ids(self) -> list[str]:
-        return sorted(_text(x) for x in self.redis.smembers(POOL_INDEX))
+        return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import labels as label_values
-from ..core.errors import NotFound
 from ..core.strategies import STRATEGIES
 from .keys import PoolKeys
+from .replies import int_or_none, pool_not_found, text
 from .scripts import Scripts
 
 MAX_SCAN = 200_000
@@ -42,14 +42,6 @@ class Ranking:
         return self.ready and self.ranked_labels_version >= self.labels_version
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _int(text: str) -> int | None:
-    return int(text) if text else None
-
-
 def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None, lease_ms: int = 0,
              annotator: str = "") -> Ranking:
     """The head of the ranking; with lease_ms > 0 the returned items are leased to the caller."""
@@ -58,17 +50,17 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         keys=[keys.meta, keys.labeled, keys.ids, keys.proba, keys.cursor, keys.leases, keys.lease_owners,
               *keys.ranking_keys()],
         args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *STRATEGIES], client=redis)
-    status = _text(reply[0])
+    status = text(reply[0])
     if status == "gone":
-        raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+        raise pool_not_found(pool_id)
     (name, cold, ranked_version, ranked_labels_version, labels_version, version, model_version,
-     classes_json) = (_text(x) for x in reply[1:9])
-    expires, scores, probas, ids = (_text(reply[9]), reply[10], reply[11], reply[12:]) if status == "ok" \
+     classes_json) = (text(x) for x in reply[1:9])
+    expires, scores, probas, ids = (text(reply[9]), reply[10], reply[11], reply[12:]) if status == "ok" \
         else ("", b"", b"", [])
     classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
         strategy=name, ready=status == "ok", cold_start=cold != "0",
-        ranked_version=_int(ranked_version), ranked_labels_version=_int(ranked_labels_version),
-        labels_version=int(labels_version), version=int(version), model_version=_int(model_version),
-        model_classes=classes, lease_expires_ms=_int(expires), ids=[_text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
+        ranked_version=int_or_none(ranked_version), ranked_labels_version=int_or_none(ranked_labels_version),
+        labels_version=int(labels_version), version=int(version), model_version=int_or_none(model_version),
+        model_classes=classes, lease_expires_ms=int_or_none(expires), ids=[text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
         probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)

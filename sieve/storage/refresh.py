@@ -9,11 +9,8 @@ from redis import Redis
 
 from ..core.strategies import STRATEGIES
 from .keys import POOL_INDEX, PoolKeys
+from .replies import text
 from .scripts import Scripts
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -68,12 +65,12 @@ class RefreshStore:
         pipe.hgetall(keys.meta)
         pipe.hgetall(keys.labels)
         claimed, meta, labels = pipe.execute()
-        claimed = _text(claimed)
+        claimed = text(claimed)
         if claimed != "ok" or not meta:
             return ("gone" if not meta else claimed), None
-        meta = {_text(k): _text(v) for k, v in meta.items()}
+        meta = {text(k): text(v) for k, v in meta.items()}
         rows = np.fromiter((int(r) for r in labels.keys()), dtype=np.int64, count=len(labels))
-        texts = [_text(v) for v in labels.values()]
+        texts = [text(v) for v in labels.values()]
         order = np.argsort(rows)
         return "ok", Snapshot(
             pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
@@ -90,7 +87,7 @@ class RefreshStore:
                                          args=[job_id, pending_ttl_ms]))
 
     def pool_ids(self):
-        return (_text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))
+        return (text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))
 
     def beat(self, pool_id: str, job_id: str, ttl_ms: int) -> bool:
         """Extends the job's running mark; False once the mark is no longer this job's."""
@@ -119,7 +116,7 @@ class RefreshStore:
                   b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
                   result.n_ranked, job_id, repr(result.finished_at), repr(result.duration_s),
                   "1" if result.cold_start else "0", *blobs])
-        return _text(reply)
+        return text(reply)
 
     def record_failure(self, pool_id: str, job_id: str, message: str) -> None:
         keys = PoolKeys(pool_id)
