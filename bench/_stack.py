@@ -316,3 +316,23 @@ def build_pools(client: Client, sizes: list[int], n_features: int):
         print(f"pool of {size:,} x {n_features} ready in {time.perf_counter() - started:.1f} s "
               f"(upload, first ranking, {N_LABELS} labels, retrain)", flush=True)
         yield size, pool
+
+
+def report(verdicts: list[tuple[str, bool]], notes: tuple[str, ...] = ()) -> int:
+    """Prints each goal as PASS or FAIL, any notes, and the verdict line; the exit status to return."""
+    for text, ok in verdicts:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+    for note in notes:
+        print(note)
+    missed = [text for text, ok in verdicts if not ok]
+    print("Goals met: YES" if not missed else f"Goals met: NO ({len(missed)} of {len(verdicts)} missed)")
+    return 1 if missed else 0
+
+
+def run(main) -> None:
+    """Runs a benchmark's main, turning Ctrl-C into exit status 130 once its stack is stopped."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process this benchmark started has been stopped", file=sys.stderr)
+        sys.exit(130)

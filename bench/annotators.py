@@ -48,7 +48,7 @@ import numpy as np
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pools, percentile, pool_arguments  # noqa: E402
+from _stack import Client, Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
 
 K = 5
 PAIRS_GOAL = 400.0
@@ -371,13 +371,13 @@ def main(argv=None) -> int:
 
     with Stack(api_processes=args.api_processes, api_threads=args.api_threads, workers=args.workers) as stack:
         (_, pool), = build_pools(Client(stack.base_url), [args.items], args.features)
-        run = run_annotators(stack, pool, args.annotators, args.seconds)
-    return report(run, args)
+        outcome = run_annotators(stack, pool, args.annotators, args.seconds)
+    return print_report(outcome, args)
 
 
-def report(run: Run, args) -> int:
+def print_report(outcome: Run, args) -> int:
     """Prints the figures, the counts and the verdict; 0 if the goal is met."""
-    logs, wall, client_cpu = run.logs, run.wall, run.client_cpu
+    logs, wall, client_cpu = outcome.logs, outcome.wall, outcome.client_cpu
     statuses = Counter()
     for log in logs.values():
         statuses.update(log.statuses)
@@ -389,7 +389,7 @@ def report(run: Run, args) -> int:
     no_answer = sum(n for (_, status), n in statuses.items() if status == 0)
     other = sum(n for (endpoint, status), n in statuses.items()
                 if 0 < status < 500 and status != {"query": 200, "teach": 202}[endpoint])
-    under_lease, after_teach, examples = handout_violations(logs, run.labeled_before)
+    under_lease, after_teach, examples = handout_violations(logs, outcome.labeled_before)
     handed = sum(len(ids) for log in logs.values() for ids, *_ in log.handouts)
     short = sum(log.short_answers for log in logs.values())
     exhausted = sum(log.exhausted for log in logs.values())
@@ -400,7 +400,7 @@ def report(run: Run, args) -> int:
     print(f"{args.annotators} annotators x (GET query?k={K}&annotator=<name> -> POST teach of those {K}) for "
           f"{args.seconds:g} s on a pool of {args.items:,} x {args.features}, 3 classes; API {args.api_processes} "
           f"processes x {args.api_threads} threads, {args.workers} RQ workers, embedded Redis; "
-          f"{os.cpu_count()} CPUs, load average {run.load[0]:.2f} before and {run.load[1]:.2f} after")
+          f"{os.cpu_count()} CPUs, load average {outcome.load[0]:.2f} before and {outcome.load[1]:.2f} after")
     print(f"measured wall time {wall:.2f} s (the deadline, plus the pairs under way at it)")
     print()
     header = f"{'figure':<56} | {'value':>12}"
@@ -411,13 +411,13 @@ def report(run: Run, args) -> int:
         ("query+teach pairs per second (teach answered 202)", f"{pairs / wall:,.1f}"),
         ("pairs completed", f"{pairs:,}"),
     ]
-    if run.cpu is not None:
+    if outcome.cpu is not None:
         # What the stack and this client spent, whatever else the machine ran: comparable across runs on a
         # busy machine; times the CPU count, roughly what an otherwise idle machine could sustain.
-        own = sum(seconds for name, seconds in run.cpu.items() if name != "everything else")
+        own = sum(seconds for name, seconds in outcome.cpu.items() if name != "everything else")
         rows.append(("pairs per CPU-second of stack + client", f"{pairs / max(own, 1e-9):,.1f}"))
     rows += [
-        ("items handed out / labels acknowledged", f"{handed:,} / {run.acknowledged:,}"),
+        ("items handed out / labels acknowledged", f"{handed:,} / {outcome.acknowledged:,}"),
     ]
     for endpoint in ("query", "teach"):
         values = latencies[endpoint]
@@ -430,7 +430,7 @@ def report(run: Run, args) -> int:
         ("ranking behind, in teach calls, at query: median / max", f"{np.median(lag):.0f} / {lag.max():.0f}"
          if len(lag) else "-"),
         ("distinct rankings seen by queries (retrains published)", f"{rankings_seen}"),
-        ("last retrain duration (s)", f"{run.last_retrain_s or float('nan'):.2f}"),
+        ("last retrain duration (s)", f"{outcome.last_retrain_s or float('nan'):.2f}"),
         ("answers with < 5 items / annotators out of items", f"{short} / {exhausted}"),
         ("no answer (connection error, timeout)", f"{no_answer}"),
         ("other unexpected answers (4xx)", f"{other}"),
@@ -442,43 +442,35 @@ def report(run: Run, args) -> int:
         ("(1) 5xx answers", server_errors),
         ("(2a) items handed to a 2nd annotator under a live lease", under_lease),
         ("(2b) items handed out again after a 202 teach of them", after_teach),
-        ("(3) acknowledged labels missing from the label log", run.missing),
+        ("(3) acknowledged labels missing from the label log", outcome.missing),
     ]
     for name, value in counts:
         print(f"{name:<56} | {value:>12,}")
     status_text = ", ".join(f"{e} {s or 'no answer'}: {n:,}" for (e, s), n in sorted(statuses.items()))
     print(f"(status counts: {status_text}; "
-          f"label log entries read: {run.log_entries:,})")
+          f"label log entries read: {outcome.log_entries:,})")
     for example in examples:
         print(f"  e.g. {example}")
 
-    if run.cpu is not None:
+    if outcome.cpu is not None:
         print()
         print(f"CPU used during the run, in CPU-seconds per wall second (this machine has {os.cpu_count()}):")
-        for name, seconds in run.cpu.items():
+        for name, seconds in outcome.cpu.items():
             print(f"  {name:<22} {seconds / wall:>5.2f}")
-        print(f"  {'total':<22} {sum(run.cpu.values()) / wall:>5.2f}")
+        print(f"  {'total':<22} {sum(outcome.cpu.values()) / wall:>5.2f}")
     print("Redis time by command during the run (INFO commandstats, Redis's own clock; a script's inner calls "
           "count twice):")
-    for name, calls, usec in run.redis_commands[:6]:
+    for name, calls, usec in outcome.redis_commands[:6]:
         print(f"  {name:<12} {calls:>9,} calls  {usec / 1e6 / wall:>5.2f} s/s  {usec / max(calls, 1):>8.1f} us/call")
 
     print()
     rate = pairs / wall
     verdicts = [(f"query+teach pairs per second = {rate:,.1f} >= {PAIRS_GOAL:g}", rate >= PAIRS_GOAL)]
     verdicts += [(f"{name.split(') ', 1)[1]} = {value}", value == 0) for name, value in counts]
-    for text, ok in verdicts:
-        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
-    missed = [text for text, ok in verdicts if not ok]
-    print(f"(reference: a bare Flask + Redis handler serves about {BARE_FLASK_RPS:,} requests/s at 64 connections "
-          f"on this machine; here {requests_total / wall:,.0f} requests/s)")
-    print("Goals met: YES" if not missed else f"Goals met: NO ({len(missed)} of {len(verdicts)} missed)")
-    return 0 if not missed else 1
+    return report(verdicts, (f"(reference: a bare Flask + Redis handler serves about {BARE_FLASK_RPS:,} "
+                             f"requests/s at 64 connections on this machine; here {requests_total / wall:,.0f} "
+                             "requests/s)",))
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every process this benchmark started has been stopped", file=sys.stderr)
-        sys.exit(130)
+    run(main)

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pools, percentile, pool_arguments  # noqa: E402
+from _stack import Client, Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
 
 POLL_SECONDS = 0.01
 ROUND_TIMEOUT = 120.0
@@ -92,18 +92,11 @@ def main(argv=None) -> int:
           "publish and polling)")
     print()
     goal_size = GOAL_SIZE if GOAL_SIZE in sizes else sizes[-1]
-    met = medians[goal_size] <= MEDIAN_GOAL_S
-    print(f"  [{'PASS' if met else 'FAIL'}] median at {goal_size:,} = {medians[goal_size]:.3f} s "
-          f"<= {MEDIAN_GOAL_S} s")
-    if goal_size != GOAL_SIZE:
-        print(f"  (no {GOAL_SIZE:,} pool in --sizes: the goal was checked at {goal_size:,})")
-    print("Goals met: YES" if met else "Goals met: NO")
-    return 0 if met else 1
+    notes = () if goal_size == GOAL_SIZE else (
+        f"  (no {GOAL_SIZE:,} pool in --sizes: the goal was checked at {goal_size:,})",)
+    return report([(f"median at {goal_size:,} = {medians[goal_size]:.3f} s <= {MEDIAN_GOAL_S} s",
+                    medians[goal_size] <= MEDIAN_GOAL_S)], notes)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every process this benchmark started has been stopped", file=sys.stderr)
-        sys.exit(130)
+    run(main)

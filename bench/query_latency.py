@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pools, percentile, pool_arguments  # noqa: E402
+from _stack import Client, Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
 
 WARMUP_CALLS = 50
 BLOCKS = 4
@@ -167,19 +167,10 @@ def main(argv=None) -> int:
                          f"<= noise {p50_tol:.3f} ms", big_p50 - small[1] <= p50_tol))
         verdicts.append((f"p99 at {goal_size:,} - p99 at {small[0]:,} = {big_p99 - small[2]:+.3f} ms "
                          f"<= noise {p99_tol:.3f} ms", big_p99 - small[2] <= p99_tol))
-    for text, ok in verdicts:
-        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
-    if goal_size != GOAL_SIZE:
-        print(f"  (no {GOAL_SIZE:,} pool in --sizes: the goals were checked at {goal_size:,})")
-    met = all(ok for _, ok in verdicts)
-    missed = [text for text, ok in verdicts if not ok]
-    print("Goals met: YES" if met else f"Goals met: NO ({len(missed)} of {len(verdicts)} missed)")
-    return 0 if met else 1
+    notes = () if goal_size == GOAL_SIZE else (
+        f"  (no {GOAL_SIZE:,} pool in --sizes: the goals were checked at {goal_size:,})",)
+    return report(verdicts, notes)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every process this benchmark started has been stopped", file=sys.stderr)
-        sys.exit(130)
+    run(main)
