@@ -243,6 +243,31 @@ def make_random_pool(url: str, n_items: int, seed: int) -> str:
     return created.json()["pool_id"]
 
 
+def teach_through(fault, make_teacher, n_items: int, n_clients: int, acked_each_side: int) -> list:
+    """Client threads teach disjoint slices of items i0.. while `fault(phase)` strikes in the middle.
+
+    Each teacher tags its calls with the phase in force ('before', whatever `fault` sets, then 'after');
+    at least `acked_each_side` calls are acknowledged before the fault and after it. Returns the teachers.
+    """
+    phase = ["before"]
+    teachers = [make_teacher([f"i{i}" for i in range(t, n_items, n_clients)], lambda: phase[0])
+                for t in range(n_clients)]
+    acked = lambda when: sum(c["status"] == 202 and c["phase"] == when for t in teachers for c in list(t.calls))
+    try:
+        for teacher in teachers:
+            teacher.start()
+        wait_until(lambda: acked("before") >= acked_each_side, 30, "calls to be acknowledged before the fault")
+        fault(phase)
+        phase[0] = "after"
+        wait_until(lambda: acked("after") >= acked_each_side, 30, "calls to be acknowledged after the fault")
+    finally:
+        for teacher in teachers:
+            teacher.stop.set()
+        for teacher in teachers:
+            teacher.join(60)
+    return teachers
+
+
 def make_slow_pool(url: str) -> tuple[str, list[tuple[str, str]]]:
     """Creates the slow pool over HTTP; returns its id and SLOW_TAUGHT (id, label) pairs to teach."""
     rng = np.random.default_rng(11)

@@ -8,7 +8,8 @@ from collections import Counter
 
 import requests
 
-from tests.fault.conftest import label_log, labeled_bits, labels_by_id, make_random_pool, pool_meta, wait_until
+from tests.fault.conftest import (label_log, labeled_bits, labels_by_id, make_random_pool, pool_meta,
+                                  teach_through)
 
 N_ITEMS, N_CLIENTS, IDS_PER_CALL = 40_000, 8, 5
 CLASSES = ["a", "b", "c"]
@@ -68,24 +69,13 @@ def test_an_api_process_killed_during_teach_calls_applies_each_call_whole_or_not
 
     pool_id = make_random_pool(url, N_ITEMS, seed=5)
 
-    phase = ["before"]
-    teachers = [BatchTeacher(url, pool_id, [f"i{i}" for i in range(t, N_ITEMS, N_CLIENTS)], lambda: phase[0])
-                for t in range(N_CLIENTS)]
-    acked = lambda when: sum(c["status"] == 202 and c["phase"] == when for t in teachers for c in list(t.calls))
-    try:
-        for teacher in teachers:
-            teacher.start()
-        wait_until(lambda: acked("before") >= 200, 30, "calls to be acknowledged before the kill")
+    def kill_the_api(phase):
         stack.kill_api(first_api)
         phase[0] = "down"
         stack.start_api()
-        phase[0] = "after"
-        wait_until(lambda: acked("after") >= 200, 30, "calls to be acknowledged by the new API")
-    finally:
-        for teacher in teachers:
-            teacher.stop.set()
-        for teacher in teachers:
-            teacher.join(60)
+
+    teachers = teach_through(kill_the_api, lambda ids, when: BatchTeacher(url, pool_id, ids, when),
+                             N_ITEMS, N_CLIENTS, acked_each_side=200)
     calls = {c["ids"]: c for t in teachers for c in t.calls}
     assert len(calls) == sum(len(t.calls) for t in teachers)
     cut = [c for c in calls.values() if c["phase"] == "before" and c["status"] is None]

@@ -9,7 +9,7 @@ from collections import Counter
 import requests
 
 from tests.fault.conftest import (PROBLEM_JSON, RetrainLost, Watch, label_log, labeled_bits, labels_by_id,
-                                  make_random_pool, make_slow_pool, pool_meta, teach, wait_until)
+                                  make_random_pool, make_slow_pool, pool_meta, teach, teach_through, wait_until)
 
 N_ITEMS, N_CLIENTS = 20_000, 4
 OUTAGE_S = 3.0
@@ -55,25 +55,14 @@ def test_every_acknowledged_label_survives_a_redis_restart_mid_teach(make_stack)
 
     pool_id = make_random_pool(url, N_ITEMS, seed=3)
 
-    phase = ["before"]
-    teachers = [Teacher(url, pool_id, [f"i{i}" for i in range(t, N_ITEMS, N_CLIENTS)], lambda: phase[0])
-                for t in range(N_CLIENTS)]
-    acked = lambda when: sum(c["status"] == 202 and c["phase"] == when for t in teachers for c in list(t.calls))
-    try:
-        for teacher in teachers:
-            teacher.start()
-        wait_until(lambda: acked("before") >= 150, 30, "calls to be acknowledged before the crash")
+    def crash_redis(phase):
         stack.kill_redis()
         phase[0] = "outage"
         time.sleep(OUTAGE_S)
         stack.start_redis(appendfsync="always")
-        phase[0] = "after"
-        wait_until(lambda: acked("after") >= 150, 30, "calls to be acknowledged after the restart")
-    finally:
-        for teacher in teachers:
-            teacher.stop.set()
-        for teacher in teachers:
-            teacher.join(60)
+
+    teachers = teach_through(crash_redis, lambda ids, when: Teacher(url, pool_id, ids, when),
+                             N_ITEMS, N_CLIENTS, acked_each_side=150)
     calls = [c for t in teachers for c in t.calls]
 
     # During the outage a call may fail, but only as a 5xx problem or a broken connection; never a 4xx
