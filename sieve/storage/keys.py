@@ -68,6 +68,16 @@ class PoolKeys:
         return f"{self.prefix}:lease_owners"
 
     @property
+    def returned(self) -> str:
+        """Items whose lease ended without a label, behind the frontier of the rankings."""
+        return f"{self.prefix}:returned"
+
+    @property
+    def held(self) -> str:
+        """Each named annotator's live leases, as members '<annotator>\\0<row>' of a sorted set."""
+        return f"{self.prefix}:held"
+
+    @property
     def idempotency(self) -> str:
         return f"{self.prefix}:idem"
 
@@ -101,5 +111,6 @@ class PoolKeys:
 
     def all_keys(self, n_chunks: int) -> list[str]:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
-                 self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners, self.idempotency, self.idempotency_at, self.pending, self.running]
+                 self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
+                 self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

@@ -175,7 +175,8 @@ class PoolStore:
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
         keys = PoolKeys(pool_id)
-        outcome = self.scripts.release(keys=[keys.meta, keys.rows, keys.leases, keys.lease_owners],
+        outcome = self.scripts.release(keys=[keys.meta, keys.rows, keys.labeled, keys.leases, keys.lease_owners,
+                                             keys.returned, keys.held],
                                        args=[annotator, *ids])
         status = text(outcome[0])
         if status == "gone":
@@ -216,7 +217,8 @@ class PoolStore:
                     idem: Idempotency | None = None, expect_labels_version: str = ""):
         return self.scripts.teach(
             keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending,
-                  keys.leases, keys.lease_owners, keys.idempotency, keys.idempotency_at],
+                  keys.leases, keys.lease_owners, keys.returned, keys.held, keys.idempotency,
+                  keys.idempotency_at],
             args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
                   idem.key if idem else "", idem.body_hash if idem else "", IDEMPOTENCY_TTL_SECONDS,
                   expect_labels_version, *ids, *(label_values.encode(x) for x in labels)],

@@ -48,6 +48,7 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
     keys = PoolKeys(pool_id)
     reply = scripts.query(
         keys=[keys.meta, keys.labeled, keys.ids, keys.proba, keys.cursor, keys.leases, keys.lease_owners,
+              keys.returned, keys.held,
               *keys.ranking_keys()],
         args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *STRATEGIES], client=redis)
     status = text(reply[0])

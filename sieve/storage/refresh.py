@@ -106,9 +106,13 @@ class RefreshStore:
         blobs = []
         for strategy in STRATEGIES:
             order, scores = result.rankings[strategy]
-            blobs += [order.astype("<u4").tobytes(), scores.astype("<f8").tobytes()]
+            # Scores are kept by row, so that an item handed back can be ranked without its position.
+            by_row = np.zeros(int(order.max()) + 1 if len(order) else 0, dtype="<f8")
+            by_row[order] = scores
+            blobs += [order.astype("<u4").tobytes(), by_row.tobytes()]
         reply = self.scripts.publish(
-            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, *keys.ranking_keys()],
+            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, keys.returned,
+                  *keys.ranking_keys()],
             args=[result.version, result.labels_version,
                   "" if result.model_version is None else result.model_version,
                   json.dumps(result.model_classes), len(result.model_classes),

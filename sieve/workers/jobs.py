@@ -91,7 +91,7 @@ def _refresh(redis, store: RefreshStore, snapshot, key: bytes, started: float) -
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
                        seed=snapshot.seed, version=snapshot.version, model=model)
     model_version = None if result.cold_start else snapshot.labels_version
-    empty = (np.zeros(0), np.zeros(0))
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,

@@ -81,3 +81,27 @@ def test_releasing_unknown_ids_is_a_422_naming_them_and_releases_nothing(api, po
     answer = api.post(f"/v1/pools/{pool}/release", json={"ids": [leased[0], "ghost"]})
     assert answer.status_code == 422 and answer.json()["field"] == "ids[1]"
     assert leased[0] not in ids(api.query(pool, k=5, lease_seconds=0))
+
+
+def test_items_whose_lease_ended_come_back_in_their_place_in_the_ranking(api, pool):
+    ranking = ids(api.query(pool, k=12, lease_seconds=0))
+    assert ids(api.query(pool, k=4)) == ranking[:4]
+    assert ids(api.query(pool, k=4)) == ranking[4:8]
+    api.post(f"/v1/pools/{pool}/release", json={"ids": [ranking[1], ranking[3]]})
+    assert ids(api.query(pool, k=4, lease_seconds=0)) == [ranking[1], ranking[3], ranking[8], ranking[9]]
+
+
+def test_a_named_annotator_gets_its_own_items_back_in_rank_order_among_fresh_ones(api, pool):
+    ranking = ids(api.query(pool, k=6, lease_seconds=0))
+    assert ids(api.query(pool, k=2, annotator="alice")) == ranking[:2]
+    assert ids(api.query(pool, k=2, annotator="bob")) == ranking[2:4]
+    assert ids(api.query(pool, k=4, annotator="alice")) == ranking[:2] + ranking[4:6]
+
+
+def test_leases_outlive_a_new_ranking(api, pool):
+    leased = ids(api.query(pool, k=5, annotator="alice"))
+    before = api.status(pool)["model_version"]
+    api.teach(pool, [("i1", "a"), ("i198", "b")])
+    api.wait_idle(pool)
+    assert api.status(pool)["model_version"] > before
+    assert not set(leased) & set(ids(api.query(pool, k=50, lease_seconds=0)))

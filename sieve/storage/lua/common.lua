@@ -36,3 +36,13 @@ local function hset_many(key, flat)
     redis.call('HSET', key, unpack(flat, i, math.min(i + step - 1, #flat)))
   end
 end
+
+-- Ends the lease on a row, if any, and forgets its owner. Returns whether a lease was there.
+local function end_lease(leases, owners, held, row)
+  local owner = redis.call('HGET', owners, row)
+  if owner then
+    redis.call('HDEL', owners, row)
+    if owner ~= '' then redis.call('ZREM', held, owner .. '\0' .. row) end
+  end
+  return redis.call('ZREM', leases, row) == 1
+end

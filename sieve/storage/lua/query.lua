@@ -1,15 +1,22 @@
--- Serves the top of a precomputed ranking: walks it from the first position that may still be
--- unlabeled, skips items labeled since the ranking was built and items leased to someone else, leases
--- what it returns, and returns k items with their scores and probabilities. Cost O(k + skipped),
--- independent of the pool's size. Atomic, so no item is ever handed to two callers under live leases.
+-- Serves the top of a precomputed ranking and leases what it returns, atomically, so no item is ever
+-- handed to two callers under live leases.
+--
+-- Each strategy keeps a frontier (the cursor): every position before it was labeled or handed out under a
+-- lease. Items whose lease ended unlabeled (expired or released) wait in the returned set; a named
+-- annotator's live leases are in the held index. The answer is the best k of three small lists, merged
+-- by score: the returned items, the annotator's own leased items (they get them again), and the next
+-- free items from the frontier on. So a query costs O(k + returned + own leases), whatever the pool's
+-- size and however many annotators hold leases at the head of the ranking.
+--
 -- Returns status, the header, lease expiry (ms), the scores (<f8), the probabilities (<f4, k x classes),
 -- then the k ids.
--- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, then rank and score keys of every strategy.
+-- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, returned, held, then rank and score keys
+--       of every strategy.
 -- ARGV: k, strategy ('' = the pool's default), max positions to scan, lease ms (0 = no lease),
 --       annotator ('' = anonymous), then every strategy name in KEYS order.
-local meta, labeled, ids_key, proba, cursor, leases, owners =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local first_name = 6
+local meta, labeled, ids_key, proba, cursor, leases, owners, returned, held =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local first_rank_key, first_name = 10, 6
 local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
   'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items')
 if not info[1] then return {'gone'} end
@@ -31,25 +38,73 @@ if not info[3] and info[10] == '0' then
   return empty
 end
 if not info[3] or not slot then return {'none', unpack(header)} end
-local rank_key, score_key = KEYS[6 + 2 * slot], KEYS[7 + 2 * slot]
+local rank_key, score_key = KEYS[first_rank_key + 2 * (slot - 1)], KEYS[first_rank_key + 2 * slot - 1]
 local k, max_scan, lease_ms, annotator = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local n_classes = tonumber(info[9] or '0')
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
--- Expired leases are dropped a few at a time, so the lease set stays as small as the live leases.
-local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 100)
-if #expired > 0 then
-  redis.call('ZREM', leases, unpack(expired))
-  redis.call('HDEL', owners, unpack(expired))
+
+-- Leases that ended put their (still unlabeled) items back, a bounded number per query.
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1000)
+for _, row in ipairs(expired) do
+  redis.call('ZREM', leases, row)
+  local owner = redis.call('HGET', owners, row)
+  if owner then
+    redis.call('HDEL', owners, row)
+    if owner ~= '' then redis.call('ZREM', held, owner .. '\0' .. row) end
+  end
+  if redis.call('GETBIT', labeled, row) == 0 then redis.call('SADD', returned, row) end
 end
 local any_leases = redis.call('ZCARD', leases) > 0
 
+local function lease_until(row)
+  if not any_leases then return nil end
+  local until_ms = redis.call('ZSCORE', leases, row)
+  if until_ms and tonumber(until_ms) > now then return until_ms end
+  return nil
+end
+
+-- Scores are stored by row, so items from every list compare on one scale.
+local function score_of(row)
+  local bytes = redis.call('GETRANGE', score_key, row * 8, row * 8 + 7)
+  if #bytes < 8 then return -math.huge, struct.pack('<d', -math.huge) end
+  return struct.unpack('<d', bytes), bytes
+end
+
+local candidates = {}
+local function add(row, from_walk, pos)
+  local value, bytes = score_of(row)
+  candidates[#candidates + 1] = {row = row, value = value, bytes = bytes, walk = from_walk, pos = pos}
+end
+
+if redis.call('SCARD', returned) > 0 then
+  for _, member in ipairs(redis.call('SMEMBERS', returned)) do
+    local row = tonumber(member)
+    if redis.call('GETBIT', labeled, row) == 1 or lease_until(row) then
+      redis.call('SREM', returned, member)  -- labeled or leased again since: no longer returned
+    else
+      add(row, false)
+    end
+  end
+end
+
+if annotator ~= '' and any_leases then
+  local prefix = annotator .. '\0'
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', held, '[' .. prefix, '(' .. annotator .. '\1')) do
+    local row = tonumber(string.sub(member, #prefix + 1))
+    if row and lease_until(row) and redis.call('HGET', owners, row) == annotator then
+      add(row, false)
+    else
+      redis.call('ZREM', held, member)
+    end
+  end
+end
+
+-- The next k free items from the frontier on; the positions skipped over are labeled or leased.
 local total = redis.call('STRLEN', rank_key) / 4
 local start = tonumber(redis.call('HGET', cursor, served) or '0')
-local pos, leading, skip_to = start, true, start
-local rows, ids, scores, probas = {}, {}, {}, {}
-local found = 0
+local pos, found, first_free = start, 0, nil
 local batch = math.max(k * 2, 64)
 while found < k and pos < total and pos - start < max_scan do
   local last = math.min(pos + batch, total) - 1
@@ -58,50 +113,65 @@ while found < k and pos < total and pos - start < max_scan do
   while pos <= last and found < k do
     local row
     row, offset = struct.unpack('<I4', bytes, offset)
-    if redis.call('GETBIT', labeled, row) == 1 then
-      if leading then skip_to = pos + 1 end
-    else
-      leading = false
-      local free = true
-      if any_leases then
-        local until_ms = redis.call('ZSCORE', leases, row)
-        -- A live lease blocks everyone but its own named annotator, who gets the item again.
-        if until_ms and tonumber(until_ms) > now then
-          free = annotator ~= '' and redis.call('HGET', owners, row) == annotator
-        end
-      end
-      if free then
-        found = found + 1
-        rows[found] = row
-        ids[found] = redis.call('HGET', ids_key, row)
-        scores[found] = redis.call('GETRANGE', score_key, pos * 8, pos * 8 + 7)
-        if n_classes > 0 then
-          probas[found] = redis.call('GETRANGE', proba, row * n_classes * 4, (row + 1) * n_classes * 4 - 1)
-        end
-      end
+    if redis.call('GETBIT', labeled, row) == 0 and not lease_until(row) then
+      found = found + 1
+      add(row, true, pos)
+      first_free = first_free or pos
     end
     pos = pos + 1
   end
 end
--- Items labeled at the head of the ranking stay labeled: later queries start after them.
-if skip_to > start then redis.call('HSET', cursor, served, skip_to) end
+
+table.sort(candidates, function(a, b)
+  if a.value ~= b.value then return a.value > b.value end
+  return a.row < b.row
+end)
+local chosen = {}
+for i = 1, math.min(k, #candidates) do chosen[i] = candidates[i] end
+
+-- The frontier moves over what is now labeled or leased: with a lease, up to the first free item from
+-- the walk that was not chosen; without one, only up to the first free item.
+local frontier = pos
+if lease_ms > 0 then
+  for i = k + 1, #candidates do
+    if candidates[i].walk and candidates[i].pos < frontier then frontier = candidates[i].pos end
+  end
+elseif first_free then
+  frontier = first_free
+end
+if frontier > start then redis.call('HSET', cursor, served, frontier) end
+
 local expires = ''
-if lease_ms > 0 and found > 0 then
+if lease_ms > 0 and #chosen > 0 then
   expires = now + lease_ms
-  local by_score, by_row = {}, {}
-  for i = 1, found do
+  local by_score, by_row, by_owner = {}, {}, {}
+  for _, c in ipairs(chosen) do
     by_score[#by_score + 1] = expires
-    by_score[#by_score + 1] = rows[i]
-    by_row[#by_row + 1] = rows[i]
+    by_score[#by_score + 1] = c.row
+    by_row[#by_row + 1] = c.row
     by_row[#by_row + 1] = annotator
+    if not c.walk then redis.call('SREM', returned, c.row) end
+    if annotator ~= '' then
+      by_owner[#by_owner + 1] = 0
+      by_owner[#by_owner + 1] = annotator .. '\0' .. c.row
+    end
   end
   redis.call('ZADD', leases, unpack(by_score))
   redis.call('HSET', owners, unpack(by_row))
+  if #by_owner > 0 then redis.call('ZADD', held, unpack(by_owner)) end
 end
+
 -- Scores and probabilities come back as one binary string each, decoded in one go by the caller.
 local out = {'ok', unpack(header)}
 out[#out + 1] = tostring(expires)
+local scores, probas = {}, {}
+for i, c in ipairs(chosen) do
+  scores[i] = c.bytes
+  if n_classes > 0 then
+    probas[i] = redis.call('GETRANGE', proba, c.row * n_classes * 4, (c.row + 1) * n_classes * 4 - 1)
+  end
+end
 out[#out + 1] = table.concat(scores)
 out[#out + 1] = table.concat(probas)
-for i = 1, found do out[#out + 1] = ids[i] end
+for _, c in ipairs(chosen) do out[#out + 1] = redis.call('HGET', ids_key, c.row) end
 return out

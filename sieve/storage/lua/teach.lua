@@ -1,9 +1,11 @@
 -- Records labels, all or nothing, appends them to the label log and bumps the versions.
--- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners, idem, idem_at.
+-- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners, returned, held, idem,
+--       idem_at.
 -- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, idempotency key ('' = none),
 --       body hash, idempotency ttl s, expected labels_version ('' = any), m ids, m JSON labels.
-local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners, idem, idem_at =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners, returned, held, idem, idem_at =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+  KEYS[12], KEYS[13]
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 local replay = idem_lookup(idem, ARGV[7])
 if replay then return {'replay', replay} end
@@ -39,9 +41,9 @@ for i = 1, m do
     redis.call('HSET', labels_key, rows[i], label)
   end
   redis.call('SETBIT', labeled, rows[i], 1)
-  -- Teaching an item ends its lease.
-  redis.call('ZREM', leases, rows[i])
-  redis.call('HDEL', owners, rows[i])
+  -- Teaching an item ends its lease, and it is no longer waiting to be handed out again.
+  end_lease(leases, owners, held, rows[i])
+  redis.call('SREM', returned, rows[i])
   ids[i] = ARGV[first + i - 1]
   labels[i] = label
 end
