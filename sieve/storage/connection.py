@@ -18,4 +18,7 @@ def connect(settings: Settings, retry_commands: bool = True) -> Redis:
     if not settings.redis_url:
         raise ValueError("REDIS_URL is not set; `sieve up` starts an embedded Redis and sets it")
     options = {} if retry_commands else {"retry": Retry(NoBackoff(), 0)}
-    return Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True, **options)
+    if not settings.redis_url.startswith("unix:"):
+        # TCP keepalive notices a peer that vanished without closing; a Unix socket has no such option.
+        options["socket_keepalive"] = True
+    return Redis.from_url(settings.redis_url, health_check_interval=30, **options)
