@@ -96,6 +96,9 @@ class PoolStore:
             "model": json.dumps(config.model), "strategy": config.strategy,
             "random_state": "" if config.random_state is None else str(config.random_state),
             "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
+            # The classes as the teach script compares them: the stored form of each label.
+            "allowed_labels": "" if config.classes is None else json.dumps(
+                [label_values.encode(c) for c in config.classes]),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
@@ -150,11 +153,7 @@ class PoolStore:
     def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api",
               idem: Idempotency | None = None) -> Change:
         keys = PoolKeys(pool_id)
-        classes = self.redis.hget(keys.meta, "classes")
-        if classes is None:
-            raise pool_not_found(pool_id)
         kind = label_values.label_kind(labels)
-        label_values.check_allowed(labels, json.loads(classes) if classes else None)
         outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem)
         status = text(outcome[0])
         if status == "replay":
@@ -170,6 +169,10 @@ class PoolStore:
                                field=f"labels[{ids.index(missing[0])}].id", ids=missing)
         if status == "classes":
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
+        if status == "not_allowed":
+            index, classes = int(outcome[1]), label_values.decode_all(json.loads(outcome[2]))
+            raise InvalidInput(f"label {labels[index]!r} is not one of the pool's classes {classes!r}",
+                               field=f"labels[{index}].label")
         return self._teach_change(outcome)
 
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:

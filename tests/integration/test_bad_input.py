@@ -305,6 +305,14 @@ def test_a_label_outside_the_pools_classes_is_a_422_naming_it_and_nothing_is_rec
     assert snapshot(api, redis, pool) == before
 
 
+def test_a_pool_stored_before_its_classes_were_kept_encoded_still_refuses_other_labels(api, redis, pool):
+    redis.hdel(f"sieve:{{{pool}}}:meta", "allowed_labels")
+    before = snapshot(api, redis, pool)
+    assert_problem(_teach(api, pool, [{"id": "i1", "label": "maybe"}]), 422, "labels[0].label")
+    assert snapshot(api, redis, pool) == before
+    assert _teach(api, pool, [{"id": "i1", "label": "neg"}]).status_code == 202
+
+
 def test_mixing_string_and_integer_labels_is_rejected_naming_the_first_odd_label(api, redis, pool):
     before = snapshot(api, redis, pool)
     assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "neg"},

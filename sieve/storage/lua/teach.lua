@@ -14,6 +14,24 @@ local kind = redis.call('HGET', meta, 'label_kind')
 if kind and kind ~= '' and kind ~= ARGV[2] then return {'kind', kind} end
 local m = tonumber(ARGV[1])
 local first = 11
+-- A pool with a closed list of classes refuses any other label, naming the first one.
+local allowed = redis.call('HGET', meta, 'allowed_labels')
+if not allowed then
+  -- A pool stored before this field existed: its classes re-encoded here match for plain labels.
+  local classes = redis.call('HGET', meta, 'classes')
+  if classes and classes ~= '' then
+    local encoded = {}
+    for i, c in ipairs(cjson.decode(classes)) do encoded[i] = cjson.encode(c) end
+    allowed = cjson.encode(encoded)
+  end
+end
+if allowed and allowed ~= '' then
+  local ok = {}
+  for _, label in ipairs(cjson.decode(allowed)) do ok[label] = true end
+  for i = 1, m do
+    if not ok[ARGV[first + m + i - 1]] then return {'not_allowed', tostring(i - 1), allowed} end
+  end
+end
 local rows, missing = {}, {}
 for i = 1, m do
   local row = redis.call('HGET', rows_key, ARGV[first + i - 1])
