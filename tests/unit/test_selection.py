@@ -1,8 +1,21 @@
-"""select() picks the top of each strategy's scores and a seeded random batch in a cold start."""
+"""select(): every strategy by name, at most k distinct unlabeled rows, a diverse seeded batch in a cold start."""
+import functools
+
 import numpy as np
 import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
 
-from sieve.core.selection import Candidates, select
+from sieve.core.selection import (
+    ALL_STRATEGIES,
+    BATCH_STRATEGIES,
+    RANKING_STRATEGIES,
+    Candidates,
+    is_batch,
+    ranking_scores,
+    select,
+)
+from sieve.core.strategies import STRATEGIES, scores, top_k
 
 
 def candidates(proba=None, unlabeled=(0, 2, 3, 4), seed=0):
@@ -23,7 +36,7 @@ def test_k_beyond_the_unlabeled_count_returns_every_unlabeled_row():
     assert sorted(select("margin", candidates(PROBA), 50).tolist()) == [0, 2, 3, 4]
 
 
-def test_cold_start_batch_is_random_but_seeded():
+def test_cold_start_batch_is_seeded():
     first = select("margin", candidates(), 2)
     assert first.tolist() == select("margin", candidates(), 2).tolist()
     assert set(first.tolist()) <= {0, 2, 3, 4} and len(first) == 2
@@ -36,21 +49,6 @@ def test_bad_strategy_or_k_is_a_value_error(strategy, k):
 
 
 # -- every strategy through the one entry point ---------------------------------------------------
-
-import functools  # noqa: E402
-
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-
-from sieve.core.selection import (  # noqa: E402
-    ALL_STRATEGIES,
-    BATCH_STRATEGIES,
-    RANKING_STRATEGIES,
-    is_batch,
-    ranking_scores,
-)
-from sieve.core.strategies import STRATEGIES, scores, top_k  # noqa: E402
-
 
 @functools.lru_cache
 def _fitted(n, n_labeled, seed):
