@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diversity import d2_sampling
+from .diversity import as_points, d2_sampling
 from .strategies import validate_proba
 
 
 def _parts(proba, features) -> tuple[np.ndarray, np.ndarray]:
     p = validate_proba(proba, min_classes=1)
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or len(x) != len(p):
-        raise ValueError("features must be a 2-D array with one row per probability row")
+    x = as_points(features)
+    if len(x) != len(p):
+        raise ValueError("features must hold one row per probability row")
     residual = p.copy()
     residual[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
-    return residual, np.hstack([x, np.ones((len(x), 1))])
+    return residual, np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)])
 
 
 def gradient_embedding(proba, features) -> np.ndarray:

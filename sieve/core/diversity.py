@@ -10,7 +10,8 @@ SqDistTo = Callable[[int], np.ndarray]
 """sq_dist_to(i): squared distances of every point to point i."""
 
 
-def _as_points(features) -> np.ndarray:
+def as_points(features) -> np.ndarray:
+    """A 2-D float array, float32 kept as is."""
     x = np.asarray(features)
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (items x features), got {x.ndim}-D")
@@ -20,7 +21,7 @@ def _as_points(features) -> np.ndarray:
 
 def euclidean_sq_dist_to(points) -> SqDistTo:
     """||x - x_i||^2 = ||x||^2 + ||x_i||^2 - 2 x.x_i: one matrix-vector product per call."""
-    x = _as_points(points)
+    x = as_points(points)
     sq_norms = np.einsum("ij,ij->i", x, x)
     return lambda i: np.maximum(sq_norms + sq_norms[i] - 2.0 * (x @ x[i]), 0.0)
 
@@ -29,7 +30,7 @@ def sq_dist_to_nearest(points, centers) -> np.ndarray:
     """Squared Euclidean distance of every point to its nearest center (chunked by sklearn)."""
     if len(centers) == 0:
         raise ValueError("no centers to measure distances to")
-    return pairwise_distances_argmin_min(_as_points(points), _as_points(centers))[1].astype(np.float64) ** 2
+    return pairwise_distances_argmin_min(as_points(points), as_points(centers))[1].astype(np.float64) ** 2
 
 
 def _greedy(sq_dist_to: SqDistTo, n: int, k: int, initial, first: int | None,
@@ -81,7 +82,7 @@ def kcenter(features, rows, labeled, k: int, rng: np.random.Generator) -> np.nda
     """The core-set batch: farthest-first over `rows` with the labeled rows as the first centers
     (a seeded random first row when nothing is labeled). Returns rows of `features`."""
     rows = np.asarray(rows, dtype=np.int64)
-    x = _as_points(features)
+    x = as_points(features)
     labeled = np.asarray(labeled, dtype=np.int64)
     if len(labeled):
         picked = farthest_first(euclidean_sq_dist_to(x[rows]), len(rows), k,
@@ -96,7 +97,7 @@ def cold_start(features, rows, labeled, k: int, rng: np.random.Generator) -> np.
     """A first batch without a model: k-means++ seeding over the features, seeded, treating any
     labeled rows as centers already chosen, so the batch spreads over the pool's clusters."""
     rows = np.asarray(rows, dtype=np.int64)
-    x = _as_points(features)
+    x = as_points(features)
     labeled = np.asarray(labeled, dtype=np.int64)
     initial = sq_dist_to_nearest(x[rows], x[labeled]) if len(labeled) else None
     return rows[d2_sampling(euclidean_sq_dist_to(x[rows]), len(rows), k, rng, initial=initial)]
