@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.metrics import pairwise_distances_argmin
 
 from .strategies import margin, top_k
 
 PREFILTER = 10
 """Candidates per batch slot: the beta of Zhdanov (2019) and the k_m / k of Citovsky et al. (2021)."""
 
-CLUSTER_SAMPLE = 2_000
-"""Pool rows clustered beside the candidates in cluster-margin, so the clusters follow the pool."""
+CLUSTER_SAMPLE = 3_000
+"""Pool rows whose clusters cluster-margin computes; every candidate joins its nearest one's cluster."""
 
 
 def _candidates(proba, rows, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,23 +46,24 @@ def margin_diversity(proba, features, rows, k: int, rng: np.random.Generator) ->
 
 def cluster_margin(proba, features, rows, k: int, rng: np.random.Generator) -> np.ndarray:
     """Cluster-margin (Citovsky et al. 2021, Algorithm 1): the PREFILTER*k smallest-margin rows,
-    grouped by average-linkage agglomerative clusters; clusters visited smallest first, round
-    robin, one random row of each per visit, until k rows are taken.
+    grouped by the pool's average-linkage agglomerative clusters; clusters visited smallest first,
+    round robin, one random row of each per visit, until k rows are taken.
 
-    The paper clusters the whole pool once with a distance threshold; here the candidates plus a
-    seeded sample of CLUSTER_SAMPLE pool rows are clustered into k clusters at each call, which
-    keeps the cost O((PREFILTER*k + CLUSTER_SAMPLE)^2) whatever the pool's size.
+    The paper clusters the whole pool once, with a distance threshold. Here, at each call, a seeded
+    sample of CLUSTER_SAMPLE unlabeled rows (the whole pool when smaller) is clustered into k
+    clusters, and each candidate joins the cluster of its nearest sampled row: O(CLUSTER_SAMPLE^2)
+    time and memory whatever the pool's size and k.
     """
     rows = np.asarray(rows, dtype=np.int64)
     cand, _ = _candidates(proba[rows], rows, k)
     if len(cand) <= k:
         return cand
-    others = np.setdiff1d(rows, cand)
-    sample = rng.choice(others, size=min(CLUSTER_SAMPLE, len(others)), replace=False)
-    x = np.asarray(features[np.concatenate([cand, sample])], dtype=np.float64)
-    labels = AgglomerativeClustering(n_clusters=k, linkage="average").fit_predict(x)[: len(cand)]
+    sample = np.sort(rng.choice(rows, size=min(CLUSTER_SAMPLE, len(rows)), replace=False))
+    x = np.asarray(features[sample], dtype=np.float64)
+    clusters = AgglomerativeClustering(n_clusters=min(k, len(sample)), linkage="average").fit_predict(x)
+    nearest = pairwise_distances_argmin(np.asarray(features[cand], dtype=np.float64), x)
     # Sizes count candidates only: the paper's C^M, its clusters restricted to the margin set M.
-    return cand[round_robin(labels, rng)[:k]]
+    return cand[round_robin(clusters[nearest], rng)[:k]]
 
 
 def round_robin(cluster_labels, rng: np.random.Generator) -> np.ndarray:

@@ -70,9 +70,11 @@ def d2_sampling(sq_dist_to: SqDistTo, n: int, k: int, rng: np.random.Generator, 
         first = int(rng.integers(n))
 
     def choose(nearest: np.ndarray, taken: np.ndarray) -> int:
-        total = nearest.sum()
-        if total > 0:
-            return int(rng.choice(n, p=nearest / total))
+        # Inverse-CDF draw: what rng.choice(n, p=...) does, without re-validating p at every step.
+        # side="right" can never land on a point of weight 0 (a taken one).
+        cumulative = np.cumsum(nearest)
+        if cumulative[-1] > 0:
+            return int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
         return int(rng.choice(np.flatnonzero(~taken)))
 
     return _greedy(sq_dist_to, n, k, initial, first, choose)
