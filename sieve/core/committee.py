@@ -60,9 +60,9 @@ def committee_proba(features: np.ndarray, labeled: np.ndarray, labels: np.ndarra
     out = np.zeros((size, len(rows), len(classes)))
     for m in range(size):
         sample = rng.integers(0, len(labeled), len(labeled))
-        seen = np.unique(labels[sample])
+        seen = np.unique(labels[sample]).tolist()
         if len(seen) == 1:
-            out[m, :, column[seen[0].item()]] = 1.0
+            out[m, :, column[seen[0]]] = 1.0
             continue
         model = fit(features, labeled[sample], labels[sample], spec, random_state=int(rng.integers(2**31)))
         cols = [column[c] for c in model.classes_.tolist()]

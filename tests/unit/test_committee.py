@@ -68,8 +68,10 @@ def test_members_that_missed_a_class_give_it_probability_zero_in_its_own_column(
     assert near_c[saw_c, 0].argmax() == 2
 
 
-def test_a_resample_of_one_class_votes_for_it_with_certainty():
+@pytest.mark.parametrize("dtype", [str, object, "int"])
+def test_a_resample_of_one_class_votes_for_it_with_certainty(dtype):
     features, labeled, labels, rows = _pool((1, 1, 0))  # resamples of two rows: half hold one class
+    labels = np.array([0, 1]) if dtype == "int" else labels.astype(dtype)
     members = committee_proba(features, labeled, labels, rows, {}, np.random.default_rng(0), size=20)
     one_hot = np.isin(members, (0.0, 1.0)).all(axis=(1, 2))
     assert one_hot.any() and not one_hot.all()
