@@ -1,6 +1,8 @@
 """Diverse mini-batches and cluster-margin on hand-made groups of rows."""
 import numpy as np
+import pytest
 
+from sieve.core import clustering
 from sieve.core.clustering import PREFILTER, cluster_margin, margin_diversity, round_robin
 
 
@@ -74,3 +76,18 @@ def test_cluster_margin_is_seeded():
     features, proba, _ = three_blobs_of_candidates()
     one = cluster_margin(proba, features, np.arange(300), 3, np.random.default_rng(4))
     assert one.tolist() == cluster_margin(proba, features, np.arange(300), 3, np.random.default_rng(4)).tolist()
+
+
+def test_cluster_margin_joins_candidates_to_the_clusters_of_a_sample_of_the_pool(monkeypatch):
+    features, proba, blob = three_blobs_of_candidates()
+    monkeypatch.setattr(clustering, "CLUSTER_SAMPLE", 60)  # a fifth of the pool is clustered
+    picked = cluster_margin(proba, features, np.arange(300), 3, np.random.default_rng(0))
+    assert blob[picked].tolist() == [2, 1, 0]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_margin_diversity_fills_the_batch_when_duplicates_leave_clusters_empty():
+    features = np.zeros((30, 2))  # one point 30 times: k-means finds a single non-empty cluster
+    proba = proba_with_margins(np.linspace(0.0, 0.5, 30))
+    picked = margin_diversity(proba, features, np.arange(30), 3, np.random.default_rng(0))
+    assert picked.tolist() == [0, 1, 2]  # the three smallest margins
