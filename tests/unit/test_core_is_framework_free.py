@@ -9,7 +9,7 @@ FRAMEWORKS = ("flask", "redis", "rq", "marshmallow")
 def test_core_modules_import_no_framework():
     code = (
         "import sys\n"
-        "import sieve.core.strategies, sieve.core.estimators, sieve.core.errors\n"
+        "import sieve.core.strategies, sieve.core.estimators, sieve.core.errors, sieve.core.selection\n"
         f"loaded = [m for m in {FRAMEWORKS!r} if m in sys.modules or any(k.startswith(m + '.') for k in sys.modules)]\n"
         "print(','.join(loaded))\n"
     )
