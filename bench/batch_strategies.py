@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import pool_arguments, report, run, synthetic  # noqa: E402
 
 from sieve.core.selection import BATCH_STRATEGIES, Candidates, select  # noqa: E402
-from sieve.core.training import fit, predict_proba  # noqa: E402
+from sieve.core.fitting import fit, predict_proba  # noqa: E402
 
 GOAL_SECONDS = 2.0
 N_CLASSES = 10

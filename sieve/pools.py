@@ -8,10 +8,10 @@ import numpy as np
 from redis import Redis
 
 from .core import labels as label_values
-from .core.errors import Conflict, InvalidInput, NotFound, NotReady
+from .core.errors import Conflict, InvalidInput, NotFound, Pending
 from .core.estimators import normalize_model_spec
 from .core.strategies import DEFAULT_STRATEGY
-from .core.training import predict_proba
+from .core.fitting import predict_proba
 from .settings import Settings
 from .storage.features import read_selected_rows
 from .storage.keys import PoolKeys
@@ -98,17 +98,24 @@ class Pools:
             self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
         ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
-            # A brand-new pool's first ranking is a matter of moments: wait for it rather than fail.
+            # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
+            # a matter of moments: wait for it rather than fail.
             self._await(pool_id, strategy, started, started + self.settings.first_ranking_wait)
             ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
-            raise NotReady("the pool's first ranking is not ready yet; retry shortly", field="pool_id")
+            raise Pending(f"the pool's ranking for {ranking.strategy} is being computed; poll the job or "
+                          "ask again shortly", self.store.pending_job(pool_id), ranking.strategy)
         return ranking
 
     def _await(self, pool_id: str, strategy: str | None, fresh_by: float, ready_by: float) -> None:
-        """Polls without leasing until the ranking reflects every label, or the deadlines pass."""
+        """Polls without leasing until the ranking reflects every label, or the deadlines pass. A
+        strategy the pool has no ranking for is asked for first."""
+        asked = False
         while True:
             ranking = read_top(self.redis, self.store.scripts, pool_id, 1, strategy)
+            if ranking.unranked and not asked:
+                self._enqueue(pool_id, self.store.want(pool_id, ranking.strategy))
+                asked = True
             now = time.monotonic()
             if ranking.fresh or (ranking.ready and now >= fresh_by) or now >= max(fresh_by, ready_by):
                 return

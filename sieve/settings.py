@@ -43,6 +43,8 @@ class Settings:
     """SIEVE_WORKER_CACHE_MB: how much pool feature data one worker keeps in memory."""
     max_content_length: int = 64 * 1024 * 1024
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
+    batch_horizon: int = 256
+    """SIEVE_BATCH_HORIZON: rows a batch strategy picks as one batch at each refresh (queries get slices)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -58,6 +60,7 @@ class Settings:
             first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
+            batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
         )
 
     @property

@@ -5,7 +5,7 @@ import numpy as np
 from scipy.special import entr, rel_entr
 
 from .strategies import validate_proba
-from .training import fit, predict_proba
+from .fitting import fit, predict_proba
 
 COMMITTEE_SIZE = 5
 """Members of the committee; Settles (2009) reports that even small committees (2-3) work well."""

@@ -27,5 +27,11 @@ class TooLarge(SieveError):
     """The request exceeds a named limit on size."""
 
 
-class NotReady(SieveError):
-    """The answer needs work that has not finished yet; the client may retry."""
+class Pending(Exception):
+    """The answer is being computed by a job: the client polls the job, or asks again shortly."""
+
+    def __init__(self, message: str, job_id: str | None, strategy: str):
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+        self.strategy = strategy

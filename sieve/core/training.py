@@ -5,16 +5,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimators import build_estimator
-from .strategies import STRATEGIES, random_scores, ranking, scores
+from .fitting import fit, predict_proba
+from .selection import ALL_STRATEGIES, BATCH_STRATEGIES, Candidates, ranking_scores, select
+from .strategies import STRATEGIES, margin, random_scores, ranking
 
-SCORING_ROWS = 65_536
-"""Rows scored per predict_proba call, so memory stays flat on large pools."""
+ALWAYS_RANKED: tuple[str, ...] = STRATEGIES
+"""Strategies every refresh ranks: they all come from the one predict_proba pass it needs anyway.
+Others are ranked for a pool once it uses them (its default, or asked for by a query)."""
 
 
 @dataclass
 class Rankings:
-    """Every strategy's order of the unlabeled rows (most informative first) and their scores."""
+    """Each ranked strategy's order of the unlabeled rows (most informative first) and their scores."""
 
     cold_start: bool
     model: object | None
@@ -29,42 +31,65 @@ def unlabeled_rows(n_items: int, labeled_rows: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int):
-    # float64 so that a model trained here matches one trained in-process on the same data.
-    model = build_estimator(spec, random_state=random_state)
-    return model.fit(features[labeled_rows].astype(np.float64), np.asarray(labels))
-
-
-def predict_proba(model, features: np.ndarray) -> np.ndarray:
-    parts = [model.predict_proba(features[i:i + SCORING_ROWS].astype(np.float64))
-             for i in range(0, len(features), SCORING_ROWS)]
-    return np.concatenate(parts) if parts else np.zeros((0, len(model.classes_)))
-
-
 def _order(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = ranking(values)
     return rows[order], values[order]
 
 
-def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
-              seed: int, version: int, model=None) -> Rankings:
-    """Fits (unless a model for these labels is given) and ranks every unlabeled row per strategy.
+def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The batch `head` first, then the other rows in the order of `rest`. A batch has no score per
+    row: each row's score is its place in the order, from 1 (first) down towards 0."""
+    order = np.concatenate([head, rest[~np.isin(rest, head)]])
+    return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
 
-    With fewer than two classes there is nothing to fit: every strategy falls back to a seeded
-    random order, and the result says it is a cold start.
+
+def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
+              seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256) -> Rankings:
+    """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
+    `strategies` (random always included).
+
+    A batch strategy orders its batch of `horizon` rows first (so a query for k <= horizon gets the
+    first k of that batch; consecutive queries get consecutive slices of it), then the rest by margin.
+    With fewer than two classes there is no model: every strategy but random starts with a diverse
+    batch (k-means++ over the features) and goes on in random order, and the result says it is a
+    cold start.
     """
     n_items = len(features)
     rows = unlabeled_rows(n_items, labeled_rows)
-    # Seeded by the pool and its version, so a re-run job produces the very same order.
-    rng = np.random.default_rng([seed, version])
-    orders = {"random": _order(rows, random_scores(len(rows), rng))}
-    if len(set(labels)) < 2:
-        return Rankings(cold_start=True, model=None, classes=[], proba=None, orders=orders)
-    if model is None:
-        model = fit(features, labeled_rows, labels, spec, random_state=seed)
-    proba = predict_proba(model, features)
-    for strategy in STRATEGIES:
-        if strategy != "random":
-            orders[strategy] = _order(rows, scores(strategy, proba[rows]))
-    return Rankings(cold_start=False, model=model, classes=[str(c) for c in model.classes_],
+    strategies = dict.fromkeys(["random", *strategies])
+    unknown = [s for s in strategies if s not in ALL_STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}")
+
+    def rng(strategy: str) -> np.random.Generator:
+        # Seeded by the pool, its version and the strategy: a re-run job produces the very same orders.
+        return np.random.default_rng([seed, version, ALL_STRATEGIES.index(strategy)])
+
+    random_order = _order(rows, random_scores(len(rows), rng("random")))
+    orders = {"random": random_order}
+    cold = len(set(labels)) < 2
+    if cold:
+        model, proba = None, None
+    else:
+        if model is None:
+            model = fit(features, labeled_rows, labels, spec, random_state=seed)
+        proba = predict_proba(model, features)
+    cold_order = margin_order = None
+    for strategy in strategies:
+        if strategy == "random":
+            continue
+        candidates = Candidates(features=features, unlabeled=rows, labeled=labeled_rows,
+                                labels=np.asarray(labels), proba=proba, model=model, spec=spec,
+                                rng=rng(strategy))
+        if cold:
+            if cold_order is None:  # the same diverse first batch whatever the strategy
+                cold_order = _head_first(select(strategy, candidates, horizon), random_order[0])
+            orders[strategy] = cold_order
+        elif strategy in BATCH_STRATEGIES:
+            if margin_order is None:
+                margin_order = _order(rows, margin(proba[rows]))[0]
+            orders[strategy] = _head_first(select(strategy, candidates, horizon), margin_order)
+        else:
+            orders[strategy] = _order(rows, ranking_scores(strategy, candidates))
+    return Rankings(cold_start=cold, model=model, classes=[] if cold else [str(c) for c in model.classes_],
                     proba=proba, orders=orders)

@@ -6,12 +6,14 @@ import hashlib
 from flask import current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 
+from ..core.errors import Pending
 from ..pools import Pools
 from ..storage.pools import Idempotency
 from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, IdempotencyHeaderSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
-                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, ReleaseAnswerSchema,
+                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema,
+                      ReleaseAnswerSchema,
                       ReleaseSchema, TeachAnswerSchema, TeachSchema)
 
 # Argument schemas are passed as instances: given a class, webargs would build a new schema per request.
@@ -84,13 +86,25 @@ def add_items(body, headers, pool_id):
 @blp.route("/<string:pool_id>/query", methods=["GET"])
 @blp.arguments(QueryArgsSchema(), location="query")
 @blp.response(200, QueryAnswerSchema)
-@problems(blp, 404, 422, 503)
+@blp.alt_response(202, schema=QueryPendingSchema, description="The ranking is being computed (a new pool, "
+                   "or a strategy the pool has not used before): nothing is leased; ask again shortly.")
+@problems(blp, 404, 422)
 def query(args, pool_id):
     """The k unlabeled items the current model is least sure about, most informative first."""
+    try:
+        answer = pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
+                                      args.get("lease_seconds"), args.get("annotator", ""))
+    except Pending as pending:
+        response = jsonify({"pool_id": pool_id, "strategy": pending.strategy, "status": "pending",
+                            "detail": pending.message, "job_id": pending.job_id})
+        response.status_code = 202
+        response.headers["Retry-After"] = "1"
+        if pending.job_id:
+            response.headers["Location"] = url_for("ops.job", job_id=pending.job_id)
+        return response
     # The hot path: the answer is built with JSON types already, so it skips the schema's dump (a third
     # of the request's time); a test checks that dumping it through QueryAnswerSchema changes nothing.
-    return jsonify(pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
-                                        args.get("lease_seconds"), args.get("annotator", "")))
+    return jsonify(answer)
 
 
 @blp.route("/<string:pool_id>/release", methods=["POST"])

@@ -10,13 +10,13 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import Conflict, InvalidInput, NotFound, NotReady, SieveError, TooLarge
+from ..core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = logging.getLogger("sieve.http")
 
-_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413, NotReady: 503}
+_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413}
 
 
 class FieldErrorSchema(ma.Schema):
@@ -75,8 +75,7 @@ def problem(status: int, detail: str, errors: list[dict] | None = None, headers:
 def domain_error(error: SieveError):
     status = next((code for cls, code in _STATUS_OF.items() if isinstance(error, cls)), 400)
     errors = [{"field": error.field, "message": error.message}] if error.field else None
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return problem(status, error.message, errors, headers)
+    return problem(status, error.message, errors)
 
 
 class ProblemApi(Api):

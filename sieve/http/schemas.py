@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from .. import limits
 from ..core.estimators import MODEL_TYPES
-from ..core.strategies import STRATEGIES
+from ..core.selection import ALL_STRATEGIES
 from .fields import ItemsField, LabelField, MatrixField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
@@ -73,7 +73,7 @@ class CreatePoolSchema(ma.Schema):
     classes = fields.List(LabelField(metadata=_label_doc), validate=validate.Length(1, limits.MAX_CLASSES),
                           metadata={"description": "A closed list of allowed labels."})
     model = fields.Nested(ModelSpecSchema)
-    strategy = fields.String(validate=validate.OneOf(STRATEGIES))
+    strategy = fields.String(validate=validate.OneOf(ALL_STRATEGIES))
     # strict: a non-strict Integer would take 1.5 for 1.
     random_state = fields.Integer(strict=True, validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
 
@@ -100,7 +100,7 @@ class TeachSchema(ma.Schema):
 
 class QueryArgsSchema(ma.Schema):
     k = fields.Integer(load_default=10, validate=validate.Range(1, limits.MAX_K))
-    strategy = fields.String(validate=validate.OneOf(STRATEGIES), metadata={
+    strategy = fields.String(validate=validate.OneOf(ALL_STRATEGIES), metadata={
         "description": "Defaults to the pool's strategy."})
     wait = fields.Float(load_default=0.0, validate=validate.Range(0, limits.MAX_QUERY_WAIT_SECONDS),
                         allow_nan=False, metadata={
@@ -214,6 +214,15 @@ class QueryAnswerSchema(ma.Schema):
     lease = fields.Nested(LeaseSchema, allow_none=True, metadata={
         "description": "The lease on the returned items; null when leasing is off."})
     items = fields.List(fields.Nested(QueryItemSchema))
+
+
+class QueryPendingSchema(ma.Schema):
+    pool_id = fields.String()
+    strategy = fields.String()
+    status = fields.String(metadata={"description": "Always `pending`: the ranking is being computed."})
+    detail = fields.String()
+    job_id = fields.String(allow_none=True, metadata={
+        "description": "The refresh that computes it: poll /v1/jobs/{job_id}, or ask again after Retry-After."})
 
 
 class PredictionSchema(ma.Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.strategies import STRATEGIES
+from ..core.selection import ALL_STRATEGIES
 
 POOL_INDEX = "sieve:pools"
 """A set of every pool id, for listing."""
@@ -103,9 +103,9 @@ class PoolKeys:
         return f"{self.prefix}:score:{strategy}"
 
     def ranking_keys(self) -> list[str]:
-        """Rank and score keys of every strategy, in STRATEGIES order, interleaved."""
+        """Rank and score keys of every strategy, in ALL_STRATEGIES order, interleaved."""
         keys = []
-        for strategy in STRATEGIES:
+        for strategy in ALL_STRATEGIES:
             keys += [self.rank(strategy), self.score(strategy)]
         return keys
 

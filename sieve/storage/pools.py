@@ -190,6 +190,21 @@ class PoolStore:
                                field=f"ids[{ids.index(missing[0])}]", ids=missing)
         return int(outcome[1])
 
+    def want(self, pool_id: str, strategy: str) -> str | None:
+        """Has the pool rank `strategy` from now on; the refresh job to enqueue, if one is needed."""
+        keys = PoolKeys(pool_id)
+        outcome = self.scripts.want(keys=[keys.meta, keys.pending],
+                                    args=[strategy, f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms])
+        if text(outcome[0]) == "gone":
+            raise pool_not_found(pool_id)
+        return text(outcome[1]) or None
+
+    def pending_job(self, pool_id: str) -> str | None:
+        """The id of the pool's queued refresh, or of the one running when none is queued."""
+        keys = PoolKeys(pool_id)
+        pending, running = self.redis.mget(keys.pending, keys.running)
+        return text(pending or running) if (pending or running) else None
+
     def delete(self, pool_id: str) -> None:
         keys = PoolKeys(pool_id)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import labels as label_values
-from ..core.strategies import STRATEGIES
+from ..core.selection import ALL_STRATEGIES
 from .keys import PoolKeys
 from .replies import int_or_none, pool_not_found, text
 from .scripts import Scripts
@@ -22,6 +22,8 @@ class Ranking:
 
     strategy: str
     ready: bool
+    unranked: bool
+    """The pool has a ranking, but not for this strategy: it must be asked for (PoolStore.want)."""
     cold_start: bool
     ranked_version: int | None
     ranked_labels_version: int | None
@@ -50,7 +52,7 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         keys=[keys.meta, keys.labeled, keys.ids, keys.proba, keys.cursor, keys.leases, keys.lease_owners,
               keys.returned, keys.held,
               *keys.ranking_keys()],
-        args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *STRATEGIES], client=redis)
+        args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *ALL_STRATEGIES], client=redis)
     status = text(reply[0])
     if status == "gone":
         raise pool_not_found(pool_id)
@@ -60,8 +62,9 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         else ("", b"", b"", [])
     classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
-        strategy=name, ready=status == "ok", cold_start=cold != "0",
+        strategy=name, ready=status == "ok", unranked=status == "unranked", cold_start=cold != "0",
         ranked_version=int_or_none(ranked_version), ranked_labels_version=int_or_none(ranked_labels_version),
         labels_version=int(labels_version), version=int(version), model_version=int_or_none(model_version),
-        model_classes=classes, lease_expires_ms=int_or_none(expires), ids=[text(i) for i in ids], scores=np.frombuffer(scores, dtype="<f8"),
+        model_classes=classes, lease_expires_ms=int_or_none(expires), ids=[text(i) for i in ids],
+        scores=np.frombuffer(scores, dtype="<f8"),
         probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from redis import Redis
 
-from ..core.strategies import STRATEGIES
+from ..core.selection import ALL_STRATEGIES
 from .keys import POOL_INDEX, PoolKeys
 from .replies import text
 from .scripts import Scripts
@@ -24,6 +24,8 @@ class Snapshot:
     dim: int
     model_spec: dict
     seed: int
+    strategies: list[str]
+    """What to rank besides the cheap strategies: the pool's default and those queries asked for."""
     model_version: int | None
     ranked_version: int | None
     labeled_rows: np.ndarray
@@ -76,6 +78,7 @@ class RefreshStore:
             pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
             n_items=int(meta["n_items"]), dim=int(meta["dim"] or 0), model_spec=json.loads(meta["model"]),
             seed=int(meta["seed"]),
+            strategies=[meta["strategy"], *filter(None, meta.get("wanted", "").split(","))],
             model_version=int(meta["model_version"]) if meta.get("model_version") else None,
             ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
             labeled_rows=rows[order], label_texts=[texts[i] for i in order])
@@ -104,7 +107,10 @@ class RefreshStore:
         """Stores the result unless a newer one is there: 'ok', 'stale' or 'gone'."""
         keys = PoolKeys(pool_id)
         blobs = []
-        for strategy in STRATEGIES:
+        for strategy in ALL_STRATEGIES:
+            if strategy not in result.rankings:
+                blobs += ["", ""]  # not ranked for this pool: the script deletes its keys
+                continue
             order, scores = result.rankings[strategy]
             # Scores are kept by row, so that an item handed back can be ranked without its position.
             by_row = np.zeros(int(order.max()) + 1 if len(order) else 0, dtype="<f8")
@@ -119,7 +125,7 @@ class RefreshStore:
                   result.model_blob or b"",
                   b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
                   result.n_ranked, job_id, repr(result.finished_at), repr(result.duration_s),
-                  "1" if result.cold_start else "0", *blobs])
+                  "1" if result.cold_start else "0", ",".join(result.rankings), *blobs])
         return text(reply)
 
     def record_failure(self, pool_id: str, job_id: str, message: str) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 from rq import get_current_job
 
-from ..core.strategies import STRATEGIES
-from ..core.training import rank_pool
+from ..core.training import ALWAYS_RANKED, rank_pool
 from ..settings import Settings
 from ..storage.models import dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
@@ -53,7 +51,7 @@ def refresh_pool(pool_id: str) -> dict:
     """
     job = get_current_job()
     settings = Settings.from_env()
-    key = settings.require_secret_key()
+    settings.require_secret_key()
     store = RefreshStore(job.connection)
     status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
     while status == "busy":
@@ -68,7 +66,7 @@ def refresh_pool(pool_id: str) -> dict:
     started = time.perf_counter()
     try:
         with _Heartbeat(store, pool_id, job.id):
-            published = _refresh(job.connection, store, snapshot, key, started)
+            published = _refresh(job.connection, store, snapshot, settings, started)
             outcome = store.publish(pool_id, job.id, published)
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
@@ -78,7 +76,8 @@ def refresh_pool(pool_id: str) -> dict:
             "duration_s": round(time.perf_counter() - started, 4)}
 
 
-def _refresh(redis, store: RefreshStore, snapshot, key: bytes, started: float) -> Published:
+def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
+    key = settings.require_secret_key()
     pool_id = snapshot.pool_id
     features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim)
     model = None
@@ -89,14 +88,14 @@ def _refresh(redis, store: RefreshStore, snapshot, key: bytes, started: float) -
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
-                       seed=snapshot.seed, version=snapshot.version, model=model)
+                       seed=snapshot.seed, version=snapshot.version, model=model,
+                       strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon)
     model_version = None if result.cold_start else snapshot.labels_version
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,
         model_blob=(dump_model(result.model, key, pool_id, model_version)
                     if fitted_here and result.model is not None else None),
         proba=result.proba, n_ranked=len(result.orders["random"][0]),
-        rankings={name: result.orders.get(name, empty) for name in STRATEGIES},
+        rankings=result.orders,
         finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start)

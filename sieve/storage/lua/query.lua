@@ -8,7 +8,8 @@
 -- free items from the frontier on. So a query costs O(k + returned + own leases), whatever the pool's
 -- size and however many annotators hold leases at the head of the ranking.
 --
--- Returns status, the header, lease expiry (ms), the scores (<f8), the probabilities (<f4, k x classes),
+-- Returns status ('ok'; 'none' before the first ranking; 'unranked' for a strategy without a ranking),
+-- the header, lease expiry (ms), the scores (<f8), the probabilities (<f4, k x classes),
 -- then the k ids.
 -- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, returned, held, then rank and score keys
 --       of every strategy.
@@ -18,12 +19,13 @@ local meta, labeled, ids_key, proba, cursor, leases, owners, returned, held =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local first_rank_key, first_name = 10, 6
 local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
-  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items')
+  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items', 'ranked_strategies')
 if not info[1] then return {'gone'} end
 local strategy = ARGV[2]
 if strategy == '' then strategy = info[1] end
-local served = strategy
-if info[2] == '1' then served = 'random' end
+local served, ranked = strategy, info[11]
+-- Rankings stored before each strategy had its own cold-start order: random served them all.
+if not ranked and info[2] == '1' then served = 'random' end
 local slot = nil
 for i = first_name, #ARGV do
   if ARGV[i] == served then slot = i - first_name + 1 end
@@ -38,6 +40,10 @@ if not info[3] and info[10] == '0' then
   return empty
 end
 if not info[3] or not slot then return {'none', unpack(header)} end
+-- A strategy this pool has not used yet: the caller asks for it to be ranked.
+if ranked and not string.find(',' .. ranked .. ',', ',' .. served .. ',', 1, true) then
+  return {'unranked', unpack(header)}
+end
 local rank_key, score_key = KEYS[first_rank_key + 2 * (slot - 1)], KEYS[first_rank_key + 2 * slot - 1]
 local k, max_scan, lease_ms, annotator = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local n_classes = tonumber(info[9] or '0')
