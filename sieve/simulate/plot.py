@@ -24,7 +24,7 @@ def plot_curves(results: dict, path: Path) -> None:
                  label=f"full pool ({results['n_pool']} labels)")
     seeds = len(results["full_pool_accuracy_per_seed"])
     axes.set(xlabel="labels", ylabel="test accuracy",
-             title=f"{results['dataset']}: mean ± std over {seeds} seeds")
+             title=f"{results['dataset']}: mean ± std over {seeds} seed{'' if seeds == 1 else 's'}")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()
