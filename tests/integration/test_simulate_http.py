@@ -1,8 +1,12 @@
 """The simulation run against a live Sieve draws the same learning curves as the one run in process."""
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from click.testing import CliRunner
+
+from sieve.cli import main
 from sieve.core.estimators import normalize_model_spec
 from sieve.simulate.datasets import load_dataset
 from sieve.simulate.local import run_local
@@ -25,3 +29,15 @@ def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_
     assert remote.kappas == local.kappas
     # The pool is deleted when the run ends.
     assert not list(redis.scan_iter("sieve:{*}:meta"))
+
+
+def test_sieve_simulate_with_url_writes_the_results_of_the_in_process_run(live_url, redis, tmp_path):
+    args = ["simulate", "--dataset", "iris", "--strategies", "random,margin", "--seeds", "2", "--budget", "18",
+            "--batch-size", "5", "--jobs", "2"]
+    local = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "local")])
+    remote = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "remote"), "--url", live_url])
+    assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
+    local, remote = (json.loads((tmp_path / where / "results.json").read_text()) for where in ("local", "remote"))
+    assert remote["settings"].pop("mode") == "http" and local["settings"].pop("mode") == "in-process"
+    assert remote == local
+    assert local["strategies"]["margin"]["curve"]["labels"] == [6, 11, 16, 18]
