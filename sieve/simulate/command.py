@@ -39,6 +39,9 @@ def _spec(model: str, params: str | None) -> dict:
 
 def run_command(dataset, label_column, strategies, batch_size, budget, init_per_class, seeds, model,
                 model_params, out, url, api_key, jobs) -> dict:
+    if jobs == 0:
+        raise click.BadParameter("0 runs nothing: give a number of processes, or -1 for one per core",
+                                 param_hint="--jobs")
     try:
         data = load_dataset(dataset, label_column)
         plan = Plan(strategies=_strategies(strategies), spec=_spec(model, model_params), batch_size=batch_size,

@@ -33,12 +33,13 @@ def _ids(rows) -> list[str]:
     return [f"r{int(r)}" for r in rows]
 
 
-def _predict(client: SieveClient, pool: str, expected_version: int, **body) -> list[int]:
-    """Predicted labels of the model at `expected_version`, in calls of at most MAX_PREDICT_ROWS rows."""
-    key, rows = next(iter(body.items()))
+def _predict(client: SieveClient, pool: str, expected_version: int, key: str, rows: list) -> list:
+    """Predicted labels of `rows` ("features" or "ids") by the model at `expected_version`, in calls of at
+    most MAX_PREDICT_ROWS rows."""
     labels = []
     for start in range(0, len(rows), limits.MAX_PREDICT_ROWS):
-        answer = client.call("POST", f"/v1/pools/{pool}/predict", json={key: rows[start:start + limits.MAX_PREDICT_ROWS]})
+        answer = client.call("POST", f"/v1/pools/{pool}/predict",
+                             json={key: rows[start:start + limits.MAX_PREDICT_ROWS]})
         if answer["model_version"] != expected_version:
             raise RuntimeError(f"pool {pool}: model version {answer['model_version']}, expected {expected_version}")
         labels.extend(p["predicted_label"] for p in answer["predictions"])
@@ -63,15 +64,16 @@ def run_remote(client: SieveClient, setup: Setup, strategy: str, spec: dict, bat
         "name": f"simulate {strategy} seed {setup.seed}", "model": spec, "strategy": strategy,
         "random_state": setup.seed,
         "items": [{"id": i, "features": row} for i, row in zip(_ids(range(n_pool)), setup.X_pool.tolist())],
-        "labels": [{"id": i, "label": int(setup.y_pool[r])} for i, r in zip(_ids(setup.initial), setup.initial)]})["pool_id"]
+        "labels": [{"id": i, "label": int(setup.y_pool[r])} for i, r in zip(_ids(setup.initial), setup.initial)],
+    })["pool_id"]
     try:
         trace = Trace()
         n_labels, labels_version = len(setup.initial), 1
         test_rows, stop_ids = setup.X_test.tolist(), _ids(setup.stop_rows)
         while True:
             _await_model(client, pool, labels_version)
-            predicted = _predict(client, pool, labels_version, features=test_rows)
-            stop = _predict(client, pool, labels_version, ids=stop_ids)
+            predicted = _predict(client, pool, labels_version, "features", test_rows)
+            stop = _predict(client, pool, labels_version, "ids", stop_ids)
             trace.record(n_labels, np.mean(np.asarray(predicted) == setup.y_test), np.asarray(stop))
             k = batch_size_now(n_labels, n_pool - n_labels, batch_size, budget)
             if k == 0:

@@ -54,6 +54,7 @@ def test_the_plot_is_a_png_of_the_expected_size(tiny_run):
     ("--model-params", "{oops", "not JSON"),
     ("--dataset", "nowhere.csv", "no file nowhere.csv"),
     ("--dataset", "mnist", "unknown data set 'mnist'"),
+    ("--jobs", "0", "0 runs nothing"),
 ])
 def test_bad_options_are_usage_errors_that_say_what_is_wrong(tmp_path, option, value, message):
     # Given twice, an option takes its last value.
@@ -84,6 +85,8 @@ def test_each_seed_fixes_a_stratified_standardized_split_and_its_initial_labels(
     assert len(setup.y_pool) + len(setup.y_test) == len(data.y) and len(setup.y_test) == 36
     assert np.bincount(setup.y_pool[setup.initial]).tolist() == [2, 2, 2]
     assert setup.X_pool.dtype == np.float32 and np.allclose(setup.X_pool.mean(axis=0), 0, atol=1e-5)
+    # A pool smaller than the stop set's 1000 rows is the stop set.
+    assert setup.stop_rows.tolist() == list(range(len(setup.y_pool)))
     again = prepare(data, seed=3, init_per_class=2)
     assert again.initial.tolist() == setup.initial.tolist() and np.array_equal(again.X_test, setup.X_test)
     assert prepare(data, seed=4, init_per_class=2).initial.tolist() != setup.initial.tolist()
