@@ -1,4 +1,5 @@
-"""The `sieve` command: `up` runs everything on one machine; `api` and `worker` run one process each."""
+"""The `sieve` command: `up` runs everything on one machine; `api` and `worker` run one process each;
+`simulate` replays active learning on a labeled data set."""
 from __future__ import annotations
 
 import os
@@ -175,6 +176,32 @@ def worker(burst):
     from .workers.worker import run_worker
 
     run_worker(Settings.from_env(), burst=burst)
+
+
+@main.command()
+@click.option("--dataset", required=True, help="digits, breast_cancer, wine, iris, seed, synth20k, or a "
+              "PATH.csv / PATH.npz file.")
+@click.option("--label-column", default=None, help="The label's CSV column (default: the last) or NPZ array "
+              "(default: y).")
+@click.option("--strategies", default=None, help="Comma-separated; default: every strategy. random is always "
+              "run, as the baseline.")
+@click.option("--batch-size", default=10, show_default=True, help="Labels added per round.")
+@click.option("--budget", default=500, show_default=True, help="Total labels, initial ones included.")
+@click.option("--init-per-class", default=2, show_default=True, help="Initial labels per class.")
+@click.option("--seeds", default=10, show_default=True, help="Seeds 0..N-1: one split and start per seed.")
+@click.option("--model", default="logistic_regression", show_default=True, help="A pool model type.")
+@click.option("--model-params", default=None, help='JSON params of the model (default for logistic '
+              'regression: {"max_iter": 1000}).')
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results.json and "
+              "learning_curves.png.")
+@click.option("--url", default=None, help="Run against this live Sieve instead of in process.")
+@click.option("--api-key", envvar="SIEVE_API_KEY", default=None, help="Bearer key for --url (or SIEVE_API_KEY).")
+@click.option("--jobs", default=-1, show_default=True, help="Parallel runs; -1: one per core.")
+def simulate(**options):
+    """Replay active learning on a labeled data set: what each strategy would save over random picks."""
+    from .simulate.command import run_command
+
+    run_command(**options)
 
 
 @main.command()

@@ -11,6 +11,8 @@ from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sieve.core.errors import InvalidInput
@@ -38,7 +40,7 @@ PARAM_UPPER_BOUNDS: dict[str, int] = {"n_estimators": 500, "max_iter": 100_000, 
 _DATA_SHAPED_PARAMS: tuple[str, ...] = ("priors", "class_weight", "monotonic_cst")
 _PROBE_CAPS: dict[str, int] = {"n_estimators": 2, "max_iter": 5}
 
-_SPEC_KEYS = ("type", "params")
+_SPEC_KEYS = ("type", "params", "standardize")
 _PARAM_NAME_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
 
 
@@ -93,7 +95,8 @@ def _probe_fit(estimator) -> None:
 
 
 def normalize_model_spec(spec: dict | None) -> dict:
-    """Validate a client's model spec and return it as {"type": str, "params": dict}.
+    """Validate a client's model spec and return it as {"type": str, "params": dict}, plus
+    "standardize": True when the features are to be standardized before the model sees them.
 
     Raises InvalidInput naming the field at fault.
     """
@@ -103,7 +106,11 @@ def normalize_model_spec(spec: dict | None) -> dict:
         raise InvalidInput("model must be an object with 'type' and 'params'", field="model")
     for key in spec:
         if key not in _SPEC_KEYS:
-            raise InvalidInput(f"unknown model key {key!r}; valid keys: type, params", field=f"model.{key}")
+            raise InvalidInput(f"unknown model key {key!r}; valid keys: {', '.join(_SPEC_KEYS)}",
+                               field=f"model.{key}")
+    standardize = spec.get("standardize", False)
+    if not isinstance(standardize, bool):
+        raise InvalidInput("model.standardize must be true or false", field="model.standardize")
 
     model_type = spec.get("type")
     if model_type is None:
@@ -149,16 +156,24 @@ def normalize_model_spec(spec: dict | None) -> dict:
         if value is not None and value > bound:
             raise InvalidInput(f"{name} must be at most {bound}, got {value}", field=f"model.params.{name}")
 
+    # The scaler has nothing to configure, so probing the model alone judges the whole pipeline.
     _probe_fit(estimator)
-    return {"type": model_type, "params": params}
+    # Left out when false, so that specs stored before the option existed read the same.
+    return {"type": model_type, "params": params, **({"standardize": True} if standardize else {})}
 
 
 def build_estimator(spec: dict, random_state: int | None):
-    """An unfitted estimator for a normalized spec, seeded with `random_state` when it takes one."""
+    """An unfitted estimator for a normalized spec, seeded with `random_state` when it takes one.
+
+    With "standardize", a Pipeline that scales each feature to zero mean and unit variance (learned
+    from the labeled rows at each fit) before the model.
+    """
     model_type = spec.get("type") or DEFAULT_MODEL_TYPE
     cls = _model_class(model_type)
     params = {**SIEVE_DEFAULT_PARAMS.get(model_type, {}), **(spec.get("params") or {})}
     estimator = cls(**params)
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=random_state)
+    if spec.get("standardize"):
+        return Pipeline([("scale", StandardScaler()), ("model", estimator)])
     return estimator

@@ -31,6 +31,10 @@ class ModelSpecSchema(ma.Schema):
                                                   "random_forest or gaussian_nb.", "enum": list(MODEL_TYPES)})
     params = fields.Dict(keys=fields.String(), metadata={
         "description": "scikit-learn parameters of that model; unset ones keep scikit-learn's defaults."})
+    # Raw, so that the core's check refuses 1 or "true" instead of marshmallow coercing them.
+    standardize = fields.Raw(metadata={"type": "boolean", "default": False, "description": (
+        "Scale each feature to zero mean and unit variance, learned from the labeled items at each fit, "
+        "before the model sees it (a scikit-learn Pipeline of StandardScaler and the model).")})
 
     @ma.validates_schema
     def _shallow(self, data, **kwargs):

@@ -394,9 +394,11 @@ def test_wait_outside_0_to_30_seconds_or_not_a_number_is_a_422_naming_wait(api, 
     ({"model": {"kind": "svm"}}, "model.kind"),
     ({"model": {"params": [1]}}, "model.params"),
     ({"model": "svm"}, "model"),
+    ({"model": {"standardize": "yes"}}, "model.standardize"),
 ], ids=["unknown-type", "type-not-a-string", "unknown-param", "forbidden-n_jobs", "forbidden-random_state",
         "C-negative", "C-a-word", "n_estimators-too-many", "sgd-without-probabilities", "l1-with-lbfgs",
-        "param-nested-too-deep", "unknown-model-key", "params-not-an-object", "model-not-an-object"])
+        "param-nested-too-deep", "unknown-model-key", "params-not-an-object", "model-not-an-object",
+        "standardize-not-a-boolean"])
 def test_a_bad_model_spec_is_a_422_naming_the_model_field_and_creates_no_pool(api, pool, body, field):
     before = pool_ids(api)
     assert_problem(api.post("/v1/pools", json=body), 422, field)

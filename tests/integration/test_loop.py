@@ -182,3 +182,23 @@ def test_a_pool_created_without_a_body_is_empty_and_answers_queries_at_once(api)
     answer = api.query(created.json()["pool_id"], k=5)
     assert answer["items"] == [] and answer["cold_start"] is True
     assert time.monotonic() - started < 2
+
+
+def test_a_pool_with_standardize_predicts_as_the_scaled_model_fitted_in_process(api):
+    from sieve.core.estimators import build_estimator
+
+    rng = np.random.default_rng(5)
+    X, y = _blobs(rng)
+    X = (X * [1.0, 1000.0, 0.001, 50.0]).astype(np.float32)
+    labeled = [0, 1, 2, 57, 58, 59]
+    spec = {"type": "logistic_regression", "params": {}, "standardize": True}
+    answer = api.post("/v1/pools", json={"items": items_of(X), "model": spec, "random_state": 3,
+                                         "labels": [{"id": f"i{i}", "label": y[i]} for i in labeled]})
+    assert answer.status_code == 201 and answer.json()["model"] == spec
+    pool = answer.json()["pool_id"]
+    api.query(pool, k=1, wait=20)
+    predicted = api.post(f"/v1/pools/{pool}/predict", json={"features": X.tolist()}).json()["predictions"]
+    model = build_estimator(spec, random_state=3).fit(X[labeled].astype(np.float64), [y[i] for i in labeled])
+    expected = model.predict_proba(X.astype(np.float64))
+    np.testing.assert_allclose([[p["probabilities"][c] for c in model.classes_] for p in predicted], expected,
+                               rtol=1e-5, atol=1e-7)

@@ -7,6 +7,8 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sieve.core.errors import InvalidInput
 from sieve.core.estimators import (
@@ -15,6 +17,7 @@ from sieve.core.estimators import (
     build_estimator,
     normalize_model_spec,
 )
+from sieve.storage.models import UntrustedModel, dump_model, load_model
 
 
 def _three_class_data():
@@ -177,3 +180,41 @@ def test_data_shaped_params_are_left_to_the_real_fit():
     normalize_model_spec({"type": "gaussian_nb", "params": {"priors": [0.2, 0.3, 0.5]}})
     normalize_model_spec({"type": "random_forest", "params": {"monotonic_cst": [1, 0, 0, -1]}})
     normalize_model_spec({"params": {"class_weight": {"spam": 2.0}}})
+
+
+def test_standardize_puts_a_standard_scaler_before_the_seeded_model():
+    spec = normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 5}, "standardize": True})
+    assert spec == {"type": "random_forest", "params": {"n_estimators": 5}, "standardize": True}
+    model = build_estimator(spec, random_state=7)
+    assert isinstance(model, Pipeline) and isinstance(model.named_steps["scale"], StandardScaler)
+    assert isinstance(model.named_steps["model"], RandomForestClassifier)
+    assert model.named_steps["model"].random_state == 7
+
+
+def test_a_standardized_model_predicts_as_the_model_fitted_on_scaled_features():
+    X, y = _three_class_data()
+    X = X * [1.0, 100.0, 0.01, 1e4]
+    spec = normalize_model_spec({"standardize": True})
+    proba = build_estimator(spec, random_state=0).fit(X, y).predict_proba(X)
+    scaler = StandardScaler().fit(X)
+    expected = LogisticRegression(random_state=0).fit(scaler.transform(X), y).predict_proba(scaler.transform(X))
+    np.testing.assert_allclose(proba, expected)
+
+
+def test_standardize_false_is_left_out_so_specs_stored_before_it_read_the_same():
+    assert normalize_model_spec({"standardize": False}) == {"type": "logistic_regression", "params": {}}
+    assert isinstance(build_estimator({"type": "logistic_regression", "params": {}}, 0), LogisticRegression)
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", None, [True]])
+def test_standardize_must_be_a_boolean(value):
+    assert _field_of({"standardize": value}) == "model.standardize"
+
+
+def test_a_standardized_model_is_signed_and_loaded_like_any_other():
+    X, y = _three_class_data()
+    model = build_estimator(normalize_model_spec({"standardize": True}), random_state=0).fit(X, y)
+    blob = dump_model(model, b"k" * 32, "pool", 3)
+    np.testing.assert_array_equal(load_model(blob, b"k" * 32, "pool", 3).predict_proba(X), model.predict_proba(X))
+    with pytest.raises(UntrustedModel):
+        load_model(blob, b"other key" * 4, "pool", 3)

@@ -1,0 +1,59 @@
+"""Figures drawn from learning curves: area under the curve, labels to a target, paired comparisons."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.integrate import trapezoid
+
+from sieve.core.stopping import StoppingPolicy, plateau_reached
+
+TIE = 0.005
+"""Two strategies' AULC on one seed closer than this count as a tie."""
+
+GOOD_STOP_SHARE = 0.97
+"""A stop is good when its accuracy is at least this share of full-pool accuracy ..."""
+GOOD_STOP_SLACK = 1.5
+"""... and it spent at most this many times the labels that first reached that share."""
+
+
+def aulc(labels, accuracy) -> float:
+    """Mean accuracy over the labels spent: the trapezoid area under the curve over the labels range."""
+    labels, accuracy = np.asarray(labels, dtype=float), np.asarray(accuracy, dtype=float)
+    if len(labels) == 0:
+        raise ValueError("a learning curve needs at least one point")
+    span = labels[-1] - labels[0]
+    return float(accuracy[0]) if span == 0 else float(trapezoid(accuracy, labels) / span)
+
+
+def labels_to(labels, accuracy, target: float) -> int | None:
+    """Labels at which accuracy first reaches `target`; None when it never does."""
+    reached = np.flatnonzero(np.asarray(accuracy) >= target)
+    return int(labels[reached[0]]) if reached.size else None
+
+
+def median_or_none(values) -> float | None:
+    """Median where None counts as never (infinitely many labels): None when the median seed never got there."""
+    value = float(np.median([math.inf if v is None else v for v in values]))
+    return None if math.isinf(value) else value
+
+
+def paired(values, baseline) -> dict:
+    """Per-seed differences against the baseline: their median, and wins, ties and losses (|diff| < TIE)."""
+    diffs = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
+    return {"daulc": float(np.median(diffs)), "wins": int(np.sum(diffs >= TIE)),
+            "ties": int(np.sum(np.abs(diffs) < TIE)), "losses": int(np.sum(diffs <= -TIE))}
+
+
+def stop_point(labels, accuracy, kappas, full_accuracy: float, policy: StoppingPolicy = StoppingPolicy()) -> dict:
+    """Where the plateau rule (stabilizing predictions) would have stopped this run, and whether that was good:
+    accuracy there at least GOOD_STOP_SHARE of full-pool accuracy, with at most GOOD_STOP_SLACK times the labels
+    that first reached that share."""
+    needed = labels_to(labels, accuracy, GOOD_STOP_SHARE * full_accuracy)
+    for i in range(len(kappas)):
+        if plateau_reached(kappas[:i + 1], policy.kappa_threshold, policy.window):
+            share = accuracy[i] / full_accuracy
+            good = share >= GOOD_STOP_SHARE and needed is not None and labels[i] <= GOOD_STOP_SLACK * needed
+            return {"labels": int(labels[i]), "accuracy_share": float(share), "good": bool(good),
+                    "labels_to_97": needed}
+    return {"labels": None, "accuracy_share": None, "good": False, "labels_to_97": needed}

@@ -1,0 +1,112 @@
+"""The simulation's figures on hand-made learning curves."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sieve.simulate.metrics import aulc, labels_to, median_or_none, paired, stop_point
+from sieve.simulate.results import summarize, table
+from sieve.simulate.trace import Trace, batch_size_now
+
+
+def test_aulc_is_the_trapezoid_area_divided_by_the_labels_range():
+    assert aulc([0, 10, 20], [0.5, 0.7, 0.9]) == pytest.approx(0.7)
+    # Uneven steps weigh each segment by its width: (0.5 * 10 + 0.6 * 20) / 30.
+    assert aulc([0, 10, 30], [0.4, 0.6, 0.6]) == pytest.approx(17 / 30)
+    assert aulc([20, 30], [0.8, 0.8]) == pytest.approx(0.8)
+
+
+def test_aulc_of_a_single_round_is_its_accuracy_and_of_none_an_error():
+    assert aulc([10], [0.42]) == 0.42
+    with pytest.raises(ValueError):
+        aulc([], [])
+
+
+def test_labels_to_is_the_first_round_that_reaches_the_target_or_none():
+    labels, accuracy = [10, 20, 30, 40], [0.5, 0.9, 0.8, 0.95]
+    assert labels_to(labels, accuracy, 0.9) == 20
+    assert labels_to(labels, accuracy, 0.95) == 40
+    assert labels_to(labels, accuracy, 0.96) is None
+
+
+@pytest.mark.parametrize("values, median", [([10, 30, 20], 20), ([10, 20, None], 20), ([10, None, None], None),
+                                            ([10, 20, 30, None], 25), ([10, 20, None, None], None)])
+def test_a_median_over_seeds_that_never_reached_a_target_is_none(values, median):
+    assert median_or_none(values) == median
+
+
+def test_paired_counts_wins_ties_and_losses_against_the_baseline_with_a_tie_band_of_half_a_point():
+    baseline = np.zeros(6)
+    result = paired([0.01, 0.005, 0.0049, -0.0049, -0.005, -0.02], baseline)
+    assert (result["wins"], result["ties"], result["losses"]) == (2, 2, 2)
+    assert result["daulc"] == pytest.approx(0.0)
+    assert paired([0.8, 0.9, 0.7], [0.7, 0.7, 0.7])["daulc"] == pytest.approx(0.1)
+
+
+LABELS = [10, 20, 30, 40, 50, 60]
+STABLE_FROM_THIRD = [None, 0.5, 0.995, 0.995, 0.995, 1.0]
+
+
+def test_the_plateau_rule_stops_after_three_rounds_of_kappa_above_099_and_a_timely_stop_is_good():
+    stop = stop_point(LABELS, [0.5, 0.8, 0.9, 0.97, 0.98, 0.99], STABLE_FROM_THIRD, full_accuracy=1.0)
+    assert stop == {"labels": 50, "accuracy_share": 0.98, "good": True, "labels_to_97": 40}
+
+
+def test_a_stop_long_after_the_curve_reached_97_percent_is_not_good():
+    stop = stop_point(LABELS, [0.5, 0.97, 0.97, 0.97, 0.97, 0.97], STABLE_FROM_THIRD, full_accuracy=1.0)
+    assert stop["labels"] == 50 and stop["labels_to_97"] == 20 and not stop["good"]
+
+
+def test_a_stop_below_97_percent_of_the_full_pool_is_not_good():
+    stop = stop_point(LABELS, [0.5, 0.6, 0.7, 0.8, 0.9, 0.99], STABLE_FROM_THIRD, full_accuracy=1.0)
+    assert stop["accuracy_share"] == pytest.approx(0.9) and not stop["good"]
+
+
+def test_a_rule_that_never_fires_stops_nowhere():
+    stop = stop_point(LABELS, [0.9] * 6, [None, 0.995, 0.995, 0.5, 0.995, 0.995], full_accuracy=0.9)
+    assert stop == {"labels": None, "accuracy_share": None, "good": False, "labels_to_97": 10}
+
+
+def test_the_last_batch_is_cut_to_what_is_left_of_the_budget_or_the_pool():
+    assert batch_size_now(20, 100, 10, 500) == 10
+    assert batch_size_now(495, 100, 10, 500) == 5
+    assert batch_size_now(20, 3, 10, 500) == 3
+    assert batch_size_now(500, 100, 10, 500) == 0
+
+
+def _trace(accuracy, kappas=None) -> Trace:
+    trace = Trace(labels=[10, 20, 30, 40], accuracy=list(accuracy))
+    trace.kappas = kappas or [None, 0.5, 0.5, 0.5]
+    return trace
+
+
+def test_summary_has_every_figure_per_strategy_paired_by_seed_against_random():
+    traces = {"random": [_trace([0.5, 0.6, 0.7, 0.8]), _trace([0.5, 0.7, 0.8, 0.9])],
+              "margin": [_trace([0.5, 0.8, 0.9, 0.95]), _trace([0.5, 0.7, 0.8, 0.9])]}
+    results = summarize("toy", 100, 25, [1.0, 1.0], traces, {"mode": "in-process"})
+    assert set(results) == {"dataset", "n_pool", "n_test", "full_pool_accuracy", "full_pool_accuracy_per_seed",
+                            "settings", "ranking_by_daulc", "strategies"}
+    assert results["ranking_by_daulc"] == ["margin", "random"]
+    margin = results["strategies"]["margin"]
+    assert set(margin) >= {"aulc", "daulc", "labels_to_95", "labels_to_99", "ratio_95_vs_random", "wins", "ties",
+                           "losses", "curve", "stop"}
+    # Seed 0: margin's AULC is (0.65 + 0.85 + 0.925) / 3 against random's (0.55 + 0.65 + 0.75) / 3;
+    # seed 1: both draw the same curve, of AULC (0.6 + 0.75 + 0.85) / 3.
+    assert margin["aulc"] == pytest.approx(np.median([2.425 / 3, 2.2 / 3]))
+    assert margin["daulc"] == pytest.approx(np.median([2.425 / 3 - 0.65, 0.0]))
+    assert (margin["wins"], margin["ties"], margin["losses"]) == (1, 1, 0)
+    # Seed 0 reaches 95 % at 40 labels, seed 1 never: with two seeds, the median one does not get there.
+    assert margin["labels_to_95"] is None
+    assert margin["ratio_95_vs_random"] is None
+    assert margin["curve"]["labels"] == [10, 20, 30, 40]
+    assert margin["curve"]["mean"] == pytest.approx([0.5, 0.75, 0.85, 0.925])
+    assert margin["curve"]["std"] == pytest.approx([0.0, 0.05, 0.05, 0.025])
+    assert margin["stop"]["fired"] == 0 and margin["stop"]["labels"] is None
+    assert "margin" in table(results) and "+0.0" in table(results)
+
+
+def test_the_ratio_to_random_divides_the_labels_each_needed_for_95_percent():
+    traces = {"random": [_trace([0.5, 0.6, 0.7, 0.96])], "margin": [_trace([0.5, 0.96, 0.97, 0.97])]}
+    results = summarize("toy", 100, 25, [1.0], traces, {})
+    assert results["strategies"]["margin"]["ratio_95_vs_random"] == pytest.approx(0.5)
+    assert results["strategies"]["random"]["ratio_95_vs_random"] == pytest.approx(1.0)
