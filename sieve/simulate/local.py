@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from sieve.core.selection import Candidates, select
-from sieve.core.training import predict_proba, unlabeled_rows
+from sieve.core.fitting import predict_proba
+from sieve.core.training import rank_pool, unlabeled_rows
+from sieve.settings import Settings
 
 from .protocol import Setup, decode, fit, label_texts
 from .trace import Trace, batch_size_now
 
 FIRST_VERSION = 2
 """A Sieve pool created with its items and initial labels in one call is at version 2 when first
-ranked, and each teach call adds one. Its random order at version v is drawn from the generator
-seeded with [seed, v], so the same generator here picks the same random rows."""
+ranked, and each teach call adds one. Its orders at version v are seeded with the pool's seed and v,
+so ranking here as a worker does, at the same version, picks the same rows."""
 
 
 def run_local(setup: Setup, strategy: str, spec: dict, batch_size: int, budget: int) -> Trace:
@@ -28,10 +29,12 @@ def run_local(setup: Setup, strategy: str, spec: dict, batch_size: int, budget: 
         k = batch_size_now(len(labeled), len(unlabeled), batch_size, budget)
         if k == 0:
             return trace
-        candidates = Candidates(features=setup.X_pool, unlabeled=unlabeled, labeled=labeled,
-                                labels=np.asarray(label_texts(setup.y_pool[labeled])), proba=proba, model=model,
-                                spec=spec, rng=np.random.default_rng([setup.seed, version]))
-        picked = select(strategy, candidates, k)
+        # What a query for k answers right after a refresh: the head of the strategy's ranking (for a
+        # batch strategy, the first k of its batch for the horizon), exactly as a worker orders it.
+        ranked = rank_pool(setup.X_pool, np.sort(labeled), label_texts(setup.y_pool[np.sort(labeled)]), spec,
+                           seed=setup.seed, version=version, model=model, strategies=[strategy],
+                           horizon=Settings.batch_horizon)
+        picked = ranked.orders[strategy][0][:k]
         trace.picked(picked)
         labeled = np.concatenate([labeled, picked])
         version += 1

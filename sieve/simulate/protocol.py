@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from sieve.core import training
+from sieve.core import fitting
 
 from .datasets import Dataset
 
@@ -61,10 +61,10 @@ def decode(model, proba: np.ndarray) -> np.ndarray:
 def fit(setup: Setup, rows: np.ndarray, spec: dict):
     """The pool's model on these labeled rows, fitted as a worker does (sorted rows, the seed, float64)."""
     rows = np.sort(rows)
-    return training.fit(setup.X_pool, rows, label_texts(setup.y_pool[rows]), spec, random_state=setup.seed)
+    return fitting.fit(setup.X_pool, rows, label_texts(setup.y_pool[rows]), spec, random_state=setup.seed)
 
 
 def full_pool_accuracy(setup: Setup, spec: dict) -> float:
     """Test accuracy of the model fitted on every pool row: the ceiling the curves are measured against."""
     model = fit(setup, np.arange(len(setup.y_pool)), spec)
-    return float(np.mean(decode(model, training.predict_proba(model, setup.X_test)) == setup.y_test))
+    return float(np.mean(decode(model, fitting.predict_proba(model, setup.X_test)) == setup.y_test))
