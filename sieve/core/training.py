@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from .estimators import build_estimator
 from .strategies import STRATEGIES, random_scores, ranking, scores
@@ -29,10 +33,25 @@ def unlabeled_rows(n_items: int, labeled_rows: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int):
-    # float64 so that a model trained here matches one trained in-process on the same data.
+def dense(matrix):
+    """TfidfTransformer answers sparse matrices, which some models (GaussianNB) do not take."""
+    return matrix.toarray() if sparse.issparse(matrix) else matrix
+
+
+def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int,
+        featurizer: dict | None = None):
+    """Fits the pool's estimator on its labeled rows. A text pool that asks for tf-idf gets a pipeline
+    whose inverse document frequencies are learned from every row of the pool, labeled or not."""
     model = build_estimator(spec, random_state=random_state)
-    return model.fit(features[labeled_rows].astype(np.float64), np.asarray(labels))
+    y = np.asarray(labels)
+    if not (featurizer and featurizer.get("tfidf")):
+        # float64 so that a model trained here matches one trained in-process on the same data.
+        return model.fit(features[labeled_rows].astype(np.float64), y)
+    tfidf = TfidfTransformer().fit(features)
+    to_dense = FunctionTransformer(dense, accept_sparse=True).fit(features[:1])
+    model.fit(dense(tfidf.transform(features[labeled_rows].astype(np.float64))), y)
+    # Every step is fitted already; the pipeline only chains them for predict_proba.
+    return Pipeline([("tfidf", tfidf), ("dense", to_dense), ("model", model)])
 
 
 def predict_proba(model, features: np.ndarray) -> np.ndarray:
@@ -47,7 +66,7 @@ def _order(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
-              seed: int, version: int, model=None) -> Rankings:
+              seed: int, version: int, model=None, featurizer: dict | None = None) -> Rankings:
     """Fits (unless a model for these labels is given) and ranks every unlabeled row per strategy.
 
     With fewer than two classes there is nothing to fit: every strategy falls back to a seeded
@@ -61,7 +80,7 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
     if len(set(labels)) < 2:
         return Rankings(cold_start=True, model=None, classes=[], proba=None, orders=orders)
     if model is None:
-        model = fit(features, labeled_rows, labels, spec, random_state=seed)
+        model = fit(features, labeled_rows, labels, spec, random_state=seed, featurizer=featurizer)
     proba = predict_proba(model, features)
     for strategy in STRATEGIES:
         if strategy != "random":

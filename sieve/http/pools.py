@@ -50,7 +50,7 @@ class PoolCollection(MethodView):
         pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
                                  random_state=body.get("random_state"), idem=_idempotency(headers),
-                                 tenant=g.tenant)
+                                 tenant=g.tenant, featurizer=body.get("featurizer"))
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -77,7 +77,7 @@ class Pool(MethodView):
 def add_items(body, headers, pool_id):
     """Add items to the pool, all or nothing."""
     batch = body["items"]
-    change = pools().add_items(pool_id, batch.ids, batch.features, idem=_idempotency(headers))
+    change = pools().add_items(pool_id, batch, idem=_idempotency(headers))
     return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
 
 
@@ -119,5 +119,6 @@ def teach(body, headers, pool_id):
 @blp.response(200, PredictAnswerSchema)
 @problems(blp, 404, 409, *BODY_ERRORS)
 def predict(body, pool_id):
-    """Predicted labels and probabilities of the current model, for raw features or pool items."""
-    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"))
+    """Predicted labels and probabilities of the current model, for raw features, texts or pool items."""
+    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"),
+                                  texts=body.get("texts"))

@@ -31,6 +31,8 @@ class PoolConfig:
     random_state: int | None
     classes: list | None
     tenant: str | None = None
+    featurizer: dict | None = None
+    """Set for a text pool: how its items' text becomes their feature rows."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,12 @@ class PoolStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
-               label_ids: list[str], labels: list, idem: Idempotency | None = None) -> tuple[str, str | None]:
+               label_ids: list[str], labels: list, idem: Idempotency | None = None,
+               pool_id: str | None = None) -> tuple[str, str | None]:
         """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
-        returns the pool the first call made (and no job)."""
-        pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
+        returns the pool the first call made (and no job); so does a call that names an existing pool."""
+        chosen = pool_id
+        pool_id = chosen or (idem.pool_id(config.tenant) if idem else secrets.token_hex(8))
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
@@ -99,6 +103,7 @@ class PoolStore:
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
+            "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
         }
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
@@ -110,6 +115,8 @@ class PoolStore:
             self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, expect_labels_version="0")
         created, _, *outcomes = pipe.execute()
         if text(created) == "exists":
+            if chosen:
+                return pool_id, None
             if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
                 raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
             return pool_id, None
@@ -269,6 +276,7 @@ class PoolStore:
             "random_state": int_or_none(meta["random_state"]),
             "classes": json.loads(meta["classes"]) if meta["classes"] else None,
             "dimension": int_or_none(meta["dim"]),
+            "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
             "n_items": n_items,
             "n_labeled": n_labeled,
             "n_unlabeled": n_items - n_labeled,
@@ -291,6 +299,13 @@ class PoolStore:
 
     def list_ids(self) -> list[str]:
         return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))
+
+    def featurizer(self, pool_id: str) -> dict | None:
+        """A text pool's featurizer; None for a pool of feature vectors."""
+        raw = self.redis.hmget(PoolKeys(pool_id).meta, ["n_items", "featurizer"])
+        if raw[0] is None:
+            raise pool_not_found(pool_id)
+        return json.loads(raw[1]) if raw[1] else None
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)

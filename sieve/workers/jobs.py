@@ -89,7 +89,7 @@ def _refresh(redis, store: RefreshStore, snapshot, key: bytes, started: float) -
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
-                       seed=snapshot.seed, version=snapshot.version, model=model)
+                       seed=snapshot.seed, version=snapshot.version, model=model, featurizer=snapshot.featurizer)
     model_version = None if result.cold_start else snapshot.labels_version
     empty = (np.zeros(0), np.zeros(0))
     return Published(
