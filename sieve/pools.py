@@ -88,6 +88,11 @@ class Pools:
     def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None) -> Change:
         return self._after(pool_id, self.store.teach(pool_id, ids, labels, idem=idem))
 
+    def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
+        removed, change = self.store.unlabel(pool_id, ids, source)
+        self._enqueue(pool_id, change.job_id)
+        return removed, change
+
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)
 

@@ -12,7 +12,7 @@ from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, IdempotencyHeaderSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
                       PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, ReleaseAnswerSchema,
-                      ReleaseSchema, TeachAnswerSchema, TeachSchema)
+                      ReleaseSchema, TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema)
 
 # Argument schemas are passed as instances: given a class, webargs would build a new schema per request.
 blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
@@ -112,6 +112,16 @@ def teach(body, headers, pool_id):
     ids, labels = _labels(body)
     change = pools().teach(pool_id, ids, labels, idem=_idempotency(headers))
     return {"accepted": len(ids), "labels_version": change.labels_version, "job_id": change.job_id}
+
+
+@blp.route("/<string:pool_id>/unlabel", methods=["POST"])
+@blp.arguments(UnlabelSchema())
+@blp.response(202, UnlabelAnswerSchema)
+@problems(blp, 404, *BODY_ERRORS)
+def unlabel(body, pool_id):
+    """Remove the labels of these items, all or nothing; they are unlabeled again after the next retrain."""
+    removed, change = pools().unlabel(pool_id, body["ids"])
+    return {"removed": removed, "labels_version": change.labels_version, "job_id": change.job_id}
 
 
 @blp.route("/<string:pool_id>/predict", methods=["POST"])

@@ -135,6 +135,18 @@ class ReleaseSchema(ma.Schema):
         "description": "Release only this annotator's leases; without it, any lease on these items ends."})
 
 
+class UnlabelSchema(ma.Schema):
+    ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]), required=True,
+                      validate=validate.Length(1, limits.MAX_LABELS_PER_CALL))
+
+
+class UnlabelAnswerSchema(ma.Schema):
+    removed = fields.Integer(metadata={"description": "Items that had a label and no longer have one."})
+    labels_version = fields.Integer()
+    job_id = fields.String(allow_none=True, metadata={
+        "description": "The refresh job queued for this change; null when nothing changed or one is queued."})
+
+
 class ReleaseAnswerSchema(ma.Schema):
     released = fields.Integer(metadata={"description": "Leases that ended."})
 

@@ -179,6 +179,22 @@ class PoolStore:
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         return self._teach_change(outcome)
 
+    def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
+        """Removes the labels of these items; how many had one, and the change (no job when none had)."""
+        keys = PoolKeys(pool_id)
+        outcome = self.scripts.unlabel(
+            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
+            args=[len(ids), f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, *ids])
+        status = text(outcome[0])
+        if status == "gone":
+            raise pool_not_found(pool_id)
+        if status == "missing":
+            missing = [text(x) for x in outcome[1:]]
+            raise InvalidInput(f"these ids are not in the pool: {missing}",
+                               field=f"ids[{ids.index(missing[0])}]", ids=missing)
+        _, removed, labels_version, version, job_id = (text(x) for x in outcome)
+        return int(removed), Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
+
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
         keys = PoolKeys(pool_id)

@@ -11,7 +11,7 @@ from redis.commands.core import Script
 def _source(name: str) -> str:
     folder = resources.files("sieve.storage") / "lua"
     text = (folder / f"{name}.lua").read_text()
-    if name in ("add_items", "teach"):
+    if name in ("add_items", "teach", "unlabel"):
         text = (folder / "common.lua").read_text() + "\n" + text
     return text
 
@@ -28,9 +28,10 @@ class Scripts:
     create_meta: Script
     heartbeat: Script
     recover: Script
+    unlabel: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta", "heartbeat", "recover")})
+                                   "create_meta", "heartbeat", "recover", "unlabel")})
