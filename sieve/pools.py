@@ -51,7 +51,7 @@ class Pools:
 
     def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
                random_state=None, idem: Idempotency | None = None, tenant: str | None = None,
-               featurizer: dict | None = None, pool_id: str | None = None) -> str:
+               featurizer: dict | None = None) -> str:
         ids = items.ids if items is not None else []
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
@@ -65,7 +65,7 @@ class Pools:
             label_values.check_allowed(labels, classes)
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
                             random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer)
-        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, pool_id=pool_id)
+        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem)
         self._enqueue(pool_id, job_id)
         return pool_id
 
@@ -85,8 +85,8 @@ class Pools:
         features = self._rows(self.store.featurizer(pool_id), items)
         return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem))
 
-    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None) -> Change:
-        return self._after(pool_id, self.store.teach(pool_id, ids, labels, idem=idem))
+    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None, source: str = "api") -> Change:
+        return self._after(pool_id, self.store.teach(pool_id, ids, labels, source=source, idem=idem))
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
         removed, change = self.store.unlabel(pool_id, ids, source)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from itertools import chain
 
 import marshmallow as ma
 import numpy as np
 
 from .. import limits
+from ..core.items import ItemBatch
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -58,18 +58,6 @@ def storable(text: str) -> None:
     """Rejects what JSON can carry but UTF-8, and so Redis, cannot: a lone surrogate such as "\\ud800"."""
     if not text.isascii() and _SURROGATE.search(text):
         raise ma.ValidationError(NOT_STORABLE)
-
-
-@dataclass(frozen=True)
-class ItemBatch:
-    """Items of a request: feature rows, or texts that the pool's featurizer turns into rows."""
-
-    ids: list[str]
-    features: np.ndarray | None = None
-    texts: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 class ItemSchema(ma.Schema):

@@ -86,12 +86,10 @@ class PoolStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
-               label_ids: list[str], labels: list, idem: Idempotency | None = None,
-               pool_id: str | None = None) -> tuple[str, str | None]:
+               label_ids: list[str], labels: list, idem: Idempotency | None = None) -> tuple[str, str | None]:
         """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
-        returns the pool the first call made (and no job); so does a call that names an existing pool."""
-        chosen = pool_id
-        pool_id = chosen or (idem.pool_id(config.tenant) if idem else secrets.token_hex(8))
+        returns the pool the first call made (and no job)."""
+        pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
@@ -115,8 +113,6 @@ class PoolStore:
             self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, expect_labels_version="0")
         created, _, *outcomes = pipe.execute()
         if text(created) == "exists":
-            if chosen:
-                return pool_id, None
             if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
                 raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
             return pool_id, None
@@ -194,6 +190,22 @@ class PoolStore:
                                field=f"ids[{ids.index(missing[0])}]", ids=missing)
         _, removed, labels_version, version, job_id = (text(x) for x in outcome)
         return int(removed), Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
+
+    def widen_classes(self, pool_id: str, classes: list) -> None:
+        """Adds classes to a pool's closed list; classes already there, and labels given, stay valid."""
+        keys = PoolKeys(pool_id)
+
+        def widen(pipe):
+            current = pipe.hget(keys.meta, "classes")
+            if current is None:
+                raise pool_not_found(pool_id)
+            known = json.loads(current) if current else []
+            wider = known + [c for c in classes if c not in known]
+            pipe.multi()
+            if wider != known:
+                pipe.hset(keys.meta, "classes", json.dumps(wider))
+
+        self.redis.transaction(widen, keys.meta)
 
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
@@ -322,6 +334,10 @@ class PoolStore:
         if raw[0] is None:
             raise pool_not_found(pool_id)
         return json.loads(raw[1]) if raw[1] else None
+
+    def known_ids(self, pool_id: str, ids: list[str]) -> list[bool]:
+        """For each id, whether the pool holds it."""
+        return [row is not None for row in self.redis.hmget(PoolKeys(pool_id).rows, ids)] if ids else []
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)

@@ -13,6 +13,7 @@ from ..settings import Settings
 from ..storage.models import dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
+from .labelstudio import push_after_refresh
 
 RUNNING_TTL_MS = 10_000
 """A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
@@ -73,6 +74,8 @@ def refresh_pool(pool_id: str) -> dict:
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
         raise
+    if outcome == "ok":
+        push_after_refresh(job.connection, pool_id, snapshot.version, settings)
     return {"pool_id": pool_id, "outcome": outcome, "version": snapshot.version,
             "labels_version": snapshot.labels_version, "model_version": published.model_version,
             "duration_s": round(time.perf_counter() - started, 4)}
