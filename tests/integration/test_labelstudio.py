@@ -232,3 +232,17 @@ def test_a_task_without_the_text_field_gets_an_empty_result_last_in_the_queue(co
     assert len(results) == 3 and results[0]["result"] == [] and results[0]["score"] == 1.0
     assert results[2]["score"] == 1.0
     assert connected.status(pool_of(connected))["n_items"] == len(PREDICT["tasks"])
+
+
+def test_deleting_the_pool_deletes_its_link_token_and_annotations(connected, redis):
+    api = connected
+    pool = pool_of(api)
+    webhook(api, event("ANNOTATION_CREATED"))
+    assert redis.exists(f"sieve:{{{pool}}}:labelstudio", f"sieve:{{{pool}}}:ls_annotations") == 2
+    assert api.delete(f"/v1/pools/{pool}").status_code == 204
+    assert redis.exists(f"sieve:{{{pool}}}:labelstudio", f"sieve:{{{pool}}}:ls_annotations") == 0
+    # Label Studio sets up again: a new pool, and the project's tasks join it with the next predict.
+    assert ls(api, "POST", "/setup", SETUP).status_code == 200
+    assert pool_of(api) != pool
+    ls(api, "POST", "/predict", PREDICT)
+    assert api.status(pool_of(api))["n_items"] == len(PREDICT["tasks"])
