@@ -9,6 +9,7 @@ import numpy as np
 from ..core.strategies import STRATEGIES
 
 RESULT_TYPE = "choices"
+_TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
 _PROJECT = re.compile(r"[0-9]{1,18}(\.[0-9]{1,20})?")
 PROJECT_PATTERN = f"^{_PROJECT.pattern}$"
 """Label Studio names a project `<id>.<created unix time>` in setup and predict calls."""
@@ -43,6 +44,11 @@ def task_id(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return str(value)
+
+
+def task_of_item(item_id: str) -> int | None:
+    """The Label Studio task an item stands for (its id is the task's), or None for an item added otherwise."""
+    return int(item_id) if _TASK_ITEM.fullmatch(item_id) else None
 
 
 def task_text(task, field: str) -> str | None:

@@ -1,7 +1,6 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
 from __future__ import annotations
 
-import logging
 import secrets
 
 import numpy as np
@@ -20,11 +19,6 @@ from ..storage.replies import int_or_none
 from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
 from . import protocol
 from .config import LabelConfig, parse_label_config
-
-log = logging.getLogger("sieve.labelstudio")
-
-TEACHING = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
-
 
 class LabelStudio:
     def __init__(self, pools: Pools):
@@ -123,9 +117,11 @@ class LabelStudio:
                 dict(zip(ids, confidence.tolist())), version)
 
     def _cold_scores(self, pool_id: str, ids: list[str]) -> dict:
-        """Before a model: the order of the pool's seeded random ranking, as the push job sends it."""
+        """Without a model to ask: the order of the pool's published ranking (before a first model, its seeded
+        random one), as the push job sends it."""
         ranking = read_all(self.redis, pool_id)
-        confidence = dict(zip(ranking.ids, protocol.confidence("random", ranking.scores, 2).tolist()))
+        confidence = protocol.confidence(ranking.strategy, ranking.scores, len(ranking.model_classes) or 2)
+        confidence = dict(zip(ranking.ids, confidence.tolist()))
         return {i: confidence.get(i, 1.0) for i in ids}
 
     def absorb(self, link: Link, tasks: list) -> dict:

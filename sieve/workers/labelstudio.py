@@ -1,4 +1,5 @@
-"""The push job: after a refresh, Label Studio gets the new predictions and follows the new model version."""
+"""Label Studio's jobs: the push (after a refresh, Label Studio gets the new predictions and follows the new
+model version) and the sync (a project's existing tasks and labels come into its pool)."""
 from __future__ import annotations
 
 import logging
@@ -16,6 +17,7 @@ from ..storage.rankings import read_all
 from .queue import enqueue_push, refresh_queue
 
 log = logging.getLogger("sieve.labelstudio")
+
 
 def push_after_refresh(redis: Redis, pool_id: str, ranked_version: int, settings: Settings) -> None:
     """Called by a refresh that published: queues the push if the pool serves a Label Studio project.
@@ -73,7 +75,7 @@ def _client(link: Link | None, settings: Settings) -> LabelStudioClient | None:
 
 
 def _predictions(ranking, link, version: str) -> list[dict]:
-    tasks = [protocol.task_id(int(i)) if i.isdigit() and len(i) < 19 else None for i in ranking.ids]
+    tasks = [protocol.task_of_item(i) for i in ranking.ids]
     n_classes = len(ranking.model_classes) or 2
     confidence = protocol.confidence(ranking.strategy, ranking.scores, n_classes)
     best = ranking.probabilities.argmax(axis=1) if ranking.probabilities is not None else None
@@ -83,5 +85,5 @@ def _predictions(ranking, link, version: str) -> list[dict]:
             continue  # an item added through Sieve's own API: no Label Studio task
         label = ranking.model_classes[int(best[position])] if best is not None else None
         entry = protocol.prediction(label, float(confidence[position]), version, link.from_name, link.to_name)
-        out.append({"task": int(task), **entry})
+        out.append({"task": task, **entry})
     return out
