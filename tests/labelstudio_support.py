@@ -38,7 +38,7 @@ class FakeLabelStudio:
     def __init__(self):
         self.requests: list[dict] = []
         self.tasks: list[dict] = []
-        """What GET /api/tasks/ pages through."""
+        """What GET /api/tasks/ pages through; when set, an import naming another task is refused."""
         self.fail = False
         self.lock = threading.Lock()
         fake = self
@@ -71,6 +71,9 @@ class FakeLabelStudio:
                     return self._answer(200, {"tasks": fake.tasks[(page - 1) * size:page * size],
                                               "total": len(fake.tasks)})
                 if self.command == "POST" and fake.IMPORT.match(self.path):
+                    unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks}
+                    if fake.tasks and unknown:  # as Label Studio: the whole import is refused
+                        return self._answer(400, {"detail": f"task ID {min(unknown)} not found in project"})
                     return self._answer(201, {"created": len(body)})
                 if self.command == "PATCH" and fake.PROJECT.match(self.path):
                     return self._answer(200, {"id": int(fake.PROJECT.match(self.path).group(1)), **body})

@@ -17,6 +17,10 @@ TASKS_PER_PAGE = 500
 class LabelStudioError(RuntimeError):
     """Label Studio refused a call; the message names the call and the status, never the token."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
 
 class LabelStudioClient:
     def __init__(self, url: str, token: str, session: requests.Session | None = None):
@@ -49,15 +53,16 @@ class LabelStudioClient:
         if missing_ok and answer.status_code == 404:
             return None
         if not answer.ok:
-            raise LabelStudioError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+            raise LabelStudioError(f"{method} {path}: {answer.status_code} {answer.text[:300]}", answer.status_code)
         return answer
 
-    def tasks(self, project_id: int):
-        """The project's tasks with their annotations, a page at a time."""
+    def tasks(self, project_id: int, annotations: bool = True):
+        """The project's tasks (with their annotations), a page at a time."""
         page = 1
         while True:
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
-                "project": project_id, "fields": "all", "page": page, "page_size": TASKS_PER_PAGE})
+                "project": project_id, "fields": "all" if annotations else "", "page": page,
+                "page_size": TASKS_PER_PAGE})
             if answer is None:
                 return  # past the last page
             tasks = answer.json().get("tasks", [])

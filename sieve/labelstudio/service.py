@@ -172,8 +172,9 @@ class LabelStudio:
         """Handles one event; never raises for what Label Studio sent, and says what it did."""
         action = body.get("action") if isinstance(body, dict) else None
         handler = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
+                   "ANNOTATIONS_CREATED": self._annotations_created,
                    "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
-                   "START_TRAINING": self._start_training}.get(action)
+                   "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}.get(action)
         if handler is None:
             return {"status": "ignored", "reason": f"Sieve does not act on {str(action)[:50]!r}"}
         pid = protocol.project_id(body.get("project"))
@@ -204,6 +205,26 @@ class LabelStudio:
         change = self.pools.teach(link.pool_id, [item_id], [label], source="labelstudio")
         self.links.remember(link.pool_id, annotation_id, item_id, label)
         return {"labeled": {item_id: label}, "labels_version": change.labels_version}
+
+    def _annotations_created(self, link: Link, body: dict) -> dict:
+        """Many annotations at once (Label Studio's "predictions to annotations"), with their tasks."""
+        annotations = body.get("annotation") if isinstance(body.get("annotation"), list) else []
+        tasks = {protocol.task_id(t): {**t, "annotations": []}
+                 for t in (body.get("task") if isinstance(body.get("task"), list) else []) if protocol.task_id(t)}
+        for annotation in annotations:
+            item_id = protocol.task_id(annotation.get("task")) if isinstance(annotation, dict) else None
+            if item_id is not None:
+                tasks.setdefault(item_id, {"id": int(item_id), "annotations": []})["annotations"].append(annotation)
+        return self.absorb(link, list(tasks.values()))
+
+    def _tasks_deleted(self, link: Link, body: dict) -> dict:
+        """Deleted tasks lose their labels and get no more predictions; they stay in the pool, unlabeled."""
+        tasks = body.get("tasks") if isinstance(body.get("tasks"), list) else []
+        ids = list(dict.fromkeys(i for i in map(protocol.task_id, tasks) if i is not None))
+        gone = [i for i, k in zip(ids, self.pools.store.known_ids(link.pool_id, ids)) if k]
+        self.links.mark_deleted(link.pool_id, gone)
+        removed = self.pools.unlabel(link.pool_id, gone, source="labelstudio")[0] if gone else 0
+        return {"deleted": len(gone), "unlabeled": removed}
 
     def _annotations_deleted(self, link: Link, body: dict) -> dict:
         annotations = body.get("annotations") if isinstance(body.get("annotations"), list) else []

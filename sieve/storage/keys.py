@@ -96,6 +96,11 @@ class PoolKeys:
         """Label Studio annotation id → the task it labels and the label it gave."""
         return f"{self.prefix}:ls_annotations"
 
+    @property
+    def ls_deleted(self) -> str:
+        """Items whose Label Studio task was deleted: no predictions are pushed for them."""
+        return f"{self.prefix}:ls_deleted"
+
     def chunk(self, index: int) -> str:
         return f"{self.prefix}:x:{index}"
 
@@ -115,5 +120,5 @@ class PoolKeys:
     def all_keys(self, n_chunks: int) -> list[str]:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.labelstudio, self.ls_annotations]
+                 self.labelstudio, self.ls_annotations, self.ls_deleted]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

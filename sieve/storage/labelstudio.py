@@ -123,3 +123,12 @@ class LinkStore:
             if entry["task"] in tasks and int(annotation) >= remaining.get(entry["task"], (-1, ""))[0]:
                 remaining[entry["task"]] = (int(annotation), entry["label"])
         return {task: remaining[task][1] if task in remaining else None for task in tasks}
+
+    # -- deleted tasks --------------------------------------------------------------------------------
+
+    def mark_deleted(self, pool_id: str, items: list[str]) -> None:
+        if items:
+            self.redis.sadd(PoolKeys(pool_id).ls_deleted, *items)
+
+    def deleted(self, pool_id: str) -> set[str]:
+        return {text(item) for item in self.redis.smembers(PoolKeys(pool_id).ls_deleted)}

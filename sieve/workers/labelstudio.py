@@ -8,7 +8,7 @@ from redis import Redis
 from rq import get_current_job
 
 from ..labelstudio import protocol
-from ..labelstudio.client import LabelStudioClient
+from ..labelstudio.client import LabelStudioClient, LabelStudioError
 from ..labelstudio.service import LabelStudio
 from ..pools import Pools
 from ..settings import Settings
@@ -42,8 +42,18 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
         # A newer refresh published meanwhile; its own push sends its ranking.
         return {"pool_id": pool_id, "outcome": "superseded", "ranked_version": ranking.ranked_version}
     version = protocol.model_version(pool_id, ranked_version)
-    predictions = _predictions(ranking, link, version)
-    created = client.import_predictions(link.project_id, predictions)
+    links = LinkStore(redis)
+    predictions = _predictions(ranking, link, version, links.deleted(pool_id))
+    try:
+        created = client.import_predictions(link.project_id, predictions)
+    except LabelStudioError as error:
+        if error.status != 400:
+            raise
+        # Label Studio refuses a whole import that names a task it no longer has (deleted while Sieve
+        # missed the webhook): learn which tasks exist, and send the predictions of those.
+        existing = {task["id"] for page in client.tasks(link.project_id, annotations=False) for task in page}
+        links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
+        created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
     client.set_model_version(link.project_id, version)
     log.info("pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created,
              link.project_id, version)
@@ -74,15 +84,15 @@ def _client(link: Link | None, settings: Settings) -> LabelStudioClient | None:
     return LabelStudioClient(url, token) if url and token else None
 
 
-def _predictions(ranking, link, version: str) -> list[dict]:
-    tasks = [protocol.task_of_item(i) for i in ranking.ids]
+def _predictions(ranking, link, version: str, deleted: set[str]) -> list[dict]:
+    tasks = [None if i in deleted else protocol.task_of_item(i) for i in ranking.ids]
     n_classes = len(ranking.model_classes) or 2
     confidence = protocol.confidence(ranking.strategy, ranking.scores, n_classes)
     best = ranking.probabilities.argmax(axis=1) if ranking.probabilities is not None else None
     out = []
     for position, task in enumerate(tasks):
         if task is None:
-            continue  # an item added through Sieve's own API: no Label Studio task
+            continue  # a deleted task, or an item added through Sieve's own API
         label = ranking.model_classes[int(best[position])] if best is not None else None
         entry = protocol.prediction(label, float(confidence[position]), version, link.from_name, link.to_name)
         out.append({"task": task, **entry})

@@ -113,3 +113,46 @@ def test_setup_reads_the_tasks_and_labels_label_studio_already_has(api):
         status = api.wait_idle(pool)
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
         _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}])
+
+
+def test_deleted_tasks_lose_their_labels_and_get_no_more_predictions(api):
+    with FakeLabelStudio() as fake:
+        pool = _connect(api, fake)
+        api.wait_idle(pool)
+        deleted = webhook(api, {"action": "TASKS_DELETED", "project": event("START_TRAINING")["project"],
+                                "tasks": [{"id": 3}, {"id": 5}, {"id": 999}]})
+        assert deleted["deleted"] == 2 and deleted["unlabeled"] == 1  # task 3 was labeled
+        webhook(api, event("ANNOTATION_CREATED"))  # a change, so a retrain and a push follow
+        status = api.wait_idle(pool)
+        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        imports = _wait_for(lambda: [r for r in fake.calls("POST", fake.IMPORT)
+                                     if r["body"][0]["model_version"] == version])
+        assert sorted(p["task"] for p in imports[0]["body"]) == [1, 2, 6]
+
+
+def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api, redis):
+    with FakeLabelStudio() as fake:
+        fake.tasks = [{"id": i, "data": {"text": "x"}} for i in (1, 2, 3, 4, 5)]  # task 6 is gone
+        pool = _connect(api, fake)
+        status = api.wait_idle(pool)
+        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}])
+        accepted = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version][-1]
+        assert sorted(p["task"] for p in accepted["body"]) == [1, 2, 5]
+        assert redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"}
+
+
+def test_many_annotations_at_once_teach_their_tasks(api):
+    with FakeLabelStudio() as fake:
+        pool = _connect(api, fake)
+        choice = lambda label: [{"from_name": "sentiment", "to_name": "text", "type": "choices",  # noqa: E731
+                                 "value": {"choices": [label]}}]
+        body = {"action": "ANNOTATIONS_CREATED", "project": event("START_TRAINING")["project"],
+                "annotation": [{"id": 40, "task": 1, "result": choice("Positive")},
+                               {"id": 41, "task": 50, "result": choice("Negative")},
+                               {"id": 42, "task": 2, "result": [], "was_cancelled": True}],
+                "task": [{"id": 1, "data": {"text": "I love this product"}},
+                         {"id": 50, "data": {"text": "a task Sieve had not seen"}}]}
+        assert webhook(api, body)["labeled"] == 2
+        status = api.status(pool)
+        assert status["n_items"] == 7 and status["n_labeled"] == 4
