@@ -6,7 +6,8 @@ SSRF_PROTECTION_ENABLED=false so that it may call a backend on this machine). Th
 REST API: creates a text classification project with uncertainty sampling, imports tasks, connects Sieve as
 its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
 the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
-it waits for the last retrain to be pushed: the project's model_version is Sieve's newest.
+it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
+an annotation and a task in Label Studio, and checks the queue once more after each.
 
 Label Studio is not a dependency of Sieve: install it in a virtualenv of its own, then point this at it:
 
@@ -151,26 +152,46 @@ def main() -> int:
                                       if p["n_items"] == args.tasks), None), 120, "Sieve to read the tasks")
         pool_id = pool["pool_id"]
         print(f"Label Studio project {pid} is served by Sieve pool {pool_id} ({pool['n_items']} tasks)")
-        for round_no in range(1, args.rounds + 1):
+        deleted: set[str] = set()
+        annotations: list[int] = []
+
+        def one_round(round_no: int, note: str = "") -> None:
             status = sieve.wait_idle(pool_id)
             version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
             started = time.monotonic()
             wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == version, 120,
                      f"Label Studio to follow {version}")
             lags.append(time.monotonic() - started)
-            top = sieve.query(pool_id, k=1, lease_seconds=0)["items"][0]["id"]
+            ranked = sieve.query(pool_id, k=20, lease_seconds=0)["items"]
+            top = next(item["id"] for item in ranked if item["id"] not in deleted)
             task = ls.call("GET", f"/api/projects/{pid}/next")
             same = str(task["id"]) == top
             matches.append(same)
             rounds_seen.append(status["cold_start"])
             label = truth[task["data"]["text"]]
-            print(f"round {round_no}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label Studio "
-                  f"hands out task {task['id']}, Sieve's most informative is {top}: "
+            print(f"round {round_no}{note}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label "
+                  f"Studio hands out task {task['id']}, Sieve's most informative is {top}: "
                   f"{'same' if same else 'DIFFERENT'}; annotated {label}")
-            ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": [
+            before = sieve.status(pool_id)["labels_version"]
+            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": [
                 {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]})
-            wait_for(lambda: sieve.status(pool_id)["labels_version"] >= round_no, 30,
+            annotations.append(made["id"])
+            wait_for(lambda: sieve.status(pool_id)["labels_version"] > before, 30,
                      "the annotation's webhook to reach Sieve")
+
+        for round_no in range(1, args.rounds + 1):
+            one_round(round_no)
+        # An annotation deleted in Label Studio: its task is unlabeled in Sieve too, and ranked again.
+        labeled_before = sieve.wait_idle(pool_id)["n_labeled"]
+        ls.call("DELETE", f"/api/annotations/{annotations[-1]}/", expect=(200, 204))
+        unlabeled = wait_for(lambda: sieve.status(pool_id)["n_labeled"] == labeled_before - 1, 30,
+                             "the deletion to reach Sieve")
+        one_round(args.rounds + 1, " (after deleting an annotation)")
+        # A task deleted in Label Studio: no more predictions for it, and the queue goes on.
+        doomed = sieve.query(pool_id, k=1, lease_seconds=0)["items"][0]["id"]
+        ls.call("DELETE", f"/api/tasks/{doomed}/", expect=(200, 204))
+        deleted.add(doomed)
+        one_round(args.rounds + 2, f" (after deleting task {doomed}, Sieve's top)")
         final = sieve.wait_idle(pool_id)
     print(f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
           f"push lag after a retrain (until Label Studio's project follows): median {np.median(lags):.2f} s")
@@ -178,6 +199,7 @@ def main() -> int:
         (f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
          all(matches)),
         ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
+        ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
     ])
 
 
