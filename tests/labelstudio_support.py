@@ -63,6 +63,8 @@ class FakeLabelStudio:
                                           "authorization": self.headers.get("Authorization"), "body": body})
                 if fake.fail:
                     return self._answer(500, {"detail": "down for the test"})
+                if self.command == "POST" and self.path == "/api/token/refresh/":
+                    return self._answer(200, {"access": f"access-for-{body['refresh']}"})
                 if self.command == "GET" and self.path.startswith("/api/tasks/?"):
                     query = parse_qs(urlsplit(self.path).query)
                     page, size = int(query["page"][0]), int(query["page_size"][0])

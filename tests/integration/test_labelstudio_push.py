@@ -20,8 +20,8 @@ def _wait_for(check, timeout: float = 30):
     raise AssertionError("timed out")
 
 
-def _connect(api, fake) -> str:
-    ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "legacy-token-123"})
+def _connect(api, fake, token: str = "legacy-token-123") -> str:
+    ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": token})
     ls(api, "POST", "/predict", PREDICT)
     webhook(api, event("ANNOTATION_UPDATED"))  # task 3: Positive
     negative = event("ANNOTATION_CREATED")
@@ -156,3 +156,15 @@ def test_many_annotations_at_once_teach_their_tasks(api):
         assert webhook(api, body)["labeled"] == 2
         status = api.status(pool)
         assert status["n_items"] == 7 and status["n_labeled"] == 4
+
+
+def test_a_personal_access_token_is_traded_for_an_access_token(api):
+    with FakeLabelStudio() as fake:
+        pool = _connect(api, fake, token="header.payload.signature")
+        status = api.wait_idle(pool)
+        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        patch = _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT)
+                                   if r["body"] == {"model_version": version}])
+        assert patch[0]["authorization"] == "Bearer access-for-header.payload.signature"
+        refresh = fake.calls("POST", re.compile(r"^/api/token/refresh/$"))
+        assert refresh and refresh[0]["body"] == {"refresh": "header.payload.signature"}
