@@ -10,7 +10,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from .core.errors import SieveError
-from .http import auth, ops, pools
+from .http import auth, labelstudio, ops, pools
+from .labelstudio.service import LabelStudio
 from .http.problems import ProblemApi, domain_error, problem
 from .pools import Pools
 from .settings import Settings
@@ -42,10 +43,13 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     redis = redis or connect(settings, retry_commands=False)
     app.extensions["sieve.redis"] = redis
     app.extensions["sieve.pools"] = Pools(redis, settings)
+    app.extensions["sieve.labelstudio"] = LabelStudio(app.extensions["sieve.pools"])
+    app.config["SIEVE_SETTINGS"] = settings
 
     api = ProblemApi(app)
     api.register_blueprint(pools.blp)
     api.register_blueprint(ops.blp)
+    api.register_blueprint(labelstudio.blp)
     app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
 
     app.register_error_handler(SieveError, domain_error)

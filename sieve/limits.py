@@ -41,3 +41,9 @@ MAX_LEASE_SECONDS = 24 * 3600.0
 
 MAX_QUERY_WAIT_SECONDS = 30.0
 """Longest a query may wait for a ranking that reflects the latest labels."""
+
+MAX_TEXT_FEATURES = 8192
+"""Most columns a text pool's featurizer may hash text into."""
+
+MAX_TEXT_LENGTH = 100_000
+"""Longest text of one item, in characters."""

@@ -1,6 +1,7 @@
 """The application service behind the HTTP API: each use case is one method over storage and the queue."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from .core.errors import Conflict, InvalidInput, NotFound, Pending
 from .core.estimators import normalize_model_spec
 from .core.strategies import DEFAULT_STRATEGY
 from .core.fitting import predict_proba
+from .core.text import featurize, normalize_featurizer
 from .settings import Settings
 from .storage.features import read_selected_rows
 from .storage.keys import PoolKeys
@@ -48,9 +50,12 @@ class Pools:
         return change
 
     def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
-               random_state=None, idem: Idempotency | None = None, tenant: str | None = None) -> str:
+               random_state=None, idem: Idempotency | None = None, tenant: str | None = None,
+               featurizer: dict | None = None) -> str:
         ids = items.ids if items is not None else []
-        features = items.features if items is not None else None
+        text_pool = featurizer is not None or (items is not None and items.texts is not None)
+        featurizer = normalize_featurizer(featurizer) if text_pool else None
+        features = self._rows(featurizer, items) if items is not None else None
         known = set(ids)
         for i, item_id in enumerate(label_ids):
             if item_id not in known:
@@ -59,16 +64,34 @@ class Pools:
             label_values.label_kind(classes, field="classes")
             label_values.check_allowed(labels, classes)
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
-                            random_state=random_state, classes=classes, tenant=tenant)
+                            random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer)
         pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem)
         self._enqueue(pool_id, job_id)
         return pool_id
 
-    def add_items(self, pool_id: str, ids, features, idem: Idempotency | None = None) -> Change:
-        return self._after(pool_id, self.store.add_items(pool_id, ids, features, idem=idem))
+    @staticmethod
+    def _rows(featurizer: dict | None, items) -> np.ndarray:
+        """The feature rows of a batch of items: featurized text in a text pool, features elsewhere."""
+        if featurizer is None:
+            if items.texts is not None:
+                raise InvalidInput("this pool holds feature vectors, not text; create a pool with a featurizer "
+                                   "for text", field="items[0].text")
+            return items.features
+        if items.texts is None:
+            raise InvalidInput("this is a text pool: send items with text, not features", field="items[0].features")
+        return featurize(items.texts, featurizer)
 
-    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None) -> Change:
-        return self._after(pool_id, self.store.teach(pool_id, ids, labels, idem=idem))
+    def add_items(self, pool_id: str, items, idem: Idempotency | None = None) -> Change:
+        features = self._rows(self.store.featurizer(pool_id), items)
+        return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem))
+
+    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None, source: str = "api") -> Change:
+        return self._after(pool_id, self.store.teach(pool_id, ids, labels, source=source, idem=idem))
+
+    def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
+        removed, change = self.store.unlabel(pool_id, ids, source)
+        self._enqueue(pool_id, change.job_id)
+        return removed, change
 
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)
@@ -124,16 +147,20 @@ class Pools:
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         return self.store.release(pool_id, ids, annotator)
 
-    def predict(self, pool_id: str, features: np.ndarray | None = None, ids: list[str] | None = None
-                ) -> Prediction:
+    def predict(self, pool_id: str, features: np.ndarray | None = None, ids: list[str] | None = None,
+                texts: list[str] | None = None) -> Prediction:
         keys = PoolKeys(pool_id)
         # The model and its version are read together: a refresh may replace both at any moment.
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.meta, ["dim", "model_version"])
+        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer"])
         pipe.get(keys.model)
-        (dim, model_version), blob = pipe.execute()
+        (dim, model_version, featurizer), blob = pipe.execute()
         if dim is None:
             raise pool_not_found(pool_id)
+        if texts is not None:
+            if not featurizer:
+                raise InvalidInput("this pool holds feature vectors: send features, not texts", field="texts")
+            features = featurize(texts, json.loads(featurizer))
         if not model_version or blob is None:
             raise Conflict("this pool has no model yet: label items of at least two classes first",
                            field="pool_id")
@@ -166,8 +193,8 @@ class Pools:
                     "expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
                 "items": items}
 
-    def predict_answer(self, pool_id: str, features=None, ids=None) -> dict:
-        prediction = self.predict(pool_id, features=features, ids=ids)
+    def predict_answer(self, pool_id: str, features=None, ids=None, texts=None) -> dict:
+        prediction = self.predict(pool_id, features=features, ids=ids, texts=texts)
         classes = prediction.classes
         best = prediction.proba.argmax(axis=1)
         return {"pool_id": pool_id, "model_version": prediction.model_version, "predictions": [

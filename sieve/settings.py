@@ -19,6 +19,12 @@ def _number(env: Mapping[str, str], name: str, default, minimum, parse=int):
     return value
 
 
+def _basic_auth(raw: str) -> str:
+    if raw and (":" not in raw or raw.startswith(":")):
+        raise ValueError("SIEVE_LABELSTUDIO_BASIC_AUTH must be user:password")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration shared by the API, the workers and the CLI."""
@@ -45,6 +51,12 @@ class Settings:
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
     batch_horizon: int = 256
     """SIEVE_BATCH_HORIZON: rows a batch strategy picks as one batch at each refresh (queries get slices)."""
+    labelstudio_basic_auth: str = field(default="", repr=False)
+    """SIEVE_LABELSTUDIO_BASIC_AUTH: `user:password` that /labelstudio requires (basic auth); unset: none."""
+    labelstudio_url: str = ""
+    """SIEVE_LABELSTUDIO_URL: where workers reach Label Studio; unset: the hostname its /setup call gave."""
+    labelstudio_token: str = field(default="", repr=False)
+    """SIEVE_LABELSTUDIO_TOKEN: the Label Studio token workers push with; unset: the one /setup gave."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -61,6 +73,9 @@ class Settings:
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
+            labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),
+            labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
+            labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
         )
 
     @property

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from .estimators import build_estimator
 
@@ -9,10 +13,25 @@ SCORING_ROWS = 65_536
 """Rows scored per predict_proba call, so memory stays flat on large pools."""
 
 
-def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int):
-    # float64 so that a model trained here matches one trained in-process on the same data.
+def dense(matrix):
+    """TfidfTransformer answers sparse matrices, which some models (GaussianNB) do not take."""
+    return matrix.toarray() if sparse.issparse(matrix) else matrix
+
+
+def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int,
+        featurizer: dict | None = None):
+    """Fits the pool's estimator on its labeled rows. A text pool that asks for tf-idf gets a pipeline
+    whose inverse document frequencies are learned from every row of the pool, labeled or not."""
     model = build_estimator(spec, random_state=random_state)
-    return model.fit(features[labeled_rows].astype(np.float64), np.asarray(labels))
+    y = np.asarray(labels)
+    if not (featurizer and featurizer.get("tfidf")):
+        # float64 so that a model trained here matches one trained in-process on the same data.
+        return model.fit(features[labeled_rows].astype(np.float64), y)
+    tfidf = TfidfTransformer().fit(features)
+    to_dense = FunctionTransformer(dense, accept_sparse=True).fit(features[:1])
+    model.fit(dense(tfidf.transform(features[labeled_rows].astype(np.float64))), y)
+    # Every step is fitted already; the pipeline only chains them for predict_proba.
+    return Pipeline([("tfidf", tfidf), ("dense", to_dense), ("model", model)])
 
 
 def predict_proba(model, features: np.ndarray) -> np.ndarray:

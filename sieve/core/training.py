@@ -44,7 +44,8 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
-              seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256) -> Rankings:
+              seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256,
+              featurizer: dict | None = None) -> Rankings:
     """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
     `strategies` (random always included).
 
@@ -72,7 +73,7 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
         model, proba = None, None
     else:
         if model is None:
-            model = fit(features, labeled_rows, labels, spec, random_state=seed)
+            model = fit(features, labeled_rows, labels, spec, random_state=seed, featurizer=featurizer)
         proba = predict_proba(model, features)
     cold_order = margin_order = None
     for strategy in strategies:

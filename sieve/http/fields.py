@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from itertools import chain
 
 import marshmallow as ma
 import numpy as np
 
 from .. import limits
+from ..core.items import ItemBatch
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -60,19 +60,28 @@ def storable(text: str) -> None:
         raise ma.ValidationError(NOT_STORABLE)
 
 
-@dataclass(frozen=True)
-class ItemBatch:
-    ids: list[str]
-    features: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
 class ItemSchema(ma.Schema):
+    class Meta:
+        description = "An item: `features` (a pool of feature vectors) or `text` (a text pool), never both."
+
     id = ma.fields.String(required=True, validate=ma.validate.Length(1, limits.MAX_ID_LENGTH))
-    features = ma.fields.List(ma.fields.Float(allow_nan=False), required=True,
-                              validate=ma.validate.Length(1, limits.MAX_FEATURE_DIM))
+    features = ma.fields.List(ma.fields.Float(allow_nan=False), validate=ma.validate.Length(1, limits.MAX_FEATURE_DIM))
+    text = ma.fields.String(validate=ma.validate.Length(0, limits.MAX_TEXT_LENGTH))
+
+
+def parse_texts(values, what: str = "text") -> list[str]:
+    """Texts of a request, each a storable string within MAX_TEXT_LENGTH; errors name the entry."""
+    def at(i: int, message: str):
+        return ma.ValidationError({i: {what: [message]} if what else [message]})
+
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise at(i, "must be a string")
+        if len(value) > limits.MAX_TEXT_LENGTH:
+            raise at(i, f"has {len(value)} characters; the most allowed is {limits.MAX_TEXT_LENGTH}")
+        if not value.isascii() and _SURROGATE.search(value):
+            raise at(i, NOT_STORABLE)
+    return list(values)
 
 
 class ItemsField(ma.fields.List):
@@ -92,10 +101,11 @@ class ItemsField(ma.fields.List):
             raise ma.ValidationError(f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more "
                                      "with POST /v1/pools/{pool_id}/items")
         ids, seen = [], set()
+        kind = "text" if isinstance(value[0], dict) and "text" in value[0] else "features"
         for i, item in enumerate(value):
             if not isinstance(item, dict):
-                raise ma.ValidationError({i: ["must be an object with id and features"]})
-            unknown = set(item) - {"id", "features"}
+                raise ma.ValidationError({i: ["must be an object with id and features (or text)"]})
+            unknown = set(item) - {"id", "features", "text"}
             if unknown:
                 raise ma.ValidationError({i: {sorted(unknown)[0]: ["unknown field"]}})
             item_id = item.get("id")
@@ -108,8 +118,15 @@ class ItemsField(ma.fields.List):
                 raise ma.ValidationError({i: {"id": [f"duplicate id {item_id!r} in this request"]}})
             seen.add(item_id)
             ids.append(item_id)
-            if "features" not in item:
-                raise ma.ValidationError({i: {"features": ["missing"]}})
+            if kind not in item:
+                other = "text" if kind == "features" else "features"
+                raise ma.ValidationError({i: {kind: [
+                    f"missing: the items of one call carry all {kind} or all {other}" if other in item
+                    else "missing"]}})
+            if len(item) > 2:
+                raise ma.ValidationError({i: {"text": ["give features or text, not both"]}})
+        if kind == "text":
+            return ItemBatch(ids=ids, texts=parse_texts([item["text"] for item in value]))
         return ItemBatch(ids=ids, features=parse_matrix([item["features"] for item in value], "items"))
 
 
@@ -126,6 +143,21 @@ class MatrixField(ma.fields.List):
         if len(value) > limits.MAX_PREDICT_ROWS:
             raise ma.ValidationError(f"at most {limits.MAX_PREDICT_ROWS} rows per call")
         return parse_matrix(value, "features", what="")
+
+
+class TextsField(ma.fields.List):
+    """A list of texts to predict, validated in bulk."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.fields.String(validate=ma.validate.Length(0, limits.MAX_TEXT_LENGTH)),
+                         validate=ma.validate.Length(1, limits.MAX_PREDICT_ROWS), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
+        if not isinstance(value, list) or not value:
+            raise ma.ValidationError("must be a non-empty list of texts")
+        if len(value) > limits.MAX_PREDICT_ROWS:
+            raise ma.ValidationError(f"at most {limits.MAX_PREDICT_ROWS} texts per call")
+        return parse_texts(value, what="")
 
 
 class LabelField(ma.fields.Field):

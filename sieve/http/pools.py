@@ -13,8 +13,8 @@ from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, IdempotencyHeaderSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
                       PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema,
-                      ReleaseAnswerSchema,
-                      ReleaseSchema, TeachAnswerSchema, TeachSchema)
+                      ReleaseAnswerSchema, ReleaseSchema, TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema,
+                      UnlabelSchema)
 
 # Argument schemas are passed as instances: given a class, webargs would build a new schema per request.
 blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
@@ -52,7 +52,7 @@ class PoolCollection(MethodView):
         pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
                                  random_state=body.get("random_state"), idem=_idempotency(headers),
-                                 tenant=g.tenant)
+                                 tenant=g.tenant, featurizer=body.get("featurizer"))
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -79,7 +79,7 @@ class Pool(MethodView):
 def add_items(body, headers, pool_id):
     """Add items to the pool, all or nothing."""
     batch = body["items"]
-    change = pools().add_items(pool_id, batch.ids, batch.features, idem=_idempotency(headers))
+    change = pools().add_items(pool_id, batch, idem=_idempotency(headers))
     return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
 
 
@@ -128,10 +128,21 @@ def teach(body, headers, pool_id):
     return {"accepted": len(ids), "labels_version": change.labels_version, "job_id": change.job_id}
 
 
+@blp.route("/<string:pool_id>/unlabel", methods=["POST"])
+@blp.arguments(UnlabelSchema())
+@blp.response(202, UnlabelAnswerSchema)
+@problems(blp, 404, *BODY_ERRORS)
+def unlabel(body, pool_id):
+    """Remove the labels of these items, all or nothing; they are unlabeled again after the next retrain."""
+    removed, change = pools().unlabel(pool_id, body["ids"])
+    return {"removed": removed, "labels_version": change.labels_version, "job_id": change.job_id}
+
+
 @blp.route("/<string:pool_id>/predict", methods=["POST"])
 @blp.arguments(PredictSchema())
 @blp.response(200, PredictAnswerSchema)
 @problems(blp, 404, 409, *BODY_ERRORS)
 def predict(body, pool_id):
-    """Predicted labels and probabilities of the current model, for raw features or pool items."""
-    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"))
+    """Predicted labels and probabilities of the current model, for raw features, texts or pool items."""
+    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"),
+                                  texts=body.get("texts"))

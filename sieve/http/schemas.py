@@ -7,7 +7,8 @@ from marshmallow import fields, validate
 from .. import limits
 from ..core.estimators import MODEL_TYPES
 from ..core.selection import ALL_STRATEGIES
-from .fields import ItemsField, LabelField, MatrixField, storable
+from ..core.text import DEFAULT_FEATURIZER, FEATURIZER_TYPES, MAX_NGRAM
+from .fields import ItemsField, LabelField, MatrixField, TextsField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 
@@ -67,6 +68,19 @@ class IdempotencyHeaderSchema(ma.Schema):
                        "returns the first answer and changes nothing; the same key with another body is a 422."})
 
 
+class FeaturizerSchema(ma.Schema):
+    class Meta:
+        description = ("How a text pool turns text into feature rows: hashed, sublinear, l2-normalized term "
+                       "frequencies, weighted by inverse document frequency in the model when `tfidf`.")
+
+    type = fields.String(validate=validate.OneOf(FEATURIZER_TYPES), metadata={"default": "hashing"})
+    n_features = fields.Integer(strict=True, validate=validate.Range(2, limits.MAX_TEXT_FEATURES),
+                                metadata={"default": DEFAULT_FEATURIZER["n_features"]})
+    ngram_max = fields.Integer(strict=True, validate=validate.Range(1, MAX_NGRAM), metadata={
+        "default": 1, "description": "Longest word n-gram counted."})
+    tfidf = fields.Boolean(truthy={True}, falsy={False}, metadata={"default": True})
+
+
 class CreatePoolSchema(ma.Schema):
     name = fields.String(validate=[validate.Length(max=limits.MAX_NAME_LENGTH), storable])
     # ItemsField refuses an empty list; minItems says so in openapi.yaml.
@@ -77,6 +91,8 @@ class CreatePoolSchema(ma.Schema):
     classes = fields.List(LabelField(metadata=_label_doc), validate=validate.Length(1, limits.MAX_CLASSES),
                           metadata={"description": "A closed list of allowed labels."})
     model = fields.Nested(ModelSpecSchema)
+    featurizer = fields.Nested(FeaturizerSchema, metadata={
+        "description": "Makes a text pool; items that carry `text` get the default one."})
     strategy = fields.String(validate=validate.OneOf(ALL_STRATEGIES))
     # strict: a non-strict Integer would take 1.5 for 1.
     random_state = fields.Integer(strict=True, validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
@@ -123,22 +139,36 @@ class ReleaseSchema(ma.Schema):
         "description": "Release only this annotator's leases; without it, any lease on these items ends."})
 
 
+class UnlabelSchema(ma.Schema):
+    ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]), required=True,
+                      validate=validate.Length(1, limits.MAX_LABELS_PER_CALL))
+
+
+class UnlabelAnswerSchema(ma.Schema):
+    removed = fields.Integer(metadata={"description": "Items that had a label and no longer have one."})
+    labels_version = fields.Integer()
+    job_id = fields.String(allow_none=True, metadata={
+        "description": "The refresh job queued for this change; null when nothing changed or one is queued."})
+
+
 class ReleaseAnswerSchema(ma.Schema):
     released = fields.Integer(metadata={"description": "Leases that ended."})
 
 
 class PredictSchema(ma.Schema):
     class Meta:
-        description = "Exactly one of `features` (rows of the pool's dimension) or `ids` (items of the pool)."
+        description = ("Exactly one of `features` (rows of the pool's dimension), `texts` (for a text pool) "
+                       "or `ids` (items of the pool).")
 
     features = MatrixField()
+    texts = TextsField()
     ids = fields.List(fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
                       validate=validate.Length(1, limits.MAX_PREDICT_ROWS))
 
     @ma.validates_schema
     def _one_of(self, data, **kwargs):
-        if ("features" in data) == ("ids" in data):
-            raise ma.ValidationError("give exactly one of features or ids", "features")
+        if sum(name in data for name in ("features", "texts", "ids")) != 1:
+            raise ma.ValidationError("give exactly one of features, texts or ids", "features")
 
 
 # -- responses ------------------------------------------------------------------------------------
@@ -162,6 +192,8 @@ class PoolStatusSchema(ma.Schema):
     random_state = fields.Integer(allow_none=True)
     classes = fields.List(LabelField(metadata=_label_doc), allow_none=True)
     dimension = fields.Integer(allow_none=True)
+    featurizer = fields.Nested(FeaturizerSchema, allow_none=True, metadata={
+        "description": "A text pool's featurizer; null for a pool of feature vectors."})
     n_items = fields.Integer()
     n_labeled = fields.Integer()
     n_unlabeled = fields.Integer()

@@ -8,6 +8,9 @@ from ..core.selection import ALL_STRATEGIES
 POOL_INDEX = "sieve:pools"
 """A set of every pool id, for listing."""
 
+LABELSTUDIO_PROJECTS = "sieve:labelstudio:projects"
+"""A hash: `<tenant>/<Label Studio project id>` → the pool that serves the project."""
+
 
 @dataclass(frozen=True)
 class PoolKeys:
@@ -93,6 +96,21 @@ class PoolKeys:
     def running(self) -> str:
         return f"{self.prefix}:running"
 
+    @property
+    def labelstudio(self) -> str:
+        """The Label Studio project this pool serves, and how to reach it."""
+        return f"{self.prefix}:labelstudio"
+
+    @property
+    def ls_annotations(self) -> str:
+        """Label Studio annotation id → the task it labels and the label it gave."""
+        return f"{self.prefix}:ls_annotations"
+
+    @property
+    def ls_deleted(self) -> str:
+        """Items whose Label Studio task was deleted: no predictions are pushed for them."""
+        return f"{self.prefix}:ls_deleted"
+
     def chunk(self, index: int) -> str:
         return f"{self.prefix}:x:{index}"
 
@@ -112,5 +130,6 @@ class PoolKeys:
     def all_keys(self, n_chunks: int) -> list[str]:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
-                 self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running]
+                 self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
+                 self.labelstudio, self.ls_annotations, self.ls_deleted]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

@@ -31,6 +31,8 @@ class PoolConfig:
     random_state: int | None
     classes: list | None
     tenant: str | None = None
+    featurizer: dict | None = None
+    """Set for a text pool: how its items' text becomes their feature rows."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class PoolStore:
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
+            "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
         }
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
@@ -174,6 +177,38 @@ class PoolStore:
             raise InvalidInput(f"label {labels[index]!r} is not one of the pool's classes {classes!r}",
                                field=f"labels[{index}].label")
         return self._teach_change(outcome)
+
+    def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
+        """Removes the labels of these items; how many had one, and the change (no job when none had)."""
+        keys = PoolKeys(pool_id)
+        outcome = self.scripts.unlabel(
+            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
+            args=[len(ids), f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, *ids])
+        status = text(outcome[0])
+        if status == "gone":
+            raise pool_not_found(pool_id)
+        if status == "missing":
+            missing = [text(x) for x in outcome[1:]]
+            raise InvalidInput(f"these ids are not in the pool: {missing}",
+                               field=f"ids[{ids.index(missing[0])}]", ids=missing)
+        _, removed, labels_version, version, job_id = (text(x) for x in outcome)
+        return int(removed), Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
+
+    def widen_classes(self, pool_id: str, classes: list) -> None:
+        """Adds classes to a pool's closed list; classes already there, and labels given, stay valid."""
+        keys = PoolKeys(pool_id)
+
+        def widen(pipe):
+            current = pipe.hget(keys.meta, "classes")
+            if current is None:
+                raise pool_not_found(pool_id)
+            known = json.loads(current) if current else []
+            wider = known + [c for c in classes if c not in known]
+            pipe.multi()
+            if wider != known:
+                pipe.hset(keys.meta, "classes", json.dumps(wider))
+
+        self.redis.transaction(widen, keys.meta)
 
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
@@ -289,6 +324,7 @@ class PoolStore:
             "random_state": int_or_none(meta["random_state"]),
             "classes": json.loads(meta["classes"]) if meta["classes"] else None,
             "dimension": int_or_none(meta["dim"]),
+            "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
             "n_items": n_items,
             "n_labeled": n_labeled,
             "n_unlabeled": n_items - n_labeled,
@@ -311,6 +347,17 @@ class PoolStore:
 
     def list_ids(self) -> list[str]:
         return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))
+
+    def featurizer(self, pool_id: str) -> dict | None:
+        """A text pool's featurizer; None for a pool of feature vectors."""
+        raw = self.redis.hmget(PoolKeys(pool_id).meta, ["n_items", "featurizer"])
+        if raw[0] is None:
+            raise pool_not_found(pool_id)
+        return json.loads(raw[1]) if raw[1] else None
+
+    def known_ids(self, pool_id: str, ids: list[str]) -> list[bool]:
+        """For each id, whether the pool holds it."""
+        return [row is not None for row in self.redis.hmget(PoolKeys(pool_id).rows, ids)] if ids else []
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)

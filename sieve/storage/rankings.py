@@ -68,3 +68,53 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         model_classes=classes, lease_expires_ms=int_or_none(expires), ids=[text(i) for i in ids],
         scores=np.frombuffer(scores, dtype="<f8"),
         probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)
+
+
+@dataclass(frozen=True)
+class FullRanking:
+    """A whole ranking of the pool's strategy as one refresh published it, without the rows labeled since."""
+
+    strategy: str
+    ranked_version: int | None
+    cold_start: bool
+    model_classes: list
+    ids: list[str]
+    scores: np.ndarray
+    probabilities: np.ndarray | None
+
+
+def read_all(redis, pool_id: str) -> FullRanking:
+    """Every still unlabeled row of the pool's current ranking, most informative first, read at one instant."""
+    keys = PoolKeys(pool_id)
+
+    def read(pipe):
+        # Immediate reads under WATCH on meta: a refresh or teach in between makes the transaction retry.
+        strategy, cold, ranked_version, classes_json, ranked = pipe.hmget(
+            keys.meta, ["strategy", "cold_start", "ranked_version", "model_classes", "ranked_strategies"])
+        if strategy is None:
+            raise pool_not_found(pool_id)
+        cold = text(cold) != "0"  # no refresh yet counts as cold
+        # Rankings stored before each strategy had its own cold-start order: random served them all.
+        served = "random" if cold and ranked is None else text(strategy)
+        found = (served, cold, int_or_none(ranked_version), classes_json, pipe.get(keys.rank(served)),
+                 pipe.get(keys.score(served)), None if cold else pipe.get(keys.proba), pipe.get(keys.labeled))
+        pipe.multi()
+        return found
+
+    served, cold, ranked_version, classes_json, order, scores, proba, labeled = redis.transaction(
+        read, keys.meta, value_from_callable=True)
+    classes = label_values.decode_all(json.loads(classes_json)) if classes_json and not cold else []
+    rows = np.frombuffer(order or b"", dtype="<u4").astype(np.int64)
+    by_row = np.frombuffer(scores or b"", dtype="<f8")  # every row's score, indexed by row
+    values = by_row[rows] if len(rows) else np.zeros(0)
+    bits = np.unpackbits(np.frombuffer(labeled or b"", dtype=np.uint8))  # bit `row` of a Redis bitmap
+    keep = np.ones(len(rows), dtype=bool)
+    inside = rows < len(bits)
+    keep[inside] = bits[rows[inside]] == 0
+    rows, values = rows[keep], values[keep]
+    probabilities = None
+    if proba and classes:
+        probabilities = np.frombuffer(proba, dtype="<f4").reshape(-1, len(classes))[rows]
+    ids = [text(i) for i in redis.hmget(keys.ids, rows.tolist())] if len(rows) else []
+    return FullRanking(strategy=served, ranked_version=ranked_version, cold_start=cold, model_classes=classes,
+                       ids=ids, scores=values, probabilities=probabilities)

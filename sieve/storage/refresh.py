@@ -30,6 +30,8 @@ class Snapshot:
     ranked_version: int | None
     labeled_rows: np.ndarray
     label_texts: list[str]
+    featurizer: dict | None = None
+    """How a text pool's rows were made from text; None for a pool of feature vectors."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class RefreshStore:
             strategies=[meta["strategy"], *filter(None, meta.get("wanted", "").split(","))],
             model_version=int(meta["model_version"]) if meta.get("model_version") else None,
             ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
-            labeled_rows=rows[order], label_texts=[texts[i] for i in order])
+            labeled_rows=rows[order], label_texts=[texts[i] for i in order],
+            featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None)
 
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
         """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""

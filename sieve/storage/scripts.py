@@ -11,7 +11,7 @@ from redis.commands.core import Script
 def _source(name: str) -> str:
     folder = resources.files("sieve.storage") / "lua"
     text = (folder / f"{name}.lua").read_text()
-    if name in ("add_items", "teach", "release", "want"):
+    if name in ("add_items", "teach", "release", "want", "unlabel"):
         text = (folder / "common.lua").read_text() + "\n" + text
     return text
 
@@ -29,9 +29,10 @@ class Scripts:
     heartbeat: Script
     recover: Script
     want: Script
+    unlabel: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta", "heartbeat", "recover", "want")})
+                                   "create_meta", "heartbeat", "recover", "want", "unlabel")})

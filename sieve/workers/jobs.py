@@ -11,6 +11,7 @@ from ..settings import Settings
 from ..storage.models import dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
+from .labelstudio import push_after_refresh
 
 RUNNING_TTL_MS = 10_000
 """A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
@@ -71,6 +72,8 @@ def refresh_pool(pool_id: str) -> dict:
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
         raise
+    if outcome == "ok":
+        push_after_refresh(job.connection, pool_id, snapshot.version, settings)
     return {"pool_id": pool_id, "outcome": outcome, "version": snapshot.version,
             "labels_version": snapshot.labels_version, "model_version": published.model_version,
             "duration_s": round(time.perf_counter() - started, 4)}
@@ -89,7 +92,8 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
     fitted_here = model is None
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
                        seed=snapshot.seed, version=snapshot.version, model=model,
-                       strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon)
+                       strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon,
+                       featurizer=snapshot.featurizer)
     model_version = None if result.cold_start else snapshot.labels_version
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ..settings import Settings
@@ -33,3 +34,36 @@ def enqueue_refresh(queue: Queue, pool_id: str, job_id: str, settings: Settings)
         pass
     return job_id
 
+
+
+PUSH_FUNCTION = "sieve.workers.labelstudio.push_predictions"
+SYNC_FUNCTION = "sieve.workers.labelstudio.sync_project"
+
+
+def _enqueue_once(queue: Queue, function: str, args: tuple, job_id: str, settings: Settings, description: str,
+                  again: bool = False) -> str:
+    """Enqueues a job under a deterministic id, once; with `again`, one that failed runs again."""
+    options = _options(args[0], job_id, settings)
+    try:
+        queue.enqueue(function, *args, unique=True, **{**options, "description": description})
+    except DuplicateJobError:
+        if again:
+            try:
+                job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+            except NoSuchJobError:
+                return job_id
+            if job.is_failed:
+                job.requeue()
+    return job_id
+
+
+def enqueue_push(queue: Queue, pool_id: str, ranked_version: int, settings: Settings, again: bool = False) -> str:
+    """Enqueues the push of this ranking to Label Studio: once per ranking, unless `again`."""
+    return _enqueue_once(queue, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
+                         settings, f"push pool {pool_id} to Label Studio", again)
+
+
+def enqueue_sync(queue: Queue, pool_id: str, version: int, settings: Settings) -> str:
+    """Enqueues reading a Label Studio project's tasks and annotations into its pool, once per pool version."""
+    return _enqueue_once(queue, SYNC_FUNCTION, (pool_id,), f"lssync-{pool_id}-{version}", settings,
+                         f"read Label Studio's tasks into pool {pool_id}")

@@ -1,6 +1,7 @@
 """API keys and tenants: every endpoint but health needs a key once keys exist; no tenant sees another's pool."""
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from sieve.embedded import EmbeddedRedis
 from sieve.storage.api_keys import KEYS_HASH
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
+from tests.labelstudio_support import one
 from tests.stack import running_service
 
 
@@ -116,3 +118,23 @@ def test_a_revoked_key_is_refused_and_auth_stays_on(keyed):
     subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "revoke", key_id], env=env, check=True,
                    capture_output=True)
     assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_label_studio_authenticates_with_a_key_as_its_basic_auth_password(keyed):
+    api = ApiClient(keyed["url"])
+    wait_for_auth(api)
+    setup = one("04_repredict_after_version_bump.jsonl", "/setup")["body"]
+    refused = api.post("/labelstudio/setup", json=setup)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert api.get("/labelstudio/health").status_code == 200  # Label Studio's connection check
+    basic = {tenant: {"Authorization": "Basic " + base64.b64encode(f"ls:{token}".encode()).decode()}
+             for tenant, token in keyed["tokens"].items()}
+    assert api.post("/labelstudio/setup", json=setup, headers=basic["acme"]).status_code == 200
+    names = {tenant: [p["name"] for p in client(keyed, tenant).get("/v1/pools").json()["pools"]]
+             for tenant in ("acme", "globex")}
+    assert "Label Studio project 1" in names["acme"] and "Label Studio project 1" not in names["globex"]
+    created = one("05_update_training_delete.jsonl", "/webhook", "ANNOTATION_CREATED")["body"]
+    assert api.post("/labelstudio/webhook", json=created, headers=basic["globex"]).json()["status"] == "ignored"
+    assert api.post("/labelstudio/webhook", json=created, headers=basic["acme"]).json()["status"] == "ok"
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"ls:sk_nope_nope").decode()}
+    assert api.post("/labelstudio/webhook", json=created, headers=wrong).status_code == 401

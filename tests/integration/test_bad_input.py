@@ -503,7 +503,7 @@ def test_an_unknown_job_is_a_404_naming_job_id(api):
 @pytest.mark.parametrize("body", [{}, {"features": [[0.0] * 4], "ids": ["i1"]}], ids=["neither", "both"])
 def test_predict_needs_exactly_one_of_features_or_ids(api, pool, body):
     body = assert_problem(api.post(f"/v1/pools/{pool}/predict", json=body), 422, "features")
-    assert "exactly one of features or ids" in body["errors"][0]["message"]
+    assert "exactly one of features, texts or ids" in body["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("bad_id", ["x" * 201, "", 17, "\ud800"], ids=["201-chars", "empty", "number",

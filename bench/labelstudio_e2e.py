@@ -1,0 +1,207 @@
+"""The live loop against a real Label Studio: its next-task queue follows Sieve's ranking after each retrain.
+
+Starts a Sieve stack (embedded Redis, two workers, the API) and a real Label Studio from its own virtualenv
+(on 127.0.0.1, a throw-away data folder, analytics and version checks off, ML_BLOCK_LOCAL_IP=false and
+SSRF_PROTECTION_ENABLED=false so that it may call a backend on this machine). Then, through Label Studio's
+REST API: creates a text classification project with uncertainty sampling, imports tasks, connects Sieve as
+its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
+the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
+it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
+an annotation and a task in Label Studio, and checks the queue once more after each.
+
+Label Studio is not a dependency of Sieve: install it in a virtualenv of its own, then point this at it:
+
+    python -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio==1.23.2
+    python bench/labelstudio_e2e.py --venv /tmp/ls-venv [--tasks 60] [--rounds 12]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _stack import Client, Stack, report, run  # noqa: E402
+
+from sieve.embedded import free_port  # noqa: E402
+
+LABEL_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text" choice="single">
+    <Choice value="Positive"/><Choice value="Negative"/>
+  </Choices>
+</View>"""
+POSITIVE = ["great", "love", "excellent", "wonderful", "superb", "delightful", "fine", "happy"]
+NEGATIVE = ["awful", "hate", "terrible", "dreadful", "broken", "boring", "poor", "sad"]
+NEUTRAL = ["the", "product", "arrived", "today", "box", "service", "price", "colour", "size", "week"]
+
+
+def synthetic_tasks(n: int, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
+    """Texts that mix positive and negative words in varying proportions, and their majority label."""
+    rng = np.random.default_rng(seed)
+    tasks, truth = [], {}
+    for i in range(n):
+        share = rng.uniform(0.1, 0.9)
+        words = [rng.choice(POSITIVE) if rng.random() < share else rng.choice(NEGATIVE) for _ in range(5)]
+        words += list(rng.choice(NEUTRAL, size=4)) + [f"w{i}"]
+        rng.shuffle(words)
+        text = " ".join(words)
+        tasks.append({"data": {"text": text}})
+        truth[text] = "Positive" if sum(w in POSITIVE for w in words) >= 3 else "Negative"
+    return tasks, truth
+
+
+class LabelStudio:
+    """A real Label Studio process in its own session, and a client of its REST API."""
+
+    def __init__(self, venv: Path, port: int, token: str):
+        self.venv, self.port, self.token = venv, port, token
+        self.url = f"http://127.0.0.1:{port}"
+        self.data = Path(tempfile.mkdtemp(prefix="sieve-ls-e2e-"))
+        self.process: subprocess.Popen | None = None
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+
+    def __enter__(self) -> "LabelStudio":
+        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(self.data), "COLLECT_ANALYTICS": "false",
+               "LATEST_VERSION_CHECK": "false", "ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false",
+               "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "PYTHONPATH": ""}
+        log = open(self.data / "label-studio.log", "w")
+        self.process = subprocess.Popen(
+            [str(self.venv / "bin" / "label-studio"), "start", "--no-browser", "--host", "127.0.0.1",
+             "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data),
+             "--username", "e2e@example.com", "--password", secrets.token_hex(8), "--user-token", self.token],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 300
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Label Studio exited while starting:\n{self.log_tail()}")
+            try:
+                if self.session.get(f"{self.url}/api/projects/", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Label Studio did not answer in time:\n{self.log_tail()}")
+            time.sleep(1)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.data / "label-studio.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def call(self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kwargs):
+        answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+        if answer.status_code not in expect:
+            raise RuntimeError(f"Label Studio {method} {path}: {answer.status_code} {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", type=Path, default=os.environ.get("SIEVE_LABELSTUDIO_VENV"),
+                        help="the virtualenv holding label-studio (or SIEVE_LABELSTUDIO_VENV)")
+    parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=12)
+    args = parser.parse_args()
+    if not args.venv or not (args.venv / "bin" / "label-studio").exists():
+        parser.error("--venv must point at a virtualenv with label-studio installed")
+    tasks, truth = synthetic_tasks(args.tasks)
+    token = secrets.token_hex(20)
+    matches, rounds_seen, lags = [], [], []
+    print("starting Sieve and Label Studio (Label Studio's first start migrates its database: a minute or two)")
+    with Stack(workers=2) as stack, LabelStudio(args.venv, free_port(), token) as ls:
+        sieve = Client(stack.base_url)
+        project = ls.call("POST", "/api/projects/", json={
+            "title": "Sieve e2e", "label_config": LABEL_CONFIG, "sampling": "Uncertainty sampling"})
+        pid = project["id"]
+        ls.call("POST", f"/api/projects/{pid}/import", json=tasks)
+        ls.call("POST", "/api/ml/", json={"url": f"{stack.base_url}/labelstudio", "project": pid, "title": "Sieve",
+                                          "is_interactive": False})
+        pool = wait_for(lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"]
+                                      if p["n_items"] == args.tasks), None), 120, "Sieve to read the tasks")
+        pool_id = pool["pool_id"]
+        print(f"Label Studio project {pid} is served by Sieve pool {pool_id} ({pool['n_items']} tasks)")
+        deleted: set[str] = set()
+        annotations: list[int] = []
+
+        def one_round(round_no: int, note: str = "") -> None:
+            status = sieve.wait_idle(pool_id)
+            version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
+            started = time.monotonic()
+            wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == version, 120,
+                     f"Label Studio to follow {version}")
+            lags.append(time.monotonic() - started)
+            ranked = sieve.query(pool_id, k=20, lease_seconds=0)["items"]
+            top = next(item["id"] for item in ranked if item["id"] not in deleted)
+            task = ls.call("GET", f"/api/projects/{pid}/next")
+            same = str(task["id"]) == top
+            matches.append(same)
+            rounds_seen.append(status["cold_start"])
+            label = truth[task["data"]["text"]]
+            print(f"round {round_no}{note}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label "
+                  f"Studio hands out task {task['id']}, Sieve's most informative is {top}: "
+                  f"{'same' if same else 'DIFFERENT'}; annotated {label}")
+            before = sieve.status(pool_id)["labels_version"]
+            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": [
+                {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]})
+            annotations.append(made["id"])
+            wait_for(lambda: sieve.status(pool_id)["labels_version"] > before, 30,
+                     "the annotation's webhook to reach Sieve")
+
+        for round_no in range(1, args.rounds + 1):
+            one_round(round_no)
+        # An annotation deleted in Label Studio: its task is unlabeled in Sieve too, and ranked again.
+        labeled_before = sieve.wait_idle(pool_id)["n_labeled"]
+        ls.call("DELETE", f"/api/annotations/{annotations[-1]}/", expect=(200, 204))
+        unlabeled = wait_for(lambda: sieve.status(pool_id)["n_labeled"] == labeled_before - 1, 30,
+                             "the deletion to reach Sieve")
+        one_round(args.rounds + 1, " (after deleting an annotation)")
+        # A task deleted in Label Studio: no more predictions for it, and the queue goes on.
+        doomed = sieve.query(pool_id, k=1, lease_seconds=0)["items"][0]["id"]
+        ls.call("DELETE", f"/api/tasks/{doomed}/", expect=(200, 204))
+        deleted.add(doomed)
+        one_round(args.rounds + 2, f" (after deleting task {doomed}, Sieve's top)")
+        final = sieve.wait_idle(pool_id)
+    print(f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
+          f"push lag after a retrain (until Label Studio's project follows): median {np.median(lags):.2f} s")
+    return report([
+        (f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
+         all(matches)),
+        ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
+        ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
+    ])
+
+
+if __name__ == "__main__":
+    run(main)

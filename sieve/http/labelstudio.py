@@ -1,0 +1,109 @@
+"""/labelstudio: Sieve as Label Studio's ML backend (its URL is http://<sieve>/labelstudio)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from flask import current_app, g, jsonify, request
+
+from ..labelstudio.service import LabelStudio
+from .labelstudio_schemas import (LabelStudioHealthSchema, LabelStudioModelVersionSchema, LabelStudioPredictAnswerSchema, LabelStudioPredictSchema,
+                                  LabelStudioSetupSchema, LabelStudioVersionsSchema, LabelStudioWebhookAnswerSchema)
+from .parsing import SieveBlueprint
+from .problems import problem
+from .responses import BODY_ERRORS, problems
+
+blp = SieveBlueprint("labelstudio", __name__, url_prefix="/labelstudio", description=(
+    "Label Studio's ML-backend protocol: set Label Studio's ML backend URL to http://<sieve>/labelstudio. "
+    "Basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password."))
+
+OPEN = frozenset({"/labelstudio/health"})
+
+
+def service() -> LabelStudio:
+    return current_app.extensions["sieve.labelstudio"]
+
+
+def _basic_credentials() -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def _unauthorized(detail: str):
+    return problem(401, detail, [{"field": "Authorization", "message": detail}],
+                   headers={"WWW-Authenticate": 'Basic realm="sieve-labelstudio"'})
+
+
+@blp.before_request
+def _authenticate():
+    """Label Studio sends basic auth (its ML backend form; a webhook only with the header added to it).
+    Accepted: the configured SIEVE_LABELSTUDIO_BASIC_AUTH, or any user name with a Sieve API key as the
+    password, which makes the key's tenant own the project's pool. Neither needed while both are off."""
+    if request.path in OPEN:
+        return None
+    configured = current_app.config["SIEVE_SETTINGS"].labelstudio_basic_auth
+    credentials = _basic_credentials()
+    if credentials is not None:
+        if configured and hmac.compare_digest(":".join(credentials).encode(), configured.encode()):
+            return None
+        tenant = current_app.extensions["sieve.api_keys"].tenant_of(credentials[1])
+        if tenant is not None:
+            g.tenant = tenant
+            return None
+        return _unauthorized("these credentials are not valid for /labelstudio")
+    if configured or current_app.extensions["sieve.keys_required"]():
+        return _unauthorized("/labelstudio needs basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key "
+                             "as the password")
+    return None
+
+
+@blp.route("/health", methods=["GET"])
+@blp.response(200, LabelStudioHealthSchema)
+def health():
+    """Label Studio's connection check: answers at once, without auth."""
+    return {"status": "UP", "model_class": "Sieve"}
+
+
+@blp.route("/versions", methods=["GET"])
+@blp.response(200, LabelStudioVersionsSchema)
+@problems(blp)
+def versions():
+    """The current model version of each project connected under these credentials."""
+    return service().versions(g.tenant)
+
+
+@blp.route("/setup", methods=["POST"])
+@blp.arguments(LabelStudioSetupSchema())
+@blp.response(200, LabelStudioModelVersionSchema)
+@problems(blp, *BODY_ERRORS)
+def setup(body):
+    """Connects a project: finds or creates its text pool (the Choices are the classes)."""
+    return service().setup(body, g.tenant)
+
+
+@blp.route("/predict", methods=["POST"])
+@blp.arguments(LabelStudioPredictSchema())
+@blp.response(200, LabelStudioPredictAnswerSchema)
+@problems(blp, *BODY_ERRORS)
+def predict(body):
+    """Predictions for tasks, scored so that Label Studio's lowest score is Sieve's most informative task;
+    tasks Sieve has not seen join the pool."""
+    return service().predict(body, g.tenant)
+
+
+@blp.route("/webhook", methods=["POST"])
+@blp.doc(requestBody={"content": {"application/json": {"schema": {}}},
+                      "description": "Any Label Studio webhook event."})
+@blp.response(200, LabelStudioWebhookAnswerSchema)
+@problems(blp, 413, 415)
+def webhook():
+    """Annotations teach or unlabel, new tasks join the pool, START_TRAINING retrains; anything else, and any
+    shape, is acknowledged with a 2xx (Label Studio never retries a webhook), saying what Sieve did."""
+    return jsonify(service().webhook(request.get_json(silent=True), g.tenant))

@@ -1,0 +1,86 @@
+"""Label Studio's REST API, as far as Sieve uses it: import predictions, set a project's model version."""
+from __future__ import annotations
+
+import requests
+
+HTTP_TIMEOUT_SECONDS = 30
+"""How long one call to Label Studio may take before the push fails (and RQ retries it)."""
+
+PREDICTIONS_PER_CALL = 2000
+"""Predictions sent in one import call; Label Studio stores them in batches of 500 anyway."""
+
+
+TASKS_PER_PAGE = 500
+"""Tasks read per page when a project's tasks are read into its pool."""
+
+
+class LabelStudioError(RuntimeError):
+    """Label Studio refused a call; the message names the call and the status, never the token."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class LabelStudioClient:
+    def __init__(self, url: str, token: str, session: requests.Session | None = None):
+        self.url = url.rstrip("/")
+        self._token = token
+        self._session = session or requests.Session()
+        self._authorization: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LabelStudioClient({self.url!r})"
+
+    def _auth(self) -> str:
+        if self._authorization is None:
+            if self._token.count(".") == 2:
+                # A personal access token (a JWT refresh token) is exchanged for a short-lived access token.
+                answer = self._call("POST", "/api/token/refresh/", json={"refresh": self._token}, auth=False)
+                self._authorization = f"Bearer {answer.json()['access']}"
+            else:
+                self._authorization = f"Token {self._token}"  # a legacy token, what /setup sends
+        return self._authorization
+
+    def _call(self, method: str, path: str, auth: bool = True, missing_ok: bool = False, **kwargs):
+        """The answer of a call that succeeded (None for a 404 when `missing_ok`); LabelStudioError else."""
+        headers = {"Authorization": self._auth()} if auth else {}
+        try:
+            answer = self._session.request(method, self.url + path, headers=headers, timeout=HTTP_TIMEOUT_SECONDS,
+                                           allow_redirects=False, **kwargs)
+        except requests.RequestException as error:
+            raise LabelStudioError(f"{method} {path}: {type(error).__name__}") from None
+        if missing_ok and answer.status_code == 404:
+            return None
+        if not answer.ok:
+            raise LabelStudioError(f"{method} {path}: {answer.status_code} {answer.text[:300]}", answer.status_code)
+        return answer
+
+    def tasks(self, project_id: int, annotations: bool = True):
+        """The project's tasks (with their annotations), a page at a time."""
+        page = 1
+        while True:
+            answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
+                "project": project_id, "fields": "all" if annotations else "", "page": page,
+                "page_size": TASKS_PER_PAGE})
+            if answer is None:
+                return  # past the last page
+            tasks = answer.json().get("tasks", [])
+            if tasks:
+                yield tasks
+            if len(tasks) < TASKS_PER_PAGE:
+                return
+            page += 1
+
+    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
+        """Stores predictions (each with its task id); how many Label Studio created."""
+        created = 0
+        for start in range(0, len(predictions), PREDICTIONS_PER_CALL):
+            answer = self._call("POST", f"/api/projects/{project_id}/import/predictions",
+                                json=predictions[start:start + PREDICTIONS_PER_CALL])
+            created += int(answer.json().get("created", 0))
+        return created
+
+    def set_model_version(self, project_id: int, model_version: str) -> None:
+        """Makes the project's queue and score sort follow the predictions of this version."""
+        self._call("PATCH", f"/api/projects/{project_id}/", json={"model_version": model_version})

@@ -1,0 +1,108 @@
+"""Label Studio's ML-backend payloads, read and written as plain data: no Flask, no Redis."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ..core.strategies import STRATEGIES
+
+RESULT_TYPE = "choices"
+_TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
+_PROJECT = re.compile(r"[0-9]{1,18}(\.[0-9]{1,20})?")
+PROJECT_PATTERN = f"^{_PROJECT.pattern}$"
+"""Label Studio names a project `<id>.<created unix time>` in setup and predict calls."""
+
+
+def is_project(value) -> bool:
+    return isinstance(value, str) and _PROJECT.fullmatch(value) is not None
+
+
+def model_version(pool_id: str, ranked_version: int | None) -> str:
+    """The name Label Studio knows a pool's ranking by: new with every refresh, unique to the pool."""
+    return f"sieve-{pool_id[:8]}-{ranked_version or 0}"
+
+
+def project_id(value) -> int | None:
+    """Label Studio's project id from `"<id>.<created unix time>"`, an int, or a webhook's project object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10 ** 18 else None
+    if is_project(value):
+        return int(value.split(".", 1)[0])
+    return None
+
+
+def task_id(value) -> str | None:
+    """A task's id as a Sieve item id (its decimal text), or None when it is not a task id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return str(value)
+
+
+def task_of_item(item_id: str) -> int | None:
+    """The Label Studio task an item stands for (its id is the task's), or None for an item added otherwise."""
+    return int(item_id) if _TASK_ITEM.fullmatch(item_id) else None
+
+
+def task_text(task, field: str) -> str | None:
+    """The text a task shows in its `$field`, or None when the task has no such text."""
+    data = task.get("data") if isinstance(task, dict) else None
+    value = data.get(field) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def annotation_choice(annotation, from_name: str) -> str | None:
+    """The label an annotation gives: the first choice of its Choices result (None for a cancelled
+    annotation or one without choices). Sieve's pools are single-label: of several choices, the first."""
+    if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+        return None
+    results = annotation.get("result")
+    if not isinstance(results, list):
+        return None
+    candidates = [r for r in results if isinstance(r, dict) and r.get("type") == RESULT_TYPE]
+    # The result of our Choices tag first; a config with several Choices tags labels other things too.
+    candidates.sort(key=lambda r: r.get("from_name") != from_name)
+    for result in candidates:
+        value = result.get("value")
+        choices = value.get("choices") if isinstance(value, dict) else None
+        if isinstance(choices, list) and choices and isinstance(choices[0], str) and choices[0]:
+            return choices[0]
+    return None
+
+
+def _max_score(strategy: str, n_classes: int) -> float:
+    if strategy == "entropy":
+        return math.log(max(n_classes, 2))
+    if strategy == "least_confidence":
+        return 1.0 - 1.0 / max(n_classes, 2)
+    return 1.0  # margin and random scores lie in [0, 1]
+
+
+def confidence(strategy: str, scores: np.ndarray, n_classes: int) -> np.ndarray:
+    """Sieve's informativeness (higher first) as Label Studio's score (lower first), in [0, 1]:
+    Label Studio's uncertainty sampling hands out the task with the lowest score, so the order is Sieve's.
+    The uncertainty strategies' scores have known bounds and are scaled; any other strategy's order
+    becomes evenly spaced scores, the first 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if strategy in STRATEGIES:
+        return np.clip(1.0 - scores / _max_score(strategy, n_classes), 0.0, 1.0)
+    places = np.empty(len(scores))
+    places[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    return places / max(len(scores) - 1, 1)
+
+
+def prediction(label, score: float | None, model_version: str, from_name: str, to_name: str) -> dict:
+    """One task's prediction in the shape Label Studio stores: a choices result (none without a model)."""
+    result = [] if label is None else [{"from_name": from_name, "to_name": to_name, "type": RESULT_TYPE,
+                                        "value": {"choices": [str(label)]}}]
+    answer = {"result": result, "model_version": model_version}
+    if score is not None:
+        answer["score"] = float(score)
+    return answer

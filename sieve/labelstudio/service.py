@@ -1,0 +1,261 @@
+"""Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
+from __future__ import annotations
+
+import secrets
+
+
+from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
+from ..core.items import ItemBatch
+from ..core.strategies import scores as strategy_scores
+from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS
+from ..pools import Pools
+from ..storage.labelstudio import Link, LinkStore
+from ..storage.pools import JOB_PREFIX
+from ..storage.rankings import read_all
+from ..storage.refresh import RefreshStore
+from ..storage.keys import PoolKeys
+from ..storage.replies import int_or_none
+from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
+from . import protocol
+from .config import LabelConfig, parse_label_config
+
+class LabelStudio:
+    def __init__(self, pools: Pools):
+        self.pools = pools
+        self.redis = pools.redis
+        self.links = LinkStore(pools.redis)
+
+    # -- setup and versions ---------------------------------------------------------------------------
+
+    def setup(self, body: dict, tenant: str | None) -> dict:
+        project, pid = self._project(body.get("project"))
+        config = parse_label_config(body.get("schema"), field="schema")
+        hostname, token = body.get("hostname"), body.get("access_token")
+        pool_id = self._connect(project, pid, config, tenant, hostname or "", token or "")
+        settings = self.pools.settings
+        if (hostname or settings.labelstudio_url) and (token or settings.labelstudio_token):
+            # Tasks imported before Sieve was connected, and their labels, come in through the REST API.
+            version = int(self.redis.hget(PoolKeys(pool_id).meta, "version") or 0)
+            enqueue_sync(self.pools.queue, pool_id, version, settings)
+        return {"model_version": self.model_version(pool_id)}
+
+    def versions(self, tenant: str | None) -> dict:
+        """Label Studio asks without naming a project: the current version of each of the tenant's projects."""
+        return {"versions": sorted(self.model_version(pool_id) for pool_id in self.links.pools(tenant))}
+
+    def model_version(self, pool_id: str) -> str:
+        return protocol.model_version(pool_id, int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "ranked_version")))
+
+    @staticmethod
+    def _project(value) -> tuple[str, int]:
+        pid = protocol.project_id(value)
+        if pid is None or not isinstance(value, str) or len(value) > 100:
+            raise InvalidInput('project must be Label Studio\'s "<id>.<created time>"', field="project")
+        return value, pid
+
+    def _connect(self, project: str, pid: int, config: LabelConfig, tenant: str | None,
+                 hostname: str = "", token: str = "") -> str:
+        """Finds the project's text pool and lets in the config's new classes, or creates the pool."""
+        link = self.links.find(tenant, project, pid)
+        if link is not None:
+            pool_id = link.pool_id
+            self.pools.store.widen_classes(pool_id, config.classes)
+        else:
+            # A new id each time: a deterministic one would meet the finished jobs of a deleted namesake.
+            made = self.pools.create(f"Label Studio project {pid}", None, [], [], classes=config.classes,
+                                     featurizer={}, tenant=tenant)
+            self.links.save(Link(pool_id=made, project=project, project_id=pid, from_name=config.from_name,
+                                 to_name=config.to_name, field=config.field), tenant=None, index=False)
+            pool_id = self.links.claim(tenant, project, pid, made)
+            if pool_id != made:  # a concurrent setup of the same project won
+                self.pools.delete(made)
+        self.links.save(Link(pool_id=pool_id, project=project, project_id=pid, from_name=config.from_name,
+                             to_name=config.to_name, field=config.field, hostname=hostname, token=token), tenant)
+        return pool_id
+
+    # -- predict --------------------------------------------------------------------------------------
+
+    def predict(self, body: dict, tenant: str | None) -> dict:
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or len(tasks) > MAX_PREDICT_ROWS:
+            raise InvalidInput(f"tasks must be a list of at most {MAX_PREDICT_ROWS} tasks", field="tasks")
+        project, pid = self._project(body.get("project"))
+        link = self.links.find(tenant, project, pid)
+        if link is None:
+            # Sieve's Redis lost the project, or never saw its setup: the label config is here too.
+            pool_id = self._connect(project, pid, parse_label_config(body.get("label_config"), field="label_config"),
+                                    tenant)
+            link = self.links.load(pool_id)
+        pool_id = link.pool_id
+        ids = [protocol.task_id(task) for task in tasks]
+        self.absorb(link, tasks)
+        known = set(i for i, k in zip(ids, self.pools.store.known_ids(pool_id, [i for i in ids if i])) if k)
+        labels, scores, version = self._judge(pool_id, [i for i in ids if i in known])
+        results = []
+        for item_id in ids:
+            # A task Sieve cannot read comes last in the queue: confidence 1.
+            label, score = (labels[item_id], scores[item_id]) if item_id in known else (None, 1.0)
+            results.append(protocol.prediction(label, score, version, link.from_name, link.to_name))
+        return {"results": results}
+
+    def _judge(self, pool_id: str, ids: list[str]) -> tuple[dict, dict, str]:
+        """Each item's predicted label and Label Studio score, and the model version they come from."""
+        status = self.pools.status(pool_id)
+        version = protocol.model_version(pool_id, status["ranked_version"])
+        if not ids:
+            return {}, {}, version
+        if status["cold_start"] or status["model_version"] is None:
+            return {i: None for i in ids}, self._ranked_scores(pool_id, ids), version
+        prediction = self.pools.predict(pool_id, ids=ids)
+        strategy = status["strategy"]
+        best = prediction.proba.argmax(axis=1)
+        if strategy in ("least_confidence", "margin", "entropy"):
+            confidence = dict(zip(ids, protocol.confidence(
+                strategy, strategy_scores(strategy, prediction.proba), len(prediction.classes)).tolist()))
+        else:
+            confidence = self._ranked_scores(pool_id, ids)
+        return {i: prediction.classes[b] for i, b in zip(ids, best)}, confidence, version
+
+    def _ranked_scores(self, pool_id: str, ids: list[str]) -> dict:
+        """From the order of the pool's published ranking (before a first model, its cold-start order), as
+        the push job sends it: for strategies whose score of one item cannot be computed on its own."""
+        ranking = read_all(self.redis, pool_id)
+        confidence = protocol.confidence(ranking.strategy, ranking.scores, len(ranking.model_classes) or 2)
+        confidence = dict(zip(ranking.ids, confidence.tolist()))
+        return {i: confidence.get(i, 1.0) for i in ids}
+
+    def absorb(self, link: Link, tasks: list) -> dict:
+        """Adds the tasks Sieve has not seen, and teaches the annotations it has not seen (a task's latest)."""
+        added = self._add_tasks(link, tasks)
+        latest: dict[str, tuple[int, str]] = {}
+        for task in tasks:
+            item_id = protocol.task_id(task)
+            annotations = task.get("annotations") if isinstance(task, dict) else None
+            for annotation in annotations if item_id and isinstance(annotations, list) else []:
+                label = protocol.annotation_choice(annotation, link.from_name)
+                annotation_id = annotation.get("id") if isinstance(annotation, dict) else None
+                if label is not None and type(annotation_id) is int and annotation_id > latest.get(item_id, (-1,))[0]:
+                    latest[item_id] = (annotation_id, label)
+        allowed = set(self.pools.status(link.pool_id)["classes"] or [])
+        known = self.pools.store.known_ids(link.pool_id, list(latest))
+        fresh = {item_id: entry for (item_id, entry), k in zip(latest.items(), known)
+                 if k and entry[1] in allowed and not self.links.knows(link.pool_id, entry[0])}
+        if fresh:
+            self.pools.teach(link.pool_id, list(fresh), [label for _, label in fresh.values()], source="labelstudio")
+            for item_id, (annotation_id, label) in fresh.items():
+                self.links.remember(link.pool_id, annotation_id, item_id, label)
+        return {"added": added, "labeled": len(fresh)}
+
+    def _add_tasks(self, link: Link, tasks: list) -> int:
+        """Adds the tasks Sieve has not seen (those with text) to the pool; how many it added."""
+        texts = {}
+        for task in tasks:
+            item_id, body = protocol.task_id(task), protocol.task_text(task, link.field)
+            if item_id is not None and body is not None:
+                texts[item_id] = body
+        added = 0
+        for _ in range(3):  # another call may add some of the same tasks first: then try the rest again
+            new = [i for i, k in zip(texts, self.pools.store.known_ids(link.pool_id, list(texts))) if not k]
+            new = new[:MAX_ITEMS_PER_CALL]
+            if not new:
+                return added
+            try:
+                self.pools.add_items(link.pool_id, ItemBatch(ids=new, texts=[texts[i] for i in new]))
+                return added + len(new)
+            except Conflict:
+                continue
+        return added
+
+    # -- webhooks -------------------------------------------------------------------------------------
+
+    def webhook(self, body, tenant: str | None) -> dict:
+        """Handles one event; never raises for what Label Studio sent, and says what it did."""
+        action = body.get("action") if isinstance(body, dict) else None
+        handler = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
+                   "ANNOTATIONS_CREATED": self._annotations_created,
+                   "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
+                   "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}.get(action)
+        if handler is None:
+            return {"status": "ignored", "reason": f"Sieve does not act on {str(action)[:50]!r}"}
+        pid = protocol.project_id(body.get("project"))
+        pool_id = self.links.pool_of(tenant, pid) if pid is not None else None
+        link = self.links.load(pool_id) if pool_id else None
+        if link is None or not self.pools.store.exists(link.pool_id):
+            return {"status": "ignored", "reason": "this project is not connected to Sieve"}
+        try:
+            return {"status": "ok", "action": action, **handler(link, body)}
+        except SieveError as error:
+            return {"status": "ignored", "reason": error.message}
+
+    def _annotated(self, link: Link, body: dict) -> dict:
+        annotation = body.get("annotation") if isinstance(body.get("annotation"), dict) else {}
+        item_id = protocol.task_id(annotation.get("task")) or protocol.task_id(body.get("task"))
+        annotation_id = annotation.get("id")
+        if item_id is None or isinstance(annotation_id, bool) or not isinstance(annotation_id, int):
+            raise InvalidInput("the event names no annotation id and task id")
+        label = protocol.annotation_choice(annotation, link.from_name)
+        if label is None:
+            # Cancelled (skipped) or without choices: this annotation no longer labels its task.
+            return self._forget(link, [annotation_id])
+        if not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
+            task = body.get("task") if isinstance(body.get("task"), dict) else {}
+            if not self._add_tasks(link, [{**task, "id": int(item_id)}]) and \
+                    not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
+                raise NotFound(f"task {item_id} is not in the pool and the event carries no text for it")
+        change = self.pools.teach(link.pool_id, [item_id], [label], source="labelstudio")
+        self.links.remember(link.pool_id, annotation_id, item_id, label)
+        return {"labeled": {item_id: label}, "labels_version": change.labels_version}
+
+    def _annotations_created(self, link: Link, body: dict) -> dict:
+        """Many annotations at once (Label Studio's "predictions to annotations"), with their tasks."""
+        annotations = body.get("annotation") if isinstance(body.get("annotation"), list) else []
+        tasks = {protocol.task_id(t): {**t, "annotations": []}
+                 for t in (body.get("task") if isinstance(body.get("task"), list) else []) if protocol.task_id(t)}
+        for annotation in annotations:
+            item_id = protocol.task_id(annotation.get("task")) if isinstance(annotation, dict) else None
+            if item_id is not None:
+                tasks.setdefault(item_id, {"id": int(item_id), "annotations": []})["annotations"].append(annotation)
+        return self.absorb(link, list(tasks.values()))
+
+    def _tasks_deleted(self, link: Link, body: dict) -> dict:
+        """Deleted tasks lose their labels and get no more predictions; they stay in the pool, unlabeled."""
+        tasks = body.get("tasks") if isinstance(body.get("tasks"), list) else []
+        ids = list(dict.fromkeys(i for i in map(protocol.task_id, tasks) if i is not None))
+        gone = [i for i, k in zip(ids, self.pools.store.known_ids(link.pool_id, ids)) if k]
+        self.links.mark_deleted(link.pool_id, gone)
+        removed = self.pools.unlabel(link.pool_id, gone, source="labelstudio")[0] if gone else 0
+        return {"deleted": len(gone), "unlabeled": removed}
+
+    def _annotations_deleted(self, link: Link, body: dict) -> dict:
+        annotations = body.get("annotations") if isinstance(body.get("annotations"), list) else []
+        ids = [a.get("id") for a in annotations if isinstance(a, dict)]
+        return self._forget(link, [i for i in ids if isinstance(i, int) and not isinstance(i, bool)])
+
+    def _forget(self, link: Link, annotation_ids: list[int]) -> dict:
+        """Drops annotations; a task keeps the label of its latest remaining annotation, or loses its label."""
+        outcome = self.links.forget(link.pool_id, annotation_ids)
+        relabel = {task: label for task, label in outcome.items() if label is not None}
+        unlabel = sorted(task for task, label in outcome.items() if label is None)
+        if relabel:
+            self.pools.teach(link.pool_id, list(relabel), list(relabel.values()), source="labelstudio")
+        if unlabel:
+            self.pools.unlabel(link.pool_id, unlabel, source="labelstudio")
+        return {"labeled": relabel, "unlabeled": unlabel}
+
+    def _tasks_created(self, link: Link, body: dict) -> dict:
+        tasks = body.get("tasks") if isinstance(body.get("tasks"), list) else []
+        return {"added": self._add_tasks(link, tasks[:MAX_ITEMS_PER_CALL])}
+
+    def _start_training(self, link: Link, body: dict) -> dict:
+        """A retrain when labels or tasks changed since the last one; else the last one is pushed again."""
+        store, settings = RefreshStore(self.redis), self.pools.settings
+        # Like the sweeper's: a fresh id, since a finished job may still hold the deterministic one.
+        job_id = f"{JOB_PREFIX}{link.pool_id}-t{secrets.token_hex(4)}"
+        if store.recover(link.pool_id, job_id, settings.pending_ttl_ms):
+            enqueue_refresh(self.pools.queue, link.pool_id, job_id, settings)
+            return {"job_id": job_id}
+        version, ranked = (int_or_none(v) for v in self.redis.hmget(PoolKeys(link.pool_id).meta,
+                                                                      ["version", "ranked_version"]))
+        if ranked is None or ranked != version:
+            return {"job_id": None}  # a refresh is queued or running (or failed): a push follows it
+        return {"job_id": enqueue_push(self.pools.queue, link.pool_id, ranked, settings, again=True)}

@@ -1,0 +1,99 @@
+"""Label Studio's jobs: the push (after a refresh, Label Studio gets the new predictions and follows the new
+model version) and the sync (a project's existing tasks and labels come into its pool)."""
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import get_current_job
+
+from ..labelstudio import protocol
+from ..labelstudio.client import LabelStudioClient, LabelStudioError
+from ..labelstudio.service import LabelStudio
+from ..pools import Pools
+from ..settings import Settings
+from ..storage.labelstudio import Link, LinkStore
+from ..storage.rankings import read_all
+from .queue import enqueue_push, refresh_queue
+
+log = logging.getLogger("sieve.labelstudio")
+
+
+def push_after_refresh(redis: Redis, pool_id: str, ranked_version: int, settings: Settings) -> None:
+    """Called by a refresh that published: queues the push if the pool serves a Label Studio project.
+    Whatever happens here, the refresh itself has succeeded."""
+    try:
+        if LinkStore(redis).is_linked(pool_id):
+            enqueue_push(refresh_queue(redis, settings), pool_id, ranked_version, settings)
+    except Exception:  # noqa: BLE001 (a push is a courtesy to Label Studio; never fail the refresh for it)
+        log.exception("pool %s: could not queue the push to Label Studio", pool_id)
+
+
+def push_predictions(pool_id: str, ranked_version: int) -> dict:
+    """Sends the ranking's predictions of every unlabeled task, then sets the project's model version."""
+    redis = get_current_job().connection
+    settings = Settings.from_env()
+    link = LinkStore(redis).load(pool_id)
+    client = _client(link, settings)
+    if client is None:
+        return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
+    ranking = read_all(redis, pool_id)
+    if ranking.ranked_version != ranked_version:
+        # A newer refresh published meanwhile; its own push sends its ranking.
+        return {"pool_id": pool_id, "outcome": "superseded", "ranked_version": ranking.ranked_version}
+    version = protocol.model_version(pool_id, ranked_version)
+    links = LinkStore(redis)
+    predictions = _predictions(ranking, link, version, links.deleted(pool_id))
+    try:
+        created = client.import_predictions(link.project_id, predictions)
+    except LabelStudioError as error:
+        if error.status != 400:
+            raise
+        # Label Studio refuses a whole import that names a task it no longer has (deleted while Sieve
+        # missed the webhook): learn which tasks exist, and send the predictions of those.
+        existing = {task["id"] for page in client.tasks(link.project_id, annotations=False) for task in page}
+        links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
+        created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
+    client.set_model_version(link.project_id, version)
+    log.info("pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created,
+             link.project_id, version)
+    return {"pool_id": pool_id, "outcome": "pushed", "predictions": created, "model_version": version}
+
+
+def sync_project(pool_id: str) -> dict:
+    """Reads every task of the project, with its annotations, into the pool: tasks imported before Sieve
+    was connected join it, and so do the labels they already have."""
+    redis = get_current_job().connection
+    settings = Settings.from_env()
+    link = LinkStore(redis).load(pool_id)
+    client = _client(link, settings)
+    if client is None:
+        return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
+    service = LabelStudio(Pools(redis, settings))
+    added = labeled = 0
+    for tasks in client.tasks(link.project_id):
+        outcome = service.absorb(link, tasks)
+        added, labeled = added + outcome["added"], labeled + outcome["labeled"]
+    return {"pool_id": pool_id, "outcome": "synced", "added": added, "labeled": labeled}
+
+
+def _client(link: Link | None, settings: Settings) -> LabelStudioClient | None:
+    if link is None:
+        return None
+    url, token = settings.labelstudio_url or link.hostname, settings.labelstudio_token or link.token
+    return LabelStudioClient(url, token) if url and token else None
+
+
+def _predictions(ranking, link, version: str, deleted: set[str]) -> list[dict]:
+    tasks = [None if i in deleted else protocol.task_of_item(i) for i in ranking.ids]
+    n_classes = len(ranking.model_classes) or 2
+    confidence = protocol.confidence(ranking.strategy, ranking.scores, n_classes)
+    best = ranking.probabilities.argmax(axis=1) if ranking.probabilities is not None else None
+    out = []
+    for position, task in enumerate(tasks):
+        if task is None:
+            continue  # a deleted task, or an item added through Sieve's own API
+        label = ranking.model_classes[int(best[position])] if best is not None else None
+        entry = protocol.prediction(label, float(confidence[position]), version, link.from_name, link.to_name)
+        out.append({"task": task, **entry})
+    return out

@@ -1,0 +1,70 @@
+"""Label Studio payloads read and written without Flask or Redis: label configs, ids, choices, scores."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sieve.core.errors import InvalidInput
+from sieve.core.strategies import STRATEGIES, scores
+from sieve.labelstudio import protocol
+from sieve.labelstudio.config import parse_label_config
+
+CONFIG = ('<View><Image name="img" value="$image"/><Text name="text" value="$review"/>'
+          '<Choices name="sentiment" toName="text" choice="single"><Choice value="Positive"/>'
+          '<Choice value="Negative"/><Choice value="Positive"/></Choices></View>')
+
+
+def test_the_label_config_gives_names_field_and_classes_once_each():
+    config = parse_label_config(CONFIG)
+    assert (config.from_name, config.to_name, config.field) == ("sentiment", "text", "review")
+    assert config.classes == ["Positive", "Negative"]
+
+
+@pytest.mark.parametrize("xml", [
+    None, "", "<View", '<View><Text name="t" value="$t"/></View>',  # no Choices
+    '<View><Choices name="c" toName="t"><Choice value="a"/></Choices></View>',  # no Text
+    '<View><Text name="t" value="$t"/><Choices name="c" toName="t"/></View>',  # no Choice
+    '<!DOCTYPE v [<!ENTITY a "b">]><View>&a;</View>',  # entities are refused
+    '<!DOCTYPE v [<!ENTITY a SYSTEM "file:///etc/passwd">]><View>&a;</View>',
+], ids=["none", "empty", "broken", "no-choices", "no-text", "no-choice", "entity", "external-entity"])
+def test_a_label_config_sieve_cannot_serve_is_invalid_input_naming_the_field(xml):
+    with pytest.raises(InvalidInput) as caught:
+        parse_label_config(xml, field="schema")
+    assert caught.value.field == "schema"
+
+
+def test_project_and_task_ids_are_read_from_every_shape_label_studio_uses():
+    assert protocol.project_id("12.1795785340") == 12 == protocol.project_id({"id": 12})
+    assert protocol.project_id(12) == 12
+    for bad in ("12.x", "x", "1\n", "", None, True, -1, {"id": None}, 1.5):
+        assert protocol.project_id(bad) is None, bad
+    assert protocol.task_id({"id": 7}) == "7" == protocol.task_id(7)
+    assert protocol.task_id(True) is None and protocol.task_id("7") is None and protocol.task_id(-1) is None
+
+
+def test_the_choice_of_an_annotation_prefers_sieves_choices_tag():
+    annotation = {"result": [
+        {"from_name": "topic", "type": "choices", "value": {"choices": ["Sports"]}},
+        {"from_name": "sentiment", "type": "choices", "value": {"choices": ["Negative", "Positive"]}}]}
+    assert protocol.annotation_choice(annotation, "sentiment") == "Negative"
+    assert protocol.annotation_choice({**annotation, "was_cancelled": True}, "sentiment") is None
+    for odd in ({"result": []}, {"result": "x"}, {}, None, {"result": [{"type": "choices", "value": {}}]},
+                {"result": [{"type": "labels", "value": {"choices": ["x"]}}]}):
+        assert protocol.annotation_choice(odd, "sentiment") is None
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_confidence_reverses_informativeness_within_0_and_1(strategy):
+    proba = np.random.default_rng(0).dirichlet([1, 1, 1], size=200)
+    informative = scores(strategy, proba) if strategy != "random" else np.random.default_rng(1).random(200)
+    confidence = protocol.confidence(strategy, informative, 3)
+    assert ((0 <= confidence) & (confidence <= 1)).all()
+    # Lowest confidence first is most informative first: the very same order.
+    assert np.array_equal(np.argsort(confidence, kind="stable"), np.argsort(-informative, kind="stable"))
+
+
+def test_a_prediction_without_a_label_has_an_empty_result():
+    assert protocol.prediction(None, 0.5, "v", "s", "t") == {"result": [], "model_version": "v", "score": 0.5}
+    with_label = protocol.prediction("Positive", 0.25, "v", "s", "t")
+    assert with_label["result"] == [{"from_name": "s", "to_name": "t", "type": "choices",
+                                     "value": {"choices": ["Positive"]}}]

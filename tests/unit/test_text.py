@@ -1,0 +1,62 @@
+"""The text featurizer and the tf-idf step a text pool's model learns from every row of the pool."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sieve.core.errors import InvalidInput
+from sieve.core.text import DEFAULT_FEATURIZER, featurize, normalize_featurizer
+from sieve.core.training import fit, predict_proba
+from sieve.limits import MAX_TEXT_FEATURES
+
+
+def test_featurize_gives_l2_normalized_float32_rows_of_the_configured_width():
+    rows = featurize(["good good good film", "bad film", ""], normalize_featurizer({"n_features": 64}))
+    assert rows.dtype == np.float32 and rows.shape == (3, 64)
+    assert np.linalg.norm(rows[:2], axis=1) == pytest.approx([1, 1], abs=1e-6)
+    assert not rows[2].any()  # an empty text is a zero row, not an error
+
+
+def test_featurize_is_sublinear_in_term_counts_and_the_same_in_every_call():
+    spec = normalize_featurizer({"n_features": 1024})
+    once, thrice = featurize(["good film", "good good good film"], spec)
+    # 1 + ln 3 against 1 for "film": a repeated word weighs more, but far less than three times as much.
+    ratio = thrice.max() / thrice[thrice > 0].min()
+    assert ratio == pytest.approx(1 + np.log(3), rel=1e-5)
+    assert np.array_equal(featurize(["good film"], spec)[0], once)
+
+
+def test_normalize_featurizer_fills_defaults_and_names_the_bad_field():
+    assert normalize_featurizer(None) == DEFAULT_FEATURIZER
+    for bad, field in [({"n_features": MAX_TEXT_FEATURES + 1}, "featurizer.n_features"),
+                       ({"n_features": True}, "featurizer.n_features"), ({"ngram_max": 4}, "featurizer.ngram_max"),
+                       ({"type": "bert"}, "featurizer.type"), ({"tfidf": "yes"}, "featurizer.tfidf"),
+                       ({"stop_words": "english"}, "featurizer.stop_words"), ([], "featurizer")]:
+        with pytest.raises(InvalidInput) as caught:
+            normalize_featurizer(bad)
+        assert caught.value.field == field
+
+
+def test_a_tfidf_model_learns_document_frequencies_from_the_whole_pool_and_predicts_text():
+    spec = normalize_featurizer({"n_features": 256})
+    texts = ["great fun film"] * 5 + ["dull boring film"] * 5 + ["film"] * 40
+    features = featurize(texts, spec)
+    model = fit(features, np.array([0, 5]), ["pos", "neg"], {"type": "logistic_regression", "params": {}},
+                random_state=0, featurizer=spec)
+    # "film" is in every row: its idf is the lowest, which only the unlabeled rows can tell.
+    idf = model.named_steps["tfidf"].idf_
+    film = np.flatnonzero(featurize(["film"], spec)[0])[0]
+    assert idf[film] == idf.min()
+    proba = predict_proba(model, featurize(["great fun", "boring dull"], spec))
+    assert list(model.classes_) == ["neg", "pos"]
+    assert proba[0, 1] > 0.5 > proba[1, 1]
+
+
+def test_a_tfidf_pipeline_feeds_models_that_take_dense_rows_only():
+    spec = normalize_featurizer({"n_features": 8})
+    rng = np.random.default_rng(0)
+    features = featurize([" ".join(rng.choice(["ant", "bee", "cat", "dog", "eel", "fox"], size=6)) for _ in range(20)], spec)
+    model = fit(features, np.arange(20), ["x", "y"] * 10, {"type": "gaussian_nb", "params": {}},
+                random_state=0, featurizer=spec)
+    proba = predict_proba(model, features)
+    assert proba.shape == (20, 2) and np.isfinite(proba).all()
