@@ -8,7 +8,7 @@ import click
 
 from sieve.core.errors import InvalidInput
 from sieve.core.estimators import normalize_model_spec
-from sieve.core.strategies import STRATEGIES
+from sieve.core.selection import ALL_STRATEGIES
 
 from .datasets import load_dataset
 from .plot import plot_curves
@@ -20,7 +20,7 @@ DEFAULT_PARAMS = {"logistic_regression": {"max_iter": 1000}}
 
 
 def _strategies(text: str | None) -> tuple[str, ...]:
-    names = [s.strip() for s in (text or ",".join(STRATEGIES)).split(",") if s.strip()]
+    names = [s.strip() for s in (text or ",".join(ALL_STRATEGIES)).split(",") if s.strip()]
     if BASELINE not in names:
         click.echo(f"adding {BASELINE!r}: every strategy is compared with it")
         names.insert(0, BASELINE)

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only: no display is needed, or wanted on a server
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sieve.core.strategies import STRATEGIES  # noqa: E402
+from sieve.core.selection import ALL_STRATEGIES  # noqa: E402
 
 SIZE_INCHES = (8, 5)
 DPI = 100
@@ -21,7 +21,7 @@ def plot_curves(results: dict, path: Path) -> None:
         curve = results["strategies"][name]["curve"]
         labels, mean, std = (np.asarray(curve[key]) for key in ("labels", "mean", "std"))
         # One colour per strategy whatever the order, so that plots of different data sets compare at a glance.
-        color = f"C{STRATEGIES.index(name) % 10}"
+        color = f"C{ALL_STRATEGIES.index(name) % 10}"
         axes.plot(labels, mean, label=name, color=color, linestyle="--" if name == "random" else "-")
         axes.fill_between(labels, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
     axes.axhline(results["full_pool_accuracy"], color="black", linewidth=1, linestyle=":",

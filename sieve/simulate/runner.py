@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from sieve.core.strategies import STRATEGIES
+from sieve.core.selection import ALL_STRATEGIES
 
 from .datasets import Dataset
 from .local import run_local
@@ -27,9 +27,9 @@ class Plan:
     api_key: str | None = None
 
     def __post_init__(self):
-        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        unknown = [s for s in self.strategies if s not in ALL_STRATEGIES]
         if unknown or not self.strategies:
-            raise ValueError(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(STRATEGIES)}")
+            raise ValueError(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(ALL_STRATEGIES)}")
         for name in ("batch_size", "budget", "init_per_class", "seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1")
