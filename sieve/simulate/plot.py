@@ -21,7 +21,7 @@ def plot_curves(results: dict, path: Path) -> None:
         curve = results["strategies"][name]["curve"]
         labels, mean, std = (np.asarray(curve[key]) for key in ("labels", "mean", "std"))
         # One colour per strategy whatever the order, so that plots of different data sets compare at a glance.
-        color = f"C{ALL_STRATEGIES.index(name) % 10}"
+        color = plt.get_cmap("tab20")(ALL_STRATEGIES.index(name) % 20)
         axes.plot(labels, mean, label=name, color=color, linestyle="--" if name == "random" else "-")
         axes.fill_between(labels, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
     axes.axhline(results["full_pool_accuracy"], color="black", linewidth=1, linestyle=":",
