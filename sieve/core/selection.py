@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import badge, clustering, committee, density, diversity
+from . import auto, badge, clustering, committee, density, diversity
 from .strategies import STRATEGIES, entropy, scores, top_k
 
 RANKING_STRATEGIES: tuple[str, ...] = STRATEGIES + ("qbc_vote_entropy", "qbc_kl", "density_weighted")
 """A score per row: the batch of k is the top k of one ranking, which can be stored and walked."""
 
-BATCH_STRATEGIES: tuple[str, ...] = ("kcenter", "margin_diversity", "badge", "cluster_margin")
+BATCH_STRATEGIES: tuple[str, ...] = ("kcenter", "margin_diversity", "badge", "cluster_margin", "auto")
 """The batch depends on k as a whole (each pick depends on the previous ones): no static ranking."""
 
 ALL_STRATEGIES: tuple[str, ...] = RANKING_STRATEGIES + BATCH_STRATEGIES
@@ -94,6 +94,8 @@ def ranking_scores(strategy: str, candidates: Candidates) -> np.ndarray:
 
 
 def _batch(strategy: str, c: Candidates, rows: np.ndarray, k: int) -> np.ndarray:
+    if strategy == "auto":
+        return auto.diverse_margin(c.proba, c.features, rows, c.labeled, k)
     if strategy == "kcenter":
         return diversity.kcenter(c.features, rows, c.labeled, k, c.rng)
     if strategy == "badge":

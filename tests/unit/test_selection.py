@@ -69,7 +69,7 @@ def pool(n=300, n_labeled=30, seed=0, model=True):
 def test_strategy_names_split_into_rankings_and_batches():
     assert ALL_STRATEGIES == RANKING_STRATEGIES + BATCH_STRATEGIES
     assert RANKING_STRATEGIES[:4] == STRATEGIES
-    assert set(BATCH_STRATEGIES) == {"kcenter", "margin_diversity", "badge", "cluster_margin"}
+    assert set(BATCH_STRATEGIES) == {"kcenter", "margin_diversity", "badge", "cluster_margin", "auto"}
     assert {"qbc_vote_entropy", "qbc_kl", "density_weighted"} <= set(RANKING_STRATEGIES)
     assert len(set(ALL_STRATEGIES)) == len(ALL_STRATEGIES)
     assert [is_batch(s) for s in ALL_STRATEGIES] == [s in BATCH_STRATEGIES for s in ALL_STRATEGIES]
