@@ -47,3 +47,6 @@ MAX_TEXT_FEATURES = 8192
 
 MAX_TEXT_LENGTH = 100_000
 """Longest text of one item, in characters."""
+
+MAX_PLATEAU_WINDOW = 100
+"""Most model versions a plateau rule may ask to agree in a row."""

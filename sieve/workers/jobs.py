@@ -6,6 +6,7 @@ import time
 
 from rq import get_current_job
 
+from ..core.history import review
 from ..core.training import ALWAYS_RANKED, rank_pool
 from ..settings import Settings
 from ..storage.models import dump_model, load_model
@@ -93,8 +94,14 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
                        seed=snapshot.seed, version=snapshot.version, model=model,
                        strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon,
-                       featurizer=snapshot.featurizer)
+                       featurizer=snapshot.featurizer, eval_rows=snapshot.eval_rows)
     model_version = None if result.cold_start else snapshot.labels_version
+    assessed = None if result.cold_start else review(
+        features=features, proba=result.proba, classes=result.classes, model_version=model_version,
+        labeled=snapshot.labeled, spec=snapshot.model_spec, seed=snapshot.seed,
+        unlabeled=result.orders["random"][0], stop_rows=snapshot.stop_rows, previous_stop=snapshot.previous_stop,
+        history=snapshot.history, policy=snapshot.policy, fit_seconds=result.fit_seconds,
+        score_seconds=result.score_seconds, reused=not fitted_here, featurizer=snapshot.featurizer)
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,
@@ -102,4 +109,5 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
                     if fitted_here and result.model is not None else None),
         proba=result.proba, n_ranked=len(result.orders["random"][0]),
         rankings=result.orders,
-        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start)
+        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start,
+        review=assessed)
