@@ -50,3 +50,6 @@ MAX_TEXT_LENGTH = 100_000
 
 MAX_PLATEAU_WINDOW = 100
 """Most model versions a plateau rule may ask to agree in a row."""
+
+MAX_METRICS_POOLS = 1000
+"""Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""
