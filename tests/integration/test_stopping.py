@@ -115,3 +115,13 @@ def test_the_learning_curve_is_a_png_of_the_expected_size_and_an_svg(api):
     assert ElementTree.fromstring(svg.content).tag == "{http://www.w3.org/2000/svg}svg"
     assert_problem(api.get(f"/v1/pools/{pool}/learning_curve.png", params={"metric": "speed"}), 422, "metric")
     assert_problem(api.get("/v1/pools/0123456789abcdef/learning_curve.png"), 404, "pool_id")
+
+
+def test_unlabeling_gives_the_budget_back_at_once(api):
+    X, y = _blobs(40)
+    pool = api.create_pool(items=items_of(X), stopping={"budget": 4, "enforce_budget": True},
+                           labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 38, 39)])
+    assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": 1}), 409, "stopping.budget")
+    assert api.post(f"/v1/pools/{pool}/unlabel", json={"ids": ["i1"]}).status_code == 202
+    answer = api.query(pool, k=1, wait=20)
+    assert answer["stop"] == {"recommended": False, "reasons": []} and len(answer["items"]) == 1
