@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from redis import Redis
 from redis.exceptions import RedisError
 
 from .core.errors import SieveError
-from .http import auth, labelstudio, ops, pools
+from .http import auth, labelstudio, metrics, ops, pools
 from .labelstudio.service import LabelStudio
 from .http.problems import ProblemApi, domain_error, problem
 from .pools import Pools
@@ -18,9 +19,15 @@ from .settings import Settings
 from .storage.connection import connect
 
 log = logging.getLogger("sieve.http")
+access_log = logging.getLogger("sieve.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def request_context() -> dict:
+    """What every log record of a request carries: its request id."""
+    return {"request_id": g.get("request_id")} if has_request_context() else {}
 
 
 def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
@@ -32,9 +39,12 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
         API_SPEC_OPTIONS={
             "info": {"description": "Active learning as a service: register a pool of unlabeled items, ask "
                                     "which to label next, teach the labels."},
-            "components": {"securitySchemes": {"apiKey": {
-                "type": "http", "scheme": "bearer",
-                "description": "Needed once any key exists (`sieve keys create`); without keys, auth is off."}}},
+            "components": {"securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "Needed once any key exists (`sieve keys create`); without keys, auth "
+                                          "is off."},
+                "metricsToken": {"type": "http", "scheme": "bearer",
+                                 "description": "SIEVE_METRICS_TOKEN, for /metrics only."}}},
             # Either a key or none: which one applies depends on whether keys exist.
             "security": [{"apiKey": []}, {}],
         },
@@ -53,6 +63,8 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
 
     app.register_error_handler(SieveError, domain_error)
+    # First, so that the clock starts before anything else runs for a request.
+    metrics.install(app, redis, app.extensions["sieve.pools"].queue)
 
     @app.errorhandler(RedisError)
     def _storage_unavailable(error):
@@ -70,11 +82,16 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
                                [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}])
         return None
 
-    auth.install(app, redis)
+    auth.install(app, redis, settings.metrics_token)
 
     @app.after_request
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+                "route": request.url_rule.rule if request.url_rule is not None else None,
+                "status": response.status_code, "method": request.method,
+                "duration_ms": round(1000 * (time.perf_counter() - g.started), 3) if "started" in g else None})
         return response
 
     return app

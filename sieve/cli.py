@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,23 +148,59 @@ def _local_secret(data_dir: Path) -> str:
               "connections alive).")
 def api(host, port, processes, threads):
     """Run the HTTP API under gunicorn (one container's worth)."""
+    made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
+    from prometheus_client import multiprocess
 
-    from .app import create_app
+    from . import logs
+    from .app import create_app, request_context
 
     settings = Settings.from_env()
+
+    class JsonLogger(Logger):
+        """gunicorn's own lines (start, stop, worker deaths) as JSON too."""
+
+        def setup(self, cfg):
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(logs.formatter("api"))
 
     class Server(BaseApplication):
         def load_config(self):
             for name, value in {"bind": f"{host}:{port}", "workers": processes, "threads": threads,
                                 "worker_class": "gthread", "keepalive": 30, "timeout": 120,
-                                "accesslog": None, "graceful_timeout": 10}.items():
+                                "accesslog": None, "graceful_timeout": 10, "logger_class": JsonLogger,
+                                # A dead process's request counts stay summed; its live gauges go.
+                                "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
+                                }.items():
                 self.cfg.set(name, value)
 
         def load(self):
+            logs.configure("api", context=request_context)
             return create_app(settings)
 
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _metrics_directory() -> str | None:
+    """Points prometheus-client's multiprocess mode at an empty folder shared by gunicorn's processes.
+
+    An operator's PROMETHEUS_MULTIPROC_DIR is emptied of the last run's files; without one, a fresh
+    temporary folder is made, and returned so that it is removed when the API stops.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+        return None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sieve-metrics-")
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 @main.command()

@@ -47,3 +47,9 @@ MAX_TEXT_FEATURES = 8192
 
 MAX_TEXT_LENGTH = 100_000
 """Longest text of one item, in characters."""
+
+MAX_PLATEAU_WINDOW = 100
+"""Most model versions a plateau rule may ask to agree in a row."""
+
+MAX_METRICS_POOLS = 1000
+"""Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""

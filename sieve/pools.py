@@ -11,6 +11,7 @@ from redis import Redis
 from .core import labels as label_values
 from .core.errors import Conflict, InvalidInput, NotFound, Pending
 from .core.estimators import normalize_model_spec
+from .core.stopping import StoppingPolicy
 from .core.strategies import DEFAULT_STRATEGY
 from .core.fitting import predict_proba
 from .core.text import featurize, normalize_featurizer
@@ -25,6 +26,14 @@ from .workers.queue import enqueue_refresh, refresh_queue
 
 POLL_SECONDS = 0.02
 """How often a waiting query looks for a fresher ranking."""
+
+
+def stopping_policy(spec: dict | None) -> StoppingPolicy:
+    """The policy of a pool's `stopping` spec; the schema checked each field, this checks them together."""
+    try:
+        return StoppingPolicy.from_spec(spec)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="stopping") from None
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,8 @@ class Pools:
 
     def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
                random_state=None, idem: Idempotency | None = None, tenant: str | None = None,
-               featurizer: dict | None = None) -> str:
+               featurizer: dict | None = None, stopping: dict | None = None,
+               splits: list[str] | None = None) -> str:
         ids = items.ids if items is not None else []
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
@@ -64,8 +74,9 @@ class Pools:
             label_values.label_kind(classes, field="classes")
             label_values.check_allowed(labels, classes)
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
-                            random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer)
-        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem)
+                            random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer,
+                            stopping=stopping_policy(stopping))
+        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits)
         self._enqueue(pool_id, job_id)
         return pool_id
 
@@ -85,8 +96,9 @@ class Pools:
         features = self._rows(self.store.featurizer(pool_id), items)
         return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem))
 
-    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None, source: str = "api") -> Change:
-        return self._after(pool_id, self.store.teach(pool_id, ids, labels, source=source, idem=idem))
+    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None, source: str = "api",
+              splits: list[str] | None = None) -> Change:
+        return self._after(pool_id, self.store.teach(pool_id, ids, labels, source=source, idem=idem, splits=splits))
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
         removed, change = self.store.unlabel(pool_id, ids, source)
@@ -95,6 +107,9 @@ class Pools:
 
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)
+
+    def history(self, pool_id: str) -> dict:
+        return self.store.history(pool_id)
 
     def list(self, tenant: str | None = None) -> list[dict]:
         """Every pool the tenant owns (with no tenant, as when keys are off: every pool)."""
@@ -188,7 +203,7 @@ class Pools:
                      for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())]
         return {"pool_id": pool_id, "strategy": ranking.strategy, "model_version": ranking.model_version,
                 "labels_version": ranking.labels_version, "ranked_labels_version": ranking.ranked_labels_version,
-                "cold_start": ranking.cold_start,
+                "cold_start": ranking.cold_start, "stop": ranking.stop,
                 "lease": None if ranking.lease_expires_ms is None else {
                     "expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
                 "items": items}

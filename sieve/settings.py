@@ -57,6 +57,9 @@ class Settings:
     """SIEVE_LABELSTUDIO_URL: where workers reach Label Studio; unset: the hostname its /setup call gave."""
     labelstudio_token: str = field(default="", repr=False)
     """SIEVE_LABELSTUDIO_TOKEN: the Label Studio token workers push with; unset: the one /setup gave."""
+    metrics_token: str = field(default="", repr=False)
+    """SIEVE_METRICS_TOKEN: the bearer token /metrics requires; unset, /metrics is open while auth is off
+    and refused once API keys exist (its series name every tenant's pools)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -76,6 +79,7 @@ class Settings:
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
+            metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
         )
 
     @property

@@ -1,6 +1,7 @@
 """One refresh of a pool, as pure computation: fit on the labeled rows, score and rank the rest."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +24,15 @@ class Rankings:
     classes: list[str]
     proba: np.ndarray | None
     orders: dict[str, tuple[np.ndarray, np.ndarray]]
+    fit_seconds: float = 0.0
+    score_seconds: float = 0.0
 
 
-def unlabeled_rows(n_items: int, labeled_rows: np.ndarray) -> np.ndarray:
+def unlabeled_rows(n_items: int, *labeled_rows: np.ndarray) -> np.ndarray:
+    """Rows in none of the given sets (training labels, evaluation items)."""
     mask = np.ones(n_items, dtype=bool)
-    mask[labeled_rows[labeled_rows < n_items]] = False
+    for rows in labeled_rows:
+        mask[rows[rows < n_items]] = False
     return np.flatnonzero(mask)
 
 
@@ -45,9 +50,9 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
               seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256,
-              featurizer: dict | None = None) -> Rankings:
+              featurizer: dict | None = None, eval_rows: np.ndarray | None = None) -> Rankings:
     """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
-    `strategies` (random always included).
+    `strategies` (random always included). Evaluation rows are neither trained on nor ranked.
 
     A batch strategy orders its batch of `horizon` rows first (so a query for k <= horizon gets the
     first k of that batch; consecutive queries get consecutive slices of it), then the rest by margin.
@@ -56,7 +61,7 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
     cold start.
     """
     n_items = len(features)
-    rows = unlabeled_rows(n_items, labeled_rows)
+    rows = unlabeled_rows(n_items, labeled_rows, np.zeros(0, dtype=np.int64) if eval_rows is None else eval_rows)
     strategies = dict.fromkeys(["random", *strategies])
     unknown = [s for s in strategies if s not in ALL_STRATEGIES]
     if unknown:
@@ -69,11 +74,13 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
     random_order = _order(rows, random_scores(len(rows), rng("random")))
     orders = {"random": random_order}
     cold = len(set(labels)) < 2
+    started = fitted = time.perf_counter()
     if cold:
         model, proba = None, None
     else:
         if model is None:
             model = fit(features, labeled_rows, labels, spec, random_state=seed, featurizer=featurizer)
+        fitted = time.perf_counter()
         proba = predict_proba(model, features)
     cold_order = margin_order = None
     for strategy in strategies:
@@ -93,4 +100,5 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
         else:
             orders[strategy] = _order(rows, ranking_scores(strategy, candidates))
     return Rankings(cold_start=cold, model=model, classes=[] if cold else [str(c) for c in model.classes_],
-                    proba=proba, orders=orders)
+                    proba=proba, orders=orders, fit_seconds=fitted - started,
+                    score_seconds=time.perf_counter() - fitted)

@@ -1,6 +1,7 @@
 """Bearer API keys: who is calling, and which pools they may see; another tenant's pool is a 404."""
 from __future__ import annotations
 
+import hmac
 import re
 import time
 
@@ -14,6 +15,7 @@ from .problems import problem
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
 OWN_AUTH_PREFIX = "/labelstudio/"
 """Label Studio cannot send bearer keys: http/labelstudio.py checks its calls itself."""
+METRICS_PATH = "/metrics"
 _POOL_IN_PATH = re.compile(r"^/v1/(?:pools/|jobs/(?:refresh|lspush|lssync)-)([0-9a-f]+)(?:[/-]|$)")
 
 SWITCH_TTL_SECONDS = 1.0
@@ -26,7 +28,22 @@ def _unauthorized(detail: str):
                    headers={"WWW-Authenticate": 'Bearer realm="sieve"'})
 
 
-def install(app: Flask, redis: Redis) -> None:
+def _metrics_refused(token: str, keys_required) -> object | None:
+    """/metrics names every tenant's pools, so no tenant's key opens it: its own token does, when set;
+    without one it is open only while auth is off."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if token:
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return None
+        return _unauthorized("/metrics needs `Authorization: Bearer <SIEVE_METRICS_TOKEN>`")
+    if keys_required():
+        return _unauthorized("/metrics is closed while API keys are in use: set SIEVE_METRICS_TOKEN on the API "
+                             "and give it to the scraper")
+    return None
+
+
+def install(app: Flask, redis: Redis, metrics_token: str = "") -> None:
     keys = ApiKeys(redis)
     switch = {"required": False, "until": 0.0}
 
@@ -44,6 +61,8 @@ def install(app: Flask, redis: Redis) -> None:
         g.tenant = None
         if request.path in OPEN_PATHS or request.path.startswith(OWN_AUTH_PREFIX):
             return None
+        if request.path == METRICS_PATH:
+            return _metrics_refused(metrics_token, keys_required)
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, token = header.partition(" ")

@@ -173,3 +173,12 @@ class LabelField(ma.fields.Field):
         if isinstance(value, int) and abs(value) > 2 ** 53:
             raise ma.ValidationError("integer labels must lie within ±2**53")
         return value
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """true or false only: marshmallow's Boolean also takes 1, "yes" or "on", which JSON clients never mean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value

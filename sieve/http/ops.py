@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.exceptions import NoSuchJobError
@@ -57,6 +58,17 @@ def job(job_id):
             "ended_at": _iso(found.ended_at), "result": result if isinstance(result, dict) else None,
             "error": (found.latest_result().exc_string.strip().splitlines()[-1]
                       if found.is_failed and found.latest_result() else None)}
+
+
+@blp.route("/metrics", methods=["GET"])
+@blp.doc(security=[{"metricsToken": []}, {}], responses={
+    "200": {"description": "Prometheus text format: requests and latency per route, queue depth, refresh "
+                           "outcomes and durations, pool sizes.",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}},
+    "401": {"$ref": "#/components/responses/UNAUTHORIZED"}})
+def metrics():
+    """Prometheus metrics. Open while auth is off; once API keys exist, only SIEVE_METRICS_TOKEN opens it."""
+    return Response(current_app.extensions["sieve.metrics"](), content_type=CONTENT_TYPE_LATEST)
 
 
 @blp.route("/openapi.yaml", methods=["GET"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, g, jsonify, request, url_for
+from flask import Response, current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 
 from ..core.errors import Pending
@@ -11,10 +11,12 @@ from ..pools import Pools
 from ..storage.pools import Idempotency
 from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
-from .schemas import (AddItemsSchema, CreatePoolSchema, IdempotencyHeaderSchema, ItemsAddedSchema, PoolListSchema, PoolStatusSchema,
-                      PredictAnswerSchema, PredictSchema, QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema,
-                      ReleaseAnswerSchema, ReleaseSchema, TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema,
-                      UnlabelSchema)
+from .schemas import (AddItemsSchema, CreatePoolSchema, CurveArgsSchema, HistorySchema, IdempotencyHeaderSchema,
+                      ItemsAddedSchema, PoolListSchema, PoolStatusSchema, PredictAnswerSchema, PredictSchema,
+                      QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema, ReleaseAnswerSchema, ReleaseSchema,
+                      TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema)
+
+CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 # Argument schemas are passed as instances: given a class, webargs would build a new schema per request.
 blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Pools of items to label.")
@@ -30,9 +32,10 @@ def _idempotency(headers) -> Idempotency | None:
     return Idempotency(key=headers["key"], body_hash=hashlib.sha256(request.get_data()).hexdigest())
 
 
-def _labels(body) -> tuple[list[str], list]:
+def _labels(body) -> tuple[list[str], list, list[str]]:
+    """Ids, labels and splits (train or eval) of a body's `labels`."""
     entries = body.get("labels", [])
-    return [e["id"] for e in entries], [e["label"] for e in entries]
+    return [e["id"] for e in entries], [e["label"] for e in entries], [e["split"] for e in entries]
 
 
 @blp.route("")
@@ -49,10 +52,12 @@ class PoolCollection(MethodView):
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body, headers):
         """Create a pool, optionally with items, initial labels, classes, model and strategy."""
-        pool_id = pools().create(body.get("name"), body.get("items"), *_labels(body), classes=body.get("classes"),
+        ids, labels, splits = _labels(body)
+        pool_id = pools().create(body.get("name"), body.get("items"), ids, labels, classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
                                  random_state=body.get("random_state"), idem=_idempotency(headers),
-                                 tenant=g.tenant, featurizer=body.get("featurizer"))
+                                 tenant=g.tenant, featurizer=body.get("featurizer"), stopping=body.get("stopping"),
+                                 splits=splits)
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -88,9 +93,10 @@ def add_items(body, headers, pool_id):
 @blp.response(200, QueryAnswerSchema)
 @blp.alt_response(202, schema=QueryPendingSchema, description="The ranking is being computed (a new pool, "
                    "or a strategy the pool has not used before): nothing is leased; ask again shortly.")
-@problems(blp, 404, 422)
+@problems(blp, 404, 409, 422)
 def query(args, pool_id):
-    """The k unlabeled items the current model is least sure about, most informative first."""
+    """The k unlabeled items the current model is least sure about, most informative first (409 once a
+    pool that enforces its label budget has spent it)."""
     try:
         answer = pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
                                       args.get("lease_seconds"), args.get("annotator", ""))
@@ -120,11 +126,11 @@ def release(body, pool_id):
 @blp.arguments(TeachSchema())
 @blp.arguments(IdempotencyHeaderSchema(), location="headers")
 @blp.response(202, TeachAnswerSchema)
-@problems(blp, 404, *BODY_ERRORS)
+@problems(blp, 404, 409, *BODY_ERRORS)
 def teach(body, headers, pool_id):
     """Record labels, all or nothing; a retrain follows in the background."""
-    ids, labels = _labels(body)
-    change = pools().teach(pool_id, ids, labels, idem=_idempotency(headers))
+    ids, labels, splits = _labels(body)
+    change = pools().teach(pool_id, ids, labels, idem=_idempotency(headers), splits=splits)
     return {"accepted": len(ids), "labels_version": change.labels_version, "job_id": change.job_id}
 
 
@@ -136,6 +142,47 @@ def unlabel(body, pool_id):
     """Remove the labels of these items, all or nothing; they are unlabeled again after the next retrain."""
     removed, change = pools().unlabel(pool_id, body["ids"])
     return {"removed": removed, "labels_version": change.labels_version, "job_id": change.job_id}
+
+
+@blp.route("/<string:pool_id>/history", methods=["GET"])
+@blp.response(200, HistorySchema)
+@problems(blp, 404)
+def history(pool_id):
+    """Per model version: labels, metrics, agreement with the previous model, times, and whether to stop."""
+    return pools().history(pool_id)
+
+
+def _curve(pool_id: str, args, image_format: str):
+    from ..curves import render  # matplotlib loads on the first plot, not with every API process
+
+    data = pools().history(pool_id)
+    target = data["stopping"]["target"]
+    metric = args.get("metric") or (target["metric"] if target else "accuracy")
+    body = render(data["versions"], metric, target["value"] if target and target["metric"] == metric else None,
+                  image_format, title=f"pool {pool_id}")
+    return Response(body, mimetype=CURVE_TYPES[image_format])
+
+
+_CURVE_DOC = ("The metric against the number of labels, one point per model version; the target and the stop "
+              "point marked.")
+
+
+@blp.route("/<string:pool_id>/learning_curve.png", methods=["GET"])
+@blp.arguments(CurveArgsSchema(), location="query")
+@blp.doc(responses={"200": {"description": _CURVE_DOC, "content": {CURVE_TYPES["png"]: {}}}})
+@problems(blp, 404, 422)
+def learning_curve_png(args, pool_id):
+    """The learning curve as a PNG image."""
+    return _curve(pool_id, args, "png")
+
+
+@blp.route("/<string:pool_id>/learning_curve.svg", methods=["GET"])
+@blp.arguments(CurveArgsSchema(), location="query")
+@blp.doc(responses={"200": {"description": _CURVE_DOC, "content": {CURVE_TYPES["svg"]: {}}}})
+@problems(blp, 404, 422)
+def learning_curve_svg(args, pool_id):
+    """The learning curve as an SVG image."""
+    return _curve(pool_id, args, "svg")
 
 
 @blp.route("/<string:pool_id>/predict", methods=["POST"])

@@ -6,9 +6,10 @@ from marshmallow import fields, validate
 
 from .. import limits
 from ..core.estimators import MODEL_TYPES
+from ..core.evaluation import METRICS, TARGET_METRICS
 from ..core.selection import ALL_STRATEGIES
 from ..core.text import DEFAULT_FEATURIZER, FEATURIZER_TYPES, MAX_NGRAM
-from .fields import ItemsField, LabelField, MatrixField, TextsField, storable
+from .fields import ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 
@@ -45,9 +46,52 @@ class ModelSpecSchema(ma.Schema):
                     f"nests lists or objects more than {_MAX_PARAM_DEPTH} levels deep"]}})
 
 
+SPLITS = ("train", "eval")
+
+
 class LabelSchema(ma.Schema):
     id = fields.String(required=True, validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable])
     label = LabelField(required=True, metadata=_label_doc)
+    split = fields.String(load_default="train", validate=validate.OneOf(SPLITS), metadata={
+        "description": "`eval` sets the item apart as an evaluation item: never queried, never trained on, "
+                       "used to measure every model version. An item stays in the split it was first "
+                       "labeled in (409 otherwise)."})
+
+
+class TargetSchema(ma.Schema):
+    metric = fields.String(required=True, validate=validate.OneOf(TARGET_METRICS))
+    value = fields.Float(required=True, allow_nan=False, validate=validate.Range(0, 1))
+
+
+class PlateauSchema(ma.Schema):
+    kappa = fields.Float(load_default=0.99, allow_nan=False,
+                         validate=validate.Range(0, 1, min_inclusive=False), metadata={
+        "description": "Cohen's kappa between consecutive models' predictions on the stop set must exceed this."})
+    window = fields.Integer(strict=True, load_default=3, validate=validate.Range(1, limits.MAX_PLATEAU_WINDOW),
+                            metadata={"description": "... for this many model versions in a row."})
+
+
+class StoppingSchema(ma.Schema):
+    class Meta:
+        description = ("When to stop labeling. Any rule that is met recommends stopping (`stop` in the pool's "
+                       "status and in every query answer); only `enforce_budget` refuses anything.")
+
+    budget = fields.Integer(strict=True, validate=validate.Range(1, limits.MAX_POOL_ITEMS), allow_none=True,
+                            metadata={"description": "Stop once this many items are labeled (evaluation items "
+                                                     "do not count)."})
+    enforce_budget = StrictBoolean(load_default=False, metadata={
+        "description": "Once the budget is spent, queries answer 409 instead of items."})
+    target = fields.Nested(TargetSchema, allow_none=True, metadata={
+        "description": "Stop once the metric reaches the value (on the evaluation items, else estimated by "
+                       "cross-validation)."})
+    plateau = fields.Nested(PlateauSchema, allow_none=True, load_default=lambda: PlateauSchema().load({}),
+                            metadata={"description": "Stabilizing predictions (Bloodgood and Vijay-Shanker, "
+                                                     "2009); on by default, null turns it off."})
+
+    @ma.validates_schema
+    def _check(self, data, **kwargs):
+        if data.get("enforce_budget") and data.get("budget") is None:
+            raise ma.ValidationError({"enforce_budget": ["needs a budget"]})
 
 
 def _check_labels(labels: list[dict]) -> None:
@@ -96,6 +140,7 @@ class CreatePoolSchema(ma.Schema):
     strategy = fields.String(validate=validate.OneOf(ALL_STRATEGIES))
     # strict: a non-strict Integer would take 1.5 for 1.
     random_state = fields.Integer(strict=True, validate=validate.Range(0, 2 ** 32 - 1), allow_none=True)
+    stopping = fields.Nested(StoppingSchema)
 
     @ma.validates_schema
     def _check(self, data, **kwargs):
@@ -183,6 +228,16 @@ class RetrainStatusSchema(ma.Schema):
     last_error = fields.String(allow_none=True)
 
 
+class StopSchema(ma.Schema):
+    recommended = fields.Boolean()
+    reasons = fields.List(fields.String(), metadata={
+        "description": "Each rule that is met: `budget: ...`, `target: ...`, `plateau: ...`."})
+
+
+_stop_doc = {"description": "Whether to stop labeling: the budget against the live label count, target and "
+                            "plateau as of the latest model."}
+
+
 class PoolStatusSchema(ma.Schema):
     pool_id = fields.String()
     name = fields.String(allow_none=True)
@@ -195,7 +250,8 @@ class PoolStatusSchema(ma.Schema):
     featurizer = fields.Nested(FeaturizerSchema, allow_none=True, metadata={
         "description": "A text pool's featurizer; null for a pool of feature vectors."})
     n_items = fields.Integer()
-    n_labeled = fields.Integer()
+    n_labeled = fields.Integer(metadata={"description": "Items labeled for training."})
+    n_eval = fields.Integer(metadata={"description": "Evaluation items (labeled with `split: eval`)."})
     n_unlabeled = fields.Integer()
     classes_seen = fields.Dict(keys=fields.String(), values=fields.Integer(),
                                metadata={"description": "Labeled items per class."})
@@ -206,6 +262,8 @@ class PoolStatusSchema(ma.Schema):
     ranked_version = fields.Integer(allow_none=True, metadata={
         "description": "The version the current rankings were computed at."})
     cold_start = fields.Boolean()
+    stopping = fields.Nested(StoppingSchema)
+    stop = fields.Nested(StopSchema, metadata=_stop_doc)
     retrain = fields.Nested(RetrainStatusSchema)
 
 
@@ -247,6 +305,7 @@ class QueryAnswerSchema(ma.Schema):
     ranked_labels_version = fields.Integer(metadata={
         "description": "The labels_version the ranking reflects; below labels_version while a retrain runs."})
     cold_start = fields.Boolean()
+    stop = fields.Nested(StopSchema, metadata=_stop_doc)
     lease = fields.Nested(LeaseSchema, allow_none=True, metadata={
         "description": "The lease on the returned items; null when leasing is off."})
     items = fields.List(fields.Nested(QueryItemSchema))
@@ -259,6 +318,46 @@ class QueryPendingSchema(ma.Schema):
     detail = fields.String()
     job_id = fields.String(allow_none=True, metadata={
         "description": "The refresh that computes it: poll /v1/jobs/{job_id}, or ask again after Retry-After."})
+
+
+class MetricsSchema(ma.Schema):
+    source = fields.String(metadata={"description": "`eval`: measured on the evaluation items; "
+                                                    "`cross_validation`: an estimate on the labeled items.",
+                                     "enum": ["eval", "cross_validation"]})
+    n = fields.Integer(metadata={"description": "Items the metrics were computed on."})
+    accuracy = fields.Float()
+    macro_f1 = fields.Float()
+    log_loss = fields.Float(allow_none=True, metadata={
+        "description": "null when an evaluation item has a class the model never saw."})
+    recall = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Per class."})
+
+
+class HistoryEntrySchema(ma.Schema):
+    model_version = fields.Integer()
+    n_labels = fields.Integer(metadata={"description": "Training labels the model was fitted on."})
+    n_eval = fields.Integer()
+    metrics = fields.Nested(MetricsSchema, allow_none=True, metadata={
+        "description": "null without evaluation items while a class has fewer than two labels."})
+    kappa_with_previous = fields.Float(allow_none=True, metadata={
+        "description": "Cohen's kappa between this model's and the previous one's predictions on the stop set."})
+    stop_set_size = fields.Integer()
+    fit_seconds = fields.Float()
+    score_seconds = fields.Float()
+    eval_seconds = fields.Float()
+    finished_at = fields.Float(metadata={"description": "Unix time."})
+    stop = fields.Nested(StopSchema, metadata={"description": "The stopping rules as of this model version."})
+
+
+class HistorySchema(ma.Schema):
+    pool_id = fields.String()
+    stopping = fields.Nested(StoppingSchema)
+    stop = fields.Nested(StopSchema, metadata=_stop_doc)
+    versions = fields.List(fields.Nested(HistoryEntrySchema), metadata={"description": "Oldest first."})
+
+
+class CurveArgsSchema(ma.Schema):
+    metric = fields.String(validate=validate.OneOf(METRICS), metadata={
+        "description": "Defaults to the target's metric, else accuracy."})
 
 
 class PredictionSchema(ma.Schema):

@@ -51,6 +51,22 @@ class PoolKeys:
         return f"{self.prefix}:log"
 
     @property
+    def eval(self) -> str:
+        return f"{self.prefix}:eval"
+
+    @property
+    def history(self) -> str:
+        return f"{self.prefix}:history"
+
+    @property
+    def stop_set(self) -> str:
+        return f"{self.prefix}:stop_set"
+
+    @property
+    def stop_labels(self) -> str:
+        return f"{self.prefix}:stop_labels"
+
+    @property
     def model(self) -> str:
         return f"{self.prefix}:model"
 
@@ -131,5 +147,6 @@ class PoolKeys:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
                  self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.labelstudio, self.ls_annotations, self.ls_deleted]
+                 self.labelstudio, self.ls_annotations, self.ls_deleted,
+                 self.eval, self.history, self.stop_set, self.stop_labels]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

@@ -12,10 +12,11 @@ from redis import Redis
 
 from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
+from ..core.stopping import StoppingPolicy
 from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
 from .features import chunk_payloads
 from .keys import POOL_INDEX, PoolKeys
-from .replies import decode_hash, int_or_none, pool_not_found, text
+from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
 
 JOB_PREFIX = "refresh-"
@@ -31,6 +32,7 @@ class PoolConfig:
     random_state: int | None
     classes: list | None
     tenant: str | None = None
+    stopping: StoppingPolicy = StoppingPolicy()
     featurizer: dict | None = None
     """Set for a text pool: how its items' text becomes their feature rows."""
 
@@ -86,7 +88,8 @@ class PoolStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
-               label_ids: list[str], labels: list, idem: Idempotency | None = None) -> tuple[str, str | None]:
+               label_ids: list[str], labels: list, idem: Idempotency | None = None,
+               splits: list[str] | None = None) -> tuple[str, str | None]:
         """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
         returns the pool the first call made (and no job)."""
         pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
@@ -105,6 +108,10 @@ class PoolStore:
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
             "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
+            # The query script reads budget and enforce_budget beside n_labeled, in its one round trip.
+            "stopping": json.dumps(config.stopping.to_spec()), "n_labeled": "0", "n_eval": "0",
+            "budget": "" if config.stopping.budget is None else str(config.stopping.budget),
+            "enforce_budget": "1" if config.stopping.enforce_budget else "0",
         }
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
@@ -112,8 +119,9 @@ class PoolStore:
         if ids:
             self._add_items_call(keys, 0, ids, features, client=pipe)
         if label_ids:
-            # Expecting labels_version 0 makes a replayed creation teach nothing twice.
-            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, expect_labels_version="0")
+            # Expecting an empty label log makes a replayed creation teach nothing twice.
+            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
+                             splits=splits)
         created, _, *outcomes = pipe.execute()
         if text(created) == "exists":
             if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
@@ -154,10 +162,10 @@ class PoolStore:
         raise RuntimeError("too many concurrent item additions to one pool")
 
     def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api",
-              idem: Idempotency | None = None) -> Change:
+              idem: Idempotency | None = None, splits: list[str] | None = None) -> Change:
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
-        outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem)
+        outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem, splits=splits)
         status = text(outcome[0])
         if status == "replay":
             return _replayed(outcome[1], idem)
@@ -176,6 +184,10 @@ class PoolStore:
             index, classes = int(outcome[1]), label_values.decode_all(json.loads(outcome[2]))
             raise InvalidInput(f"label {labels[index]!r} is not one of the pool's classes {classes!r}",
                                field=f"labels[{index}].label")
+        if status == "split":
+            i = int(text(outcome[1]))
+            raise Conflict(f"item {ids[i]!r} is already labeled in the other split; an item stays in the split "
+                           "it was first labeled in", field=f"labels[{i}].split")
         return self._teach_change(outcome)
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
@@ -267,14 +279,15 @@ class PoolStore:
             client=client)
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
-                    idem: Idempotency | None = None, expect_labels_version: str = ""):
+                    idem: Idempotency | None = None, first_labels: bool = False, splits: list[str] | None = None):
         return self.scripts.teach(
             keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending,
                   keys.leases, keys.lease_owners, keys.returned, keys.held, keys.idempotency,
-                  keys.idempotency_at],
+                  keys.idempotency_at, keys.eval],
             args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
                   idem.key if idem else "", idem.body_hash if idem else "", IDEMPOTENCY_TTL_SECONDS,
-                  expect_labels_version, *ids, *(label_values.encode(x) for x in labels)],
+                  "1" if first_labels else "", *ids, *(label_values.encode(x) for x in labels),
+                  *("e" if split == "eval" else "t" for split in (splits or ["train"] * len(ids)))],
             client=client)
 
     @staticmethod
@@ -314,6 +327,8 @@ class PoolStore:
         counts = {label_values.decode(k): int(v) for k, v in counts.items()}
         n_items = int(meta["n_items"])
         n_labeled = sum(counts.values())
+        n_eval = int(meta.get("n_eval") or 0)
+        policy = StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None)
         return {
             "pool_id": pool_id,
             "tenant": meta.get("tenant") or None,
@@ -327,13 +342,16 @@ class PoolStore:
             "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
             "n_items": n_items,
             "n_labeled": n_labeled,
-            "n_unlabeled": n_items - n_labeled,
+            "n_eval": n_eval,
+            "n_unlabeled": n_items - n_labeled - n_eval,
             "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
             "labels_version": int(meta["labels_version"]),
             "version": int(meta["version"]),
             "model_version": int_or_none(meta.get("model_version")),
             "ranked_version": int_or_none(meta.get("ranked_version")),
             "cold_start": len(counts) < 2,
+            "stopping": policy.to_spec(),
+            "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
             "retrain": {
                 "queued": pending is not None,
                 "running": running is not None,
@@ -344,6 +362,20 @@ class PoolStore:
                 "last_error": meta.get("last_error") or None,
             },
         }
+
+    def history(self, pool_id: str) -> dict:
+        """Every model version's entry, oldest first, with the pool's stopping policy and recommendation."""
+        keys = PoolKeys(pool_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(keys.meta, ["n_items", "stopping", "stop", "n_labeled"])
+        pipe.hvals(keys.history)
+        (n_items, stopping, stop, n_labeled), entries = pipe.execute()
+        if n_items is None:
+            raise pool_not_found(pool_id)
+        policy = StoppingPolicy.from_spec(json.loads(stopping) if stopping else None)
+        return {"pool_id": pool_id, "stopping": policy.to_spec(),
+                "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
+                "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"])}
 
     def list_ids(self) -> list[str]:
         return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))

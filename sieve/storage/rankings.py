@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import labels as label_values
+from ..core.errors import Conflict
 from ..core.selection import ALL_STRATEGIES
 from .keys import PoolKeys
-from .replies import int_or_none, pool_not_found, text
+from .replies import int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
 
 MAX_SCAN = 200_000
@@ -37,6 +38,8 @@ class Ranking:
     scores: np.ndarray
     probabilities: np.ndarray | None
     """One row per id, one column per model class; None in cold start."""
+    stop: dict
+    """Whether to stop labeling, and why (see core.stopping)."""
 
     @property
     def fresh(self) -> bool:
@@ -56,9 +59,12 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
     status = text(reply[0])
     if status == "gone":
         raise pool_not_found(pool_id)
+    if status == "spent":
+        raise Conflict(f"this pool's label budget is spent ({text(reply[1])} labels of {text(reply[2])}) and "
+                       "it enforces it: no more items to label", field="stopping.budget")
     (name, cold, ranked_version, ranked_labels_version, labels_version, version, model_version,
-     classes_json) = (text(x) for x in reply[1:9])
-    expires, scores, probas, ids = (text(reply[9]), reply[10], reply[11], reply[12:]) if status == "ok" \
+     classes_json, stop, n_labeled, budget) = (text(x) for x in reply[1:12])
+    expires, scores, probas, ids = (text(reply[12]), reply[13], reply[14], reply[15:]) if status == "ok" \
         else ("", b"", b"", [])
     classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
@@ -67,7 +73,8 @@ def read_top(redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None
         labels_version=int(labels_version), version=int(version), model_version=int_or_none(model_version),
         model_classes=classes, lease_expires_ms=int_or_none(expires), ids=[text(i) for i in ids],
         scores=np.frombuffer(scores, dtype="<f8"),
-        probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None)
+        probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None,
+        stop=stop_answer(stop, int(n_labeled), int_or_none(budget)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from redis import Redis
 
+from ..core.history import Labeled, Review
 from ..core.selection import ALL_STRATEGIES
+from ..core.stopping import StoppingPolicy
 from .keys import POOL_INDEX, PoolKeys
 from .replies import text
 from .scripts import Scripts
@@ -30,8 +32,22 @@ class Snapshot:
     ranked_version: int | None
     labeled_rows: np.ndarray
     label_texts: list[str]
+    eval_rows: np.ndarray
+    eval_texts: list[str]
+    policy: StoppingPolicy
+    history: list[dict]
+    """Every model version's history entry so far."""
+    stop_rows: np.ndarray | None
+    """The pool's stop set; None until the first model chooses it."""
+    previous_stop: tuple[int, list[str]] | None
+    """The last model version and its predictions on the stop set."""
     featurizer: dict | None = None
     """How a text pool's rows were made from text; None for a pool of feature vectors."""
+
+    @property
+    def labeled(self) -> Labeled:
+        return Labeled(rows=self.labeled_rows, labels=self.label_texts, eval_rows=self.eval_rows,
+                       eval_labels=self.eval_texts)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,16 @@ class Published:
     finished_at: float
     duration_s: float
     cold_start: bool
+    review: Review | None = None
+    """The model's history entry and stop recommendation; None in cold start."""
+
+
+def _sorted_labels(raw: dict) -> tuple[np.ndarray, list[str]]:
+    """A row -> label hash as rows in ascending order and their labels."""
+    rows = np.fromiter((int(r) for r in raw.keys()), dtype=np.int64, count=len(raw))
+    texts = [text(v) for v in raw.values()]
+    order = np.argsort(rows)
+    return rows[order], [texts[i] for i in order]
 
 
 class RefreshStore:
@@ -68,14 +94,18 @@ class RefreshStore:
                            args=[job_id, ttl_ms], client=pipe)
         pipe.hgetall(keys.meta)
         pipe.hgetall(keys.labels)
-        claimed, meta, labels = pipe.execute()
+        pipe.hgetall(keys.eval)
+        pipe.hvals(keys.history)
+        pipe.get(keys.stop_set)
+        pipe.get(keys.stop_labels)
+        claimed, meta, labels, evals, history, stop_set, stop_labels = pipe.execute()
         claimed = text(claimed)
         if claimed != "ok" or not meta:
             return ("gone" if not meta else claimed), None
         meta = {text(k): text(v) for k, v in meta.items()}
-        rows = np.fromiter((int(r) for r in labels.keys()), dtype=np.int64, count=len(labels))
-        texts = [text(v) for v in labels.values()]
-        order = np.argsort(rows)
+        rows, texts = _sorted_labels(labels)
+        eval_rows, eval_texts = _sorted_labels(evals)
+        previous = json.loads(stop_labels) if stop_labels else None
         return "ok", Snapshot(
             pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
             n_items=int(meta["n_items"]), dim=int(meta["dim"] or 0), model_spec=json.loads(meta["model"]),
@@ -83,7 +113,11 @@ class RefreshStore:
             strategies=[meta["strategy"], *filter(None, meta.get("wanted", "").split(","))],
             model_version=int(meta["model_version"]) if meta.get("model_version") else None,
             ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
-            labeled_rows=rows[order], label_texts=[texts[i] for i in order],
+            labeled_rows=rows, label_texts=texts, eval_rows=eval_rows, eval_texts=eval_texts,
+            policy=StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None),
+            history=sorted((json.loads(e) for e in history), key=lambda e: e["model_version"]),
+            stop_rows=None if stop_set is None else np.frombuffer(stop_set, dtype="<u4").astype(np.int64),
+            previous_stop=(previous["model_version"], previous["labels"]) if previous else None,
             featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None)
 
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
@@ -119,16 +153,21 @@ class RefreshStore:
             by_row = np.zeros(int(order.max()) + 1 if len(order) else 0, dtype="<f8")
             by_row[order] = scores
             blobs += [order.astype("<u4").tobytes(), by_row.tobytes()]
+        review = result.review
         reply = self.scripts.publish(
-            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, keys.returned,
-                  *keys.ranking_keys()],
+            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, keys.returned, keys.history,
+                  keys.stop_set, keys.stop_labels, *keys.ranking_keys()],
             args=[result.version, result.labels_version,
                   "" if result.model_version is None else result.model_version,
                   json.dumps(result.model_classes), len(result.model_classes),
                   result.model_blob or b"",
                   b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
                   result.n_ranked, job_id, repr(result.finished_at), repr(result.duration_s),
-                  "1" if result.cold_start else "0", ",".join(result.rankings), *blobs])
+                  "1" if result.cold_start else "0", ",".join(result.rankings),
+                  json.dumps(review.entry) if review else "", json.dumps(review.model_stop) if review else "",
+                  review.stop_rows.astype("<u4").tobytes() if review else b"",
+                  json.dumps({"model_version": result.model_version, "labels": review.stop_labels})
+                  if review else "", *blobs])
         return text(reply)
 
     def record_failure(self, pool_id: str, job_id: str, message: str) -> None:

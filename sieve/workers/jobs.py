@@ -1,13 +1,18 @@
 """RQ job functions: they take ids, never arrays or pickles, and let failures propagate to RQ."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 
+from redis.exceptions import RedisError
 from rq import get_current_job
 
+from ..core.history import review
 from ..core.training import ALWAYS_RANKED, rank_pool
 from ..settings import Settings
+from ..storage import job_stats
 from ..storage.models import dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
@@ -18,6 +23,8 @@ RUNNING_TTL_MS = 10_000
 
 BUSY_POLL_SECONDS = 0.2
 """How often a refresh that found another one running for its pool looks again."""
+
+log = logging.getLogger("sieve.worker")
 
 # Process-local on purpose: a worker keeps the features of the pools it serves between jobs.
 _features = FeatureCache(max_bytes=Settings.from_env().worker_cache_bytes)
@@ -51,6 +58,20 @@ def refresh_pool(pool_id: str) -> dict:
     workers never fit the same pool at once; a killed worker's mark expires within RUNNING_TTL_MS.
     """
     job = get_current_job()
+    began = time.perf_counter()
+    try:
+        answer = _run(job, pool_id)
+    except Exception:
+        log.exception("refresh failed", extra={"pool_id": pool_id})
+        with contextlib.suppress(RedisError):  # Redis may be what failed; the job's own error matters more
+            job_stats.record(job.connection, "failed", time.perf_counter() - began)
+        raise
+    job_stats.record(job.connection, answer["outcome"], time.perf_counter() - began)
+    log.info("refresh %s", answer["outcome"], extra=answer)
+    return answer
+
+
+def _run(job, pool_id: str) -> dict:
     settings = Settings.from_env()
     settings.require_secret_key()
     store = RefreshStore(job.connection)
@@ -93,8 +114,14 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
     result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
                        seed=snapshot.seed, version=snapshot.version, model=model,
                        strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon,
-                       featurizer=snapshot.featurizer)
+                       featurizer=snapshot.featurizer, eval_rows=snapshot.eval_rows)
     model_version = None if result.cold_start else snapshot.labels_version
+    assessed = None if result.cold_start else review(
+        features=features, proba=result.proba, classes=result.classes, model_version=model_version,
+        labeled=snapshot.labeled, spec=snapshot.model_spec, seed=snapshot.seed,
+        unlabeled=result.orders["random"][0], stop_rows=snapshot.stop_rows, previous_stop=snapshot.previous_stop,
+        history=snapshot.history, policy=snapshot.policy, fit_seconds=result.fit_seconds,
+        score_seconds=result.score_seconds, reused=not fitted_here, featurizer=snapshot.featurizer)
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,
@@ -102,4 +129,5 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
                     if fitted_here and result.model is not None else None),
         proba=result.proba, n_ranked=len(result.orders["random"][0]),
         rankings=result.orders,
-        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start)
+        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start,
+        review=assessed)

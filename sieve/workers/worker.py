@@ -5,9 +5,10 @@ import logging
 import time
 
 from redis.exceptions import RedisError
-from rq import SimpleWorker
+from rq import SimpleWorker, get_current_job
 from rq.serializers import JSONSerializer
 
+from .. import logs
 from ..settings import Settings
 from ..storage.connection import connect
 from .queue import refresh_queue
@@ -19,7 +20,7 @@ log = logging.getLogger("sieve.worker")
 def run_worker(settings: Settings, burst: bool = False) -> bool:
     settings.require_secret_key()  # fail at start, not at the first job
     from . import jobs  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("worker", context=_job_context)
     redis = connect(settings)
     sweeper = None if burst else Sweeper(redis, settings).start()
     try:
@@ -35,6 +36,11 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     finally:
         if sweeper:
             sweeper.stop()
+
+
+def _job_context() -> dict:
+    job = get_current_job()
+    return {"job_id": job.id} if job is not None else {}
 
 
 def _wait_for(redis) -> None:

@@ -10,6 +10,7 @@ def test_core_modules_import_no_framework():
     code = (
         "import sys\n"
         "import sieve.core.strategies, sieve.core.estimators, sieve.core.errors, sieve.core.selection\n"
+        "import sieve.core.evaluation, sieve.core.history, sieve.core.stopping, sieve.core.training\n"
         f"loaded = [m for m in {FRAMEWORKS!r} if m in sys.modules or any(k.startswith(m + '.') for k in sys.modules)]\n"
         "print(','.join(loaded))\n"
     )

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from sieve.core.stopping import Round, StoppingPolicy, cohen_kappa, plateau_reached, recommendation
+from sieve.core.stopping import (Round, StoppingPolicy, choose_stop_set, cohen_kappa, plateau_reached, recommendation,
+                                 with_budget)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -61,3 +62,37 @@ def test_budget_and_target_each_recommend_stopping_with_their_reason():
 def test_a_policy_refuses_meaningless_settings(kwargs):
     with pytest.raises(ValueError):
         StoppingPolicy(**kwargs)
+
+
+def test_a_policy_reads_the_json_spec_and_writes_it_back_with_defaults():
+    spec = {"budget": 50, "enforce_budget": True, "target": {"metric": "macro_f1", "value": 0.8},
+            "plateau": {"kappa": 0.95, "window": 2}}
+    policy = StoppingPolicy.from_spec(spec)
+    assert (policy.budget, policy.target, policy.target_metric, policy.kappa_threshold, policy.window) == \
+        (50, 0.8, "macro_f1", 0.95, 2)
+    assert policy.to_spec() == spec
+    assert StoppingPolicy.from_spec(None).to_spec() == {"budget": None, "enforce_budget": False, "target": None,
+                                                        "plateau": {"kappa": 0.99, "window": 3}}
+    assert StoppingPolicy.from_spec({"plateau": None}).plateau is False
+    with pytest.raises(ValueError):
+        StoppingPolicy.from_spec({"enforce_budget": True})
+
+
+def test_the_live_budget_joins_the_model_rules_reasons():
+    assert with_budget(["plateau: x"], 9, 10) == {"recommended": True, "reasons": ["plateau: x"]}
+    assert with_budget([], 10, 10) == {"recommended": True, "reasons": ["budget: 10 labels spent of 10"]}
+    assert with_budget([], 10, None) == {"recommended": False, "reasons": []}
+
+
+def test_a_target_met_by_an_estimate_says_so():
+    rounds = [Round(30, metrics={"accuracy": 0.95, "source": "cross_validation"})]
+    (reason,) = recommendation(StoppingPolicy(target=0.9, plateau=False), rounds)["reasons"]
+    assert reason.startswith("target: accuracy 0.9500 >= 0.9") and "estimate" in reason
+
+
+def test_the_stop_set_is_a_seeded_sorted_sample_of_at_most_its_size():
+    candidates = np.arange(5000)[::-1]
+    first, again = choose_stop_set(candidates, seed=7), choose_stop_set(candidates.copy(), seed=7)
+    assert len(first) == 1000 and np.array_equal(first, again) and np.all(np.diff(first) > 0)
+    assert not np.array_equal(first, choose_stop_set(candidates, seed=8))
+    assert np.array_equal(choose_stop_set(np.array([5, 2, 9]), seed=7), [2, 5, 9])

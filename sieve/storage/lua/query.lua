@@ -9,8 +9,9 @@
 -- size and however many annotators hold leases at the head of the ranking.
 --
 -- Returns status ('ok'; 'none' before the first ranking; 'unranked' for a strategy without a ranking),
--- the header, lease expiry (ms), the scores (<f8), the probabilities (<f4, k x classes),
--- then the k ids.
+-- the header (versions, classes, the stored stop recommendation, n_labeled, budget), lease expiry (ms),
+-- the scores (<f8), the probabilities (<f4, k x classes), then the k ids; or {'spent', n_labeled,
+-- budget} when the pool enforces a label budget that is spent.
 -- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, returned, held, then rank and score keys
 --       of every strategy.
 -- ARGV: k, strategy ('' = the pool's default), max positions to scan, lease ms (0 = no lease),
@@ -19,8 +20,14 @@ local meta, labeled, ids_key, proba, cursor, leases, owners, returned, held =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local first_rank_key, first_name = 10, 6
 local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
-  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items', 'ranked_strategies')
+  'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items', 'ranked_strategies',
+  'stop', 'n_labeled', 'budget', 'enforce_budget')
 if not info[1] then return {'gone'} end
+local n_labeled, budget = info[13] or '0', info[14] or ''
+-- A pool that enforces its budget hands out nothing more once the budget is spent.
+if info[15] == '1' and budget ~= '' and tonumber(n_labeled) >= tonumber(budget) then
+  return {'spent', n_labeled, budget}
+end
 local strategy = ARGV[2]
 if strategy == '' then strategy = info[1] end
 local served, ranked = strategy, info[11]
@@ -31,7 +38,7 @@ for i = first_name, #ARGV do
   if ARGV[i] == served then slot = i - first_name + 1 end
 end
 local header = {strategy, info[2] or '1', info[3] or '', info[4] or '', info[5] or '0', info[6] or '0',
-  info[7] or '', info[8] or ''}
+  info[7] or '', info[8] or '', info[12] or '', n_labeled, budget}
 -- A pool without items has nothing to rank: its (empty) answer is ready at once.
 if not info[3] and info[10] == '0' then
   header[3], header[4] = header[6], header[5]

@@ -1,5 +1,6 @@
 -- Removes labels, all or nothing, appends the removal to the label log and bumps the versions.
 -- Items go back among the unlabeled; the next refresh, which this asks for, ranks them again.
+-- Evaluation items are not training labels: unlabeling one changes nothing.
 -- KEYS: meta, rows, labels, labeled, class_counts, log, pending.
 -- ARGV: m, job prefix, pending ttl ms, source, m ids.
 local meta, rows_key, labels_key, labeled, counts, log, pending =
@@ -31,6 +32,8 @@ if #ids == 0 then
   -- Nothing was labeled: nothing changes, so no version moves and no refresh is needed.
   return {'ok', '0', redis.call('HGET', meta, 'labels_version'), redis.call('HGET', meta, 'version'), ''}
 end
+-- The budget's label count, which the query script reads with the versions.
+redis.call('HSET', meta, 'n_labeled', redis.call('HLEN', labels_key))
 local labels_version = redis.call('HINCRBY', meta, 'labels_version', 1)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 -- A null label in the log: the item was unlabeled at this labels_version.

@@ -1,0 +1,80 @@
+"""What each model version leaves behind: its labels, metrics, agreement with the previous model, times."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import evaluation
+from .stopping import Round, StoppingPolicy, choose_stop_set, cohen_kappa, recommendation
+
+
+@dataclass(frozen=True)
+class Review:
+    """A model version's history entry, and what the pool keeps for the next one."""
+
+    entry: dict
+    model_stop: dict
+    """The recommendation of the rules that depend on models (target, plateau), for the pool's status."""
+    stop_rows: np.ndarray
+    stop_labels: list[str]
+    """This model's predictions on the stop set, for the next version's kappa."""
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """A pool's labels as one refresh read them: training rows and evaluation rows, as JSON texts."""
+
+    rows: np.ndarray
+    labels: list[str]
+    eval_rows: np.ndarray
+    eval_labels: list[str]
+
+
+def as_round(entry: dict) -> Round:
+    return Round(n_labels=entry["n_labels"], metrics=entry.get("metrics") or {},
+                 kappa_with_previous=entry.get("kappa_with_previous"))
+
+
+def review(*, features: np.ndarray, proba: np.ndarray, classes: list[str], model_version: int,
+           labeled: Labeled, spec: dict, seed: int, unlabeled: np.ndarray, stop_rows: np.ndarray | None,
+           previous_stop: tuple[int, list[str]] | None, history: list[dict], policy: StoppingPolicy,
+           fit_seconds: float, score_seconds: float, reused: bool, featurizer: dict | None = None) -> Review:
+    """Evaluates a model (on the evaluation items, else by cross-validation), compares its predictions on
+    the stop set with the previous version's, and applies the stopping rules to the whole history.
+
+    `reused`: the model of this version was fitted by an earlier refresh (only items or evaluation
+    labels changed), so its fit time and kappa are kept from the entry that refresh wrote.
+    """
+    started = time.perf_counter()
+    earlier = {entry["model_version"]: entry for entry in history}
+    same = earlier.get(model_version)  # an earlier refresh of the same model version
+    if len(labeled.eval_rows):
+        metrics = evaluation.on_eval_items(proba[labeled.eval_rows], np.asarray(classes), labeled.eval_labels)
+    elif same is not None and (same.get("metrics") or {}).get("source") != "eval":
+        metrics = same.get("metrics")  # the same labels give the same estimate
+    else:
+        metrics = evaluation.cross_validated(features, labeled.rows, labeled.labels, spec, seed,
+                                             fit_seconds=fit_seconds, featurizer=featurizer)
+    if stop_rows is None:
+        stop_rows = choose_stop_set(unlabeled, seed)
+    stop_labels = [classes[i] for i in proba[stop_rows].argmax(axis=1)] if len(stop_rows) else []
+    if same is not None:
+        kappa = same.get("kappa_with_previous")
+    elif previous_stop is not None and previous_stop[0] < model_version and len(previous_stop[1]) == len(stop_labels) \
+            and stop_labels:
+        kappa = cohen_kappa(previous_stop[1], stop_labels)
+    else:
+        kappa = None
+    entry = {
+        "model_version": model_version, "n_labels": len(labeled.rows), "n_eval": len(labeled.eval_rows),
+        "metrics": metrics, "kappa_with_previous": kappa, "stop_set_size": len(stop_rows),
+        "fit_seconds": same["fit_seconds"] if reused and same is not None else round(fit_seconds, 6),
+        "score_seconds": round(score_seconds, 6), "eval_seconds": round(time.perf_counter() - started, 6),
+        "finished_at": time.time(),
+    }
+    rounds = [as_round(e) for v, e in sorted(earlier.items()) if v < model_version] + [as_round(entry)]
+    entry["stop"] = recommendation(policy, rounds)
+    return Review(entry=entry, model_stop=recommendation(policy.without_budget(), rounds),
+                  stop_rows=stop_rows, stop_labels=stop_labels)

@@ -1,0 +1,108 @@
+"""Prometheus metrics: requests per route from every gunicorn process, the rest read from Redis at scrape time.
+
+Request counts and latencies are per process; under gunicorn's several processes they are kept in
+prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `sieve api`), so a scrape that
+lands on any process sums them all. Queue depth, pool sizes and refresh outcomes live in Redis already
+(the workers count refreshes there), so they are read when scraped, never held in a process.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis import Redis
+from rq import Queue
+
+from ..limits import MAX_METRICS_POOLS
+from ..storage import job_stats
+from ..storage.keys import POOL_INDEX, PoolKeys
+from ..storage.replies import text
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Request latency buckets (seconds): a query takes milliseconds, a large pool creation seconds."""
+
+
+def multiprocess_mode() -> bool:
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
+class RedisCollector:
+    """Gauges and counters computed from Redis when Prometheus scrapes."""
+
+    def __init__(self, redis: Redis, queue: Queue):
+        self.redis = redis
+        self.queue = queue
+
+    def collect(self):
+        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue.", labels=["queue"])
+        depth.add_metric([self.queue.name], self.queue.count)
+        yield depth
+        yield from self._pools()
+        outcomes, buckets, seconds = job_stats.read(self.redis)
+        jobs = CounterMetricFamily("sieve_refresh_jobs", "Refresh jobs that ended, by outcome.", labels=["outcome"])
+        for outcome, count in sorted(outcomes.items()):
+            jobs.add_metric([outcome], count)
+        yield jobs
+        failures = CounterMetricFamily("sieve_refresh_failures", "Refresh jobs that raised an error.")
+        failures.add_metric([], outcomes.get("failed", 0))
+        yield failures
+        durations = HistogramMetricFamily("sieve_refresh_duration_seconds", "How long refresh jobs ran.")
+        durations.add_metric([], buckets, seconds)
+        yield durations
+
+    def _pools(self):
+        ids = sorted(text(raw) for raw in self.redis.smembers(POOL_INDEX))
+        count = GaugeMetricFamily("sieve_pools", "Pools that exist.")
+        count.add_metric([], len(ids))
+        yield count
+        pipe = self.redis.pipeline(transaction=False)
+        shown = ids[:MAX_METRICS_POOLS]
+        for pool_id in shown:
+            pipe.hmget(PoolKeys(pool_id).meta, ["n_items", "n_labeled", "n_eval"])
+        families = {name: GaugeMetricFamily(f"sieve_pool_{name}", doc, labels=["pool_id"]) for name, doc in (
+            ("items", "Items in the pool."), ("labeled", "Items labeled for training."),
+            ("eval", "Evaluation items."))}
+        for pool_id, values in zip(shown, pipe.execute()):
+            if values[0] is None:
+                continue  # deleted since the listing
+            for family, value in zip(families.values(), values):
+                family.add_metric([pool_id], int(value or 0))
+        yield from families.values()
+
+
+def install(app: Flask, redis: Redis, queue: Queue) -> None:
+    """Counts and times every request by its route (the URL rule, never the raw path), and serves /metrics."""
+    registry = CollectorRegistry()
+    requests = Counter("sieve_http_requests", "HTTP requests answered.", ["method", "route", "status"],
+                       registry=registry)
+    latency = Histogram("sieve_http_request_duration_seconds", "Time to answer an HTTP request.",
+                        ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry)
+    collector = RedisCollector(redis, queue)
+    if not multiprocess_mode():
+        registry.register(collector)
+
+    @app.before_request
+    def _start_clock():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response):
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        if "started" in g:
+            latency.labels(request.method, route).observe(time.perf_counter() - g.started)
+        return response
+
+    def exposition() -> bytes:
+        if not multiprocess_mode():
+            return generate_latest(registry)
+        # Every process's request counts, summed from the files they share, plus what Redis holds.
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape)
+        scrape.register(collector)
+        return generate_latest(scrape)
+
+    app.extensions["sieve.metrics"] = exposition
