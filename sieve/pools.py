@@ -12,7 +12,7 @@ from .core import labels as label_values
 from .core.errors import Conflict, InvalidInput, NotFound, Pending
 from .core.estimators import normalize_model_spec
 from .core.stopping import StoppingPolicy
-from .core.strategies import DEFAULT_STRATEGY
+from .core.selection import DEFAULT_STRATEGY
 from .core.fitting import predict_proba
 from .core.text import featurize, normalize_featurizer
 from .settings import Settings

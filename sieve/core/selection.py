@@ -17,6 +17,9 @@ BATCH_STRATEGIES: tuple[str, ...] = ("kcenter", "margin_diversity", "badge", "cl
 
 ALL_STRATEGIES: tuple[str, ...] = RANKING_STRATEGIES + BATCH_STRATEGIES
 
+DEFAULT_STRATEGY = "auto"
+"""A new pool's strategy unless it names one: the most robust in `sieve simulate` (docs/simulations.md)."""
+
 
 @dataclass(frozen=True)
 class Candidates:

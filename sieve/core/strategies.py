@@ -8,7 +8,6 @@ import numpy as np
 from scipy.special import entr
 
 STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy", "random")
-DEFAULT_STRATEGY = "least_confidence"
 
 # Probabilities computed in lower precision cannot be expected to sum to 1 as tightly.
 _ROW_SUM_ATOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4}

@@ -1,4 +1,4 @@
-"""On real data, uncertainty sampling through Sieve ends with a better model than random sampling."""
+"""On real data, active learning through Sieve ends with a better model than random sampling."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,10 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 ROUNDS, K = 30, 10
-STRATEGIES = ("margin", "least_confidence", "random")
+STRATEGIES = ("auto", "margin", "least_confidence", "random")
 
 
-def test_margin_and_least_confidence_beat_random_on_digits_after_30_rounds_of_10(api):
+def test_auto_margin_and_least_confidence_beat_random_on_digits_after_30_rounds_of_10(api):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     X_pool, X_test, y_pool, y_test = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
@@ -34,5 +34,6 @@ def test_margin_and_least_confidence_beat_random_on_digits_after_30_rounds_of_10
         assert predicted["model_version"] == ROUNDS + 1
         accuracy[strategy] = float(np.mean([p["predicted_label"] for p in predicted["predictions"]] == y_test))
     print("accuracy after", 20 + ROUNDS * K, "labels:", accuracy)
+    assert accuracy["auto"] > accuracy["random"]
     assert accuracy["margin"] > accuracy["random"]
     assert accuracy["least_confidence"] > accuracy["random"]

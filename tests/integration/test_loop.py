@@ -23,7 +23,7 @@ def test_create_pool_answers_201_with_status_and_location(api):
     assert answer.headers["Location"] == f"/v1/pools/{body['pool_id']}"
     assert body["n_items"] == 60 and body["n_labeled"] == 0 and body["n_unlabeled"] == 60
     assert body["model"] == {"type": "logistic_regression", "params": {}}
-    assert body["strategy"] == "least_confidence" and body["cold_start"] is True
+    assert body["strategy"] == "auto" and body["cold_start"] is True
     assert api.get(answer.headers["Location"]).json()["pool_id"] == body["pool_id"]
 
 

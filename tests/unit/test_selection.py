@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sieve.core.selection import (
     ALL_STRATEGIES,
     BATCH_STRATEGIES,
+    DEFAULT_STRATEGY,
     RANKING_STRATEGIES,
     Candidates,
     is_batch,
@@ -72,6 +73,7 @@ def test_strategy_names_split_into_rankings_and_batches():
     assert set(BATCH_STRATEGIES) == {"kcenter", "margin_diversity", "badge", "cluster_margin", "auto"}
     assert {"qbc_vote_entropy", "qbc_kl", "density_weighted"} <= set(RANKING_STRATEGIES)
     assert len(set(ALL_STRATEGIES)) == len(ALL_STRATEGIES)
+    assert DEFAULT_STRATEGY == "auto" and is_batch(DEFAULT_STRATEGY)
     assert [is_batch(s) for s in ALL_STRATEGIES] == [s in BATCH_STRATEGIES for s in ALL_STRATEGIES]
     with pytest.raises(ValueError):
         is_batch("nope")

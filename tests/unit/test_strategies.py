@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from sieve.core.strategies import (
-    DEFAULT_STRATEGY,
     STRATEGIES,
     entropy,
     least_confidence,
@@ -27,7 +26,6 @@ THREE_ROWS = [
 
 def test_strategy_names_and_default_are_published():
     assert STRATEGIES == ("least_confidence", "margin", "entropy", "random")
-    assert DEFAULT_STRATEGY == "least_confidence"
 
 
 def test_least_confidence_is_one_minus_top_probability():
