@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     @app.after_request
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if access_log.isEnabledFor(logging.INFO):
+        if settings.access_log and access_log.isEnabledFor(logging.INFO):
             access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
                 "route": request.url_rule.rule if request.url_rule is not None else None,
                 "status": response.status_code, "method": request.method,
