@@ -11,6 +11,10 @@ WEIGHT = 0.5
 PREFILTER = 10
 """Candidates per batch slot: only the PREFILTER * k least-sure rows can enter the batch."""
 
+MAX_LABELED = 2048
+"""Labeled rows the angles are measured against: past this many, an evenly spaced subset of them, so a
+pool with many labels costs O(PREFILTER * k * MAX_LABELED * d) rather than growing with its labels."""
+
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -19,8 +23,8 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 def diverse_margin(proba, features, rows, labeled, k: int) -> np.ndarray:
     """Brinker's batch rule, with the multiclass margin as the uncertainty: greedily add the candidate
-    maximising  λ · margin_score(x) − (1 − λ) · max |cos(x, z)|  over z among the labeled rows and the
-    rows already in the batch. Angles are taken between features centred on the pool's mean, so that
+    maximising  λ · margin_score(x) − (1 − λ) · max |cos(x, z)|  over z among the labeled rows (at most
+    MAX_LABELED of them, evenly spaced) and the rows already in the batch. Angles are taken between features centred on the pool's mean, so that
     rows that differ only by the pool's offset do not all look alike.
 
     Among the same candidates each pick depends only on the previous ones, so a longer batch starts
@@ -38,14 +42,11 @@ def diverse_margin(proba, features, rows, labeled, k: int) -> np.ndarray:
     best = top_k(uncertainty, PREFILTER * k)
     candidates, u = rows[best], uncertainty[best]
     unit = _unit_rows(x[candidates].astype(np.float64) - center)
+    if len(labeled) > MAX_LABELED:
+        labeled = labeled[np.linspace(0, len(labeled) - 1, MAX_LABELED).astype(np.int64)]
+    similarity = np.zeros(len(candidates))
     if len(labeled):
-        similarity = np.zeros(len(candidates))
-        # In slices, so that memory stays flat however many rows are labeled.
-        for start in range(0, len(labeled), 4096):
-            chosen = _unit_rows(x[labeled[start:start + 4096]].astype(np.float64) - center)
-            similarity = np.maximum(similarity, np.abs(unit @ chosen.T).max(axis=1))
-    else:
-        similarity = np.zeros(len(candidates))
+        similarity = np.abs(unit @ _unit_rows(x[labeled].astype(np.float64) - center).T).max(axis=1)
     picked = np.zeros(len(candidates), dtype=bool)
     order = np.empty(k, dtype=np.int64)
     for i in range(k):
