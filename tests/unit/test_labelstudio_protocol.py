@@ -63,6 +63,11 @@ def test_confidence_reverses_informativeness_within_0_and_1(strategy):
     assert np.array_equal(np.argsort(confidence, kind="stable"), np.argsort(-informative, kind="stable"))
 
 
+def test_confidence_of_a_strategy_without_bounded_scores_is_its_place_in_the_order():
+    # auto, batch strategies, committees: only the order is known, so the places are spread over [0, 1].
+    assert protocol.confidence("auto", np.array([0.9, 0.2, 0.5, 1.0, 0.7]), 3).tolist() == [0.25, 1.0, 0.75, 0.0, 0.5]
+
+
 def test_a_prediction_without_a_label_has_an_empty_result():
     assert protocol.prediction(None, 0.5, "v", "s", "t") == {"result": [], "model_version": "v", "score": 0.5}
     with_label = protocol.prediction("Positive", 0.25, "v", "s", "t")
