@@ -102,8 +102,7 @@ class PoolStore:
             "random_state": "" if config.random_state is None else str(config.random_state),
             "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
             # The classes as the teach script compares them: the stored form of each label.
-            "allowed_labels": "" if config.classes is None else json.dumps(
-                [label_values.encode(c) for c in config.classes]),
+            "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
@@ -175,9 +174,7 @@ class PoolStore:
             noun = "strings" if text(outcome[1]) == "str" else "integers"
             raise InvalidInput(f"this pool's labels are {noun}", field="labels")
         if status == "missing":
-            missing = [text(x) for x in outcome[1:]]
-            raise InvalidInput(f"these ids are not in the pool: {missing}",
-                               field=f"labels[{ids.index(missing[0])}].id", ids=missing)
+            raise _not_in_pool([text(x) for x in outcome[1:]], ids, "labels[{}].id")
         if status == "classes":
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         if status == "not_allowed":
@@ -200,9 +197,7 @@ class PoolStore:
         if status == "gone":
             raise pool_not_found(pool_id)
         if status == "missing":
-            missing = [text(x) for x in outcome[1:]]
-            raise InvalidInput(f"these ids are not in the pool: {missing}",
-                               field=f"ids[{ids.index(missing[0])}]", ids=missing)
+            raise _not_in_pool([text(x) for x in outcome[1:]], ids, "ids[{}]")
         _, removed, labels_version, version, job_id = (text(x) for x in outcome)
         return int(removed), Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
 
@@ -218,7 +213,8 @@ class PoolStore:
             wider = known + [c for c in classes if c not in known]
             pipe.multi()
             if wider != known:
-                pipe.hset(keys.meta, "classes", json.dumps(wider))
+                pipe.hset(keys.meta, mapping={"classes": json.dumps(wider),
+                                              "allowed_labels": _allowed_labels(wider)})
 
         self.redis.transaction(widen, keys.meta)
 
@@ -232,9 +228,7 @@ class PoolStore:
         if status == "gone":
             raise pool_not_found(pool_id)
         if status == "missing":
-            missing = [text(x) for x in outcome[1:]]
-            raise InvalidInput(f"these ids are not in the pool: {missing}",
-                               field=f"ids[{ids.index(missing[0])}]", ids=missing)
+            raise _not_in_pool([text(x) for x in outcome[1:]], ids, "ids[{}]")
         return int(outcome[1])
 
     def want(self, pool_id: str, strategy: str) -> str | None:
@@ -393,8 +387,18 @@ class PoolStore:
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)
-        missing = [i for i, r in enumerate(rows) if r is None]
+        missing = [ids[i] for i, r in enumerate(rows) if r is None]
         if missing:
-            named = [ids[i] for i in missing[:20]]
-            raise InvalidInput(f"these ids are not in the pool: {named}", field=f"ids[{missing[0]}]", ids=named)
+            raise _not_in_pool(missing[:20], ids, "ids[{}]")
         return [int(r) for r in rows]
+
+
+def _allowed_labels(classes: list) -> str:
+    """A closed list of classes as the teach script compares labels: each in its stored form."""
+    return json.dumps([label_values.encode(c) for c in classes])
+
+
+def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput:
+    """The error for ids a pool does not hold, naming the first one's place in the request."""
+    return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])),
+                        ids=missing)

@@ -305,6 +305,15 @@ def test_a_label_outside_the_pools_classes_is_a_422_naming_it_and_nothing_is_rec
     assert snapshot(api, redis, pool) == before
 
 
+def test_classes_added_to_a_closed_list_are_accepted_by_teach_and_others_still_refused(api, redis, pool):
+    from sieve.storage.pools import PoolStore
+
+    PoolStore(redis, pending_ttl_ms=60_000).widen_classes(pool, ["maybe"])
+    assert api.status(pool)["classes"] == ["neg", "pos", "maybe"]
+    assert _teach(api, pool, [{"id": "i1", "label": "maybe"}]).status_code == 202
+    assert_problem(_teach(api, pool, [{"id": "i2", "label": "never"}]), 422, "labels[0].label")
+
+
 def test_a_pool_stored_before_its_classes_were_kept_encoded_still_refuses_other_labels(api, redis, pool):
     redis.hdel(f"sieve:{{{pool}}}:meta", "allowed_labels")
     before = snapshot(api, redis, pool)

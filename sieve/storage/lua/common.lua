@@ -46,3 +46,19 @@ local function end_lease(leases, owners, held, row)
   end
   return redis.call('ZREM', leases, row) == 1
 end
+
+-- The rows of ARGV[first .. first + m - 1], item ids; when some are not in the pool, nil and (up to 20 of)
+-- those ids, so that a script can refuse the whole call before changing anything.
+local function rows_of(rows_key, first, m)
+  local rows, missing = {}, {}
+  for i = 1, m do
+    local row = redis.call('HGET', rows_key, ARGV[first + i - 1])
+    if not row then
+      missing[#missing + 1] = ARGV[first + i - 1]
+      if #missing >= 20 then break end
+    end
+    rows[i] = row
+  end
+  if #missing > 0 then return nil, missing end
+  return rows
+end

@@ -4,16 +4,8 @@
 local meta, rows_key, labeled, leases, owners, returned, held =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
-local rows, missing = {}, {}
-for i = 2, #ARGV do
-  local row = redis.call('HGET', rows_key, ARGV[i])
-  if not row then
-    missing[#missing + 1] = ARGV[i]
-    if #missing >= 20 then break end
-  end
-  rows[#rows + 1] = row
-end
-if #missing > 0 then return {'missing', unpack(missing)} end
+local rows, missing = rows_of(rows_key, 2, #ARGV - 1)
+if not rows then return {'missing', unpack(missing)} end
 local released = 0
 for _, row in ipairs(rows) do
   -- A named annotator releases only its own leases.

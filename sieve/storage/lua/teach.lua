@@ -34,16 +34,8 @@ if allowed and allowed ~= '' then
     if not ok[ARGV[first + m + i - 1]] then return {'not_allowed', tostring(i - 1), allowed} end
   end
 end
-local rows, missing = {}, {}
-for i = 1, m do
-  local row = redis.call('HGET', rows_key, ARGV[first + i - 1])
-  if not row then
-    missing[#missing + 1] = ARGV[first + i - 1]
-    if #missing >= 20 then break end
-  end
-  rows[i] = row
-end
-if #missing > 0 then return {'missing', unpack(missing)} end
+local rows, missing = rows_of(rows_key, first, m)
+if not rows then return {'missing', unpack(missing)} end
 local splits, any_training = {}, false
 for i = 1, m do
   splits[i] = ARGV[first + 2 * m + i - 1]

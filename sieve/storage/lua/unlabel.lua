@@ -8,16 +8,8 @@ local meta, rows_key, labels_key, labeled, counts, log, pending =
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 local m = tonumber(ARGV[1])
 local first = 5
-local rows, missing = {}, {}
-for i = 1, m do
-  local row = redis.call('HGET', rows_key, ARGV[first + i - 1])
-  if not row then
-    missing[#missing + 1] = ARGV[first + i - 1]
-    if #missing >= 20 then break end
-  end
-  rows[i] = row
-end
-if #missing > 0 then return {'missing', unpack(missing)} end
+local rows, missing = rows_of(rows_key, first, m)
+if not rows then return {'missing', unpack(missing)} end
 local ids = {}
 for i = 1, m do
   local old = redis.call('HGET', labels_key, rows[i])
