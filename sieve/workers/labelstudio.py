@@ -31,10 +31,7 @@ def push_after_refresh(redis: Redis, pool_id: str, ranked_version: int, settings
 
 def push_predictions(pool_id: str, ranked_version: int) -> dict:
     """Sends the ranking's predictions of every unlabeled task, then sets the project's model version."""
-    redis = get_current_job().connection
-    settings = Settings.from_env()
-    link = LinkStore(redis).load(pool_id)
-    client = _client(link, settings)
+    redis, settings, link, client = _project(pool_id)
     if client is None:
         return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
     ranking = read_all(redis, pool_id)
@@ -63,10 +60,7 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
 def sync_project(pool_id: str) -> dict:
     """Reads every task of the project, with its annotations, into the pool: tasks imported before Sieve
     was connected join it, and so do the labels they already have."""
-    redis = get_current_job().connection
-    settings = Settings.from_env()
-    link = LinkStore(redis).load(pool_id)
-    client = _client(link, settings)
+    redis, settings, link, client = _project(pool_id)
     if client is None:
         return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
     service = LabelStudio(Pools(redis, settings))
@@ -75,6 +69,15 @@ def sync_project(pool_id: str) -> dict:
         outcome = service.absorb(link, tasks)
         added, labeled = added + outcome["added"], labeled + outcome["labeled"]
     return {"pool_id": pool_id, "outcome": "synced", "added": added, "labeled": labeled}
+
+
+def _project(pool_id: str):
+    """The job's Redis, the settings, the pool's Label Studio link and a client for it (None without an
+    address and a token)."""
+    redis = get_current_job().connection
+    settings = Settings.from_env()
+    link = LinkStore(redis).load(pool_id)
+    return redis, settings, link, _client(link, settings)
 
 
 def _client(link: Link | None, settings: Settings) -> LabelStudioClient | None:
