@@ -287,7 +287,9 @@ class TeachAnswerSchema(ma.Schema):
 
 class QueryItemSchema(ma.Schema):
     id = fields.String()
-    score = fields.Float(metadata={"description": "Informativeness under the strategy; higher first."})
+    score = fields.Float(metadata={"description": "Informativeness under the strategy; higher first. A batch "
+                                              "strategy (auto, kcenter, ...) has no score per item: this is "
+                                              "its place in the batch order, 1 first."})
     predicted_label = LabelField(allow_none=True, metadata=_label_doc)
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), allow_none=True)
 
