@@ -42,7 +42,9 @@ class EmbeddedRedis:
             "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ] + (["--requirepass", self.password] if self.password else [])
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # In a session of its own: a terminal's Ctrl-C reaches `sieve up` and the processes using Redis, which
+        # stop first, and not Redis itself, which `sieve up` stops last.
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         client = Redis.from_url(self.url)
         while True:

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Worker
 
 from sieve.embedded import free_port
@@ -22,7 +23,7 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
     env["SIEVE_DATA_DIR"] = str(tmp_path / "data")
     up = subprocess.Popen([sys.executable, "-m", "sieve.cli", "up", "--port", str(port), "--workers", "1",
                            "--api-processes", "1"], env=env, cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         api = ApiClient(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 60
@@ -51,8 +52,11 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
         api.teach(pool, [("5", "high")])
         assert api.query(pool, k=3, wait=30)["model_version"] == 2
     finally:
-        up.send_signal(signal.SIGINT)
+        # As Ctrl-C in a terminal does: SIGINT to every process of the foreground group at once.
+        os.killpg(up.pid, signal.SIGINT)
+        started = time.monotonic()
         output, _ = up.communicate(timeout=60)
+    assert time.monotonic() - started < 15, output
     assert up.returncode == 0, output
     assert "Sieve stopped" in output
     assert (tmp_path / "data" / "secret.key").exists()
@@ -60,3 +64,5 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
     assert aof, "the embedded Redis kept no append-only file"
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    with pytest.raises(RedisConnectionError):
+        redis.ping()
