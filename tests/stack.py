@@ -14,13 +14,16 @@ from rq import Worker
 from sieve.embedded import free_port
 
 
-def wait_until(check, timeout: float, what: str) -> None:
+def wait_until(check, timeout: float, what: str, interval: float = 0.05):
+    """Calls check() until it returns something truthy, and returns that; raises after timeout seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def _answers(url: str) -> bool:

@@ -6,7 +6,7 @@ import secrets
 
 from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
 from ..core.items import ItemBatch
-from ..core.strategies import scores as strategy_scores
+from ..core.strategies import STRATEGIES, scores as strategy_scores
 from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS
 from ..pools import Pools
 from ..storage.labelstudio import Link, LinkStore
@@ -109,7 +109,7 @@ class LabelStudio:
         prediction = self.pools.predict(pool_id, ids=ids)
         strategy = status["strategy"]
         best = prediction.proba.argmax(axis=1)
-        if strategy in ("least_confidence", "margin", "entropy"):
+        if strategy in STRATEGIES and strategy != "random":  # a score per item, from its probabilities
             confidence = dict(zip(ids, protocol.confidence(
                 strategy, strategy_scores(strategy, prediction.proba), len(prediction.classes)).tolist()))
         else:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import zlib
 from pathlib import Path
 
@@ -34,6 +33,8 @@ from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_headers_conformance, response_schema_conformance,
                                                status_code_conformance)
+
+from tests.stack import wait_until
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 MAX_EXAMPLES = int(os.environ.get("SIEVE_SCHEMATHESIS_EXAMPLES", "40"))
@@ -159,15 +160,6 @@ def api(live_url, redis):
         yield session
 
 
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def _create_pool(api, live_url, labels: list[dict]) -> dict:
     items = [{"id": item_id, "features": [float(i % 7), float(i % 2) * 3.0, i / 40.0, -1.0]}
@@ -191,7 +183,7 @@ def real_pools(api, live_url):
         statuses = [api.get(f"{live_url}/v1/pools/{pool_id}", timeout=30).json() for pool_id in pools]
         return statuses[0]["model_version"] and all(s["ranked_version"] == s["version"] for s in statuses)
 
-    _wait(settled, 60, "the real pools' first rankings")
+    wait_until(settled, 60, "the real pools' first rankings")
     REAL.update(pools=pools, job_id=trained["retrain"]["queued_job_id"] or f"refresh-{pools[0]}-1")
     yield pools
     REAL.clear()

@@ -23,21 +23,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from sieve.embedded import EmbeddedRedis, free_port
+from tests.stack import wait_until  # noqa: F401 (the fault tests take it from here too)
 
 SECRET = "fault-test-secret-0123456789abcdef"
 PROBLEM_JSON = "application/problem+json"
 
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.05):
-    """Calls check() until it returns something truthy, and returns that; raises after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

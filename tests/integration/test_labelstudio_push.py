@@ -3,21 +3,21 @@ real HTTP server that records them) and makes the project follow the new model v
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import parse_qs, urlsplit
 
 from tests.integration.test_labelstudio import PREDICT, SETUP, event, ls, pool_of, webhook
 from tests.labelstudio_support import FakeLabelStudio
+from tests.stack import wait_until
 
 
-def _wait_for(check, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+def _wait_for(check, what: str = "Label Studio to be called"):
+    return wait_until(check, 30, what)
+
+
+def _model_version_set(fake, version: str) -> list:
+    """The PATCHes that set the project's model version to `version`, once one came."""
+    return _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}],
+                     f"the project's model version {version}")
 
 
 def _connect(api, fake, token: str = "legacy-token-123") -> str:
@@ -35,8 +35,7 @@ def test_each_retrain_pushes_predictions_in_sieves_order_then_the_model_version(
         pool = _connect(api, fake)
         status = api.wait_idle(pool)
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        patch = _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT)
-                                   if r["body"] == {"model_version": version}])
+        patch = _model_version_set(fake, version)
         assert patch[0]["path"] == "/api/projects/1/" and patch[0]["authorization"] == "Token legacy-token-123"
         imports = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version]
         assert len(imports) == 1 and imports[0]["path"] == "/api/projects/1/import/predictions"
@@ -63,7 +62,7 @@ def test_a_label_studio_that_fails_fails_the_push_never_the_refresh_and_start_tr
         answer = webhook(api, event("START_TRAINING"))
         assert answer["status"] == "ok" and answer["job_id"] == job
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}])
+        _model_version_set(fake, version)
 
 
 def test_tasks_added_later_are_pushed_with_the_next_retrain(api):
@@ -112,7 +111,7 @@ def test_setup_reads_the_tasks_and_labels_label_studio_already_has(api):
         # With labels of two classes, the retrain's push follows: the live loop is running.
         status = api.wait_idle(pool)
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}])
+        _model_version_set(fake, version)
 
 
 def test_deleted_tasks_lose_their_labels_and_get_no_more_predictions(api):
@@ -136,7 +135,7 @@ def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api,
         pool = _connect(api, fake)
         status = api.wait_idle(pool)
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}])
+        _model_version_set(fake, version)
         accepted = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version][-1]
         assert sorted(p["task"] for p in accepted["body"]) == [1, 2, 5]
         assert redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"}
@@ -163,8 +162,7 @@ def test_a_personal_access_token_is_traded_for_an_access_token(api):
         pool = _connect(api, fake, token="header.payload.signature")
         status = api.wait_idle(pool)
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        patch = _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT)
-                                   if r["body"] == {"model_version": version}])
+        patch = _model_version_set(fake, version)
         assert patch[0]["authorization"] == "Bearer access-for-header.payload.signature"
         refresh = fake.calls("POST", re.compile(r"^/api/token/refresh/$"))
         assert refresh and refresh[0]["body"] == {"refresh": "header.payload.signature"}
