@@ -102,8 +102,7 @@ class Pools:
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
         removed, change = self.store.unlabel(pool_id, ids, source)
-        self._enqueue(pool_id, change.job_id)
-        return removed, change
+        return removed, self._after(pool_id, change)
 
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)

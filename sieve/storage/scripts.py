@@ -11,7 +11,7 @@ from redis.commands.core import Script
 def _source(name: str) -> str:
     folder = resources.files("sieve.storage") / "lua"
     text = (folder / f"{name}.lua").read_text()
-    if name in ("add_items", "teach", "release", "want", "unlabel"):
+    if name in ("add_items", "teach", "release", "want", "unlabel", "query"):
         text = (folder / "common.lua").read_text() + "\n" + text
     return text
 

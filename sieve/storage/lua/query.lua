@@ -61,12 +61,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 -- Leases that ended put their (still unlabeled) items back, a bounded number per query.
 local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1000)
 for _, row in ipairs(expired) do
-  redis.call('ZREM', leases, row)
-  local owner = redis.call('HGET', owners, row)
-  if owner then
-    redis.call('HDEL', owners, row)
-    if owner ~= '' then redis.call('ZREM', held, owner .. '\0' .. row) end
-  end
+  end_lease(leases, owners, held, row)
   if redis.call('GETBIT', labeled, row) == 0 then redis.call('SADD', returned, row) end
 end
 local any_leases = redis.call('ZCARD', leases) > 0
