@@ -1,58 +1,88 @@
-"""The default strategy: margin sampling made batch-aware by angle diversity (Brinker, 2003)."""
+"""The default strategy: uncertainty herding (Bae, Oliveira and Sutherland, 2025).
+
+Greedy maximisation of *uncertainty coverage*: every pool row counts, weighted by how unsure the model is
+of it, for as much as its nearest chosen or labeled row covers it under a Gaussian kernel. With few labels
+the kernel is wide and the weights are alike, so the batch spreads over the pool's dense regions
+(MaxHerding, Bae, Noh and Sutherland, 2024: what works when labels are few); as labels accumulate the
+kernel narrows and the weights dominate, so the batch becomes uncertainty sampling kept apart by the
+kernel (what works when labels are many). Nothing needs to know which regime a pool is in.
+"""
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
-from .strategies import margin, top_k
+from .strategies import margin
 
-WEIGHT = 0.5
-"""λ of Brinker (2003): how much the margin counts against the angle to what is already chosen."""
-
-PREFILTER = 10
-"""Candidates per batch slot: only the PREFILTER * k least-sure rows can enter the batch."""
+SAMPLE = 2048
+"""Most unlabeled rows the coverage is measured on, which are also the candidates: beyond this many, a
+seeded uniform sample, so a batch costs the same for a pool of 2,048 rows or of millions."""
 
 MAX_LABELED = 2048
-"""Labeled rows the angles are measured against: past this many, an evenly spaced subset of them, so a
-pool with many labels costs O(PREFILTER * k * MAX_LABELED * d) rather than growing with its labels."""
+"""Labeled rows the coverage already counts: past this many, an evenly spaced subset of them."""
+
+SHARPNESS = 2
+"""Power the margin uncertainty is raised to: rows the model is sure of weigh little sooner."""
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(d, 0.0)
 
 
-def diverse_margin(proba, features, rows, labeled, k: int) -> np.ndarray:
-    """Brinker's batch rule, with the multiclass margin as the uncertainty: greedily add the candidate
-    maximising  λ · margin_score(x) − (1 − λ) · max |cos(x, z)|  over z among the labeled rows (at most
-    MAX_LABELED of them, evenly spaced) and the rows already in the batch. Angles are taken between features centred on the pool's mean, so that
-    rows that differ only by the pool's offset do not all look alike.
+def bandwidth(to_labeled: np.ndarray) -> float:
+    """σ² of the kernel: the median squared distance from an unlabeled row to its nearest labeled row, so
+    the kernel reaches about as far as the labels leave rows uncovered and narrows as labels are added."""
+    nearest = to_labeled.min(axis=1) if to_labeled.size else np.zeros(0)
+    positive = nearest[nearest > 0]
+    return float(np.median(positive)) if positive.size else 1.0
 
-    Among the same candidates each pick depends only on the previous ones, so a longer batch starts
-    with the shorter one: the service picks one batch for its horizon and queries take slices of it.
-    Returns rows of `features`, in the order they were picked.
+
+def greedy_coverage(kernel: np.ndarray, weights: np.ndarray, cover: np.ndarray, k: int) -> np.ndarray:
+    """Greedy maximisation of  Σ_i w_i · max(cover_i, max_{s in S} K_is)  over sets S of k columns.
+
+    The objective is monotone submodular (weighted facility location), so a column's gain can only shrink
+    as the set grows: lazy evaluation (Minoux, 1978) re-computes only the columns that come to the top,
+    and picks what plain greedy would, ties going to the lower column. Returns columns in pick order.
+    """
+    cover = np.array(cover, dtype=np.float64)
+    k = min(int(k), kernel.shape[1])
+    gains = weights @ np.maximum(kernel - cover[:, None], 0.0)
+    heap = [(-g, j) for j, g in enumerate(gains.tolist())]
+    heapq.heapify(heap)
+    picked: list[int] = []
+    while len(picked) < k:
+        _, j = heapq.heappop(heap)
+        fresh = float(weights @ np.maximum(kernel[:, j] - cover, 0.0))
+        if not heap or (-fresh, j) <= heap[0]:
+            picked.append(j)
+            np.maximum(cover, kernel[:, j], out=cover)
+        else:
+            heapq.heappush(heap, (-fresh, j))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def uncertainty_herding(proba, features, rows, labeled, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k of the unlabeled `rows`, in pick order, by greedy uncertainty coverage over (a sample of) them.
+
+    Weights: the margin uncertainty 1 − (p₁ − p₂), raised to SHARPNESS; kernel exp(−‖x − z‖² / σ²) with σ² from
+    `bandwidth`. Each pick depends only on the previous ones, so a longer batch starts with the shorter
+    one: the service picks one batch for its horizon and queries take slices of it.
     """
     rows = np.asarray(rows, dtype=np.int64)
     labeled = np.asarray(labeled, dtype=np.int64)
     k = min(int(k), len(rows))
     if k == 0:
         return np.zeros(0, dtype=np.int64)
-    x = np.asarray(features)
-    center = x.mean(axis=0, dtype=np.float64)
-    uncertainty = margin(np.asarray(proba)[rows])
-    best = top_k(uncertainty, PREFILTER * k)
-    candidates, u = rows[best], uncertainty[best]
-    unit = _unit_rows(x[candidates].astype(np.float64) - center)
+    if len(rows) > SAMPLE:
+        rows = np.sort(rng.choice(rows, size=SAMPLE, replace=False))
     if len(labeled) > MAX_LABELED:
         labeled = labeled[np.linspace(0, len(labeled) - 1, MAX_LABELED).astype(np.int64)]
-    similarity = np.zeros(len(candidates))
-    if len(labeled):
-        similarity = np.abs(unit @ _unit_rows(x[labeled].astype(np.float64) - center).T).max(axis=1)
-    picked = np.zeros(len(candidates), dtype=bool)
-    order = np.empty(k, dtype=np.int64)
-    for i in range(k):
-        value = WEIGHT * u - (1.0 - WEIGHT) * similarity
-        value[picked] = -np.inf
-        j = int(np.argmax(value))  # ties: the least sure candidate first
-        order[i], picked[j] = j, True
-        similarity = np.maximum(similarity, np.abs(unit @ unit[j]))
-    return candidates[order]
+    x = np.asarray(features, dtype=np.float64)[rows]
+    to_labeled = _squared_distances(x, np.asarray(features, dtype=np.float64)[labeled])
+    sigma2 = bandwidth(to_labeled)
+    kernel = np.exp(-_squared_distances(x, x) / sigma2)
+    cover = np.exp(-to_labeled / sigma2).max(axis=1) if len(labeled) else np.zeros(len(rows))
+    weights = margin(np.asarray(proba)[rows]) ** SHARPNESS
+    return rows[greedy_coverage(kernel, weights, cover, k)]

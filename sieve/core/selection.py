@@ -98,7 +98,7 @@ def ranking_scores(strategy: str, candidates: Candidates) -> np.ndarray:
 
 def _batch(strategy: str, c: Candidates, rows: np.ndarray, k: int) -> np.ndarray:
     if strategy == "auto":
-        return auto.diverse_margin(c.proba, c.features, rows, c.labeled, k)
+        return auto.uncertainty_herding(c.proba, c.features, rows, c.labeled, k, c.rng)
     if strategy == "kcenter":
         return diversity.kcenter(c.features, rows, c.labeled, k, c.rng)
     if strategy == "badge":
