@@ -16,7 +16,7 @@ from sieve.simulate.remote import SieveClient, run_remote
 SPEC = normalize_model_spec({"type": "logistic_regression", "params": {"max_iter": 1000}})
 
 
-@pytest.mark.parametrize("strategy", ["margin", "random"])
+@pytest.mark.parametrize("strategy", ["auto", "margin", "random"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_loop(
         live_url, redis, seed, strategy):
