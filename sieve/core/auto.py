@@ -39,25 +39,27 @@ def bandwidth(to_labeled: np.ndarray) -> float:
     return float(np.median(positive)) if positive.size else 1.0
 
 
-def greedy_coverage(kernel: np.ndarray, weights: np.ndarray, cover: np.ndarray, k: int) -> np.ndarray:
-    """Greedy maximisation of  Σ_i w_i · max(cover_i, max_{s in S} K_is)  over sets S of k columns.
+def greedy_coverage(reach: np.ndarray, weights: np.ndarray, cover: np.ndarray, k: int) -> np.ndarray:
+    """Greedy maximisation of  Σ_i w_i · max(cover_i, max_{j in S} reach_ji)  over sets S of k candidates,
+    where reach_ji is how much candidate j covers row i (one row of `reach` per candidate).
 
-    The objective is monotone submodular (weighted facility location), so a column's gain can only shrink
-    as the set grows: lazy evaluation (Minoux, 1978) re-computes only the columns that come to the top,
-    and picks what plain greedy would, ties going to the lower column. Returns columns in pick order.
+    The objective is monotone submodular (weighted facility location), so a candidate's gain can only
+    shrink as the set grows: lazy evaluation (Minoux, 1978) re-computes only the candidates that come to
+    the top, and picks what plain greedy would, ties going to the lower candidate. Returns candidates in
+    pick order.
     """
     cover = np.array(cover, dtype=np.float64)
-    k = min(int(k), kernel.shape[1])
-    gains = weights @ np.maximum(kernel - cover[:, None], 0.0)
+    k = min(int(k), reach.shape[0])
+    gains = np.maximum(reach - cover, 0.0) @ weights
     heap = [(-g, j) for j, g in enumerate(gains.tolist())]
     heapq.heapify(heap)
     picked: list[int] = []
     while len(picked) < k:
         _, j = heapq.heappop(heap)
-        fresh = float(weights @ np.maximum(kernel[:, j] - cover, 0.0))
+        fresh = float(np.maximum(reach[j] - cover, 0.0) @ weights)
         if not heap or (-fresh, j) <= heap[0]:
             picked.append(j)
-            np.maximum(cover, kernel[:, j], out=cover)
+            np.maximum(cover, reach[j], out=cover)
         else:
             heapq.heappush(heap, (-fresh, j))
     return np.asarray(picked, dtype=np.int64)
@@ -79,10 +81,11 @@ def uncertainty_herding(proba, features, rows, labeled, k: int, rng: np.random.G
         rows = np.sort(rng.choice(rows, size=SAMPLE, replace=False))
     if len(labeled) > MAX_LABELED:
         labeled = labeled[np.linspace(0, len(labeled) - 1, MAX_LABELED).astype(np.int64)]
-    x = np.asarray(features, dtype=np.float64)[rows]
-    to_labeled = _squared_distances(x, np.asarray(features, dtype=np.float64)[labeled])
+    features = np.asarray(features)
+    x = features[rows].astype(np.float64)
+    to_labeled = _squared_distances(x, features[labeled].astype(np.float64))
     sigma2 = bandwidth(to_labeled)
-    kernel = np.exp(-_squared_distances(x, x) / sigma2)
+    kernel = np.exp(-_squared_distances(x, x) / sigma2)  # symmetric: row j is what candidate j reaches
     cover = np.exp(-to_labeled / sigma2).max(axis=1) if len(labeled) else np.zeros(len(rows))
     weights = margin(np.asarray(proba)[rows]) ** SHARPNESS
     return rows[greedy_coverage(kernel, weights, cover, k)]

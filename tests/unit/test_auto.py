@@ -6,34 +6,35 @@ from sieve.core import auto
 from sieve.core.auto import bandwidth, greedy_coverage, uncertainty_herding
 from sieve.core.selection import Candidates, select
 
-# Rows 0 and 1 cover each other by half; row 2 stands alone.
-KERNEL = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+# Candidates 0 and 1 cover each other's rows by half; candidate 2 covers only its own row.
+REACH = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
 def test_greedy_coverage_by_hand():
     # Gains 1.5, 1.5, 0.4: a tie goes to column 0. Cover becomes (1, 0.5, 0): column 1 gains 0.5, column 2 0.4.
-    assert greedy_coverage(KERNEL, np.array([1.0, 1.0, 0.4]), np.zeros(3), 3).tolist() == [0, 1, 2]
+    assert greedy_coverage(REACH, np.array([1.0, 1.0, 0.4]), np.zeros(3), 3).tolist() == [0, 1, 2]
     # A heavier lone row (0.6) now beats what column 1 still adds (0.5).
-    assert greedy_coverage(KERNEL, np.array([1.0, 1.0, 0.6]), np.zeros(3), 3).tolist() == [0, 2, 1]
+    assert greedy_coverage(REACH, np.array([1.0, 1.0, 0.6]), np.zeros(3), 3).tolist() == [0, 2, 1]
     # What the labels already cover counts: with row 0 covered, column 1 gains 1.0 - 0 + 0 = 1.0 > 0.5.
-    assert greedy_coverage(KERNEL, np.array([1.0, 1.0, 0.6]), np.array([1.0, 0.0, 0.0]), 1).tolist() == [1]
+    assert greedy_coverage(REACH, np.array([1.0, 1.0, 0.6]), np.array([1.0, 0.0, 0.0]), 1).tolist() == [1]
 
 
-def _objective(kernel, weights, cover, chosen):
-    reach = np.max(kernel[:, chosen], axis=1) if chosen else np.zeros(len(cover))
-    return float(weights @ np.maximum(cover, reach))
+def _objective(reach, weights, cover, chosen):
+    """Σ_i w_i · max(cover_i, max_{j in chosen} reach_ji), written out."""
+    best = np.max(reach[chosen], axis=0) if chosen else np.zeros(len(cover))
+    return float(weights @ np.maximum(cover, best))
 
 
 def test_lazy_greedy_picks_what_plain_greedy_on_the_objective_picks():
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(80, 4))
-    kernel = np.exp(-((x[:, None, :] - x[None, :, :]) ** 2).sum(-1) / 4.0)
+    # 50 candidates reaching 80 rows, not symmetric: candidates and rows need not be the same items.
+    reach = rng.random((50, 80)) ** 4
     weights, cover = rng.random(80), rng.random(80) * 0.3
     chosen = []
     for _ in range(15):
-        values = [-np.inf if j in chosen else _objective(kernel, weights, cover, chosen + [j]) for j in range(80)]
+        values = [-np.inf if j in chosen else _objective(reach, weights, cover, chosen + [j]) for j in range(50)]
         chosen.append(int(np.argmax(values)))
-    assert greedy_coverage(kernel, weights, cover, 15).tolist() == chosen
+    assert greedy_coverage(reach, weights, cover, 15).tolist() == chosen
 
 
 def test_bandwidth_is_the_median_squared_distance_to_the_nearest_label():
