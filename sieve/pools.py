@@ -110,6 +110,12 @@ class Pools:
     def history(self, pool_id: str) -> dict:
         return self.store.history(pool_id)
 
+    def set_stopping(self, pool_id: str, stopping: dict | None) -> dict:
+        """Replaces the pool's stopping policy as a whole (what the spec leaves out takes its default); the
+        status, which reflects it already."""
+        self._enqueue(pool_id, self.store.set_stopping(pool_id, stopping_policy(stopping)))
+        return self.status(pool_id)
+
     def list(self, tenant: str | None = None) -> list[dict]:
         """Every pool the tenant owns (with no tenant, as when keys are off: every pool)."""
         statuses = []

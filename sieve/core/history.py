@@ -37,6 +37,17 @@ def as_round(entry: dict) -> Round:
                  kappa_with_previous=entry.get("kappa_with_previous"))
 
 
+def _rounds(entries: list[dict]) -> list[Round]:
+    return [as_round(e) for e in sorted(entries, key=lambda e: e["model_version"])]
+
+
+def model_stop(policy: StoppingPolicy, entries: list[dict]) -> dict:
+    """The recommendation of the rules that depend on models (target, plateau) over history entries in any
+    order: what a pool keeps beside its policy. The budget is left out, as it depends on the live label
+    count and is added when the recommendation is read."""
+    return recommendation(policy.without_budget(), _rounds(entries))
+
+
 def review(*, features: np.ndarray, proba: np.ndarray, classes: list[str], model_version: int,
            labeled: Labeled, spec: dict, seed: int, unlabeled: np.ndarray, stop_rows: np.ndarray | None,
            previous_stop: tuple[int, list[str]] | None, history: list[dict], policy: StoppingPolicy,
@@ -74,7 +85,6 @@ def review(*, features: np.ndarray, proba: np.ndarray, classes: list[str], model
         "score_seconds": round(score_seconds, 6), "eval_seconds": round(time.perf_counter() - started, 6),
         "finished_at": time.time(),
     }
-    rounds = [as_round(e) for v, e in sorted(earlier.items()) if v < model_version] + [as_round(entry)]
-    entry["stop"] = recommendation(policy, rounds)
-    return Review(entry=entry, model_stop=recommendation(policy.without_budget(), rounds),
-                  stop_rows=stop_rows, stop_labels=stop_labels)
+    entries = [e for v, e in earlier.items() if v < model_version] + [entry]
+    entry["stop"] = recommendation(policy, _rounds(entries))
+    return Review(entry=entry, model_stop=model_stop(policy, entries), stop_rows=stop_rows, stop_labels=stop_labels)

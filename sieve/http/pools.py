@@ -1,4 +1,4 @@
-"""/v1/pools: create, list, inspect, delete pools; add items, query, teach, predict."""
+"""/v1/pools: create, list, inspect, change, delete pools; add items, query, teach, predict."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,7 @@ from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, CurveArgsSchema, HistorySchema, IdempotencyHeaderSchema,
                       ItemsAddedSchema, PoolListSchema, PoolStatusSchema, PredictAnswerSchema, PredictSchema,
                       QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema, ReleaseAnswerSchema, ReleaseSchema,
-                      TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema)
+                      TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema, UpdatePoolSchema)
 
 CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -68,6 +68,16 @@ class Pool(MethodView):
     def get(self, pool_id):
         """The pool's counts, versions and retraining state."""
         return pools().status(pool_id)
+
+    @blp.arguments(UpdatePoolSchema())
+    @problems(blp, 404, *BODY_ERRORS)
+    @blp.response(200, PoolStatusSchema)
+    def patch(self, body, pool_id):
+        """Replace the pool's stopping policy.
+
+        The answer and every later status and query follow the new policy at once: `stop` is recomputed from
+        the history under it (the history's entries keep what the rules said at their version)."""
+        return pools().set_stopping(pool_id, body["stopping"])
 
     @blp.response(204)
     @problems(blp, 404)

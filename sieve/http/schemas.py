@@ -150,6 +150,12 @@ class CreatePoolSchema(ma.Schema):
             raise ma.ValidationError({"classes": ["must not repeat a class"]})
 
 
+class UpdatePoolSchema(ma.Schema):
+    stopping = fields.Nested(StoppingSchema, required=True, metadata={
+        "description": "Replaces the pool's policy as a whole: fields left out take their defaults, as at "
+                       "creation (`{}` is the default policy), so send every rule you want to keep."})
+
+
 class AddItemsSchema(ma.Schema):
     items = ItemsField(required=True, metadata={"minItems": 1})
 
@@ -256,7 +262,8 @@ class PoolStatusSchema(ma.Schema):
     classes_seen = fields.Dict(keys=fields.String(), values=fields.Integer(),
                                metadata={"description": "Labeled items per class."})
     labels_version = fields.Integer(metadata={"description": "Bumped by every teach call."})
-    version = fields.Integer(metadata={"description": "Bumped by every teach or add-items call."})
+    version = fields.Integer(metadata={"description": "Bumped by every change: teach, unlabel, added items, a "
+                                                     "strategy queried for the first time, a new stopping policy."})
     model_version = fields.Integer(allow_none=True, metadata={
         "description": "The labels_version the current model was trained at; null before the first model."})
     ranked_version = fields.Integer(allow_none=True, metadata={

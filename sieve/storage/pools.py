@@ -12,6 +12,7 @@ from redis import Redis
 
 from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
+from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
 from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
 from .features import chunk_payloads
@@ -107,10 +108,7 @@ class PoolStore:
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
             "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
-            # The query script reads budget and enforce_budget beside n_labeled, in its one round trip.
-            "stopping": json.dumps(config.stopping.to_spec()), "n_labeled": "0", "n_eval": "0",
-            "budget": "" if config.stopping.budget is None else str(config.stopping.budget),
-            "enforce_budget": "1" if config.stopping.enforce_budget else "0",
+            "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
         }
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
@@ -217,6 +215,28 @@ class PoolStore:
                                               "allowed_labels": _allowed_labels(wider)})
 
         self.redis.transaction(widen, keys.meta)
+
+    def set_stopping(self, pool_id: str, policy: StoppingPolicy) -> str | None:
+        """Replaces the pool's stopping policy and the model rules' recommendation, recomputed from the
+        stored history under it; the refresh job to enqueue, if one is needed."""
+        keys = PoolKeys(pool_id)
+        fields = _stopping_fields(policy)
+
+        def replace(pipe):
+            entries = [json.loads(e) for e in pipe.hvals(keys.history)]
+            pipe.multi()
+            self.scripts.set_stopping(
+                keys=[keys.meta, keys.pending],
+                args=[fields["stopping"], fields["budget"], fields["enforce_budget"],
+                      json.dumps(model_stop(policy, entries)), f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms],
+                client=pipe)
+
+        # WATCH on the history: a refresh publishing a model between the read and the write makes the
+        # recommendation retry with that model's entry.
+        (outcome,) = self.redis.transaction(replace, keys.history)
+        if text(outcome[0]) == "gone":
+            raise pool_not_found(pool_id)
+        return text(outcome[1]) or None
 
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
@@ -391,6 +411,14 @@ class PoolStore:
         if missing:
             raise _not_in_pool(missing[:20], ids, "ids[{}]")
         return [int(r) for r in rows]
+
+
+def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
+    """The meta fields of a stopping policy: the policy itself, and its budget apart, since the query script
+    reads budget and enforce_budget beside n_labeled, in its one round trip."""
+    return {"stopping": json.dumps(policy.to_spec()),
+            "budget": "" if policy.budget is None else str(policy.budget),
+            "enforce_budget": "1" if policy.enforce_budget else "0"}
 
 
 def _allowed_labels(classes: list) -> str:

@@ -11,7 +11,7 @@ from redis.commands.core import Script
 def _source(name: str) -> str:
     folder = resources.files("sieve.storage") / "lua"
     text = (folder / f"{name}.lua").read_text()
-    if name in ("add_items", "teach", "release", "want", "unlabel", "query"):
+    if name in ("add_items", "teach", "release", "want", "unlabel", "query", "set_stopping"):
         text = (folder / "common.lua").read_text() + "\n" + text
     return text
 
@@ -30,9 +30,10 @@ class Scripts:
     recover: Script
     want: Script
     unlabel: Script
+    set_stopping: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta", "heartbeat", "recover", "want", "unlabel")})
+                                   "create_meta", "heartbeat", "recover", "want", "unlabel", "set_stopping")})

@@ -87,7 +87,8 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
     for method, path, body in [("GET", "", None), ("DELETE", "", None), ("GET", "/query", None),
                                ("POST", "/teach", {"labels": [{"id": "a", "label": "y"}]}),
                                ("POST", "/items", {"items": [{"id": "c", "features": [2.0]}]}),
-                               ("POST", "/predict", {"ids": ["a"]}), ("POST", "/release", {"ids": ["a"]})]:
+                               ("POST", "/predict", {"ids": ["a"]}), ("POST", "/release", {"ids": ["a"]}),
+                               ("PATCH", "", {"stopping": {"budget": 1, "enforce_budget": True}})]:
         answer = globex.request(method, f"/v1/pools/{pool}{path}", json=body)
         assert answer.status_code == 404, (method, path)
         assert answer.json()["field"] == "pool_id"
@@ -95,7 +96,7 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
     assert pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
     assert pool in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
     status = acme.status(pool)
-    assert status["n_items"] == 2 and status["labels_version"] == 2
+    assert status["n_items"] == 2 and status["labels_version"] == 2 and status["stopping"]["budget"] is None
     assert keyed["open_pool"] not in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
 
 

@@ -1,4 +1,5 @@
-"""Stopping over real HTTP with real workers: budget, plateau, the stop flag, the curve, bad specs."""
+"""Stopping over real HTTP with real workers: budget, plateau, the stop flag, the curve, bad specs, and a
+policy changed after creation."""
 from __future__ import annotations
 
 import io
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import items_of
-from tests.integration.test_bad_input import assert_problem
+from tests.integration.test_bad_input import assert_problem, raw
 
 
 def _blobs(n=200, seed=0):
@@ -91,6 +92,135 @@ def test_a_spent_budget_recommends_stopping_at_once_and_refuses_queries_when_enf
 ])
 def test_a_bad_stopping_spec_is_a_422_naming_the_field(api, stopping, field):
     assert_problem(api.post("/v1/pools", json={"stopping": stopping}), 422, field)
+
+
+def _patch(api, pool, stopping) -> dict:
+    answer = api.patch(f"/v1/pools/{pool}", json={"stopping": stopping})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+NOT_YET = {"recommended": False, "reasons": []}
+
+
+def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_queries_again(api):
+    X, y = _blobs(40)
+    pool = api.create_pool(items=items_of(X), labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 38, 39)])
+    assert api.query(pool, k=1, wait=20)["stop"] == NOT_YET
+    version = api.status(pool)["version"]
+    answer = _patch(api, pool, {"budget": 3, "plateau": None})
+    spent = {"recommended": True, "reasons": ["budget: 4 labels spent of 3"]}
+    # The answer is the pool's status, already under the new policy.
+    assert answer.keys() == api.status(pool).keys() and answer["version"] == version + 1
+    assert answer["stopping"] == {"budget": 3, "enforce_budget": False, "target": None, "plateau": None}
+    assert answer["stop"] == spent and api.status(pool)["stop"] == spent
+    served = api.query(pool, k=1)
+    assert served["stop"] == spent and len(served["items"]) == 1
+    _patch(api, pool, {"budget": 3, "enforce_budget": True})
+    assert "budget" in assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": 1}), 409,
+                                      "stopping.budget")["detail"]
+    lifted = _patch(api, pool, {})
+    assert lifted["stopping"] == {"budget": None, "enforce_budget": False, "target": None,
+                                  "plateau": {"kappa": 0.99, "window": 3}}
+    served = api.query(pool, k=1)
+    assert served["stop"] == NOT_YET and len(served["items"]) == 1
+    # The policy the pool already has is no change: no new version, no refresh.
+    assert _patch(api, pool, {"plateau": {"window": 3}})["version"] == lifted["version"]
+    assert api.wait_idle(pool)["stop"] == NOT_YET
+
+
+def test_target_and_plateau_changed_after_creation_are_decided_again_over_the_history(api):
+    X, y = _blobs()
+    target = {"metric": "accuracy", "value": 0.9}
+    pool = api.create_pool(items=items_of(X), random_state=0, stopping={"target": target},
+                           labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}]
+                           + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 180, 190)])
+    api.wait_idle(pool)
+    _rounds(api, pool, [[(f"i{i}", y[i]), (f"i{199 - i}", y[199 - i])] for i in (1, 2, 3)])
+    before = api.get(f"/v1/pools/{pool}/history").json()["versions"]
+    assert [r.split(":")[0] for r in api.status(pool)["stop"]["reasons"]] == ["target", "plateau"]
+
+    assert _patch(api, pool, {"target": None, "plateau": None})["stop"] == NOT_YET
+    assert api.query(pool, k=1)["stop"] == NOT_YET
+    history = api.get(f"/v1/pools/{pool}/history").json()
+    assert history["stop"] == NOT_YET and history["stopping"]["plateau"] is None
+    # Earlier versions keep what the rules said then.
+    assert [v["stop"] for v in history["versions"][:-1]] == [v["stop"] for v in before[:-1]]
+    assert any(v["stop"]["recommended"] for v in history["versions"][:-1])
+
+    (reason,) = _patch(api, pool, {"target": target, "plateau": None})["stop"]["reasons"]
+    assert reason.startswith("target: accuracy 1.0000 >= 0.9")
+    (reason,) = _patch(api, pool, {"plateau": {"kappa": 0.99, "window": 3}})["stop"]["reasons"]
+    assert reason.startswith("plateau")
+    # Four model versions hold three kappas: a window of four cannot be full.
+    assert _patch(api, pool, {"plateau": {"kappa": 0.99, "window": 4}})["stop"] == NOT_YET
+    # The refresh each change asks for reviews the latest model again under the policy of its time.
+    settled = api.wait_idle(pool)
+    history = api.get(f"/v1/pools/{pool}/history").json()
+    assert settled["stop"] == NOT_YET and history["versions"][-1]["stop"] == NOT_YET
+    assert len(history["versions"]) == len(before)
+
+
+def test_a_refresh_that_raced_a_policy_change_is_superseded_by_the_one_the_change_asks_for(api, redis):
+    from sieve.core.history import Review
+    from sieve.storage.pools import PoolConfig, PoolStore
+    from sieve.storage.refresh import Published, RefreshStore
+
+    X, y = _blobs(40)
+    # Made in storage, so that no worker refreshes it before this test has claimed its first refresh.
+    pool, first_job = PoolStore(redis, pending_ttl_ms=60_000).create(
+        PoolConfig(name=None, model={"type": "logistic_regression"}, strategy="margin", random_state=0,
+                   classes=None), [f"i{i}" for i in range(40)], X.astype(np.float32),
+        ["i0", "i1", "i38", "i39"], [y[0], y[1], y[38], y[39]])
+    refresh = RefreshStore(redis)
+    status, snapshot = refresh.claim(pool, first_job, 60_000)
+    assert status == "ok" and snapshot.policy.plateau
+
+    assert _patch(api, pool, {"plateau": None})["stop"] == NOT_YET
+    # The raced refresh publishes what it decided under the policy it read.
+    stale = {"recommended": True, "reasons": ["plateau: decided under the old policy"]}
+    entry = {"model_version": snapshot.labels_version, "n_labels": 4, "n_eval": 0, "metrics": None,
+             "kappa_with_previous": None, "stop_set_size": 36, "fit_seconds": 0.0, "score_seconds": 0.0,
+             "eval_seconds": 0.0, "finished_at": 0.0, "stop": stale}
+    published = Published(
+        version=snapshot.version, labels_version=snapshot.labels_version, model_version=snapshot.labels_version,
+        model_classes=["neg", "pos"], model_blob=None, proba=np.full((40, 2), 0.5, dtype=np.float32),
+        n_ranked=36, rankings={}, finished_at=0.0, duration_s=0.0, cold_start=False,
+        review=Review(entry=entry, model_stop=stale, stop_rows=np.arange(2, 38),
+                      stop_labels=["neg"] * 18 + ["pos"] * 18))
+    assert refresh.publish(pool, first_job, published) == "ok"
+    # The refresh the change asked for has been waiting for that one; it decides again under the new policy.
+    settled = api.wait_idle(pool)
+    assert settled["ranked_version"] > snapshot.version and settled["stop"] == NOT_YET
+    assert api.get(f"/v1/pools/{pool}/history").json()["versions"][-1]["stop"] == NOT_YET
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"stopping": {"patience": 3}}, "stopping.patience"),
+    ({"stopping": {"budget": 0}}, "stopping.budget"),
+    ({"stopping": {"enforce_budget": True}}, "stopping.enforce_budget"),
+    ({"stopping": {"plateau": {"window": 0}}}, "stopping.plateau.window"),
+    ({"stopping": {"target": {"metric": "speed", "value": 0.9}}}, "stopping.target.metric"),
+    ('{"stopping": {"budget": NaN}}', "stopping.budget"),
+    ('{"stopping": {"target": {"metric": "accuracy", "value": NaN}}}', "stopping.target.value"),
+    ('{"stopping": {"plateau": {"kappa": NaN}}}', "stopping.plateau.kappa"),
+    ({}, "stopping"),
+    ({"stopping": None}, "stopping"),
+    ({"stopping": "soon"}, "stopping"),
+    ({"name": "renamed", "stopping": {}}, "name"),
+])
+def test_a_bad_stopping_change_is_a_422_naming_the_field_and_changes_nothing(api, body, field):
+    pool = api.create_pool(stopping={"budget": 10, "enforce_budget": True})
+    before = api.status(pool)
+    path = f"/v1/pools/{pool}"
+    answer = raw(api, "PATCH", path, body) if isinstance(body, str) else api.patch(path, json=body)
+    assert_problem(answer, 422, field)
+    after = api.status(pool)
+    assert (after["stopping"], after["version"]) == (before["stopping"], before["version"])
+
+
+def test_changing_the_stopping_policy_of_a_pool_that_does_not_exist_is_a_404(api):
+    assert_problem(api.patch("/v1/pools/0123456789abcdef", json={"stopping": {}}), 404, "pool_id")
 
 
 def test_a_bad_split_is_a_422_naming_the_field(api):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from sieve.core.history import model_stop
 from sieve.core.stopping import (Round, StoppingPolicy, choose_stop_set, cohen_kappa, plateau_reached, recommendation,
                                  with_budget)
 
@@ -82,6 +83,16 @@ def test_the_live_budget_joins_the_model_rules_reasons():
     assert with_budget(["plateau: x"], 9, 10) == {"recommended": True, "reasons": ["plateau: x"]}
     assert with_budget([], 10, 10) == {"recommended": True, "reasons": ["budget: 10 labels spent of 10"]}
     assert with_budget([], 10, None) == {"recommended": False, "reasons": []}
+
+
+def test_the_model_rules_over_history_entries_follow_the_policy_and_leave_the_budget_out():
+    # Out of order, as a hash of entries is read; the plateau looks at the newest versions.
+    entries = [{"model_version": v, "n_labels": 10 * v, "metrics": {"accuracy": 0.5 + v / 10},
+                "kappa_with_previous": None if v == 1 else 0.995} for v in (3, 1, 4, 2)]
+    both = model_stop(StoppingPolicy(budget=5, target=0.85), entries)
+    assert [r.split(":")[0] for r in both["reasons"]] == ["target", "plateau"] and both["recommended"]
+    assert model_stop(StoppingPolicy(target=0.95, window=4), entries) == {"recommended": False, "reasons": []}
+    assert model_stop(StoppingPolicy(), []) == {"recommended": False, "reasons": []}
 
 
 def test_a_target_met_by_an_estimate_says_so():
