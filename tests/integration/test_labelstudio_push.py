@@ -20,6 +20,20 @@ def _model_version_set(fake, version: str) -> list:
                      f"the project's model version {version}")
 
 
+def _settled_version(api, pool: str) -> str:
+    """The model version Label Studio is told about once the pool's retrains have settled."""
+    return _version(pool, api.wait_idle(pool))
+
+
+def _version(pool: str, status: dict) -> str:
+    return f"sieve-{pool[:8]}-{status['ranked_version']}"
+
+
+def _imports(fake, version: str) -> list:
+    """The prediction imports made for `version`."""
+    return [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version]
+
+
 def _connect(api, fake, token: str = "legacy-token-123") -> str:
     ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": token})
     ls(api, "POST", "/predict", PREDICT)
@@ -33,11 +47,10 @@ def _connect(api, fake, token: str = "legacy-token-123") -> str:
 def test_each_retrain_pushes_predictions_in_sieves_order_then_the_model_version(api):
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake)
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        version = _settled_version(api, pool)
         patch = _model_version_set(fake, version)
         assert patch[0]["path"] == "/api/projects/1/" and patch[0]["authorization"] == "Token legacy-token-123"
-        imports = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version]
+        imports = _imports(fake, version)
         assert len(imports) == 1 and imports[0]["path"] == "/api/projects/1/import/predictions"
         assert fake.requests.index(imports[0]) < fake.requests.index(patch[0])  # Label Studio checks the version exists
         predictions = imports[0]["body"]
@@ -61,7 +74,7 @@ def test_a_label_studio_that_fails_fails_the_push_never_the_refresh_and_start_tr
         fake.fail = False
         answer = webhook(api, event("START_TRAINING"))
         assert answer["status"] == "ok" and answer["job_id"] == job
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        version = _version(pool, status)
         _model_version_set(fake, version)
 
 
@@ -72,10 +85,8 @@ def test_tasks_added_later_are_pushed_with_the_next_retrain(api):
         tasks = {"action": "TASKS_CREATED", "project": event("START_TRAINING")["project"],
                  "tasks": [{"id": 77, "data": {"text": "a late task"}}]}
         assert webhook(api, tasks)["added"] == 1
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        imports = _wait_for(lambda: [r for r in fake.calls("POST", fake.IMPORT)
-                                     if r["body"][0]["model_version"] == version])
+        version = _settled_version(api, pool)
+        imports = _wait_for(lambda: _imports(fake, version))
         assert 77 in {p["task"] for p in imports[0]["body"]}
 
 
@@ -109,8 +120,7 @@ def test_setup_reads_the_tasks_and_labels_label_studio_already_has(api):
         assert [parse_qs(urlsplit(p["path"]).query)["page"] for p in pages] == [["1"], ["2"]]
         assert all(p["authorization"] == "Token legacy-token-123" for p in pages)
         # With labels of two classes, the retrain's push follows: the live loop is running.
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        version = _settled_version(api, pool)
         _model_version_set(fake, version)
 
 
@@ -122,10 +132,8 @@ def test_deleted_tasks_lose_their_labels_and_get_no_more_predictions(api):
                                 "tasks": [{"id": 3}, {"id": 5}, {"id": 999}]})
         assert deleted["deleted"] == 2 and deleted["unlabeled"] == 1  # task 3 was labeled
         webhook(api, event("ANNOTATION_CREATED"))  # a change, so a retrain and a push follow
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        imports = _wait_for(lambda: [r for r in fake.calls("POST", fake.IMPORT)
-                                     if r["body"][0]["model_version"] == version])
+        version = _settled_version(api, pool)
+        imports = _wait_for(lambda: _imports(fake, version))
         assert sorted(p["task"] for p in imports[0]["body"]) == [1, 2, 6]
 
 
@@ -133,10 +141,9 @@ def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api,
     with FakeLabelStudio() as fake:
         fake.tasks = [{"id": i, "data": {"text": "x"}} for i in (1, 2, 3, 4, 5)]  # task 6 is gone
         pool = _connect(api, fake)
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        version = _settled_version(api, pool)
         _model_version_set(fake, version)
-        accepted = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version][-1]
+        accepted = _imports(fake, version)[-1]
         assert sorted(p["task"] for p in accepted["body"]) == [1, 2, 5]
         assert redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"}
 
@@ -160,8 +167,7 @@ def test_many_annotations_at_once_teach_their_tasks(api):
 def test_a_personal_access_token_is_traded_for_an_access_token(api):
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake, token="header.payload.signature")
-        status = api.wait_idle(pool)
-        version = f"sieve-{pool[:8]}-{status['ranked_version']}"
+        version = _settled_version(api, pool)
         patch = _model_version_set(fake, version)
         assert patch[0]["authorization"] == "Bearer access-for-header.payload.signature"
         refresh = fake.calls("POST", re.compile(r"^/api/token/refresh/$"))
