@@ -12,7 +12,9 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
 
+from .diversity import sq_dist_to_nearest
 from .strategies import margin
 
 SAMPLE = 2048
@@ -26,15 +28,9 @@ SHARPNESS = 2
 """Power the margin uncertainty is raised to: rows the model is sure of weigh little sooner."""
 
 
-def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
-    return np.maximum(d, 0.0)
-
-
-def bandwidth(to_labeled: np.ndarray) -> float:
-    """σ² of the kernel: the median squared distance from an unlabeled row to its nearest labeled row, so
-    the kernel reaches about as far as the labels leave rows uncovered and narrows as labels are added."""
-    nearest = to_labeled.min(axis=1) if to_labeled.size else np.zeros(0)
+def bandwidth(nearest: np.ndarray) -> float:
+    """σ² of the kernel from each unlabeled row's squared distance to its nearest labeled row: their median,
+    so the kernel reaches about as far as the labels leave rows uncovered and narrows as labels are added."""
     positive = nearest[nearest > 0]
     return float(np.median(positive)) if positive.size else 1.0
 
@@ -83,9 +79,10 @@ def uncertainty_herding(proba, features, rows, labeled, k: int, rng: np.random.G
         labeled = labeled[np.linspace(0, len(labeled) - 1, MAX_LABELED).astype(np.int64)]
     features = np.asarray(features)
     x = features[rows].astype(np.float64)
-    to_labeled = _squared_distances(x, features[labeled].astype(np.float64))
-    sigma2 = bandwidth(to_labeled)
-    kernel = np.exp(-_squared_distances(x, x) / sigma2)  # symmetric: row j is what candidate j reaches
-    cover = np.exp(-to_labeled / sigma2).max(axis=1) if len(labeled) else np.zeros(len(rows))
+    # A row is covered by the labels as much as by its nearest labeled row: exp is decreasing.
+    nearest = sq_dist_to_nearest(x, features[labeled]) if len(labeled) else np.zeros(0)
+    sigma2 = bandwidth(nearest)
+    kernel = np.exp(-euclidean_distances(x, squared=True) / sigma2)  # symmetric: row j is what candidate j reaches
+    cover = np.exp(-nearest / sigma2) if len(labeled) else np.zeros(len(rows))
     weights = margin(np.asarray(proba)[rows]) ** SHARPNESS
     return rows[greedy_coverage(kernel, weights, cover, k)]

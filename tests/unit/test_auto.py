@@ -38,10 +38,9 @@ def test_lazy_greedy_picks_what_plain_greedy_on_the_objective_picks():
 
 
 def test_bandwidth_is_the_median_squared_distance_to_the_nearest_label():
-    # Unlabeled rows at squared distances (to labels at columns) 0.01, 1.0, 1.21, 9.0 from their nearest label.
-    to_labeled = np.array([[0.01, 4.0], [1.0, 2.0], [1.21, 5.0], [16.0, 9.0]])
-    assert bandwidth(to_labeled) == pytest.approx((1.0 + 1.21) / 2)
-    assert bandwidth(np.zeros((3, 2))) == 1.0  # every row is a copy of a labeled one: any width will do
+    # Unlabeled rows at squared distances 0.01, 1.0, 1.21 and 9.0 from their nearest label.
+    assert bandwidth(np.array([0.01, 1.0, 1.21, 9.0])) == pytest.approx((1.0 + 1.21) / 2)
+    assert bandwidth(np.zeros(3)) == 1.0  # every row is a copy of a labeled one: any width will do
 
 
 def test_uncertainty_herding_is_greedy_uncertainty_coverage():
