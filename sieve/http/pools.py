@@ -46,7 +46,7 @@ class PoolCollection(MethodView):
     @problems(blp, 422)
     def get(self, args):
         """List the caller's pools with their status, a page at a time (by default up to 1000, in id order)."""
-        return pools().list(g.tenant, args["after"], args["limit"])
+        return pools().list(g.tenant, args.get("after", ""), args["limit"])
 
     @blp.arguments(CreatePoolSchema(), required=False)  # every field is optional: no body, an empty pool
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")

@@ -277,7 +277,7 @@ class PoolStatusSchema(ma.Schema):
 class PoolListArgsSchema(ma.Schema):
     limit = fields.Integer(load_default=limits.MAX_LIST_POOLS, validate=validate.Range(1, limits.MAX_LIST_POOLS),
                            metadata={"description": "Most pools in this page."})
-    after = fields.String(load_default="", validate=validate.Regexp(r"^[0-9a-f]{1,64}$"), metadata={
+    after = fields.String(validate=validate.Regexp(r"^[0-9a-f]{1,64}$"), metadata={
         "description": "The `next` of the previous page: this page starts after that pool id."})
 
 
