@@ -9,7 +9,7 @@ from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
 from sieve.storage.api_keys import ApiKeys
-from sieve.storage.keys import POOL_INDEX, TenantKeys
+from sieve.storage.keys import POOL_INDEX
 from sieve.storage.pools import PoolConfig, PoolStore
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
@@ -33,7 +33,8 @@ def service(tmp_path_factory):
         return store.create(config, [], None, [], [])[0]
 
     legacy = pool_of("acme", "stored before tenant indexes")
-    redis.delete(TenantKeys("acme").pools)
+    for key in redis.scan_iter("sieve:tenant*"):  # as Redis was before tenants had indexes
+        redis.delete(key)
     for i in range(40):
         pool_of(f"crowd-{i}", "someone else's")
     tokens = {tenant: ApiKeys(redis).create(tenant, "")[1] for tenant in ("acme", "globex", "initech")}
