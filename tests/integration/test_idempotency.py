@@ -78,6 +78,16 @@ def test_a_replayed_create_returns_the_same_pool_and_makes_no_second_one(api):
     assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
 
 
+def test_identical_creates_racing_make_one_pool(api, redis):
+    body = {"name": "raced", "items": items_of(np.ones((4, 2))), "labels": [{"id": "i0", "label": "a"}]}
+    with ThreadPoolExecutor(8) as threads:
+        answers = list(threads.map(lambda _: ApiClient(api.base_url).post(
+            "/v1/pools", json=body, headers={"Idempotency-Key": "raced"}), range(16)))
+    assert {a.status_code for a in answers} == {201}
+    (pool,) = {a.json()["pool_id"] for a in answers}
+    assert redis.smembers("sieve:pools") == {pool.encode()} and log_length(redis, pool) == 1
+
+
 def test_an_overlong_key_is_rejected_naming_the_header(api, pool):
     answer = api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "a"}]},
                       headers={"Idempotency-Key": "x" * 256})
