@@ -37,4 +37,5 @@ class Scripts:
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_pool", "index_pool", "heartbeat", "recover", "want", "unlabel", "set_stopping")})
+                                   "create_pool", "index_pool", "heartbeat", "recover", "want", "unlabel",
+                                   "set_stopping")})
