@@ -169,15 +169,14 @@ def test_the_data_folder_and_everything_redis_writes_in_it_are_readable_by_their
 
 
 def test_sieve_keys_says_clearly_when_it_cannot_reach_redis(up):
-    password = (up.data / "redis.password").read_text().strip()
     port = up.redis().connection_pool.connection_kwargs["port"]
-    for url in (f"redis://127.0.0.1:{free_port()}/0", f"redis://:wrong-{password}@127.0.0.1:{port}/0"):
+    for url in (f"redis://127.0.0.1:{free_port()}/0", f"redis://:wrong-password@127.0.0.1:{port}/0"):
         keys = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "list"],
                               env={**_up_env(up.data), "REDIS_URL": url}, capture_output=True, text=True,
                               timeout=60)
         assert keys.returncode == 1, keys.stderr
         assert keys.stderr.startswith("Error: cannot use the Redis named by REDIS_URL: "), keys.stderr
-        assert "Traceback" not in keys.stderr and password not in keys.stderr
+        assert "Traceback" not in keys.stderr and "wrong-password" not in keys.stderr
 
 
 def test_sieve_up_restarts_its_embedded_redis_after_kill_9_and_the_data_is_still_there(up):
