@@ -62,7 +62,10 @@ def up(host, port, workers, api_processes):
                 folder.note_holder(f"`sieve up` (pid {os.getpid()}) and its Redis (pid {process.pid})")
                 return process
 
-            supervisor.add("redis", start_redis)
+            try:
+                supervisor.add("redis", start_redis)
+            except RuntimeError as error:
+                raise click.ClickException(str(error)) from None
             env["REDIS_URL"] = redis_server.url
             folder.write_private(_embedded_url_file(folder.path).name, redis_server.url)
             click.echo(f"embedded Redis on {redis_server.address} (its password is in "
@@ -127,9 +130,10 @@ def _wait_for_api(process: subprocess.Popen, host: str, port: int, stopping: lis
 
     local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
     url = f"http://{f'[{local}]' if ':' in local else local}:{port}/healthz"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy of the shell's
     while not stopping and process.poll() is None:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with direct.open(url, timeout=2):
                 return True
         except urllib.error.HTTPError:
             return True  # it answered
