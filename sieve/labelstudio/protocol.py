@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from ..core.strategies import STRATEGIES
+from ..limits import MAX_TEXT_LENGTH
 
 RESULT_TYPE = "choices"
 _TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
@@ -52,10 +53,11 @@ def task_of_item(item_id: str) -> int | None:
 
 
 def task_text(task, field: str) -> str | None:
-    """The text a task shows in its `$field`, or None when the task has no such text."""
+    """The text a task shows in its `$field`, or None when the task has no such text, or one longer than
+    MAX_TEXT_LENGTH: such a task is one Sieve cannot read, as /v1 refuses such a text."""
     data = task.get("data") if isinstance(task, dict) else None
     value = data.get(field) if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH else None
 
 
 def annotation_choice(annotation, from_name: str) -> str | None:
