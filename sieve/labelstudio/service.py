@@ -1,8 +1,8 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
 from __future__ import annotations
 
+import logging
 import secrets
-
 
 from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
 from ..core.items import ItemBatch
@@ -19,6 +19,9 @@ from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
 from . import protocol
 from .config import LabelConfig, parse_label_config
 from .origins import OriginError, origin
+
+log = logging.getLogger("sieve.labelstudio")
+
 
 class LabelStudio:
     def __init__(self, pools: Pools):
@@ -59,6 +62,7 @@ class LabelStudio:
             raise InvalidInput(f"hostname {error}; Sieve calls only the origins listed in SIEVE_LABELSTUDIO_ORIGINS "
                                "(or SIEVE_LABELSTUDIO_URL)", field="hostname") from None
         if allowed not in self.pools.settings.labelstudio_origins:
+            log.warning("a Label Studio setup named %r, which SIEVE_LABELSTUDIO_ORIGINS does not list", allowed)
             raise InvalidInput(f"hostname {allowed} is not a Label Studio origin Sieve may call: add it to "
                                "SIEVE_LABELSTUDIO_ORIGINS, or set SIEVE_LABELSTUDIO_URL", field="hostname")
         return allowed
