@@ -4,9 +4,13 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from ..limits import MAX_POOL_ITEMS
-from .origins import OriginError, check_resolved, origin
+from .origins import OriginError, check_resolved, origin, refuse_address
 
 HTTP_TIMEOUT_SECONDS = 30
 """How long one call to Label Studio may take before the push fails (and RQ retries it)."""
@@ -30,6 +34,44 @@ class LabelStudioError(RuntimeError):
         self.status = status
 
 
+class _PeerChecked:
+    """Checks the address a connection really reached: the host may resolve elsewhere than when it was
+    checked before the call."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        try:
+            refuse_address(sock.getpeername()[0])
+        except OriginError as error:
+            sock.close()
+            raise NewConnectionError(self, f"{self.host} {error}") from None
+        return sock
+
+
+class _CheckedHTTPConnection(_PeerChecked, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PeerChecked, HTTPSConnection):
+    pass
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": _CheckedHTTPConnection}),
+            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": _CheckedHTTPSConnection})}
+
+
+def checked_session() -> requests.Session:
+    """A session whose connections are refused when they reach an address no origin may lead to."""
+    session = requests.Session()
+    session.mount("http://", _CheckedAdapter())
+    session.mount("https://", _CheckedAdapter())
+    return session
+
+
 class LabelStudioClient:
     def __init__(self, url: str, token: str, allowed_origins: Collection[str] | None = None,
                  session: requests.Session | None = None):
@@ -37,7 +79,7 @@ class LabelStudioClient:
         self.url = url.rstrip("/")
         self._token = token
         self._allowed = allowed_origins
-        self._session = session or requests.Session()
+        self._session = session or checked_session()
         self._authorization: str | None = None
         self.stopped: str | None = None
         """Why the last reading of tasks stopped before Label Studio said it was done, if it did."""
