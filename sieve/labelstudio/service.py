@@ -192,12 +192,15 @@ class LabelStudio:
     def webhook(self, body, tenant: str | None) -> dict:
         """Handles one event; never raises for what Label Studio sent, and says what it did."""
         action = body.get("action") if isinstance(body, dict) else None
-        handler = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
-                   "ANNOTATIONS_CREATED": self._annotations_created,
-                   "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
-                   "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}.get(action)
+        handlers = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
+                    "ANNOTATIONS_CREATED": self._annotations_created,
+                    "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
+                    "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}
+        # Only a string names an event (a list is unhashable, and the repr of a deep one recurses).
+        handler = handlers.get(action) if isinstance(action, str) else None
         if handler is None:
-            return {"status": "ignored", "reason": f"Sieve does not act on {str(action)[:50]!r}"}
+            named = action[:50] if isinstance(action, str) else type(action).__name__
+            return {"status": "ignored", "reason": f"Sieve does not act on {named!r}"}
         pid = protocol.project_id(body.get("project"))
         pool_id = self.links.pool_of(tenant, pid) if pid is not None else None
         link = self.links.load(pool_id) if pool_id else None

@@ -50,6 +50,8 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
         # missed the webhook): learn which tasks exist, and send the predictions of those.
         existing = {task.get("id") for page in client.tasks(link.project_id, annotations=False) for task in page
                     if isinstance(task, dict)}
+        if client.stopped:  # a partial list would mark tasks deleted that are not
+            raise LabelStudioError(f"reading project {link.project_id}'s tasks {client.stopped}")
         links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
         created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
     client.set_model_version(link.project_id, version)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.integration.test_labelstudio import SETUP, event, ls, pool_of, webhook
+from tests.integration.test_labelstudio import SETUP, connected, event, ls, pool_of, webhook  # noqa: F401
 from tests.integration.test_labelstudio_push import _connect, _model_version_set, _settled_version, _wait_for
 from tests.labelstudio_support import FakeLabelStudio
 
@@ -153,3 +153,36 @@ def test_setup_and_predict_nested_deeper_than_python_can_parse_are_a_400(api, pa
     answer = api.request("POST", f"/labelstudio{path}", data=DEEP, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400 and answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["field"] == "body"
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# Python parses these in the request, so what reads them afterwards must not recurse.
+@pytest.mark.parametrize("depth", [300, 900])
+@pytest.mark.parametrize("template", [
+    '{"action": %s}', '{"action": "TASKS_CREATED", "project": %s}',
+    '{"action": "TASKS_CREATED", "project": 1, "tasks": [{"id": 1, "data": {"text": %s}}]}',
+    '{"action": "ANNOTATION_CREATED", "project": 1, "annotation": {"id": 1, "task": 1, "result": %s}}'],
+    ids=["action", "project", "task-text", "annotation-result"])
+def test_a_webhook_nested_as_deep_as_python_parses_is_acknowledged(connected, template, depth):
+    body = template % _nested(depth)
+    answer = connected.request("POST", "/labelstudio/webhook", data=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("depth", [300, 900])
+@pytest.mark.parametrize("path, template", [
+    ("/setup", '{"project": "1.1795785340", "schema": "<View/>", "extra_params": %s}'),
+    ("/setup", '{"project": %s, "schema": "<View/>"}'),
+    ("/predict", '{"project": "1.1795785340", "tasks": [{"id": 1, "data": {"text": "x", "more": %s}}]}'),
+    ("/predict", '{"project": "1.1795785340", "tasks": [], "params": %s}'),
+    ("/predict", '{"project": "1.1795785340", "tasks": %s}')],
+    ids=["setup-extra-params", "setup-project", "predict-task-data", "predict-params", "predict-tasks"])
+def test_setup_and_predict_nested_as_deep_as_python_parses_answer_without_a_500(connected, path, template, depth):
+    body = template % _nested(depth)
+    answer = connected.request("POST", f"/labelstudio{path}", data=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert answer.headers["Content-Type"] == "application/problem+json"
