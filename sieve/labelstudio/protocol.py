@@ -39,10 +39,11 @@ def project_id(value) -> int | None:
 
 
 def task_id(value) -> str | None:
-    """A task's id as a Sieve item id (its decimal text), or None when it is not a task id."""
+    """A task's id as a Sieve item id (its decimal text), or None when it is not a task id (Label Studio's
+    are 64-bit: a longer one would make an item id past MAX_ID_LENGTH)."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10 ** 18:
         return None
     return str(value)
 

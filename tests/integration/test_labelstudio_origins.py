@@ -122,7 +122,7 @@ def test_a_label_studio_answering_full_pages_forever_is_read_as_far_as_its_total
 LONG = "a" * 2_000_000
 
 
-def test_a_task_text_longer_than_the_text_limit_is_not_read_on_any_path(api, redis):
+def test_a_task_text_or_id_longer_than_the_limits_is_not_read_on_any_path(api, redis):
     with FakeLabelStudio() as fake:
         fake.tasks = [{"id": 1, "data": {"text": LONG}}, {"id": 2, "data": {"text": "short"}}]
         assert ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "tok-a"}).ok
@@ -130,7 +130,8 @@ def test_a_task_text_longer_than_the_text_limit_is_not_read_on_any_path(api, red
         assert _sync_job(api, redis, pool)["result"]["added"] == 1  # the sync
         project = event("START_TRAINING")["project"]
         created = webhook(api, {"action": "TASKS_CREATED", "project": project,
-                                "tasks": [{"id": 3, "data": {"text": LONG}}, {"id": 4, "data": {"text": "ok"}}]})
+                                "tasks": [{"id": 3, "data": {"text": LONG}}, {"id": 4, "data": {"text": "ok"}},
+                                          {"id": 10 ** 300, "data": {"text": "an id past MAX_ID_LENGTH"}}]})
         assert created["added"] == 1  # a webhook
         predict = ls(api, "POST", "/predict", {"project": SETUP["project"], "label_config": SETUP["schema"],
                                                "tasks": [{"id": 5, "data": {"text": LONG}},

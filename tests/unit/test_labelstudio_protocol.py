@@ -91,3 +91,8 @@ def test_no_origin_may_lead_to_a_link_local_or_unspecified_address(address):
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "10.1.2.3", "192.168.0.9", "93.184.216.34"])
 def test_loopback_private_and_public_addresses_may_be_called_when_their_origin_is_allowed(address):
     refuse_address(address)
+
+
+def test_a_task_id_longer_than_label_studios_is_no_task_id():
+    assert protocol.task_id({"id": 10 ** 18 - 1}) == "9" * 18
+    assert protocol.task_id({"id": 10 ** 18}) is None and protocol.task_id(int("9" * 4000)) is None
