@@ -1,5 +1,5 @@
 """Where Sieve's workers may send requests: only to the Label Studio origins the operator allows
-(SIEVE_LABELSTUDIO_ORIGINS, here the recording servers' slots), never elsewhere, never along a redirect,
+(SIEVE_LABELSTUDIO_ORIGINS, here the recording servers' origins), never elsewhere, never along a redirect,
 never with another origin's token; and a project's tasks are read in a bounded number of pages."""
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_an_allowed_origin_is_called_with_its_token(api, redis):
     ids=["another-origin", "a-path", "a-query", "a-fragment", "userinfo", "metadata-address",
          "metadata-path", "another-scheme", "a-tab"])
 def test_a_setup_naming_anything_but_an_allowed_origin_is_a_422_and_nothing_is_called(api, redis, hostname):
-    with FakeLabelStudio() as allowed, FakeLabelStudio(slot=None) as other:
+    with FakeLabelStudio() as allowed, FakeLabelStudio(allowed=False) as other:
         name = hostname.format(other=other.url, allowed=allowed.url, allowed_host=allowed.url.split("//")[1])
         answer = ls(api, "POST", "/setup", {**SETUP, "hostname": name, "access_token": "tok-a"})
         assert answer.status_code == 422 and answer.headers["Content-Type"] == "application/problem+json"
@@ -65,7 +65,7 @@ def test_a_setup_naming_anything_but_an_allowed_origin_is_a_422_and_nothing_is_c
 
 
 def test_a_stored_origin_no_longer_allowed_is_not_called(api, redis):
-    with FakeLabelStudio() as fake, FakeLabelStudio(slot=None) as other:
+    with FakeLabelStudio() as fake, FakeLabelStudio(allowed=False) as other:
         pool = _connect(api, fake)
         _settled_version(api, pool)
         # As when the operator has removed an origin from the list since the setup.
@@ -76,7 +76,7 @@ def test_a_stored_origin_no_longer_allowed_is_not_called(api, redis):
 
 
 def test_a_redirect_from_the_allowed_origin_is_not_followed(api, redis):
-    with FakeLabelStudio() as fake, FakeLabelStudio(slot=None) as other:
+    with FakeLabelStudio() as fake, FakeLabelStudio(allowed=False) as other:
         fake.redirect_to = other.url
         assert ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "tok-a"}).ok
         job = _sync_job(api, redis, pool_of(api))
@@ -85,7 +85,7 @@ def test_a_redirect_from_the_allowed_origin_is_not_followed(api, redis):
 
 
 def test_a_setup_moving_to_another_origin_without_a_token_never_sends_it_the_old_token(api, redis):
-    with FakeLabelStudio() as first, FakeLabelStudio(slot=1) as second:
+    with FakeLabelStudio() as first, FakeLabelStudio() as second:
         pool = _connect(api, first, token="token-of-first")
         _model_version_set(first, _settled_version(api, pool))
         assert ls(api, "POST", "/setup", {**SETUP, "hostname": second.url, "access_token": None}).ok

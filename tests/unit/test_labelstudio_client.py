@@ -11,7 +11,7 @@ from tests.labelstudio_support import FakeLabelStudio
 
 def test_a_connection_that_reaches_a_forbidden_address_is_dropped_before_any_request(monkeypatch):
     """As when the host resolved elsewhere at connect time than when it was checked (DNS rebinding)."""
-    with FakeLabelStudio(slot=None) as fake:
+    with FakeLabelStudio(allowed=False) as fake:
         def forbidden(address):
             raise OriginError(f"leads to {address}, a link-local address")
         monkeypatch.setattr(client_module, "refuse_address", forbidden)
@@ -21,7 +21,7 @@ def test_a_connection_that_reaches_a_forbidden_address_is_dropped_before_any_req
 
 
 def test_an_origin_outside_the_allow_list_is_not_called():
-    with FakeLabelStudio(slot=None) as fake:
+    with FakeLabelStudio(allowed=False) as fake:
         with pytest.raises(LabelStudioError, match="SIEVE_LABELSTUDIO_ORIGINS"):
             LabelStudioClient(fake.url, "tok", allowed_origins=("http://127.0.0.1:1",)).set_model_version(1, "v")
         assert fake.requests == []
