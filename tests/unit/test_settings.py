@@ -38,8 +38,8 @@ def test_a_short_or_missing_secret_key_is_refused_when_one_is_needed():
 
 
 def test_label_studio_origins_are_normalised_bare_origins():
-    settings = Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS":
-                                  "http://localhost:8080/, HTTPS://LS.Example.com:443,http://[::1]:80,,http://10.0.0.3"})
+    raw = "http://localhost:8080/, HTTPS://LS.Example.com:443,http://[::1]:80,,http://10.0.0.3"
+    settings = Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": raw})
     assert settings.labelstudio_origins == ("http://localhost:8080", "https://ls.example.com", "http://[::1]",
                                             "http://10.0.0.3")
     assert Settings.from_env({}).labelstudio_origins == ()
