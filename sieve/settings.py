@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from .labelstudio.origins import allow_list
+
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "0").strip().lower()
@@ -62,6 +64,9 @@ class Settings:
     """SIEVE_LABELSTUDIO_BASIC_AUTH: `user:password` that /labelstudio requires (basic auth); unset: none."""
     labelstudio_url: str = ""
     """SIEVE_LABELSTUDIO_URL: where workers reach Label Studio; unset: the hostname its /setup call gave."""
+    labelstudio_origins: tuple[str, ...] = ()
+    """SIEVE_LABELSTUDIO_ORIGINS: comma-separated `scheme://host[:port]` a /setup's hostname may name; unset:
+    none, and workers call only SIEVE_LABELSTUDIO_URL."""
     labelstudio_token: str = field(default="", repr=False)
     """SIEVE_LABELSTUDIO_TOKEN: the Label Studio token workers push with; unset: the one /setup gave."""
     metrics_token: str = field(default="", repr=False)
@@ -89,6 +94,7 @@ class Settings:
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
+            labelstudio_origins=allow_list(env.get("SIEVE_LABELSTUDIO_ORIGINS", "")),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
             max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),

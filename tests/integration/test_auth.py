@@ -22,7 +22,8 @@ from tests.stack import running_service
 def keyed(tmp_path_factory):
     """A Sieve of its own (auth switches on for its whole Redis), with keys for two tenants."""
     server = EmbeddedRedis(tmp_path_factory.mktemp("auth-redis")).start()
-    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET}
+    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET,
+           "SIEVE_LABELSTUDIO_ORIGINS": "http://localhost:8080"}  # the hostname of the captured setup
     try:
         with running_service(env, tmp_path_factory.mktemp("auth-logs"), workers=1) as url:
             anonymous = ApiClient(url)

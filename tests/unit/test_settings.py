@@ -38,3 +38,23 @@ def test_a_short_or_missing_secret_key_is_refused_when_one_is_needed():
     with pytest.raises(ValueError, match="SIEVE_SECRET_KEY"):
         Settings.from_env({"SIEVE_SECRET_KEY": "short"}).require_secret_key()
     assert Settings.from_env({"SIEVE_SECRET_KEY": "k" * 16}).require_secret_key() == b"k" * 16
+
+
+def test_label_studio_origins_are_normalised_bare_origins():
+    raw = "http://localhost:8080/, HTTPS://LS.Example.com:443,http://[::1]:80,,http://10.0.0.3"
+    settings = Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": raw})
+    assert settings.labelstudio_origins == ("http://localhost:8080", "https://ls.example.com", "http://[::1]",
+                                            "http://10.0.0.3")
+    assert Settings.from_env({}).labelstudio_origins == ()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("http://ls/api", "no path"), ("http://ls?x=1", "no path, query"), ("http://ls#f", "fragment"),
+    ("http://user:pw@ls", "user info"), ("ftp://ls", "http:// or https://"), ("ls:8080", "http:// or https://"),
+    ("http://169.254.169.254", "link-local"), ("http://[fe80::1]:8080", "link-local"),
+    ("http://[::ffff:169.254.169.254]", "link-local"), ("http://0.0.0.0", "unspecified"),
+    ("http://ls:99999", "an origin such as"), ("http://l s", "an origin such as"),
+])
+def test_a_label_studio_origin_that_is_more_than_an_origin_is_refused_at_start(entry, message):
+    with pytest.raises(ValueError, match=f"SIEVE_LABELSTUDIO_ORIGINS: .*{message}"):
+        Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": f"http://ok.example.com,{entry}"})
