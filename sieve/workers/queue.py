@@ -4,7 +4,7 @@ from __future__ import annotations
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from ..settings import Settings
@@ -18,6 +18,11 @@ worker's blocked dequeue goes on taking jobs that nobody runs."""
 
 def refresh_queue(redis: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+
+
+def worker_queues(redis: Redis, settings: Settings) -> list[Queue]:
+    """The queues a worker takes jobs from."""
+    return [refresh_queue(redis, settings)]
 
 
 def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
@@ -67,3 +72,28 @@ def enqueue_sync(queue: Queue, pool_id: str, version: int, settings: Settings) -
     """Enqueues reading a Label Studio project's tasks and annotations into its pool, once per pool version."""
     return _enqueue_once(queue, SYNC_FUNCTION, (pool_id,), f"lssync-{pool_id}-{version}", settings,
                          f"read Label Studio's tasks into pool {pool_id}")
+
+
+def is_waiting(redis: Redis, job_id: str) -> bool:
+    """Whether the job sits in its queue's list, so that a worker will take it."""
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return Queue(job.origin, connection=redis, serializer=JSONSerializer).get_job_position(job_id) is not None
+
+
+def give_up(redis: Redis, job_id: str, reason: str) -> None:
+    """Marks a job that no worker will run as failed, so that a client polling it learns so."""
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED):
+        return
+    queue = Queue(job.origin, connection=redis, serializer=JSONSerializer)
+    with redis.pipeline() as pipe:
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        queue.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=reason, pipeline=pipe)
+        pipe.lrem(queue.intermediate_queue_key, 1, job_id)  # where RQ's single-queue dequeue leaves it
+        pipe.execute()

@@ -11,7 +11,7 @@ from rq.serializers import JSONSerializer
 from .. import logs
 from ..settings import Settings
 from ..storage.connection import connect
-from .queue import refresh_queue
+from .queue import worker_queues
 from .sweeper import Sweeper
 
 log = logging.getLogger("sieve.worker")
@@ -26,7 +26,7 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     try:
         while True:
             # SimpleWorker runs jobs in this process, so the feature cache survives between jobs.
-            worker = SimpleWorker([refresh_queue(redis, settings)], connection=redis, serializer=JSONSerializer)
+            worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer)
             try:
                 return worker.work(burst=burst, logging_level="INFO")
             except RedisError as error:
