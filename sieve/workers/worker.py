@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 from .. import logs
 from ..settings import Settings
 from ..storage.connection import connect
+from .job_class import SieveJob
 from .queue import worker_queues
 from .sweeper import Sweeper
 
@@ -25,8 +26,10 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     sweeper = None if burst else Sweeper(redis, settings).start()
     try:
         while True:
-            # SimpleWorker runs jobs in this process, so the feature cache survives between jobs.
-            worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer)
+            # SimpleWorker runs jobs in this process, so the feature cache survives between jobs; SieveJob
+            # runs only Sieve's job functions, whatever else a job in Redis names.
+            worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer,
+                                  job_class=SieveJob)
             try:
                 return worker.work(burst=burst, logging_level="INFO")
             except RedisError as error:
