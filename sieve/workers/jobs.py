@@ -13,7 +13,7 @@ from ..core.history import review
 from ..core.training import ALWAYS_RANKED, rank_pool
 from ..settings import Settings
 from ..storage import job_stats
-from ..storage.models import dump_model, load_model
+from ..storage.models import ModelTooLarge, dump_model, load_model
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
 from .labelstudio import push_after_refresh
@@ -92,6 +92,8 @@ def _run(job, pool_id: str) -> dict:
             outcome = store.publish(pool_id, job.id, published)
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
+        if isinstance(error, ModelTooLarge):
+            job.retries_left = 0  # the same labels fit the same model: a retry would fail the same way
         raise
     if outcome == "ok":
         push_after_refresh(job.connection, pool_id, snapshot.version, settings)
@@ -125,7 +127,7 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,
-        model_blob=(dump_model(result.model, key, pool_id, model_version)
+        model_blob=(dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes)
                     if fitted_here and result.model is not None else None),
         proba=result.proba, n_ranked=len(result.orders["random"][0]),
         rankings=result.orders,

@@ -6,6 +6,7 @@ import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, get_current_job
+from rq.worker import DequeueStrategy
 from rq.serializers import JSONSerializer
 
 from .. import logs
@@ -31,7 +32,8 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
             worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer,
                                   job_class=SieveJob)
             try:
-                return worker.work(burst=burst, logging_level="INFO")
+                # In turn from each lane: one tenant's backlog waits behind other tenants' next jobs.
+                return worker.work(burst=burst, logging_level="INFO", dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             except RedisError as error:
                 # RQ gives up when Redis vanishes in the middle of a job; wait for it and serve again.
                 log.warning("Redis failed under the worker (%s); waiting for it to come back", error)
