@@ -139,6 +139,12 @@ class RefreshStore:
         return bool(self.scripts.recover_lost(keys=[keys.pending, keys.running, keys.lost],
                                               args=[lost_id, job_id, pending_ttl_ms, grace_ms]))
 
+    def defer(self, pool_id: str, job_id: str, new_job_id: str, pending_ttl_ms: int) -> bool:
+        """Passes a busy pool's pending mark from `job_id` to `new_job_id`; True when the caller must
+        enqueue `new_job_id`."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.defer(keys=[keys.pending, keys.running], args=[job_id, new_job_id, pending_ttl_ms]))
+
     def pool_ids(self):
         return (text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))
 
