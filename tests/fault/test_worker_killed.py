@@ -51,7 +51,7 @@ def _rq_state(redis, job_id: str) -> str:
     from rq.serializers import JSONSerializer
 
     job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
-    registry = StartedJobRegistry("sieve", connection=redis, serializer=JSONSerializer)
+    registry = StartedJobRegistry(job.origin, connection=redis, serializer=JSONSerializer)
     expiries = [score for key, score in redis.zrange(registry.key, 0, -1, withscores=True)
                 if key.decode().startswith(job_id + ":")]
     due = f"{min(expiries) - time.time():.0f} s from now" if expiries else "not in the StartedJobRegistry"

@@ -16,7 +16,7 @@ def _ended(redis: Redis, job_id: str) -> Job | None:
     return job if job.is_failed or job.is_finished else None
 
 
-def test_a_forged_job_naming_os_mkdir_fails_without_running(live_url, redis_url, settings, tmp_path):
+def test_a_forged_job_naming_os_mkdir_fails_without_running(api, redis_url, settings, tmp_path):
     attacker = Redis.from_url(redis_url)  # a plain client, as anyone with access to Redis has
     queue = worker_queues(attacker, settings)[0]
     target = tmp_path / "made-by-a-forged-job"
@@ -27,6 +27,10 @@ def test_a_forged_job_naming_os_mkdir_fails_without_running(live_url, redis_url,
     assert ended.is_failed
     error = ended.latest_result().exc_string
     assert "refused" in error and "os.mkdir" in error
+    # The worker that refused it goes on serving Sieve's own jobs.
+    pool = api.create_pool(items=[{"id": f"i{i}", "features": [i, -i]} for i in range(20)],
+                           labels=[{"id": "i0", "label": "a"}, {"id": "i19", "label": "b"}])
+    assert api.wait_idle(pool)["model_version"] == 1
 
 
 def test_a_sieve_function_carrying_forged_callbacks_is_refused_before_it_runs(live_url, redis_url, settings):
