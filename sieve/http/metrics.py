@@ -40,7 +40,8 @@ class RedisCollector:
         self.queue = queue
 
     def collect(self):
-        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue (all its lanes).", labels=["queue"])
+        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue (all its lanes).",
+                                  labels=["queue"])
         depth.add_metric([self.queue.name], self.queue.count)
         yield depth
         yield from self._pools()

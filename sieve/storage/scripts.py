@@ -38,4 +38,5 @@ class Scripts:
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta", "heartbeat", "recover", "recover_lost", "defer", "want", "unlabel", "set_stopping")})
+                                   "create_meta", "heartbeat", "recover", "recover_lost", "defer", "want", "unlabel",
+                                   "set_stopping")})

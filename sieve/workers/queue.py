@@ -109,7 +109,8 @@ def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str
     return job_id
 
 
-def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings, again: bool = False) -> str:
+def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings,
+                 again: bool = False) -> str:
     """Enqueues the push of this ranking to Label Studio: once per ranking, unless `again`."""
     return _enqueue_once(queues, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
                          settings, f"push pool {pool_id} to Label Studio", again)
