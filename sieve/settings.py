@@ -56,6 +56,9 @@ class Settings:
     """SIEVE_FIRST_RANKING_WAIT: how long a query on a brand-new pool waits for its first ranking."""
     worker_cache_bytes: int = 2048 * 1024 * 1024
     """SIEVE_WORKER_CACHE_MB: how much pool feature data one worker keeps in memory."""
+    max_model_bytes: int = 32 * 1024 * 1024
+    """SIEVE_MAX_MODEL_MB: the largest stored model a refresh may publish (every /predict unpickles it);
+    a refresh whose model is bigger fails and says so in `last_error`."""
     max_content_length: int = 64 * 1024 * 1024
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
     batch_horizon: int = 256
@@ -90,6 +93,7 @@ class Settings:
             lease_seconds=_number(env, "SIEVE_LEASE_SECONDS", cls.lease_seconds, 0.0, float),
             first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
+            max_model_bytes=_number(env, "SIEVE_MAX_MODEL_MB", 32, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),

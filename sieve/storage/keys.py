@@ -142,6 +142,10 @@ class PoolKeys:
         return f"{self.prefix}:running"
 
     @property
+    def lost(self) -> str:
+        return f"{self.prefix}:lost"
+
+    @property
     def labelstudio(self) -> str:
         """The Label Studio project this pool serves, and how to reach it."""
         return f"{self.prefix}:labelstudio"
@@ -176,6 +180,6 @@ class PoolKeys:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
                  self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.labelstudio, self.ls_annotations, self.ls_deleted,
+                 self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted,
                  self.eval, self.history, self.stop_set, self.stop_labels]
         return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]

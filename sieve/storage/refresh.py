@@ -126,6 +126,25 @@ class RefreshStore:
         return bool(self.scripts.recover(keys=[keys.meta, keys.pending, keys.running],
                                          args=[job_id, pending_ttl_ms]))
 
+    def queued_job(self, pool_id: str) -> str | None:
+        """The pool's pending job while no refresh of the pool runs; None otherwise."""
+        keys = PoolKeys(pool_id)
+        pending, running = self.redis.mget(keys.pending, keys.running)
+        return text(pending) if pending and not running else None
+
+    def recover_lost(self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int) -> bool:
+        """Replaces the pool's pending job `lost_id`, which is neither queued nor running, by `job_id` once
+        two looks `grace_ms` apart found it so; True when the caller must enqueue `job_id`."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.recover_lost(keys=[keys.pending, keys.running, keys.lost],
+                                              args=[lost_id, job_id, pending_ttl_ms, grace_ms]))
+
+    def defer(self, pool_id: str, job_id: str, new_job_id: str, pending_ttl_ms: int) -> bool:
+        """Passes a busy pool's pending mark from `job_id` to `new_job_id`; True when the caller must
+        enqueue `new_job_id`."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.defer(keys=[keys.pending, keys.running], args=[job_id, new_job_id, pending_ttl_ms]))
+
     def pool_ids(self):
         return (text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))
 

@@ -29,6 +29,8 @@ class Scripts:
     index_pool: Script
     heartbeat: Script
     recover: Script
+    recover_lost: Script
+    defer: Script
     want: Script
     unlabel: Script
     set_stopping: Script
@@ -37,5 +39,6 @@ class Scripts:
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_pool", "index_pool", "heartbeat", "recover", "want", "unlabel",
+                                   "create_pool", "index_pool", "heartbeat", "recover", "recover_lost", "defer",
+                                   "want", "unlabel",
                                    "set_stopping")})
