@@ -14,8 +14,8 @@ from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
 from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
-from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
-from .features import chunk_payloads
+from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from .features import chunk_count, chunk_payloads, rows_per_chunk, stored_chunk_rows
 from .keys import POOL_INDEX, PoolKeys
 from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
@@ -105,16 +105,20 @@ class PoolStore:
             # The classes as the teach script compares them: the stored form of each label.
             "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+            "chunk_rows": "" if features is None else str(rows_per_chunk(features.shape[1])),
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
             "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
             "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
         }
+        if ids:
+            # The items' script would refuse them only after the meta of this transaction was written.
+            _check_values(0, _stored_values(features))
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
         pipe.sadd(POOL_INDEX, pool_id)
         if ids:
-            self._add_items_call(keys, 0, ids, features, client=pipe)
+            self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]), client=pipe)
         if label_ids:
             # Expecting an empty label log makes a replayed creation teach nothing twice.
             self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
@@ -134,10 +138,11 @@ class PoolStore:
                   idem: Idempotency | None = None) -> Change:
         keys = PoolKeys(pool_id)
         for _ in range(100):
-            n_items = self.redis.hget(keys.meta, "n_items")
+            n_items, chunk_rows = self.redis.hmget(keys.meta, ["n_items", "chunk_rows"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            outcome = self._add_items_call(keys, int(n_items), ids, features, idem=idem)
+            chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
+            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, idem=idem)
             status = text(outcome[0])
             if status == "retry":
                 continue
@@ -151,6 +156,11 @@ class PoolStore:
             if status == "full":
                 raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
                                    f"{text(outcome[1])}", field="items")
+            if status == "values":
+                _check_values(int(text(outcome[1])), _stored_values(features))
+            if status == "chunk":
+                raise InvalidInput("this pool's feature storage is full; put further items in a new pool",
+                                   field="items")
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
                 raise Conflict(f"these ids are already in the pool: {dups}",
@@ -270,10 +280,10 @@ class PoolStore:
         keys = PoolKeys(pool_id)
 
         def remove(pipe):
-            n_items = pipe.hget(keys.meta, "n_items")
+            n_items, dim, chunk_rows = pipe.hmget(keys.meta, ["n_items", "dim", "chunk_rows"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
+            n_chunks = chunk_count(int(n_items), stored_chunk_rows(chunk_rows, int(n_items), int(dim or 1)))
             pipe.multi()
             pipe.delete(*keys.all_keys(n_chunks))
             pipe.srem(POOL_INDEX, pool_id)
@@ -281,15 +291,16 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None,
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, client=None,
                         idem: Idempotency | None = None):
-        payloads = chunk_payloads(first_row, features)
+        payloads = chunk_payloads(first_row, features, chunk_rows)
         return self.scripts.add_items(
             keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at,
                   *(keys.chunk(c) for c, _ in payloads)],
             args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
                   self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
-                  IDEMPOTENCY_TTL_SECONDS, *ids, *(data for _, data in payloads)],
+                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES, _stored_values(features),
+                  MAX_POOL_VALUES, *ids, *(data for _, data in payloads)],
             client=client)
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
@@ -411,6 +422,17 @@ class PoolStore:
         if missing:
             raise _not_in_pool(missing[:20], ids, "ids[{}]")
         return [int(r) for r in rows]
+
+
+def _stored_values(features) -> int:
+    """Feature values a batch of rows adds to a pool's storage."""
+    return int(features.shape[0]) * int(features.shape[1])
+
+
+def _check_values(stored: int, adding: int) -> None:
+    if stored + adding > MAX_POOL_VALUES:
+        raise InvalidInput(f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
+                           f"holds {stored} and these items add {adding}", field="items")
 
 
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:

@@ -17,13 +17,13 @@ class FeatureCache:
         self.max_bytes = max_bytes
         self._arrays: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int) -> np.ndarray:
+    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int, chunk_rows: int) -> np.ndarray:
         keys = PoolKeys(pool_id)
         cached = self._arrays.pop(pool_id, None)
         if cached is None or cached.shape[1] != dim or len(cached) > n_items:
-            cached = read_rows(redis, keys, 0, n_items, dim)
+            cached = read_rows(redis, keys, 0, n_items, dim, chunk_rows)
         elif len(cached) < n_items:
-            cached = np.concatenate([cached, read_rows(redis, keys, len(cached), n_items, dim)])
+            cached = np.concatenate([cached, read_rows(redis, keys, len(cached), n_items, dim, chunk_rows)])
         if cached.nbytes <= self.max_bytes:
             self._arrays[pool_id] = cached
             self._evict()

@@ -1,0 +1,64 @@
+"""Feature storage end to end: chunks stay under Redis's limits at any dimension, and an addition that
+is refused leaves the pool as it was."""
+from __future__ import annotations
+
+import numpy as np
+
+from sieve.storage.keys import PoolKeys
+from tests.helpers import items_of
+
+REDIS_MAX_STRING_BYTES = 512 * 1024 * 1024
+"""Redis's default proto-max-bulk-len: no string value may grow past it."""
+
+WORDS = ["great", "film", "boring", "story", "acting", "loved", "hated", "dull", "wonderful", "awful", "plot",
+         "music", "scene", "actor", "ending", "slow", "funny", "sad", "long", "short"]
+
+
+def _texts(n: int, start: int = 0) -> list[dict]:
+    rng = np.random.default_rng(start)
+    return [{"id": f"t{start + i}", "text": " ".join(rng.choice(WORDS, size=8)) + f" review{start + i}"}
+            for i in range(n)]
+
+
+def test_a_text_pool_of_8192_columns_takes_20000_texts_and_keeps_retraining(api, redis):
+    created = api.post("/v1/pools", json={"items": _texts(10_000), "featurizer": {"n_features": 8192}})
+    assert created.status_code == 201, created.text
+    pool = created.json()["pool_id"]
+    added = api.post(f"/v1/pools/{pool}/items", json={"items": _texts(10_000, start=10_000)})
+    assert added.status_code == 202, added.text
+    assert added.json()["n_items"] == 20_000
+    assert api.status(pool)["n_items"] == 20_000
+    assert redis.hlen(PoolKeys(pool).rows) == 20_000 and redis.hlen(PoolKeys(pool).ids) == 20_000
+    # Items of both batches can be taught, and the model fits on them.
+    api.teach(pool, [("t3", "a"), ("t15000", "b"), ("t19999", "a"), ("t7", "b")])
+    status = api.wait_idle(pool, timeout=240)
+    assert status["retrain"]["last_error"] is None
+    assert status["model_version"] == status["labels_version"] == 1
+    query = api.query(pool, k=5)
+    assert len(query["items"]) == 5 and query["cold_start"] is False
+    predicted = api.post(f"/v1/pools/{pool}/predict", json={"ids": ["t15001", "t2"]})
+    assert predicted.status_code == 200, predicted.text
+
+
+def test_an_addition_refused_by_a_limit_leaves_ids_and_n_items_unchanged(api, redis):
+    pool = api.create_pool(items=items_of(np.ones((2, 2048), dtype=np.float32)))
+    keys = PoolKeys(pool)
+    # A pool whose chunk has almost reached Redis's limit on one string (as one stored with 65,536 rows per
+    # chunk at this dimension would): appending more rows to it cannot succeed.
+    redis.hdel(keys.meta, "chunk_rows", "n_values")
+    redis.setrange(keys.chunk(0), REDIS_MAX_STRING_BYTES - 2048 * 4, b"\0")
+    before = api.status(pool)
+    refused = api.post(f"/v1/pools/{pool}/items", json={"items": items_of(np.ones((4, 2048)), prefix="new")})
+    assert 400 <= refused.status_code < 500, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["field"] == "items"
+    after = api.status(pool)
+    assert after["n_items"] == before["n_items"] == 2 and after["version"] == before["version"]
+    assert redis.hlen(keys.rows) == 2 and redis.hlen(keys.ids) == 2
+    assert redis.strlen(keys.chunk(0)) == REDIS_MAX_STRING_BYTES - 2048 * 4 + 1
+    # The ids of the refused call are not in the pool: a later call may add them.
+    redis.delete(keys.chunk(0))
+    redis.append(keys.chunk(0), np.ones((2, 2048), dtype="<f4").tobytes())
+    again = api.post(f"/v1/pools/{pool}/items", json={"items": items_of(np.ones((4, 2048)), prefix="new")})
+    assert again.status_code == 202, again.text
+    assert api.status(pool)["n_items"] == 6
