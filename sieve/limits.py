@@ -16,7 +16,11 @@ MAX_FEATURE_DIM = 10_000
 """Most features one item may have."""
 
 MAX_POOL_VALUES = 256 * 1024 * 1024
-"""Most feature values (items x dimension) one pool may hold: 1 GiB as float32."""
+"""Most feature values (items x dimension) one pool of feature vectors may hold: 1 GiB as float32."""
+
+MAX_POOL_NONZEROS = 64 * 1024 * 1024
+"""Most non-zero feature values (the distinct terms of its items, summed) one text pool may hold: 384 MiB
+as stored (a 2-byte column and a 4-byte value each)."""
 
 MAX_ID_LENGTH = 200
 """Longest item id, in characters."""

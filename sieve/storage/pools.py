@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from redis import Redis
+from scipy import sparse
 
 from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
 from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
-from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
-from .features import chunk_count, chunk_payloads, rows_per_chunk, stored_chunk_rows
+from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from .features import SPARSE, chunk_count, chunk_payloads, rows_per_chunk, sparse_payloads, stored_chunk_rows
 from .keys import POOL_INDEX, PoolKeys
 from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
@@ -106,6 +107,8 @@ class PoolStore:
             "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
             "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
             "chunk_rows": "" if features is None else str(rows_per_chunk(features.shape[1])),
+            # A text pool's rows are stored sparse: their size follows the text, not the columns.
+            "layout": SPARSE if config.featurizer else "",
             "version": "0", "labels_version": "0", "label_kind": "",
             "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
             "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
@@ -113,12 +116,13 @@ class PoolStore:
         }
         if ids:
             # The items' script would refuse them only after the meta of this transaction was written.
-            _check_values(0, _stored_values(features))
+            _check_values(0, features, sparse_layout=bool(config.featurizer))
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
         pipe.sadd(POOL_INDEX, pool_id)
         if ids:
-            self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]), client=pipe)
+            self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]), bool(config.featurizer),
+                                 client=pipe)
         if label_ids:
             # Expecting an empty label log makes a replayed creation teach nothing twice.
             self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
@@ -134,15 +138,21 @@ class PoolStore:
                   ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
         return pool_id, next((job_id for job_id in job_ids if job_id), None)
 
-    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray,
-                  idem: Idempotency | None = None) -> Change:
+    def add_items(self, pool_id: str, ids: list[str], features, idem: Idempotency | None = None) -> Change:
+        """Appends items with their rows: an array, or a text pool's CSR matrix."""
         keys = PoolKeys(pool_id)
         for _ in range(100):
-            n_items, chunk_rows = self.redis.hmget(keys.meta, ["n_items", "chunk_rows"])
+            n_items, chunk_rows, layout = self.redis.hmget(keys.meta, ["n_items", "chunk_rows", "layout"])
             if n_items is None:
                 raise pool_not_found(pool_id)
+            sparse_layout = text(layout or b"") == SPARSE
+            if sparse.issparse(features) and not sparse_layout:
+                # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
+                # dense rows of this call are bounded by the pool's limit before they are made.
+                _check_values(0, features, sparse_layout=False)
+                features = features.toarray()
             chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
-            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, idem=idem)
+            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem)
             status = text(outcome[0])
             if status == "retry":
                 continue
@@ -157,7 +167,7 @@ class PoolStore:
                 raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
                                    f"{text(outcome[1])}", field="items")
             if status == "values":
-                _check_values(int(text(outcome[1])), _stored_values(features))
+                _check_values(int(text(outcome[1])), features, sparse_layout)
             if status == "chunk":
                 raise InvalidInput("this pool's feature storage is full; put further items in a new pool",
                                    field="items")
@@ -291,16 +301,22 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, client=None,
-                        idem: Idempotency | None = None):
-        payloads = chunk_payloads(first_row, features, chunk_rows)
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, sparse_layout: bool,
+                        client=None, idem: Idempotency | None = None):
+        if sparse_layout:
+            parts = sparse_payloads(first_row, features, chunk_rows)
+            chunk_keys = [key for c, *_ in parts for key in keys.sparse_chunk(c)]
+            payloads = [data for _, *datas in parts for data in datas]
+        else:
+            parts = chunk_payloads(first_row, features, chunk_rows)
+            chunk_keys, payloads = [keys.chunk(c) for c, _ in parts], [data for _, data in parts]
         return self.scripts.add_items(
-            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at,
-                  *(keys.chunk(c) for c, _ in payloads)],
+            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at, *chunk_keys],
             args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
                   self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
-                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES, _stored_values(features),
-                  MAX_POOL_VALUES, *ids, *(data for _, data in payloads)],
+                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES,
+                  _stored_values(features, sparse_layout), MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
+                  *ids, *payloads],
             client=client)
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
@@ -424,13 +440,18 @@ class PoolStore:
         return [int(r) for r in rows]
 
 
-def _stored_values(features) -> int:
-    """Feature values a batch of rows adds to a pool's storage."""
-    return int(features.shape[0]) * int(features.shape[1])
+def _stored_values(features, sparse_layout: bool) -> int:
+    """Values a batch of rows adds to a pool's storage: its non-zeros in a text pool, items x dimension
+    elsewhere."""
+    return int(features.nnz) if sparse_layout else int(features.shape[0]) * int(features.shape[1])
 
 
-def _check_values(stored: int, adding: int) -> None:
-    if stored + adding > MAX_POOL_VALUES:
+def _check_values(stored: int, features, sparse_layout: bool) -> None:
+    adding = _stored_values(features, sparse_layout)
+    if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
+        raise InvalidInput(f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
+                           f"of its items); this one holds {stored} and these items add {adding}", field="items")
+    if not sparse_layout and stored + adding > MAX_POOL_VALUES:
         raise InvalidInput(f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
                            f"holds {stored} and these items add {adding}", field="items")
 
