@@ -3,8 +3,13 @@ is refused leaves the pool as it was."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from sieve.storage.keys import PoolKeys
+from sieve.core.errors import InvalidInput
+from sieve.core.items import ItemBatch
+from sieve.pools import Pools
+from sieve.storage import pools as storage_pools
+from sieve.storage.keys import POOL_INDEX, PoolKeys
 from tests.helpers import items_of
 
 REDIS_MAX_STRING_BYTES = 512 * 1024 * 1024
@@ -62,3 +67,34 @@ def test_an_addition_refused_by_a_limit_leaves_ids_and_n_items_unchanged(api, re
     again = api.post(f"/v1/pools/{pool}/items", json={"items": items_of(np.ones((4, 2048)), prefix="new")})
     assert again.status_code == 202, again.text
     assert api.status(pool)["n_items"] == 6
+
+
+def test_items_past_a_text_pools_nonzero_limit_are_refused_and_leave_it_unchanged(redis, settings, monkeypatch):
+    monkeypatch.setattr(storage_pools, "MAX_POOL_NONZEROS", 40, raising=False)
+    pools = Pools(redis, settings)
+    pool = pools.create(None, ItemBatch(ids=["a", "b"], texts=["one two three", "four five"]), [], [],
+                        featurizer={"n_features": 64})
+    keys = PoolKeys(pool)
+    assert redis.hget(keys.meta, "n_values") == b"5"
+    many = ItemBatch(ids=["c", "d"], texts=[" ".join(f"w{i}" for i in range(30))] * 2)
+    with pytest.raises(InvalidInput) as refused:
+        pools.add_items(pool, many)  # the path Label Studio's new tasks take too
+    assert refused.value.field == "items"
+    assert pools.status(pool)["n_items"] == 2 and redis.hlen(keys.rows) == 2
+    assert redis.hget(keys.meta, "n_values") == b"5"
+    assert pools.add_items(pool, ItemBatch(ids=["c"], texts=["six seven"])).n_items == 3
+
+
+def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypatch):
+    monkeypatch.setattr(storage_pools, "MAX_POOL_VALUES", 100, raising=False)
+    pools = Pools(redis, settings)
+    before = redis.smembers(POOL_INDEX)
+    with pytest.raises(InvalidInput) as refused:
+        pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(30)], features=np.ones((30, 4), np.float32)), [], [])
+    assert refused.value.field == "items"
+    assert redis.smembers(POOL_INDEX) == before
+    pool = pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(20)], features=np.ones((20, 4), np.float32)),
+                        [], [])
+    with pytest.raises(InvalidInput):
+        pools.add_items(pool, ItemBatch(ids=[f"j{n}" for n in range(6)], features=np.ones((6, 4), np.float32)))
+    assert pools.status(pool)["n_items"] == 20 and redis.hlen(PoolKeys(pool).rows) == 20
