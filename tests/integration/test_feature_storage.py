@@ -2,11 +2,14 @@
 is refused leaves the pool as it was."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from sieve.core.errors import InvalidInput
 from sieve.core.items import ItemBatch
+from sieve.core.text import featurize, normalize_featurizer
 from sieve.pools import Pools
 from sieve.storage import pools as storage_pools
 from sieve.storage.keys import POOL_INDEX, PoolKeys
@@ -98,3 +101,24 @@ def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypat
     with pytest.raises(InvalidInput):
         pools.add_items(pool, ItemBatch(ids=[f"j{n}" for n in range(6)], features=np.ones((6, 4), np.float32)))
     assert pools.status(pool)["n_items"] == 20 and redis.hlen(PoolKeys(pool).rows) == 20
+
+
+def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api, redis, settings):
+    # As a text pool was stored before: dense float32 rows, 65,536 rows per chunk, no layout or chunk_rows.
+    spec = normalize_featurizer({"n_features": 64})
+    texts = ["great fun film", "dull boring film", "great great cast", "boring plot"]
+    pool = Pools(redis, settings).create(None, ItemBatch(ids=["a", "b", "c", "d"],
+                                                         features=featurize(texts, spec).toarray()), [], [])
+    keys = PoolKeys(pool)
+    redis.hset(keys.meta, "featurizer", json.dumps(spec))
+    redis.hdel(keys.meta, "chunk_rows", "n_values")
+    added = api.post(f"/v1/pools/{pool}/items", json={"items": [{"id": "e", "text": "fun great film"},
+                                                                {"id": "f", "text": "dull plot"}]})
+    assert added.status_code == 202, added.text
+    assert redis.strlen(keys.chunk(0)) == 6 * 64 * 4 and not redis.exists(*keys.sparse_chunk(0))
+    api.teach(pool, [("a", "pos"), ("b", "neg")])
+    assert api.wait_idle(pool)["retrain"]["last_error"] is None
+    by_ids = api.post(f"/v1/pools/{pool}/predict", json={"ids": ["e", "f"]})
+    by_texts = api.post(f"/v1/pools/{pool}/predict", json={"texts": ["fun great film", "dull plot"]})
+    assert by_ids.status_code == by_texts.status_code == 200, (by_ids.text, by_texts.text)
+    assert by_ids.json()["predictions"] == by_texts.json()["predictions"]
