@@ -114,9 +114,13 @@ class PoolStore:
             "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
             "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
         }
+        # The scripts of this transaction would refuse items or labels only after its meta was written.
         if ids:
-            # The items' script would refuse them only after the meta of this transaction was written.
             _check_values(0, features, sparse_layout=bool(config.featurizer))
+        training = {label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels))
+                    if split != "eval"}
+        if len(training) > MAX_CLASSES:
+            raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         pipe = self.redis.pipeline(transaction=True)
         self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
         pipe.sadd(POOL_INDEX, pool_id)

@@ -122,3 +122,14 @@ def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api,
     by_texts = api.post(f"/v1/pools/{pool}/predict", json={"texts": ["fun great film", "dull plot"]})
     assert by_ids.status_code == by_texts.status_code == 200, (by_ids.text, by_texts.text)
     assert by_ids.json()["predictions"] == by_texts.json()["predictions"]
+
+
+def test_a_create_whose_labels_a_pool_cannot_hold_writes_nothing(api, redis):
+    before = redis.smembers(POOL_INDEX)
+    n = 1001  # one class more than a pool may have
+    refused = api.post("/v1/pools", json={"items": [{"id": f"i{i}", "features": [float(i)]} for i in range(n)],
+                                          "labels": [{"id": f"i{i}", "label": f"c{i}"} for i in range(n)]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "labels"
+    assert redis.smembers(POOL_INDEX) == before
+    assert not list(redis.scan_iter("sieve:{*}:meta"))
