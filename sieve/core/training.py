@@ -52,7 +52,8 @@ def rank_pool(features, labeled_rows: np.ndarray, labels: list[str], spec: dict,
               seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256,
               featurizer: dict | None = None, eval_rows: np.ndarray | None = None) -> Rankings:
     """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
-    `strategies` (random always included). `features` is an array, or a text pool's CSR matrix. Evaluation rows are neither trained on nor ranked.
+    `strategies` (random always included). `features` is an array, or a text pool's CSR matrix.
+    Evaluation rows are neither trained on nor ranked.
 
     A batch strategy orders its batch of `horizon` rows first (so a query for k <= horizon gets the
     first k of that batch; consecutive queries get consecutive slices of it), then the rest by margin.

@@ -89,7 +89,8 @@ INDEX = np.dtype("<u2")
 assert MAX_TEXT_FEATURES <= np.iinfo(INDEX).max + 1 and MAX_TEXT_FEATURES <= np.iinfo(COUNT).max
 
 
-def sparse_payloads(first_row: int, rows: sparse.csr_matrix, chunk_rows: int) -> list[tuple[int, bytes, bytes, bytes]]:
+def sparse_payloads(first_row: int, rows: sparse.csr_matrix,
+                    chunk_rows: int) -> list[tuple[int, bytes, bytes, bytes]]:
     """Splits CSR rows that start at first_row into (chunk index, counts, indices, values) to append."""
     rows = rows.tocsr()
     rows.sort_indices()
@@ -109,8 +110,9 @@ def sparse_payloads(first_row: int, rows: sparse.csr_matrix, chunk_rows: int) ->
 def _csr(counts: np.ndarray, indices: bytes, values: bytes, dim: int) -> sparse.csr_matrix:
     indptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return sparse.csr_matrix((np.frombuffer(values, dtype=DTYPE), np.frombuffer(indices, dtype=INDEX).astype(np.int32),
-                              indptr), shape=(len(counts), dim))
+    # Copies: arrays over Redis's reply bytes would be read-only.
+    return sparse.csr_matrix((np.frombuffer(values, dtype=DTYPE).copy(),
+                              np.frombuffer(indices, dtype=INDEX).astype(np.int32), indptr), shape=(len(counts), dim))
 
 
 def read_sparse_rows(redis: Redis, keys: PoolKeys, start: int, stop: int, dim: int,

@@ -86,7 +86,8 @@ def test_a_dense_only_model_fits_and_scores_sparse_rows_a_bounded_block_at_a_tim
 def test_every_strategy_ranks_a_text_pool_from_its_sparse_rows(model):
     spec = normalize_featurizer({"n_features": MAX_TEXT_FEATURES})
     rng = np.random.default_rng(2)
-    texts = [" ".join(rng.choice(["great", "fun", "dull", "boring", "film", "plot", "cast"], size=4)) for _ in range(300)]
+    words = ["great", "fun", "dull", "boring", "film", "plot", "cast"]
+    texts = [" ".join(rng.choice(words, size=4)) for _ in range(300)]
     features = featurize(texts, spec)
     for labeled, labels in [(np.array([0]), ["a"]), (np.array([0, 1, 2, 3]), ["a", "b", "a", "b"])]:
         result = rank_pool(features, labeled, labels, {"type": model, "params": {}}, seed=0, version=1,
