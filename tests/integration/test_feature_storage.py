@@ -12,6 +12,7 @@ from sieve.core.items import ItemBatch
 from sieve.core.text import featurize, normalize_featurizer
 from sieve.pools import Pools
 from sieve.storage import pools as storage_pools
+from sieve.storage.features import read_selected_sparse_rows, read_sparse_rows, sparse_payloads
 from sieve.storage.keys import POOL_INDEX, PoolKeys
 from tests.helpers import items_of
 
@@ -133,3 +134,17 @@ def test_a_create_whose_labels_a_pool_cannot_hold_writes_nothing(api, redis):
     assert refused.json()["field"] == "labels"
     assert redis.smembers(POOL_INDEX) == before
     assert not list(redis.scan_iter("sieve:{*}:meta"))
+
+
+def test_sparse_rows_read_back_exactly_across_chunks_and_empty_rows(redis):
+    keys = PoolKeys("roundtrip")
+    texts = ["one two", "", "three", "four five six", "", "seven"] * 4
+    rows = featurize(texts, normalize_featurizer({"n_features": 64}))
+    for first, stop in [(0, 7), (7, 24)]:  # two appends, the second starting inside a chunk
+        for chunk, *payloads in sparse_payloads(first, rows[first:stop], chunk_rows=5):
+            for key, data in zip(keys.sparse_chunk(chunk), payloads):
+                redis.append(key, data)
+    assert (read_sparse_rows(redis, keys, 0, 24, 64, 5) != rows).nnz == 0
+    assert (read_sparse_rows(redis, keys, 3, 12, 64, 5) != rows[3:12]).nnz == 0
+    picked = [23, 1, 0, 9, 4, 10, 16]
+    assert (read_selected_sparse_rows(redis, keys, picked, 64, 5) != rows[picked]).nnz == 0
