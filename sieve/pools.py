@@ -18,7 +18,7 @@ from .core.text import featurize, normalize_featurizer
 from .limits import MAX_LIST_POOLS
 from .settings import Settings
 from .storage import tenant_index
-from .storage.features import read_selected_rows
+from .storage.features import SPARSE, read_selected_rows, read_selected_sparse_rows, stored_chunk_rows
 from .storage.keys import PoolKeys
 from .storage.models import load_model
 from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
@@ -86,8 +86,9 @@ class Pools:
         return pool_id
 
     @staticmethod
-    def _rows(featurizer: dict | None, items) -> np.ndarray:
-        """The feature rows of a batch of items: featurized text in a text pool, features elsewhere."""
+    def _rows(featurizer: dict | None, items):
+        """The feature rows of a batch of items: featurized text in a text pool (sparse rows, as large as the
+        text), features elsewhere."""
         if featurizer is None:
             if items.texts is not None:
                 raise InvalidInput("this pool holds feature vectors, not text; create a pool with a featurizer "
@@ -178,9 +179,9 @@ class Pools:
         keys = PoolKeys(pool_id)
         # The model and its version are read together: a refresh may replace both at any moment.
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer"])
+        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer", "n_items", "chunk_rows", "layout"])
         pipe.get(keys.model)
-        (dim, model_version, featurizer), blob = pipe.execute()
+        (dim, model_version, featurizer, n_items, chunk_rows, layout), blob = pipe.execute()
         if dim is None:
             raise pool_not_found(pool_id)
         if texts is not None:
@@ -192,7 +193,9 @@ class Pools:
                            field="pool_id")
         dim, model_version = int(dim), int(model_version)
         if ids is not None:
-            features = read_selected_rows(self.redis, keys, self.store.rows_of(pool_id, ids), dim)
+            read = read_selected_sparse_rows if layout == SPARSE.encode() else read_selected_rows
+            features = read(self.redis, keys, self.store.rows_of(pool_id, ids), dim,
+                            stored_chunk_rows(chunk_rows, int(n_items), dim))
         elif features.shape[1] != dim:
             raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
         model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)

@@ -163,6 +163,10 @@ class PoolKeys:
     def chunk(self, index: int) -> str:
         return f"{self.prefix}:x:{index}"
 
+    def sparse_chunk(self, index: int) -> tuple[str, str, str]:
+        """A text pool's chunk: its rows' non-zero counts (<u2), column indices (<u2) and values (<f4)."""
+        return f"{self.prefix}:xn:{index}", f"{self.prefix}:xi:{index}", f"{self.prefix}:xv:{index}"
+
     def rank(self, strategy: str) -> str:
         return f"{self.prefix}:rank:{strategy}"
 
@@ -182,4 +186,5 @@ class PoolKeys:
                  self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
                  self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted,
                  self.eval, self.history, self.stop_set, self.stop_labels]
-        return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]
+        return fixed + self.ranking_keys() + [key for i in range(n_chunks)
+                                              for key in (self.chunk(i), *self.sparse_chunk(i))]

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from redis import Redis
+from scipy import sparse
 
 from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
 from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
-from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
-from .features import chunk_payloads
+from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from .features import SPARSE, chunk_count, chunk_payloads, rows_per_chunk, sparse_payloads, stored_chunk_rows
 from .keys import POOL_INDEX, PoolKeys, TenantKeys
 from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
@@ -92,6 +93,13 @@ class PoolStore:
         tenant = TenantKeys(config.tenant or "")
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
         kind = label_values.label_kind(labels)
+        # The scripts of the transaction below would refuse items or labels only after its meta was written.
+        if ids:
+            _check_values(0, features, sparse_layout=bool(config.featurizer))
+        training = {label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels))
+                    if split != "eval"}
+        if len(training) > MAX_CLASSES:
+            raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         for _ in range(100):
             # A fresh id per attempt: the items and labels scripts below find no pool unless this attempt
             # made it, so an attempt that is refused writes nothing anywhere.
@@ -108,7 +116,8 @@ class PoolStore:
                       *(x for pair in meta.items() for x in pair)],
                 client=pipe)
             if ids:
-                self._add_items_call(keys, 0, ids, features, client=pipe)
+                self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]),
+                                     bool(config.featurizer), client=pipe)
             if label_ids:
                 self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
                                  splits=splits)
@@ -137,14 +146,21 @@ class PoolStore:
         record = self.redis.hget(tenant.creates, idem.key)
         return json.loads(record)["pool"] if record else ""
 
-    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray,
-                  idem: Idempotency | None = None) -> Change:
+    def add_items(self, pool_id: str, ids: list[str], features, idem: Idempotency | None = None) -> Change:
+        """Appends items with their rows: an array, or a text pool's CSR matrix."""
         keys = PoolKeys(pool_id)
         for _ in range(100):
-            n_items = self.redis.hget(keys.meta, "n_items")
+            n_items, chunk_rows, layout = self.redis.hmget(keys.meta, ["n_items", "chunk_rows", "layout"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            outcome = self._add_items_call(keys, int(n_items), ids, features, idem=idem)
+            sparse_layout = text(layout or b"") == SPARSE
+            if sparse.issparse(features) and not sparse_layout:
+                # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
+                # dense rows of this call are bounded by the pool's limit before they are made.
+                _check_values(0, features, sparse_layout=False)
+                features = features.toarray()
+            chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
+            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem)
             status = text(outcome[0])
             if status == "retry":
                 continue
@@ -158,6 +174,11 @@ class PoolStore:
             if status == "full":
                 raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
                                    f"{text(outcome[1])}", field="items")
+            if status == "values":
+                _check_values(int(text(outcome[1])), features, sparse_layout)
+            if status == "chunk":
+                raise InvalidInput("this pool's feature storage is full; put further items in a new pool",
+                                   field="items")
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
                 raise Conflict(f"these ids are already in the pool: {dups}",
@@ -277,10 +298,10 @@ class PoolStore:
         keys = PoolKeys(pool_id)
 
         def remove(pipe):
-            n_items, tenant = pipe.hmget(keys.meta, ["n_items", "tenant"])
+            n_items, tenant, dim, chunk_rows = pipe.hmget(keys.meta, ["n_items", "tenant", "dim", "chunk_rows"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
+            n_chunks = chunk_count(int(n_items), stored_chunk_rows(chunk_rows, int(n_items), int(dim or 1)))
             pipe.multi()
             pipe.delete(*keys.all_keys(n_chunks))
             pipe.srem(POOL_INDEX, pool_id)
@@ -289,15 +310,22 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None,
-                        idem: Idempotency | None = None):
-        payloads = chunk_payloads(first_row, features)
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, sparse_layout: bool,
+                        client=None, idem: Idempotency | None = None):
+        if sparse_layout:
+            parts = sparse_payloads(first_row, features, chunk_rows)
+            chunk_keys = [key for c, *_ in parts for key in keys.sparse_chunk(c)]
+            payloads = [data for _, *datas in parts for data in datas]
+        else:
+            parts = chunk_payloads(first_row, features, chunk_rows)
+            chunk_keys, payloads = [keys.chunk(c) for c, _ in parts], [data for _, data in parts]
         return self.scripts.add_items(
-            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at,
-                  *(keys.chunk(c) for c, _ in payloads)],
+            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at, *chunk_keys],
             args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
                   self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
-                  IDEMPOTENCY_TTL_SECONDS, *ids, *(data for _, data in payloads)],
+                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES,
+                  _stored_values(features, sparse_layout), MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
+                  *ids, *payloads],
             client=client)
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
@@ -404,10 +432,29 @@ def _meta(config: PoolConfig, features: np.ndarray | None, seed: int) -> dict[st
         # The classes as the teach script compares them: the stored form of each label.
         "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
         "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+        "chunk_rows": "" if features is None else str(rows_per_chunk(features.shape[1])),
+        # A text pool's rows are stored sparse: their size follows the text, not the columns.
+        "layout": SPARSE if config.featurizer else "",
         "version": "0", "labels_version": "0", "label_kind": "", "tenant": config.tenant or "",
         "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
         "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
     }
+
+
+def _stored_values(features, sparse_layout: bool) -> int:
+    """Values a batch of rows adds to a pool's storage: its non-zeros in a text pool, items x dimension
+    elsewhere."""
+    return int(features.nnz) if sparse_layout else int(features.shape[0]) * int(features.shape[1])
+
+
+def _check_values(stored: int, features, sparse_layout: bool) -> None:
+    adding = _stored_values(features, sparse_layout)
+    if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
+        raise InvalidInput(f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
+                           f"of its items); this one holds {stored} and these items add {adding}", field="items")
+    if not sparse_layout and stored + adding > MAX_POOL_VALUES:
+        raise InvalidInput(f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
+                           f"holds {stored} and these items add {adding}", field="items")
 
 
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:

@@ -10,6 +10,8 @@ from redis import Redis
 from ..core.history import Labeled, Review
 from ..core.selection import ALL_STRATEGIES
 from ..core.stopping import StoppingPolicy
+from ..limits import ROWS_PER_CHUNK
+from .features import SPARSE, stored_chunk_rows
 from .keys import POOL_INDEX, PoolKeys
 from .replies import text
 from .scripts import Scripts
@@ -43,6 +45,10 @@ class Snapshot:
     """The last model version and its predictions on the stop set."""
     featurizer: dict | None = None
     """How a text pool's rows were made from text; None for a pool of feature vectors."""
+    chunk_rows: int = ROWS_PER_CHUNK
+    """Rows per stored feature chunk (storage.features)."""
+    stored_sparse: bool = False
+    """Whether the rows are stored sparse (a text pool): they are read as a CSR matrix."""
 
     @property
     def labeled(self) -> Labeled:
@@ -118,7 +124,9 @@ class RefreshStore:
             history=sorted((json.loads(e) for e in history), key=lambda e: e["model_version"]),
             stop_rows=None if stop_set is None else np.frombuffer(stop_set, dtype="<u4").astype(np.int64),
             previous_stop=(previous["model_version"], previous["labels"]) if previous else None,
-            featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None)
+            featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
+            chunk_rows=stored_chunk_rows(meta.get("chunk_rows"), int(meta["n_items"]), int(meta["dim"] or 1)),
+            stored_sparse=meta.get("layout") == SPARSE)
 
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
         """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""

@@ -124,7 +124,8 @@ def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Sett
 def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
     key = settings.require_secret_key()
     pool_id = snapshot.pool_id
-    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim)
+    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim, snapshot.chunk_rows,
+                              snapshot.stored_sparse)
     model = None
     if snapshot.model_version == snapshot.labels_version:
         # Only items changed since the last fit: reuse the model, score the new rows too.
