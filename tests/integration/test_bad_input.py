@@ -558,7 +558,7 @@ def test_a_path_too_long_for_the_server_is_a_414_problem_naming_the_url(api, len
     (b"GARBAGE\r\n\r\n", 400, "request line"),
     (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method"),
     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431, "headers"),
-])
+], ids=["bad request line", "bad method", "header too large"])
 def test_a_request_the_server_refuses_before_the_app_is_a_problem_naming_its_part(api, raw, status, field):
     address = urlsplit(api.base_url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
