@@ -51,5 +51,8 @@ MAX_TEXT_LENGTH = 100_000
 MAX_PLATEAU_WINDOW = 100
 """Most model versions a plateau rule may ask to agree in a row."""
 
+MAX_LIST_POOLS = 1000
+"""Most pools one page of GET /v1/pools holds (its default `limit`)."""
+
 MAX_METRICS_POOLS = 1000
 """Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""

@@ -9,13 +9,15 @@ import numpy as np
 from redis import Redis
 
 from .core import labels as label_values
-from .core.errors import Conflict, InvalidInput, NotFound, Pending
+from .core.errors import Conflict, InvalidInput, Pending
 from .core.estimators import normalize_model_spec
 from .core.stopping import StoppingPolicy
 from .core.selection import DEFAULT_STRATEGY
 from .core.fitting import predict_proba
 from .core.text import featurize, normalize_featurizer
+from .limits import MAX_LIST_POOLS
 from .settings import Settings
+from .storage import tenant_index
 from .storage.features import read_selected_rows
 from .storage.keys import PoolKeys
 from .storage.models import load_model
@@ -51,6 +53,7 @@ class Pools:
         self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
         self.queue = refresh_queue(redis, settings)
         self.wait_slots = WaitSlots(settings.max_waiting_queries)
+        self._tenants_indexed = False
 
     def _enqueue(self, pool_id: str, job_id: str | None) -> None:
         if job_id:
@@ -78,7 +81,9 @@ class Pools:
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
                             random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer,
                             stopping=stopping_policy(stopping))
-        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits)
+        self._index_tenants()
+        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits,
+                                            max_pools=self.settings.max_pools_per_tenant)
         self._enqueue(pool_id, job_id)
         return pool_id
 
@@ -118,17 +123,18 @@ class Pools:
         self._enqueue(pool_id, self.store.set_stopping(pool_id, stopping_policy(stopping)))
         return self.status(pool_id)
 
-    def list(self, tenant: str | None = None) -> list[dict]:
-        """Every pool the tenant owns (with no tenant, as when keys are off: every pool)."""
-        statuses = []
-        for pool_id in self.store.list_ids():
-            try:
-                status = self.store.status(pool_id)
-            except NotFound:
-                continue  # deleted between the listing and the read
-            if tenant is None or status["tenant"] == tenant:
-                statuses.append(status)
-        return statuses
+    def list(self, tenant: str | None = None, after: str = "", limit: int = MAX_LIST_POOLS) -> dict:
+        """A page of the tenant's pools in id order (no tenant, as when keys are off: the pools made without
+        one), and the cursor of the next page; reads only those pools."""
+        self._index_tenants()
+        ids, cursor = self.store.list_page(tenant or "", after, limit)
+        return {"pools": self.store.statuses(ids), "next": cursor}
+
+    def _index_tenants(self) -> None:
+        # Once per process: pools made before tenants had indexes get into theirs before any list or cap.
+        if not self._tenants_indexed:
+            tenant_index.backfill(self.redis, self.store.scripts)
+            self._tenants_indexed = True
 
     def delete(self, pool_id: str) -> None:
         self.store.delete(pool_id)

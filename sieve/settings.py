@@ -70,6 +70,8 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     """SIEVE_METRICS_TOKEN: the bearer token /metrics requires; unset, /metrics is open while auth is off
     and refused once API keys exist (its series name every tenant's pools)."""
+    max_pools_per_tenant: int = 1000
+    """SIEVE_MAX_POOLS_PER_TENANT: most pools one tenant (or, with auth off, everyone) may hold at once."""
     access_log: bool = False
     """SIEVE_ACCESS_LOG: `1` logs one line per request (about 50 µs of API CPU each); unset or `0`: none."""
 
@@ -93,6 +95,7 @@ class Settings:
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
+            max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),
             access_log=_flag(env, "SIEVE_ACCESS_LOG"),
         )
 

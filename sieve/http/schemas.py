@@ -276,8 +276,17 @@ class PoolStatusSchema(ma.Schema):
     retrain = fields.Nested(RetrainStatusSchema)
 
 
+class PoolListArgsSchema(ma.Schema):
+    limit = fields.Integer(load_default=limits.MAX_LIST_POOLS, validate=validate.Range(1, limits.MAX_LIST_POOLS),
+                           metadata={"description": "Most pools in this page."})
+    after = fields.String(validate=validate.Regexp(r"^[0-9a-f]{1,64}$"), metadata={
+        "description": "The `next` of the previous page: this page starts after that pool id."})
+
+
 class PoolListSchema(ma.Schema):
-    pools = fields.List(fields.Nested(PoolStatusSchema))
+    pools = fields.List(fields.Nested(PoolStatusSchema), metadata={"description": "In pool id order."})
+    next = fields.String(allow_none=True, metadata={
+        "description": "Pass it as `after` for the next page; null on the last page."})
 
 
 class ItemsAddedSchema(ma.Schema):

@@ -6,10 +6,39 @@ from dataclasses import dataclass
 from ..core.selection import ALL_STRATEGIES
 
 POOL_INDEX = "sieve:pools"
-"""A set of every pool id, for listing."""
+"""A set of every pool id, for the workers' sweeper and /metrics; listing reads the tenant's index."""
+
+TENANT_INDEX_READY = "sieve:tenant_index_ready"
+"""Set once every pool of `sieve:pools` is in its tenant's index (pools made before those indexes existed)."""
 
 LABELSTUDIO_PROJECTS = "sieve:labelstudio:projects"
 """A hash: `<tenant>/<Label Studio project id>` → the pool that serves the project."""
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """Names of one tenant's keys (auth off: the empty tenant); they share one hash tag, the tenant's."""
+
+    tenant: str
+
+    @property
+    def prefix(self) -> str:
+        # Hex keeps any tenant name, braces included, inside its own hash tag.
+        return f"sieve:tenant:{{t{self.tenant.encode().hex()}}}"
+
+    @property
+    def pools(self) -> str:
+        """A sorted set of the tenant's pool ids, all with score 0, so that pages are lexical ranges."""
+        return f"{self.prefix}:pools"
+
+    @property
+    def creates(self) -> str:
+        """Idempotency-Key → JSON {hash, pool}: the pool the key's create made, and the request's digest."""
+        return f"{self.prefix}:creates"
+
+    @property
+    def creates_at(self) -> str:
+        return f"{self.prefix}:creates_at"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Pools in Redis: create, add items, teach, read status, delete; every change atomic and versioned."""
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -16,7 +15,7 @@ from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
 from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
 from .features import chunk_payloads
-from .keys import POOL_INDEX, PoolKeys
+from .keys import POOL_INDEX, PoolKeys, TenantKeys
 from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
 
@@ -55,10 +54,6 @@ class Idempotency:
     key: str
     body_hash: str
 
-    def pool_id(self, tenant: str | None) -> str:
-        # Creating under a key always names the same pool, so a replay finds the pool it made.
-        return hashlib.sha256(f"sieve-pool:{tenant or ''}:{self.key}".encode()).hexdigest()[:16]
-
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 """How long a replay with the same Idempotency-Key returns the first answer."""
@@ -90,45 +85,57 @@ class PoolStore:
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
                label_ids: list[str], labels: list, idem: Idempotency | None = None,
-               splits: list[str] | None = None) -> tuple[str, str | None]:
-        """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
-        returns the pool the first call made (and no job)."""
-        pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
-        keys = PoolKeys(pool_id)
-        kind = label_values.label_kind(labels)
+               splits: list[str] | None = None, max_pools: int | None = None) -> tuple[str, str | None]:
+        """Creates the pool under a new random id; its id and the refresh job to enqueue. Under an
+        Idempotency-Key, a replay returns the pool the first call made while it exists (and no job).
+        With `max_pools`, a tenant that holds that many pools gets a Conflict and nothing is written."""
+        tenant = TenantKeys(config.tenant or "")
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
-        meta = {
-            "name": config.name or "", "created_at": repr(time.time()),
-            "model": json.dumps(config.model), "strategy": config.strategy,
-            "random_state": "" if config.random_state is None else str(config.random_state),
-            "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
-            # The classes as the teach script compares them: the stored form of each label.
-            "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
-            "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
-            "version": "0", "labels_version": "0", "label_kind": "",
-            "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
-            "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
-            "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
-        }
-        pipe = self.redis.pipeline(transaction=True)
-        self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
-        pipe.sadd(POOL_INDEX, pool_id)
-        if ids:
-            self._add_items_call(keys, 0, ids, features, client=pipe)
-        if label_ids:
-            # Expecting an empty label log makes a replayed creation teach nothing twice.
-            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
-                             splits=splits)
-        created, _, *outcomes = pipe.execute()
-        if text(created) == "exists":
-            if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
-                raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
-            return pool_id, None
-        if any(text(outcome[0]) != "ok" for outcome in outcomes):
-            raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
-        job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
-                  ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
-        return pool_id, next((job_id for job_id in job_ids if job_id), None)
+        kind = label_values.label_kind(labels)
+        for _ in range(100):
+            # A fresh id per attempt: the items and labels scripts below find no pool unless this attempt
+            # made it, so an attempt that is refused writes nothing anywhere.
+            pool_id = secrets.token_hex(8)
+            keys = PoolKeys(pool_id)
+            recorded = self._recorded_pool(tenant, idem)
+            meta = _meta(config, features, seed)
+            pipe = self.redis.pipeline(transaction=True)
+            self.scripts.create_pool(
+                keys=[keys.meta, POOL_INDEX, tenant.pools, tenant.creates, tenant.creates_at,
+                      PoolKeys(recorded or pool_id).meta],
+                args=[pool_id, idem.key if idem else "", idem.body_hash if idem else "", recorded,
+                      "" if max_pools is None else max_pools, IDEMPOTENCY_TTL_SECONDS,
+                      *(x for pair in meta.items() for x in pair)],
+                client=pipe)
+            if ids:
+                self._add_items_call(keys, 0, ids, features, client=pipe)
+            if label_ids:
+                self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
+                                 splits=splits)
+            created, *outcomes = pipe.execute()
+            status = text(created[0])
+            if status in ("retry", "exists"):
+                continue
+            if status == "reused":
+                raise _key_reused()
+            if status == "replay":
+                return text(created[1]), None
+            if status == "full":
+                raise Conflict(f"this tenant already has {text(created[1])} pools, the most "
+                               f"SIEVE_MAX_POOLS_PER_TENANT allows; delete one first", field="pools")
+            if any(text(outcome[0]) != "ok" for outcome in outcomes):
+                raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
+            job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
+                      ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
+            return pool_id, next((job_id for job_id in job_ids if job_id), None)
+        raise RuntimeError("too many concurrent creations under one Idempotency-Key")
+
+    def _recorded_pool(self, tenant: TenantKeys, idem: Idempotency | None) -> str:
+        """The pool an Idempotency-Key's create made, as its record says now; '' when none."""
+        if idem is None:
+            return ""
+        record = self.redis.hget(tenant.creates, idem.key)
+        return json.loads(record)["pool"] if record else ""
 
     def add_items(self, pool_id: str, ids: list[str], features: np.ndarray,
                   idem: Idempotency | None = None) -> Change:
@@ -270,13 +277,14 @@ class PoolStore:
         keys = PoolKeys(pool_id)
 
         def remove(pipe):
-            n_items = pipe.hget(keys.meta, "n_items")
+            n_items, tenant = pipe.hmget(keys.meta, ["n_items", "tenant"])
             if n_items is None:
                 raise pool_not_found(pool_id)
             n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
             pipe.multi()
             pipe.delete(*keys.all_keys(n_chunks))
             pipe.srem(POOL_INDEX, pool_id)
+            pipe.zrem(TenantKeys(text(tenant or b"")).pools, pool_id)
 
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
@@ -328,54 +336,30 @@ class PoolStore:
         return meta
 
     def status(self, pool_id: str) -> dict:
-        keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hgetall(keys.meta)
-        pipe.hgetall(keys.class_counts)
-        pipe.get(keys.pending)
-        pipe.get(keys.running)
-        meta, counts, pending, running = pipe.execute()
-        meta = decode_hash(meta)
-        if not meta:
+        _read_status(pipe, pool_id)
+        status = _status(pool_id, *pipe.execute())
+        if status is None:
             raise pool_not_found(pool_id)
-        counts = {label_values.decode(k): int(v) for k, v in counts.items()}
-        n_items = int(meta["n_items"])
-        n_labeled = sum(counts.values())
-        n_eval = int(meta.get("n_eval") or 0)
-        policy = StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None)
-        return {
-            "pool_id": pool_id,
-            "tenant": meta.get("tenant") or None,
-            "name": meta["name"] or None,
-            "created_at": float(meta["created_at"]),
-            "model": json.loads(meta["model"]),
-            "strategy": meta["strategy"],
-            "random_state": int_or_none(meta["random_state"]),
-            "classes": json.loads(meta["classes"]) if meta["classes"] else None,
-            "dimension": int_or_none(meta["dim"]),
-            "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
-            "n_items": n_items,
-            "n_labeled": n_labeled,
-            "n_eval": n_eval,
-            "n_unlabeled": n_items - n_labeled - n_eval,
-            "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
-            "labels_version": int(meta["labels_version"]),
-            "version": int(meta["version"]),
-            "model_version": int_or_none(meta.get("model_version")),
-            "ranked_version": int_or_none(meta.get("ranked_version")),
-            "cold_start": len(counts) < 2,
-            "stopping": policy.to_spec(),
-            "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
-            "retrain": {
-                "queued": pending is not None,
-                "running": running is not None,
-                "queued_job_id": text(pending) if pending else None,
-                "running_job_id": text(running) if running else None,
-                "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
-                "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
-                "last_error": meta.get("last_error") or None,
-            },
-        }
+        return status
+
+    def statuses(self, pool_ids: list[str]) -> list[dict]:
+        """The status of each pool that exists, in one round trip."""
+        pipe = self.redis.pipeline(transaction=True)
+        for pool_id in pool_ids:
+            _read_status(pipe, pool_id)
+        replies = pipe.execute()
+        found = (_status(pool_id, *replies[4 * i:4 * i + 4]) for i, pool_id in enumerate(pool_ids))
+        return [status for status in found if status is not None]
+
+    def list_page(self, tenant: str, after: str, limit: int) -> tuple[list[str], str | None]:
+        """Up to `limit` of the tenant's pool ids after `after`, in id order, and the cursor of the next page
+        (None on the last)."""
+        start = f"({after}" if after else "-"
+        ids = [text(x) for x in self.redis.zrange(TenantKeys(tenant).pools, start, "+", bylex=True,
+                                                   offset=0, num=limit + 1)]
+        return ids[:limit], (ids[limit - 1] if len(ids) > limit else None)
+
 
     def history(self, pool_id: str) -> dict:
         """Every model version's entry, oldest first, with the pool's stopping policy and recommendation."""
@@ -390,9 +374,6 @@ class PoolStore:
         return {"pool_id": pool_id, "stopping": policy.to_spec(),
                 "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
                 "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"])}
-
-    def list_ids(self) -> list[str]:
-        return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))
 
     def featurizer(self, pool_id: str) -> dict | None:
         """A text pool's featurizer; None for a pool of feature vectors."""
@@ -413,6 +394,22 @@ class PoolStore:
         return [int(r) for r in rows]
 
 
+def _meta(config: PoolConfig, features: np.ndarray | None, seed: int) -> dict[str, str]:
+    """A new pool's meta fields."""
+    return {
+        "name": config.name or "", "created_at": repr(time.time()),
+        "model": json.dumps(config.model), "strategy": config.strategy,
+        "random_state": "" if config.random_state is None else str(config.random_state),
+        "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
+        # The classes as the teach script compares them: the stored form of each label.
+        "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
+        "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+        "version": "0", "labels_version": "0", "label_kind": "", "tenant": config.tenant or "",
+        "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
+        "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
+    }
+
+
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
     """The meta fields of a stopping policy: the policy itself, and its budget apart, since the query script
     reads budget and enforce_budget beside n_labeled, in its one round trip."""
@@ -430,3 +427,56 @@ def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput
     """The error for ids a pool does not hold, naming the first one's place in the request."""
     return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])),
                         ids=missing)
+
+
+def _read_status(pipe, pool_id: str) -> None:
+    keys = PoolKeys(pool_id)
+    pipe.hgetall(keys.meta)
+    pipe.hgetall(keys.class_counts)
+    pipe.get(keys.pending)
+    pipe.get(keys.running)
+
+
+def _status(pool_id: str, meta, counts, pending, running) -> dict | None:
+    """A pool's status from what _read_status read; None when the pool does not exist."""
+    meta = decode_hash(meta)
+    if not meta:
+        return None
+    counts = {label_values.decode(k): int(v) for k, v in counts.items()}
+    n_items = int(meta["n_items"])
+    n_labeled = sum(counts.values())
+    n_eval = int(meta.get("n_eval") or 0)
+    policy = StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None)
+    return {
+        "pool_id": pool_id,
+        "tenant": meta.get("tenant") or None,
+        "name": meta["name"] or None,
+        "created_at": float(meta["created_at"]),
+        "model": json.loads(meta["model"]),
+        "strategy": meta["strategy"],
+        "random_state": int_or_none(meta["random_state"]),
+        "classes": json.loads(meta["classes"]) if meta["classes"] else None,
+        "dimension": int_or_none(meta["dim"]),
+        "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
+        "n_items": n_items,
+        "n_labeled": n_labeled,
+        "n_eval": n_eval,
+        "n_unlabeled": n_items - n_labeled - n_eval,
+        "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
+        "labels_version": int(meta["labels_version"]),
+        "version": int(meta["version"]),
+        "model_version": int_or_none(meta.get("model_version")),
+        "ranked_version": int_or_none(meta.get("ranked_version")),
+        "cold_start": len(counts) < 2,
+        "stopping": policy.to_spec(),
+        "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
+        "retrain": {
+            "queued": pending is not None,
+            "running": running is not None,
+            "queued_job_id": text(pending) if pending else None,
+            "running_job_id": text(running) if running else None,
+            "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
+            "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
+            "last_error": meta.get("last_error") or None,
+        },
+    }

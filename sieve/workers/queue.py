@@ -1,6 +1,8 @@
 """Enqueues refresh jobs: JSON-serialized, deterministic ids, bounded time, retried on failure."""
 from __future__ import annotations
 
+import re
+
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -14,6 +16,15 @@ RETRY_INTERVALS = [0]
 """Retries go straight back on the queue: a delay would need RQ's scheduler, a process forked from a
 worker that outlives it when the worker is killed and keeps its Redis connections, so that the killed
 worker's blocked dequeue goes on taking jobs that nobody runs."""
+
+
+_JOB_ID = re.compile(r"^(?:refresh|lspush|lssync)-([0-9a-f]+)-[0-9]+$")
+
+
+def pool_of_job(job_id: str) -> str | None:
+    """The pool a job of Sieve's works on, from its id; None for an id Sieve does not make."""
+    match = _JOB_ID.match(job_id)
+    return match.group(1) if match else None
 
 
 def refresh_queue(redis: Redis, settings: Settings) -> Queue:

@@ -100,6 +100,20 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
     assert keyed["open_pool"] not in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
 
 
+def test_a_deleted_pools_jobs_are_a_404_to_every_tenant(keyed):
+    acme, globex = client(keyed, "acme"), client(keyed, "globex")
+    pool = acme.create_pool(items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
+                            labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}])
+    acme.wait_idle(pool)
+    job = acme.teach(pool, [("a", "x")])["job_id"]
+    assert job and acme.get(f"/v1/jobs/{job}").status_code == 200
+    assert acme.delete(f"/v1/pools/{pool}").status_code == 204
+    for tenant in (acme, globex):
+        answer = tenant.get(f"/v1/jobs/{job}")
+        assert answer.status_code == 404 and answer.json()["field"] == "job_id"
+        assert answer.headers["Content-Type"] == "application/problem+json"
+
+
 def test_the_same_idempotency_key_in_two_tenants_makes_two_pools(keyed):
     made = {tenant: client(keyed, tenant).post("/v1/pools", json={"name": "n"}, headers={"Idempotency-Key": "k1"})
             for tenant in ("acme", "globex")}
