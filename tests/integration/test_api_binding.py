@@ -21,13 +21,21 @@ def test_api_refuses_a_public_address_while_no_api_key_exists(service_env, redis
     assert "no API keys exist" in result.stderr and "--allow-anonymous" in result.stderr, result.stderr
 
 
-def test_api_serves_a_public_address_without_keys_when_told_to(service_env, redis, tmp_path):
-    command = _api(service_env, "--host", "0.0.0.0", "--allow-anonymous")
+def _serves(env, command, log_path) -> None:
     port = command[command.index("--port") + 1]
-    with open(tmp_path / "api.log", "w") as log:
-        process = subprocess.Popen(command, env=service_env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{port}"), 30, "the API to answer")
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_api_serves_a_public_address_without_keys_when_told_to(service_env, redis, tmp_path):
+    _serves(service_env, _api(service_env, "--host", "0.0.0.0", "--allow-anonymous"), tmp_path / "api.log")
+
+
+def test_api_serves_a_public_address_once_an_api_key_exists(service_env, redis, tmp_path):
+    ApiKeys(redis).create("acme", "")
+    _serves(service_env, _api(service_env, "--host", "0.0.0.0"), tmp_path / "api.log")
