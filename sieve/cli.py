@@ -2,6 +2,7 @@
 `simulate` replays active learning on a labeled data set."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -207,13 +208,28 @@ def _local_secret(data_dir: Path) -> str:
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on; one that is "
+              "not loopback needs API keys to exist, or --allow-anonymous.")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--processes", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", default=8, show_default=True, help="Threads per process (gthread keeps "
-              "connections alive).")
-def api(host, port, processes, threads):
-    """Run the HTTP API under gunicorn (one container's worth)."""
+@click.option("--connections", default=1000, show_default=True, help="Open connections per process (each a "
+              "greenlet: idle, slow or waiting clients hold no thread).")
+@click.option("--allow-anonymous", is_flag=True, help="Listen on a non-loopback address even while no API key "
+              "exists, so that anyone who reaches it may use every pool (e.g. in a container whose port only "
+              "the host's loopback publishes).")
+def api(host, port, processes, connections, allow_anonymous):
+    """Run the HTTP API under gunicorn with gevent workers (one container's worth)."""
+    # First, before redis-py, ssl, time or threading are imported: everything the API does, from reading a
+    # request to waiting on Redis or sleeping in a long poll, then yields to the other connections.
+    from gevent import monkey
+
+    monkey.patch_all()
+    settings = Settings.from_env()
+    if not allow_anonymous and not _loopback(host) and not _keys_exist(settings):
+        raise click.ClickException(
+            f"no API keys exist, so auth is off: refusing to listen on {host}, where anyone who reaches it "
+            "could read and change every pool. Create a key (`sieve keys create --tenant NAME`), listen on "
+            "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out.")
     made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
@@ -221,8 +237,7 @@ def api(host, port, processes, threads):
 
     from . import logs
     from .app import create_app, request_context
-
-    settings = Settings.from_env()
+    from .server import ProblemWorker
 
     class JsonLogger(Logger):
         """gunicorn's own lines (start, stop, worker deaths) as JSON too."""
@@ -234,9 +249,14 @@ def api(host, port, processes, threads):
 
     class Server(BaseApplication):
         def load_config(self):
-            for name, value in {"bind": f"{host}:{port}", "workers": processes, "threads": threads,
-                                "worker_class": "gthread", "keepalive": 30, "timeout": 120,
+            for name, value in {"bind": f"{host}:{port}", "workers": processes, "worker_class": ProblemWorker,
+                                "worker_connections": connections,
+                                # Also how long a request head may take to arrive (see sieve/server.py).
+                                "keepalive": 30, "timeout": 120,
                                 "accesslog": None, "graceful_timeout": 10, "logger_class": JsonLogger,
+                                # gunicorn's control socket (one path in the home folder for every
+                                # instance) is not used: nothing to listen for.
+                                "control_socket_disable": True,
                                 # A dead process's request counts stay summed; its live gauges go.
                                 "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
                                 }.items():
@@ -251,6 +271,24 @@ def api(host, port, processes, threads):
     finally:
         if made:
             shutil.rmtree(made, ignore_errors=True)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _keys_exist(settings: Settings) -> bool:
+    from redis.exceptions import RedisError
+
+    try:
+        return _api_keys(settings.redis_url).required()
+    except RedisError as error:
+        raise click.ClickException(f"cannot tell whether API keys exist, Redis does not answer: {error}") from None
 
 
 def _metrics_directory() -> str | None:

@@ -24,6 +24,7 @@ from .storage.models import load_model
 from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
 from .storage.rankings import Ranking, read_top
 from .storage.replies import pool_not_found
+from .waiting import WaitSlots
 from .workers.queue import enqueue_refresh, refresh_queue
 
 POLL_SECONDS = 0.02
@@ -51,6 +52,7 @@ class Pools:
         self.settings = settings
         self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
         self.queue = refresh_queue(redis, settings)
+        self.wait_slots = WaitSlots(settings.max_waiting_queries)
         self._tenants_indexed = False
 
     def _enqueue(self, pool_id: str, job_id: str | None) -> None:
@@ -139,19 +141,22 @@ class Pools:
         self.store.delete(pool_id)
 
     def query(self, pool_id: str, k: int, strategy: str | None, wait: float, lease_seconds: float | None = None,
-              annotator: str = "") -> Ranking:
+              annotator: str = "", tenant: str | None = None) -> Ranking:
         """The k most informative unlabeled items, leased to the caller; waits up to `wait` s for labels
-        to be reflected in the ranking."""
+        to be reflected in the ranking, unless the tenant has as many queries waiting in this process as
+        it may."""
         lease_ms = round(1000 * (self.settings.lease_seconds if lease_seconds is None else lease_seconds))
         started = time.monotonic()
-        if wait > 0:
-            self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
-        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
-        if not ranking.ready:
-            # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
-            # a matter of moments: wait for it rather than fail.
-            self._await(pool_id, strategy, started, started + self.settings.first_ranking_wait)
+        with self.wait_slots.take(tenant) as may_wait:
+            if wait > 0 and may_wait:
+                self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
             ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+            if not ranking.ready:
+                # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
+                # a matter of moments: wait for it rather than fail.
+                ready_by = started + (self.settings.first_ranking_wait if may_wait else 0)
+                self._await(pool_id, strategy, started, ready_by)
+                ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             raise Pending(f"the pool's ranking for {ranking.strategy} is being computed; poll the job or "
                           "ask again shortly", self.store.pending_job(pool_id), ranking.strategy)
@@ -203,8 +208,8 @@ class Pools:
                           proba=predict_proba(model, features))
 
     def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float,
-                     lease_seconds: float | None = None, annotator: str = "") -> dict:
-        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator)
+                     lease_seconds: float | None = None, annotator: str = "", tenant: str | None = None) -> dict:
+        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator, tenant)
         classes = ranking.model_classes
         names = [str(c) for c in classes]
         scores = ranking.scores.tolist()

@@ -54,6 +54,9 @@ class Settings:
     """SIEVE_JOB_RETRIES: how often RQ retries a failed retrain."""
     first_ranking_wait: float = 10.0
     """SIEVE_FIRST_RANKING_WAIT: how long a query on a brand-new pool waits for its first ranking."""
+    max_waiting_queries: int = 16
+    """SIEVE_MAX_WAITING_QUERIES: queries of one tenant that may wait at once in one API process; past it a
+    query answers without waiting."""
     worker_cache_bytes: int = 2048 * 1024 * 1024
     """SIEVE_WORKER_CACHE_MB: how much pool feature data one worker keeps in memory."""
     max_model_bytes: int = 32 * 1024 * 1024
@@ -92,6 +95,7 @@ class Settings:
             job_retries=_number(env, "SIEVE_JOB_RETRIES", cls.job_retries, 0),
             lease_seconds=_number(env, "SIEVE_LEASE_SECONDS", cls.lease_seconds, 0.0, float),
             first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
+            max_waiting_queries=_number(env, "SIEVE_MAX_WAITING_QUERIES", cls.max_waiting_queries, 0),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
             max_model_bytes=_number(env, "SIEVE_MAX_MODEL_MB", 32, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),

@@ -24,6 +24,9 @@ from ..storage.replies import text
 if TYPE_CHECKING:
     from ..workers.queue import RefreshQueues
 
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+"""Methods counted by name; any other is counted as `other`, so that clients cannot add label values."""
+
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Request latency buckets (seconds): a query takes milliseconds, a large pool creation seconds."""
 
@@ -78,7 +81,10 @@ class RedisCollector:
 
 
 def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
-    """Counts and times every request by its route (the URL rule, never the raw path), and serves /metrics."""
+    """Counts and times every request by method, route and status, and serves /metrics.
+
+    Every label has a bounded set of values: a known method or `other`, the URL rule (never the raw path)
+    or `unmatched`, and the status code."""
     registry = CollectorRegistry()
     requests = Counter("sieve_http_requests", "HTTP requests answered.", ["method", "route", "status"],
                        registry=registry)
@@ -95,9 +101,10 @@ def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
     @app.after_request
     def _count(response):
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests.labels(request.method, route, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        requests.labels(method, route, str(response.status_code)).inc()
         if "started" in g:
-            latency.labels(request.method, route).observe(time.perf_counter() - g.started)
+            latency.labels(method, route).observe(time.perf_counter() - g.started)
         return response
 
     def exposition() -> bytes:

@@ -115,7 +115,7 @@ def query(args, pool_id):
     pool that enforces its label budget has spent it)."""
     try:
         answer = pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
-                                      args.get("lease_seconds"), args.get("annotator", ""))
+                                      args.get("lease_seconds"), args.get("annotator", ""), g.tenant)
     except Pending as pending:
         response = jsonify({"pool_id": pool_id, "strategy": pending.strategy, "status": "pending",
                             "detail": pending.message, "job_id": pending.job_id})

@@ -175,7 +175,9 @@ class QueryArgsSchema(ma.Schema):
         "description": "Defaults to the pool's strategy."})
     wait = fields.Float(load_default=0.0, validate=validate.Range(0, limits.MAX_QUERY_WAIT_SECONDS),
                         allow_nan=False, metadata={
-        "description": "Seconds to wait for a ranking that reflects every label taught so far."})
+        "description": "Seconds to wait for a ranking that reflects every label taught so far. A tenant with "
+                       "`SIEVE_MAX_WAITING_QUERIES` queries already waiting on the same API process gets the "
+                       "answer at once instead (compare `labels_version` with `ranked_labels_version`)."})
     lease_seconds = fields.Float(validate=validate.Range(0, limits.MAX_LEASE_SECONDS), allow_nan=False, metadata={
         "description": "How long the returned items stay reserved for this caller (default: the server's "
                        "SIEVE_LEASE_SECONDS; 0: no lease). Teaching an item ends its lease."})
