@@ -53,3 +53,12 @@ MAX_PLATEAU_WINDOW = 100
 
 MAX_METRICS_POOLS = 1000
 """Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""
+
+MAX_MODEL_ITERATIONS = 1000
+"""Most iterations (epochs for SGD) a model spec may ask for: with `tol: null` SGD runs every one."""
+
+MAX_FOREST_TREES = 100
+"""Most trees a random forest may have: fit time and model size grow with each."""
+
+MAX_TREE_LEAVES = 1000
+"""Most leaves per tree of a random forest, and its default: bounds the model's size whatever the labels."""

@@ -1,0 +1,236 @@
+"""What each parameter of each whitelisted model may be: one table, checked before scikit-learn sees a value.
+
+Every number a client may send has a range here, chosen so that neither validating a spec nor fitting
+the model costs in proportion to the number: fit time and model size are bounded by the spec, and only
+the pool's data (labels, features, classes) makes them grow. A parameter missing from the table is
+refused, so a scikit-learn upgrade that adds one cannot open a way around the bounds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sieve.core.errors import InvalidInput
+from sieve.limits import (MAX_CLASSES, MAX_FEATURE_DIM, MAX_FOREST_TREES, MAX_MODEL_ITERATIONS,
+                          MAX_TREE_LEAVES)
+
+INT32_MAX = 2 ** 31 - 1
+"""No parameter takes a larger integer, nested ones (weights, priors) included."""
+
+SLOW_EPOCH_SOLVERS = ("sag", "saga")
+SLOW_EPOCH_MAX_ITER = 100
+"""sag and saga pass over every labeled row per iteration (17 s for 1,000 on 10,000 rows): sklearn's default."""
+
+
+@dataclass(frozen=True)
+class Number:
+    """Numbers from `low` to `high`, each end included unless open; whole numbers only if `integer`."""
+
+    low: float
+    high: float
+    integer: bool = False
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        if self.integer:
+            return f"an integer from {_fmt(self.low)} to {_fmt(self.high)}"
+        return (f"a number in {'(' if self.low_open else '['}{_fmt(self.low)}, "
+                f"{_fmt(self.high)}{')' if self.high_open else ']'}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """What one parameter takes. An integer is read against the integer ranges when there are any (sklearn
+    counts with ints and takes floats as fractions); other numbers against the fractional ones."""
+
+    numbers: tuple[Number, ...] = ()
+    words: tuple = ()
+    """Strings and booleans it may take, beside numbers; () when it takes none."""
+    null: bool = False
+    weights: Number | None = None
+    """It may be an object of at most MAX_CLASSES class → weight."""
+    sequence: Number | None = None
+    max_items: int = 0
+    """It may be a list of at most max_items such numbers."""
+
+    def describe(self) -> str:
+        kinds = [repr(w).lower() if isinstance(w, bool) else repr(w) for w in self.words]
+        kinds += [n.describe() for n in self.numbers]
+        if self.weights:
+            kinds.append(f"an object of class → weight ({self.weights.describe()})")
+        if self.sequence:
+            kinds.append(f"a list of at most {self.max_items:,} numbers, each {self.sequence.describe()}")
+        if self.null:
+            kinds.append("null")
+        return kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+
+
+def _fmt(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _int(low, high) -> Number:
+    return Number(low, high, integer=True)
+
+
+BOOL = Param(words=(True, False))
+CLASS_WEIGHT = Param(words=("balanced",), null=True, weights=Number(0, 1e6))
+TOL = Param(numbers=(Number(0, 10),))
+L1_RATIO = Param(numbers=(Number(0, 1),), null=True)
+
+PARAMS: dict[str, dict[str, Param]] = {
+    "logistic_regression": {
+        "C": Param(numbers=(Number(0, 1e6, low_open=True),)),
+        "class_weight": CLASS_WEIGHT,
+        "dual": BOOL,
+        "fit_intercept": BOOL,
+        "intercept_scaling": Param(numbers=(Number(0, 1e6, low_open=True),)),
+        "l1_ratio": L1_RATIO,
+        "max_iter": Param(numbers=(_int(0, MAX_MODEL_ITERATIONS),)),
+        "penalty": Param(words=("l1", "l2", "elasticnet"), null=True),
+        "solver": Param(words=("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")),
+        "tol": TOL,
+    },
+    "sgd_classifier": {
+        "alpha": Param(numbers=(Number(0, 100),)),
+        "average": Param(words=(True, False), numbers=(_int(1, 1_000_000_000),)),
+        "class_weight": CLASS_WEIGHT,
+        "early_stopping": BOOL,
+        "epsilon": Param(numbers=(Number(0, 100),)),
+        "eta0": Param(numbers=(Number(0, 10, low_open=True),)),
+        "fit_intercept": BOOL,
+        "l1_ratio": L1_RATIO,
+        "learning_rate": Param(words=("optimal", "constant", "invscaling", "adaptive", "pa1", "pa2")),
+        "loss": Param(words=("log_loss", "modified_huber")),
+        "max_iter": Param(numbers=(_int(1, MAX_MODEL_ITERATIONS),)),
+        "n_iter_no_change": Param(numbers=(_int(1, 100),)),
+        "penalty": Param(words=("l1", "l2", "elasticnet"), null=True),
+        "power_t": Param(numbers=(Number(0, 2),)),
+        "shuffle": BOOL,
+        "tol": Param(numbers=TOL.numbers, null=True),
+        "validation_fraction": Param(numbers=(Number(0, 0.5, low_open=True),)),
+    },
+    "random_forest": {
+        "bootstrap": BOOL,
+        "ccp_alpha": Param(numbers=(Number(0, 10),)),
+        "class_weight": Param(words=("balanced", "balanced_subsample"), null=True, weights=Number(0, 1e6)),
+        "criterion": Param(words=("gini", "entropy", "log_loss")),
+        "max_depth": Param(numbers=(_int(1, 100),), null=True),
+        # All features at every split costs n_features / sqrt(n_features) times the default ('sqrt'):
+        # 8x on 64 features. These allow at most twice the default's work there.
+        "max_features": Param(words=("sqrt", "log2"), numbers=(_int(1, 16), Number(0, 0.25, low_open=True))),
+        "max_leaf_nodes": Param(numbers=(_int(2, MAX_TREE_LEAVES),)),
+        # An integer is how many rows each tree draws, whatever the pool's size.
+        "max_samples": Param(numbers=(_int(1, 100_000), Number(0, 1, low_open=True)), null=True),
+        "min_impurity_decrease": Param(numbers=(Number(0, 10),)),
+        "min_samples_leaf": Param(numbers=(_int(1, 1_000_000), Number(0, 0.5, low_open=True))),
+        "min_samples_split": Param(numbers=(_int(2, 1_000_000), Number(0, 1, low_open=True))),
+        "min_weight_fraction_leaf": Param(numbers=(Number(0, 0.5),)),
+        "monotonic_cst": Param(null=True, sequence=_int(-1, 1), max_items=MAX_FEATURE_DIM),
+        "n_estimators": Param(numbers=(_int(1, MAX_FOREST_TREES),)),
+        "oob_score": BOOL,
+    },
+    "gaussian_nb": {
+        "priors": Param(null=True, sequence=Number(0, 1), max_items=MAX_CLASSES),
+        "var_smoothing": Param(numbers=(Number(0, 1),)),
+    },
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _oversized_int(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > INT32_MAX
+    if isinstance(value, list):
+        return any(_oversized_int(v) for v in value)
+    if isinstance(value, dict):
+        return any(_oversized_int(v) for v in value.values())
+    return False
+
+
+def _admits_number(param: Param, value) -> bool:
+    ranges = [n for n in param.numbers if n.integer] if isinstance(value, int) else []
+    if not ranges:
+        ranges = [n for n in param.numbers if not n.integer]
+    return any(n.admits(value) for n in ranges)
+
+
+def _admits(param: Param, value) -> bool:
+    if value is None:
+        return param.null
+    if _is_number(value):
+        return math.isfinite(value) and _admits_number(param, value)
+    if isinstance(value, (str, bool)):
+        return any(value == w and type(value) is type(w) for w in param.words)
+    if isinstance(value, dict) and param.weights:
+        return len(value) <= MAX_CLASSES and all(
+            _is_number(v) and param.weights.admits(v) for v in value.values())
+    if isinstance(value, list) and param.sequence:
+        return len(value) <= param.max_items and all(
+            _is_number(v) and (not param.sequence.integer or isinstance(v, int)) and param.sequence.admits(v)
+            for v in value)
+    return False
+
+
+def shown(value) -> str:
+    """A client's value in a message, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check(model_type: str, name: str, value) -> None:
+    """Raises InvalidInput naming model.params.<name> unless the table admits `value` for it."""
+    field = f"model.params.{name}"
+    param = PARAMS[model_type].get(name)
+    if param is None:
+        raise InvalidInput(f"parameter {name!r} of {model_type} is not supported", field=field)
+    if _oversized_int(value):
+        raise InvalidInput(f"{name} must be {param.describe()}; integers beyond ±{INT32_MAX} are refused",
+                           field=field)
+    if not _admits(param, value):
+        raise InvalidInput(f"{name} must be {param.describe()}, got {shown(value)}", field=field)
+
+
+def check_together(model_type: str, params: dict) -> None:
+    """Bounds that depend on another parameter."""
+    if model_type == "logistic_regression" and params.get("solver") in SLOW_EPOCH_SOLVERS \
+            and params.get("max_iter", 100) > SLOW_EPOCH_MAX_ITER:
+        raise InvalidInput(f"max_iter must be at most {SLOW_EPOCH_MAX_ITER} with solver {params['solver']!r} "
+                           f"(each iteration is a pass over every labeled row), got {params['max_iter']}",
+                           field="model.params.max_iter")
+
+
+def within_bounds(model_type: str, params: dict) -> dict:
+    """`params` with any number above its range lowered to the range's top, so that a spec stored before a
+    bound existed is fitted within it rather than failing or running unbounded; and a forest's leaves capped
+    when the spec leaves them free (sklearn then grows as many leaves as distinct labeled rows)."""
+    table = PARAMS.get(model_type, {})
+    bounded = dict(params)
+    for name, value in params.items():
+        param = table.get(name)
+        if param is None or not _is_number(value) or _admits_number(param, value):
+            continue
+        if isinstance(value, int) and any(n.integer for n in param.numbers):
+            ranges = [n for n in param.numbers if n.integer]
+        else:
+            ranges = [n for n in param.numbers if not n.integer]
+        tops = [n.high for n in ranges if value > n.high]
+        if tops:
+            top = max(tops)
+            bounded[name] = int(top) if isinstance(value, int) else top
+    if model_type == "random_forest" and bounded.get("max_leaf_nodes") is None:
+        bounded["max_leaf_nodes"] = MAX_TREE_LEAVES
+    if model_type == "logistic_regression" and bounded.get("solver") in SLOW_EPOCH_SOLVERS:
+        bounded["max_iter"] = min(bounded.get("max_iter", 100), SLOW_EPOCH_MAX_ITER)
+    return bounded
