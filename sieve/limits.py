@@ -62,3 +62,7 @@ MAX_FOREST_TREES = 100
 
 MAX_TREE_LEAVES = 1000
 """Most leaves per tree of a random forest, and its default: bounds the model's size whatever the labels."""
+
+MAX_FOREST_SPLIT_FEATURES = 800
+"""Most n_estimators x max_features (an integer) of a random forest, whose fit time grows with both: the
+default forest's on 64 features (100 trees x 8)."""

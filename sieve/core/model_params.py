@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sieve.core.errors import InvalidInput
-from sieve.limits import (MAX_CLASSES, MAX_FEATURE_DIM, MAX_FOREST_TREES, MAX_MODEL_ITERATIONS,
-                          MAX_TREE_LEAVES)
+from ..limits import (MAX_CLASSES, MAX_FEATURE_DIM, MAX_FOREST_SPLIT_FEATURES, MAX_FOREST_TREES,
+                      MAX_MODEL_ITERATIONS, MAX_TREE_LEAVES)
+from .errors import InvalidInput
 
 INT32_MAX = 2 ** 31 - 1
 """No parameter takes a larger integer, nested ones (weights, priors) included."""
@@ -122,9 +122,10 @@ PARAMS: dict[str, dict[str, Param]] = {
         "class_weight": Param(words=("balanced", "balanced_subsample"), null=True, weights=Number(0, 1e6)),
         "criterion": Param(words=("gini", "entropy", "log_loss")),
         "max_depth": Param(numbers=(_int(1, 100),), null=True),
-        # All features at every split costs n_features / sqrt(n_features) times the default ('sqrt'):
-        # 8x on 64 features. These allow at most twice the default's work there.
-        "max_features": Param(words=("sqrt", "log2"), numbers=(_int(1, 16), Number(0, 0.25, low_open=True))),
+        # A forest's fit time grows with trees x features weighed at each split: an integer max_features is
+        # held to MAX_FOREST_SPLIT_FEATURES together with n_estimators (check_together), a fraction to 1/8.
+        "max_features": Param(words=("sqrt", "log2"), numbers=(_int(1, MAX_FOREST_SPLIT_FEATURES),
+                                                                Number(0, 0.125, low_open=True))),
         "max_leaf_nodes": Param(numbers=(_int(2, MAX_TREE_LEAVES),)),
         # An integer is how many rows each tree draws, whatever the pool's size.
         "max_samples": Param(numbers=(_int(1, 100_000), Number(0, 1, low_open=True)), null=True),
@@ -202,6 +203,13 @@ def check(model_type: str, name: str, value) -> None:
         raise InvalidInput(f"{name} must be {param.describe()}, got {shown(value)}", field=field)
 
 
+def _forest_split_features(params: dict) -> int | None:
+    features = params.get("max_features")
+    if isinstance(features, int) and not isinstance(features, bool):
+        return params.get("n_estimators", 100) * features
+    return None
+
+
 def check_together(model_type: str, params: dict) -> None:
     """Bounds that depend on another parameter."""
     if model_type == "logistic_regression" and params.get("solver") in SLOW_EPOCH_SOLVERS \
@@ -209,6 +217,11 @@ def check_together(model_type: str, params: dict) -> None:
         raise InvalidInput(f"max_iter must be at most {SLOW_EPOCH_MAX_ITER} with solver {params['solver']!r} "
                            f"(each iteration is a pass over every labeled row), got {params['max_iter']}",
                            field="model.params.max_iter")
+    work = _forest_split_features(params) if model_type == "random_forest" else None
+    if work is not None and work > MAX_FOREST_SPLIT_FEATURES:
+        raise InvalidInput(f"n_estimators x max_features must be at most {MAX_FOREST_SPLIT_FEATURES:,} (the default "
+                           f"forest's on 64 features), got {params.get('n_estimators', 100)} x "
+                           f"{params['max_features']}", field="model.params.max_features")
 
 
 def within_bounds(model_type: str, params: dict) -> dict:
@@ -233,4 +246,7 @@ def within_bounds(model_type: str, params: dict) -> dict:
         bounded["max_leaf_nodes"] = MAX_TREE_LEAVES
     if model_type == "logistic_regression" and bounded.get("solver") in SLOW_EPOCH_SOLVERS:
         bounded["max_iter"] = min(bounded.get("max_iter", 100), SLOW_EPOCH_MAX_ITER)
+    work = _forest_split_features(bounded) if model_type == "random_forest" else None
+    if work is not None and work > MAX_FOREST_SPLIT_FEATURES:
+        bounded["max_features"] = max(1, MAX_FOREST_SPLIT_FEATURES // bounded.get("n_estimators", 100))
     return bounded

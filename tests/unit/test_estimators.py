@@ -165,7 +165,8 @@ def test_sgd_hinge_loss_is_rejected_for_lacking_predict_proba():
         ("random_forest", "max_leaf_nodes", 1001),
         ("random_forest", "max_features", None),
         ("random_forest", "max_features", 1.0),
-        ("random_forest", "max_features", 17),
+        ("random_forest", "max_features", 0.13),
+        ("random_forest", "max_features", 9),
         ("random_forest", "max_samples", 1.5),
         ("random_forest", "max_samples", 100_001),
         ("logistic_regression", "max_iter", 1001),
@@ -179,8 +180,9 @@ def test_resource_bounds_are_enforced(model_type, name, value):
 
 def test_values_at_the_resource_bounds_are_accepted():
     normalize_model_spec({"type": "random_forest", "params": {
-        "n_estimators": 100, "max_depth": 100, "max_leaf_nodes": 1000, "max_features": 16, "max_samples": 100_000}})
-    normalize_model_spec({"type": "random_forest", "params": {"max_features": 0.25, "max_samples": 1.0}})
+        "n_estimators": 100, "max_depth": 100, "max_leaf_nodes": 1000, "max_features": 8, "max_samples": 100_000}})
+    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 12, "max_features": 64}})
+    normalize_model_spec({"type": "random_forest", "params": {"max_features": 0.125, "max_samples": 1.0}})
     normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000, "tol": None}})
     normalize_model_spec({"params": {"max_iter": 1000, "C": 1e6}})
 
@@ -202,6 +204,8 @@ def _range_ends():
 def test_every_numeric_parameter_accepts_the_top_of_its_range_and_refuses_beyond_it(model_type, name, top, over):
     # l1_ratio 1 is an l1 penalty, which lbfgs (the default solver) cannot fit.
     params = {name: top, **({"solver": "saga"} if name == "l1_ratio" and model_type == "logistic_regression" else {})}
+    if name == "max_features":
+        params["n_estimators"] = 1  # one tree may weigh as many features as the limit
     normalize_model_spec({"type": model_type, "params": params})
     with pytest.raises(InvalidInput, match=f"{name} must be") as info:
         normalize_model_spec({"type": model_type, "params": {name: over}})
@@ -253,6 +257,13 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_its_parameter(name, value):
     assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
 
 
+def test_trees_times_features_weighed_per_split_are_bounded_together():
+    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 50, "max_features": 16}})
+    with pytest.raises(InvalidInput, match="n_estimators x max_features must be at most 800") as info:
+        normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 51, "max_features": 16}})
+    assert info.value.field == "model.params.max_features"
+
+
 def test_an_integer_max_samples_above_the_probes_rows_is_valid():
     normalize_model_spec({"type": "random_forest", "params": {"max_samples": 500}})
 
@@ -266,7 +277,9 @@ def test_a_forest_left_without_a_leaf_bound_is_built_with_the_default_one():
 
 def test_a_spec_stored_before_the_bounds_is_built_within_them():
     forest = build_estimator({"type": "random_forest", "params": {"n_estimators": 500, "max_features": 1.0}}, 0)
-    assert (forest.n_estimators, forest.max_features) == (100, 0.25)
+    assert (forest.n_estimators, forest.max_features) == (100, 0.125)
+    forest = build_estimator({"type": "random_forest", "params": {"n_estimators": 50, "max_features": 64}}, 0)
+    assert (forest.n_estimators, forest.max_features) == (50, 16)
     sgd = build_estimator({"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000,
                                                                 "tol": None}}, 0)
     assert sgd.max_iter == 1000 and sgd.tol is None
