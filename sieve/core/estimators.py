@@ -36,8 +36,8 @@ FORBIDDEN_PARAMS: tuple[str, ...] = ("n_jobs", "verbose", "warm_start", "random_
 # data cannot judge them, so it uses sklearn's defaults and leaves them to the real fit.
 _DATA_SHAPED_PARAMS: tuple[str, ...] = ("priors", "class_weight", "monotonic_cst")
 # Sizes the probe fits with instead of the client's (bounded ones, at most): a bigger number changes
-# nothing about whether a combination is valid, only how much the probe would allocate and run.
-# max_samples as an integer is how many rows each tree draws: above the probe's 20 rows sklearn refuses it.
+# nothing about whether a combination is valid, only how much the probe would allocate and run
+# (max_leaf_nodes reserves its nodes up front; an integer max_samples is how many rows each tree draws).
 _PROBE_CAPS: dict[str, int] = {"n_estimators": 2, "max_iter": 5, "max_leaf_nodes": 8, "max_depth": 5,
                                "max_samples": 10, "n_iter_no_change": 2}
 
@@ -143,10 +143,9 @@ def normalize_model_spec(spec: dict | None) -> dict:
             raise InvalidInput(f"unknown parameter {name!r} for {model_type}; valid: {valid}", field=field)
         if not _is_json_value(value):
             raise InvalidInput(f"parameter {name!r} must be a JSON value", field=field)
-
         if model_type == "sgd_classifier" and name == "loss" and value not in SGD_PROBA_LOSSES:
-            raise InvalidInput(f"loss {model_params.shown(value)} has no predict_proba; use one of: {', '.join(SGD_PROBA_LOSSES)}",
-                               field=field)
+            raise InvalidInput(f"loss {model_params.shown(value)} has no predict_proba; "
+                               f"use one of: {', '.join(SGD_PROBA_LOSSES)}", field=field)
         model_params.check(model_type, name, value)
 
     params = {**SIEVE_DEFAULT_PARAMS.get(model_type, {}), **params}

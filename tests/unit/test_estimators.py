@@ -223,7 +223,7 @@ def test_a_huge_max_leaf_nodes_is_refused_without_allocating_for_it(value):
 @pytest.mark.parametrize("model_type, name, value", [
     ("random_forest", "n_estimators", 10 ** 18),
     ("random_forest", "min_samples_leaf", 10 ** 30),
-    ("random_forest", "max_samples", 2 ** 31),
+    ("random_forest", "max_samples", 10 ** 30),
     ("random_forest", "criterion", 10 ** 30),
     ("random_forest", "class_weight", {"a": 10 ** 30}),
     ("random_forest", "monotonic_cst", [0, 10 ** 18]),
