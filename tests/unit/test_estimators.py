@@ -249,6 +249,10 @@ def test_logistic_regression_with_sag_or_saga_is_held_to_100_iterations():
         assert info.value.field == "model.params.max_iter"
 
 
+def test_newton_cholesky_is_refused_for_its_hessian_of_features_times_classes_squared():
+    assert _field_of({"params": {"solver": "newton-cholesky"}}) == "model.params.solver"
+
+
 @pytest.mark.parametrize("name, value", [("n_estimators", True), ("C", False), ("max_depth", 5.0),
                                          ("solver", 3), ("class_weight", [{"a": 1.0}]),
                                          ("monotonic_cst", [0.5]), ("priors", ["a"])])
