@@ -205,10 +205,16 @@ def check(model_type: str, name: str, value) -> None:
         raise InvalidInput(f"{name} must be {param.describe()}, got {shown(value)}", field=field)
 
 
+def _forest_trees(params: dict) -> int:
+    """Trees, counted twice without bootstrap: each then fits every labeled row, at about 3 times the cost
+    of a bootstrap tree on 10,000 labels."""
+    return params.get("n_estimators", 100) * (2 if params.get("bootstrap") is False else 1)
+
+
 def _forest_split_features(params: dict) -> int | None:
     features = params.get("max_features")
     if isinstance(features, int) and not isinstance(features, bool):
-        return params.get("n_estimators", 100) * features
+        return _forest_trees(params) * features
     return None
 
 
@@ -219,11 +225,18 @@ def check_together(model_type: str, params: dict) -> None:
         raise InvalidInput(f"max_iter must be at most {SLOW_EPOCH_MAX_ITER} with solver {params['solver']!r} "
                            f"(each iteration is a pass over every labeled row), got {params['max_iter']}",
                            field="model.params.max_iter")
-    work = _forest_split_features(params) if model_type == "random_forest" else None
+    if model_type != "random_forest":
+        return
+    if params.get("bootstrap") is False and _forest_trees(params) > MAX_FOREST_TREES:
+        raise InvalidInput(f"n_estimators must be at most {MAX_FOREST_TREES // 2} with bootstrap false (each tree "
+                           f"then fits every labeled row), got {params.get('n_estimators', 100)}",
+                           field="model.params.n_estimators")
+    work = _forest_split_features(params)
     if work is not None and work > MAX_FOREST_SPLIT_FEATURES:
         raise InvalidInput(f"n_estimators x max_features must be at most {MAX_FOREST_SPLIT_FEATURES:,} (the default "
-                           f"forest's on 64 features), got {params.get('n_estimators', 100)} x "
-                           f"{params['max_features']}", field="model.params.max_features")
+                           f"forest's on 64 features), half that with bootstrap false; got "
+                           f"{params.get('n_estimators', 100)} x {params['max_features']}",
+                           field="model.params.max_features")
 
 
 def within_bounds(model_type: str, params: dict) -> dict:
@@ -248,7 +261,9 @@ def within_bounds(model_type: str, params: dict) -> dict:
         bounded["max_leaf_nodes"] = MAX_TREE_LEAVES
     if model_type == "logistic_regression" and bounded.get("solver") in SLOW_EPOCH_SOLVERS:
         bounded["max_iter"] = min(bounded.get("max_iter", 100), SLOW_EPOCH_MAX_ITER)
+    if model_type == "random_forest" and _forest_trees(bounded) > MAX_FOREST_TREES:
+        bounded["n_estimators"] = MAX_FOREST_TREES // 2
     work = _forest_split_features(bounded) if model_type == "random_forest" else None
     if work is not None and work > MAX_FOREST_SPLIT_FEATURES:
-        bounded["max_features"] = max(1, MAX_FOREST_SPLIT_FEATURES // bounded.get("n_estimators", 100))
+        bounded["max_features"] = max(1, MAX_FOREST_SPLIT_FEATURES // _forest_trees(bounded))
     return bounded

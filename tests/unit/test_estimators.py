@@ -268,6 +268,17 @@ def test_trees_times_features_weighed_per_split_are_bounded_together():
     assert info.value.field == "model.params.max_features"
 
 
+def test_a_forest_without_bootstrap_is_held_to_half_the_trees():
+    normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 50}})
+    normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 25,
+                                                              "max_features": 16}})
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False}}) == "model.params.n_estimators"
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 51}}) \
+        == "model.params.n_estimators"
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 26,
+                                                          "max_features": 16}}) == "model.params.max_features"
+
+
 def test_an_integer_max_samples_above_the_probes_rows_is_valid():
     normalize_model_spec({"type": "random_forest", "params": {"max_samples": 500}})
 
@@ -284,6 +295,8 @@ def test_a_spec_stored_before_the_bounds_is_built_within_them():
     assert (forest.n_estimators, forest.max_features) == (100, 0.125)
     forest = build_estimator({"type": "random_forest", "params": {"n_estimators": 50, "max_features": 64}}, 0)
     assert (forest.n_estimators, forest.max_features) == (50, 16)
+    forest = build_estimator({"type": "random_forest", "params": {"bootstrap": False}}, 0)
+    assert forest.n_estimators == 50
     sgd = build_estimator({"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000,
                                                                 "tol": None}}, 0)
     assert sgd.max_iter == 1000 and sgd.tol is None
