@@ -1,7 +1,7 @@
 """What the model bounds allow at most: fit time and pickled size of the most expensive spec of each model type,
 and what validating a spec costs, huge numbers included.
 
-    PYTHONPATH=$PWD python bench/model_bounds.py [--labels 3000 10000] [--dim 64] [--classes 2]
+    PYTHONPATH=$PWD python bench/model_bounds.py [--labels 3000 10000] [--dim 64] [--classes 2] [--only sgd]
 
 Forests and naive Bayes get random labels, which grow trees as large as their bounds let them; linear models
 get linearly separable ones, which keep their solvers iterating to max_iter. One BLAS thread, as in a worker.
@@ -30,8 +30,11 @@ MOST_EXPENSIVE = {
                                       "params": {"solver": "newton-cg", "max_iter": 1000, "tol": 0, "C": 1e6}},
     "logistic_regression saga": {"type": "logistic_regression",
                                  "params": {"solver": "saga", "l1_ratio": 0.5, "max_iter": 100, "tol": 0, "C": 1e6}},
-    "sgd_classifier": {"type": "sgd_classifier",
-                       "params": {"max_iter": 1000, "tol": None, "penalty": "elasticnet", "average": True}},
+    "sgd_classifier tol null": {"type": "sgd_classifier",
+                                "params": {"max_iter": 100, "tol": None, "penalty": "elasticnet", "average": True}},
+    "sgd_classifier tol 1e-4": {"type": "sgd_classifier",
+                                "params": {"max_iter": 1000, "tol": 1e-4, "n_iter_no_change": 100,
+                                           "penalty": "elasticnet", "average": True}},
     "random_forest": {"type": "random_forest",
                       "params": {"n_estimators": 50, "max_leaf_nodes": 1000, "max_features": 8,
                                  "criterion": "log_loss", "bootstrap": False}},
@@ -52,7 +55,7 @@ VALIDATED = {
     "sgd max_iter 100000 tol null": {"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}},
     "forest n_estimators 500": {"type": "random_forest", "params": {"n_estimators": 500}},
     "most expensive forest": MOST_EXPENSIVE["random_forest"],
-    "most expensive sgd": MOST_EXPENSIVE["sgd_classifier"],
+    "most expensive sgd": MOST_EXPENSIVE["sgd_classifier tol 1e-4"],
 }
 
 
@@ -61,11 +64,13 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
-def fits(labels: list[int], dim: int, classes: int) -> None:
+def fits(labels: list[int], dim: int, classes: int, only: str) -> None:
     print(f"fit of the most expensive spec, {dim} features, {classes} classes, one thread")
     print(f"{'model':32} {'labels':>7} {'fit s':>8} {'pickled MB':>11}")
     rng = np.random.default_rng(0)
     for name, spec in MOST_EXPENSIVE.items():
+        if only not in name:
+            continue
         normalized = normalize_model_spec(spec)
         for n in labels:
             X = rng.normal(size=(n, dim))
@@ -105,11 +110,12 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--skip-fits", action="store_true")
+    parser.add_argument("--only", default="", help="fit only the models whose name contains this")
     args = parser.parse_args()
     validations()
     if not args.skip_fits:
         print()
-        fits(args.labels, args.dim, args.classes)
+        fits(args.labels, args.dim, args.classes, args.only)
 
 
 if __name__ == "__main__":

@@ -183,7 +183,8 @@ def test_values_at_the_resource_bounds_are_accepted():
         "n_estimators": 100, "max_depth": 100, "max_leaf_nodes": 1000, "max_features": 8, "max_samples": 100_000}})
     normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 12, "max_features": 64}})
     normalize_model_spec({"type": "random_forest", "params": {"max_features": 0.125, "max_samples": 1.0}})
-    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000, "tol": None}})
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000}})
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100, "tol": None}})
     normalize_model_spec({"params": {"max_iter": 1000, "C": 1e6}})
 
 
@@ -239,6 +240,17 @@ def test_sgd_may_not_run_100000_epochs_without_a_tolerance():
     with pytest.raises(InvalidInput, match="max_iter must be an integer from 1 to 1,000") as info:
         normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}})
     assert info.value.field == "model.params.max_iter"
+
+
+def test_sgd_without_a_real_tolerance_is_held_to_100_epochs():
+    for tol in (None, 0, 0.00009):
+        normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100, "tol": tol}})
+        with pytest.raises(InvalidInput, match="at most 100 when tol is null or below 0.0001") as info:
+            normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 101, "tol": tol}})
+        assert info.value.field == "model.params.max_iter"
+    assert _field_of({"type": "sgd_classifier", "params": {"tol": None}}) == "model.params.max_iter"
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000, "tol": 0.0001}})
+    assert build_estimator({"type": "sgd_classifier", "params": {"tol": None}}, 0).max_iter == 100
 
 
 def test_logistic_regression_with_sag_or_saga_is_held_to_100_iterations():
@@ -299,7 +311,7 @@ def test_a_spec_stored_before_the_bounds_is_built_within_them():
     assert forest.n_estimators == 50
     sgd = build_estimator({"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000,
                                                                 "tol": None}}, 0)
-    assert sgd.max_iter == 1000 and sgd.tol is None
+    assert sgd.max_iter == 100 and sgd.tol is None
     saga = build_estimator({"type": "logistic_regression", "params": {"solver": "saga", "max_iter": 5000}}, 0)
     assert saga.max_iter == 100
     assert build_estimator({"type": "logistic_regression", "params": {"max_iter": 50}}, 0).max_iter == 50
