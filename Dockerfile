@@ -8,5 +8,6 @@ RUN pip install . && useradd --create-home --uid 10001 sieve
 USER sieve
 
 EXPOSE 8000
-# The API by default; the compose file runs `sieve worker` from the same image.
+# The API by default; the compose file runs `sieve worker` from the same image. While no API key exists
+# (auth off), `sieve api` refuses 0.0.0.0 unless given --allow-anonymous (as the compose file does).
 CMD ["sieve", "api", "--host", "0.0.0.0", "--port", "8000"]

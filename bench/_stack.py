@@ -1,7 +1,7 @@
 """Shared by the benchmarks: start and stop a whole Sieve stack, and build synthetic pools on it.
 
 A `Stack` is an embedded Redis in a temporary directory, `sieve worker` processes (one by default) and
-one `sieve api` (gunicorn, 1 process x 8 threads by default) on a free port. Every process it starts is
+one `sieve api` (gunicorn, 1 gevent process by default) on a free port. Every process it starts is
 stopped when the `with` block ends, whether by return, exception, Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
@@ -49,10 +49,9 @@ def stop_on_sigterm():
 class Stack:
     """Embedded Redis + one worker + the API, all local; use as a context manager."""
 
-    def __init__(self, api_processes: int = 1, api_threads: int = 8, workers: int = 1,
+    def __init__(self, api_processes: int = 1, workers: int = 1,
                  extra_env: dict | None = None):
         self.api_processes = api_processes
-        self.api_threads = api_threads
         self.n_workers = workers
         self.extra_env = extra_env or {}
         self.tmp: Path | None = None
@@ -86,7 +85,7 @@ class Stack:
             self._spawn(f"worker{i}", ["worker"])
         self.port = free_port()
         self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(self.port),
-                            "--processes", str(self.api_processes), "--threads", str(self.api_threads)])
+                            "--processes", str(self.api_processes)])
         self._wait_ready(timeout=60)
 
     def _spawn(self, name: str, args: list[str]) -> None:

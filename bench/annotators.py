@@ -1,7 +1,7 @@
 """Many annotators on one pool at once: throughput, latency, and three counts that must stay zero.
 
 Starts its own stack like `sieve up` (embedded Redis in a temp dir, `--workers` RQ workers, the API under
-gunicorn with `--api-processes` x `--api-threads` on a free port), registers one synthetic pool of
+gunicorn with `--api-processes` gevent processes on a free port), registers one synthetic pool of
 `--items` x `--features` and teaches 20 labels of three classes, so that a model and a ranking exist.
 Then `--annotators` threads, each on one keep-alive connection of the stdlib's http.client (requests
 alone costs ~2 ms of CPU per call on a 2-core machine), loop for `--seconds`:
@@ -29,7 +29,7 @@ Goal: at least 400 query+teach pairs per second with all three counts zero.
 
     pip install -e '.[bench]'
     python bench/annotators.py [--items 100000] [--seconds 60] [--annotators 50]
-                               [--api-processes 2] [--api-threads 16] [--workers 2]
+                               [--api-processes 2] [--workers 2]
 """
 from __future__ import annotations
 
@@ -376,14 +376,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the annotators work (default 60)")
     parser.add_argument("--annotators", type=int, default=50, help="simulated annotators (default 50)")
     parser.add_argument("--api-processes", type=int, default=2, help="gunicorn processes (default 2)")
-    parser.add_argument("--api-threads", type=int, default=16, help="threads per gunicorn process (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
     args = parser.parse_args(argv)
-    for name in ("seconds", "annotators", "api_processes", "api_threads", "workers"):
+    for name in ("seconds", "annotators", "api_processes", "workers"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
 
-    with Stack(api_processes=args.api_processes, api_threads=args.api_threads, workers=args.workers) as stack:
+    with Stack(api_processes=args.api_processes, workers=args.workers) as stack:
         (_, pool), = build_pools(Client(stack.base_url), [args.items], args.features)
         outcome = run_annotators(stack, pool, args.annotators, args.seconds)
     return print_report(outcome, args)
@@ -413,7 +412,7 @@ def print_report(outcome: Run, args) -> int:
     print()
     print(f"{args.annotators} annotators x (GET query?k={K}&annotator=<name> -> POST teach of those {K}) for "
           f"{args.seconds:g} s on a pool of {args.items:,} x {args.features}, 3 classes; API {args.api_processes} "
-          f"processes x {args.api_threads} threads, {args.workers} RQ workers, embedded Redis; "
+          f"gevent processes, {args.workers} RQ workers, embedded Redis; "
           f"{os.cpu_count()} CPUs, load average {outcome.load[0]:.2f} before and {outcome.load[1]:.2f} after")
     print(f"measured wall time {wall:.2f} s (the deadline, plus the pairs under way at it)")
     rate, window = supplied_rate(outcome)

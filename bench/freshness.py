@@ -1,6 +1,6 @@
 """How soon a label shows in the ranking: from teach's 202 to the first /query that reflects it.
 
-Starts its own stack (embedded Redis in a temp dir, one worker, the API with 1 process x 8 threads on a
+Starts its own stack (embedded Redis in a temp dir, one worker, the API with 1 gevent process on a
 free port), registers synthetic pools of each size x 64 features and teaches 20 labels. Then, per pool,
 `--rounds` times: take the current top item from /query, teach it with its true label, and time from
 the teach call's 202 to the first `/query?k=1` answer whose `ranked_labels_version` is at least the
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         parser.error("--rounds must be at least 1")
     sizes = sorted(set(args.sizes))
 
-    with Stack(api_processes=1, api_threads=8, workers=1) as stack:
+    with Stack(api_processes=1, workers=1) as stack:
         client = Client(stack.base_url)
         results = {size: rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
                    for size, pool in build_pools(client, sizes, args.features)}

@@ -140,7 +140,11 @@ def main() -> int:
     token = secrets.token_hex(20)
     matches, rounds_seen, lags = [], [], []
     print("starting Sieve and Label Studio (Label Studio's first start migrates its database: a minute or two)")
-    with Stack(workers=2) as stack, LabelStudio(args.venv, free_port(), token) as ls:
+    port = free_port()
+    # The hostname Label Studio sends with /setup: http://localhost:<port>, or its HOST.
+    origins = f"http://localhost:{port},http://127.0.0.1:{port}"
+    with Stack(workers=2, extra_env={"SIEVE_LABELSTUDIO_ORIGINS": origins}) as stack, \
+            LabelStudio(args.venv, port, token) as ls:
         sieve = Client(stack.base_url)
         project = ls.call("POST", "/api/projects/", json={
             "title": "Sieve e2e", "label_config": LABEL_CONFIG, "sampling": "Uncertainty sampling"})

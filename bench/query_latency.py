@@ -1,6 +1,6 @@
 """How fast `GET /v1/pools/{id}/query?k=10&lease_seconds=0` answers, and how that compares with ranking in-process.
 
-Starts its own stack (embedded Redis in a temp dir, one worker, the API with 1 process x 8 threads on a
+Starts its own stack (embedded Redis in a temp dir, one worker, the API with 1 gevent process on a
 free port), registers synthetic pools of each size x 64 features, teaches 20 labels of three classes,
 waits until the ranking is up to date, then times `--calls` queries per pool on one keep-alive
 connection after 50 warm-up calls, and as many `GET /healthz` calls as a floor (what HTTP, gunicorn
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         parser.error("--calls must be at least 1")
     sizes = sorted(set(args.sizes))
 
-    with Stack(api_processes=1, api_threads=8, workers=1) as stack:
+    with Stack(api_processes=1, workers=1) as stack:
         client = Client(stack.base_url)
         pools = dict(build_pools(client, sizes, args.features))
         urls = {size: f"{client.base_url}/v1/pools/{pool.pool_id}/query" for size, pool in pools.items()}
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     rows = []
     print()
     print(f"GET /v1/pools/{{id}}/query?k=10&lease_seconds=0, {args.calls} calls per pool on one keep-alive session "
-          f"(after {WARMUP_CALLS} warm-up calls); API 1 process x 8 threads, 1 worker, {os.cpu_count()} CPUs, "
+          f"(after {WARMUP_CALLS} warm-up calls); API 1 gevent process, 1 worker, {os.cpu_count()} CPUs, "
           f"load average {load_before:.2f} before and {load_after:.2f} after")
     header = (f"{'pool size':>10} | {'p50 ms':>7} | {'p90 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | "
               f"{'client CPU ms':>13} | {'in-process ms':>13} | {'in-process / p50':>16}")

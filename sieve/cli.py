@@ -2,10 +2,11 @@
 `simulate` replays active learning on a labeled data set."""
 from __future__ import annotations
 
+import ipaddress
 import os
-import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,75 +30,144 @@ def main():
 @click.option("--api-processes", default=2, show_default=True, help="gunicorn worker processes.")
 def up(host, port, workers, api_processes):
     """Start the whole service: Redis (embedded unless REDIS_URL is set), workers and the API."""
+    from .datafolder import DataFolder, FolderInUse
+    from .supervisor import Supervisor
+
     settings = Settings.from_env()
     env = dict(os.environ)
+    folder = DataFolder(settings.data_dir)
+    supervisor = Supervisor(say=click.echo)
     redis_server = None
-    if not settings.redis_url:
-        from .embedded import EmbeddedRedis
-        redis_server = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
-        env["REDIS_URL"] = redis_server.url
-        _embedded_url_file(Path(settings.data_dir)).write_text(redis_server.url)
-        click.echo(f"embedded Redis on {redis_server.url}, AOF in {redis_server.data_dir}")
-    if not _api_keys(env["REDIS_URL"]).required():
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
-                       "(create one with `sieve keys create --tenant NAME`)")
-        else:
-            click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
-        host = "127.0.0.1"
-    if not settings.secret_key:
-        env["SIEVE_SECRET_KEY"] = _local_secret(Path(settings.data_dir))
-    commands = [[sys.executable, "-m", "sieve.cli", "worker"]] * workers + [
-        [sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port", str(port),
-         "--processes", str(api_processes)]]
-    children = [subprocess.Popen(command, env=env) for command in commands]
-    click.echo(f"Sieve on http://{host}:{port} with {workers} workers; Ctrl-C stops it")
     stopping = []
 
     def stop(*_):
         stopping.append(True)
 
+    if not settings.redis_url:
+        try:
+            # Two Redis servers appending to one AOF would corrupt it: one `sieve up` per folder.
+            lock = folder.lock()
+        except FolderInUse as error:
+            raise click.ClickException(str(error)) from None
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        if not settings.redis_url:
+            from .embedded import EmbeddedRedis
+
+            redis_server = EmbeddedRedis(folder.path / "redis", password=folder.token("redis.password"),
+                                         pass_fds=(lock,))
+
+            def start_redis():
+                process = redis_server.start().process
+                folder.note_holder(f"`sieve up` (pid {os.getpid()}) and its Redis (pid {process.pid})")
+                return process
+
+            try:
+                supervisor.add("redis", start_redis)
+            except RuntimeError as error:
+                raise click.ClickException(str(error)) from None
+            env["REDIS_URL"] = redis_server.url
+            folder.write_private(_embedded_url_file(folder.path).name, redis_server.url)
+            click.echo(f"embedded Redis on {redis_server.address} (its password is in "
+                       f"{folder.path / 'redis.password'}), AOF in {redis_server.data_dir}")
+        if not _api_keys(env["REDIS_URL"]).required():
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                click.echo(f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
+                           "(create one with `sieve keys create --tenant NAME`)")
+            else:
+                click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
+            host = "127.0.0.1"
+        if not _can_listen(host, port):
+            raise click.ClickException(f"port {port} on {host} is in use: stop what holds it, or choose "
+                                       "another with --port")
+        if not settings.secret_key:
+            env["SIEVE_SECRET_KEY"] = _local_secret(folder.path)
+        for n in range(1, workers + 1):
+            supervisor.add(f"worker {n}", lambda: subprocess.Popen(
+                [sys.executable, "-m", "sieve.cli", "worker"], env=env))
+        api = supervisor.add("api", lambda: subprocess.Popen(
+            [sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port", str(port),
+             "--processes", str(api_processes)], env=env))
+        if not _wait_for_api(api.process, host, port, stopping):
+            if stopping:
+                return
+            raise click.ClickException(f"the API did not start (it exited with {api.process.returncode}; "
+                                       "its messages are above)")
+        click.echo(f"Sieve on http://{host}:{port} with {workers} workers; Ctrl-C stops it")
         while not stopping:
             time.sleep(0.5)
-            for i, child in enumerate(children):
-                if child.poll() is not None and not stopping:
-                    # A supervisor's job: whatever killed a process, the service keeps its shape.
-                    click.echo(f"sieve {commands[i][3]} exited with {child.returncode}; restarting it")
-                    children[i] = subprocess.Popen(commands[i], env=env)
+            if not stopping:
+                # A supervisor's job: whatever killed a process, the service keeps its shape.
+                supervisor.check()
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop([program for program in supervisor.programs if program.name != "redis"])
         if redis_server:
-            redis_server.stop()
+            redis_server.stop()  # last: the others flush what they were writing first
+        folder.unlock()
         click.echo("Sieve stopped")
 
 
+def _can_listen(host: str, port: int) -> bool:
+    """Whether the API could bind host:port now (as gunicorn does, with SO_REUSEADDR)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror:
+        return True  # gunicorn says what is wrong with the address
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def _wait_for_api(process: subprocess.Popen, host: str, port: int, stopping: list) -> bool:
+    """Waits until the API answers /healthz; False if it exited first (or `sieve up` is stopping)."""
+    import urllib.error
+    import urllib.request
+
+    local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://{f'[{local}]' if ':' in local else local}:{port}/healthz"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy of the shell's
+    while not stopping and process.poll() is None:
+        try:
+            with direct.open(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _embedded_url_file(data_dir: Path) -> Path:
-    """Where `sieve up` notes its embedded Redis's address, for `sieve keys` to find it."""
+    """Where `sieve up` notes its embedded Redis's address and password (mode 0600), for `sieve keys`."""
     return data_dir / "redis.url"
 
 
 def _api_keys(redis_url: str | None = None):
     from redis import Redis
+    from redis.exceptions import RedisError
 
     from .storage.api_keys import ApiKeys
 
     settings = Settings.from_env()
     url = redis_url or settings.redis_url
-    if not url and _embedded_url_file(Path(settings.data_dir)).exists():
-        url = _embedded_url_file(Path(settings.data_dir)).read_text().strip()
+    noted = _embedded_url_file(Path(settings.data_dir))
+    where = "REDIS_URL"
+    if not url and noted.exists():
+        url, where = noted.read_text().strip(), f"{noted} (is `sieve up` running with this data folder?)"
     if not url:
         raise click.ClickException("set REDIS_URL, or run `sieve up` first from this folder")
-    return ApiKeys(Redis.from_url(url))
+    client = Redis.from_url(url)
+    try:
+        client.ping()
+    except RedisError as error:
+        raise click.ClickException(f"cannot use the Redis named by {where}: {error}") from None
+    return ApiKeys(client)
 
 
 @main.group()
@@ -131,23 +201,35 @@ def keys_revoke(key_id):
 
 
 def _local_secret(data_dir: Path) -> str:
-    """The embedded setup's signing key: made once, kept beside the data it protects."""
-    path = data_dir / "secret.key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """The embedded setup's signing key: made once, kept beside the data it protects, mode 0600."""
+    from .datafolder import DataFolder
+
+    return DataFolder(data_dir).token("secret.key")
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on; one that is "
+              "not loopback needs API keys to exist, or --allow-anonymous.")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--processes", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", default=8, show_default=True, help="Threads per process (gthread keeps "
-              "connections alive).")
-def api(host, port, processes, threads):
-    """Run the HTTP API under gunicorn (one container's worth)."""
+@click.option("--connections", default=1000, show_default=True, help="Open connections per process (each a "
+              "greenlet: idle, slow or waiting clients hold no thread).")
+@click.option("--allow-anonymous", is_flag=True, help="Listen on a non-loopback address even while no API key "
+              "exists, so that anyone who reaches it may use every pool (e.g. in a container whose port only "
+              "the host's loopback publishes).")
+def api(host, port, processes, connections, allow_anonymous):
+    """Run the HTTP API under gunicorn with gevent workers (one container's worth)."""
+    # First, before redis-py, ssl, time or threading are imported: everything the API does, from reading a
+    # request to waiting on Redis or sleeping in a long poll, then yields to the other connections.
+    from gevent import monkey
+
+    monkey.patch_all()
+    settings = Settings.from_env()
+    if not allow_anonymous and not _loopback(host) and not _keys_exist(settings):
+        raise click.ClickException(
+            f"no API keys exist, so auth is off: refusing to listen on {host}, where anyone who reaches it "
+            "could read and change every pool. Create a key (`sieve keys create --tenant NAME`), listen on "
+            "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out.")
     made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
@@ -155,8 +237,7 @@ def api(host, port, processes, threads):
 
     from . import logs
     from .app import create_app, request_context
-
-    settings = Settings.from_env()
+    from .server import ProblemWorker
 
     class JsonLogger(Logger):
         """gunicorn's own lines (start, stop, worker deaths) as JSON too."""
@@ -168,9 +249,14 @@ def api(host, port, processes, threads):
 
     class Server(BaseApplication):
         def load_config(self):
-            for name, value in {"bind": f"{host}:{port}", "workers": processes, "threads": threads,
-                                "worker_class": "gthread", "keepalive": 30, "timeout": 120,
+            for name, value in {"bind": f"{host}:{port}", "workers": processes, "worker_class": ProblemWorker,
+                                "worker_connections": connections,
+                                # Also how long a request head may take to arrive (see sieve/server.py).
+                                "keepalive": 30, "timeout": 120,
                                 "accesslog": None, "graceful_timeout": 10, "logger_class": JsonLogger,
+                                # gunicorn's control socket (one path in the home folder for every
+                                # instance) is not used: nothing to listen for.
+                                "control_socket_disable": True,
                                 # A dead process's request counts stay summed; its live gauges go.
                                 "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
                                 }.items():
@@ -185,6 +271,24 @@ def api(host, port, processes, threads):
     finally:
         if made:
             shutil.rmtree(made, ignore_errors=True)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _keys_exist(settings: Settings) -> bool:
+    from redis.exceptions import RedisError
+
+    try:
+        return _api_keys(settings.redis_url).required()
+    except RedisError as error:
+        raise click.ClickException(f"cannot tell whether API keys exist, Redis does not answer: {error}") from None
 
 
 def _metrics_directory() -> str | None:

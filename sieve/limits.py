@@ -16,7 +16,11 @@ MAX_FEATURE_DIM = 10_000
 """Most features one item may have."""
 
 MAX_POOL_VALUES = 256 * 1024 * 1024
-"""Most feature values (items x dimension) one pool may hold: 1 GiB as float32."""
+"""Most feature values (items x dimension) one pool of feature vectors may hold: 1 GiB as float32."""
+
+MAX_POOL_NONZEROS = 64 * 1024 * 1024
+"""Most non-zero feature values (the distinct terms of its items, summed) one text pool may hold: 384 MiB
+as stored (a 2-byte column and a 4-byte value each)."""
 
 MAX_ID_LENGTH = 200
 """Longest item id, in characters."""
@@ -34,7 +38,15 @@ MAX_PREDICT_ROWS = 10_000
 """Most rows one predict call may score."""
 
 ROWS_PER_CHUNK = 65_536
-"""Feature rows stored per Redis key; bounds the size of every single value Redis holds."""
+"""Most feature rows stored per Redis key; also the rows per key of pools whose meta records no
+`chunk_rows` (they were stored before chunks were sized in bytes)."""
+
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
+"""Most bytes of one stored feature chunk: a pool's rows per chunk are derived from its dimension so
+that no chunk key ever grows past this, whatever the dimension."""
+
+REDIS_MAX_STRING_BYTES = 512 * 1024 * 1024
+"""Redis's own limit on one string value (`proto-max-bulk-len`): an append past it fails."""
 
 MAX_LEASE_SECONDS = 24 * 3600.0
 """Longest lease a query may ask for."""
@@ -50,6 +62,9 @@ MAX_TEXT_LENGTH = 100_000
 
 MAX_PLATEAU_WINDOW = 100
 """Most model versions a plateau rule may ask to agree in a row."""
+
+MAX_LIST_POOLS = 1000
+"""Most pools one page of GET /v1/pools holds (its default `limit`)."""
 
 MAX_METRICS_POOLS = 1000
 """Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""

@@ -9,19 +9,22 @@ import numpy as np
 from redis import Redis
 
 from .core import labels as label_values
-from .core.errors import Conflict, InvalidInput, NotFound, Pending
+from .core.errors import Conflict, InvalidInput, Pending
 from .core.estimators import normalize_model_spec
 from .core.stopping import StoppingPolicy
 from .core.selection import DEFAULT_STRATEGY
 from .core.fitting import predict_proba
 from .core.text import featurize, normalize_featurizer
+from .limits import MAX_LIST_POOLS
 from .settings import Settings
-from .storage.features import read_selected_rows
+from .storage import tenant_index
+from .storage.features import SPARSE, read_selected_rows, read_selected_sparse_rows, stored_chunk_rows
 from .storage.keys import PoolKeys
 from .storage.models import load_model
 from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
 from .storage.rankings import Ranking, read_top
 from .storage.replies import pool_not_found
+from .waiting import WaitSlots
 from .workers.queue import enqueue_refresh, refresh_queue
 
 POLL_SECONDS = 0.02
@@ -49,6 +52,8 @@ class Pools:
         self.settings = settings
         self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
         self.queue = refresh_queue(redis, settings)
+        self.wait_slots = WaitSlots(settings.max_waiting_queries)
+        self._tenants_indexed = False
 
     def _enqueue(self, pool_id: str, job_id: str | None) -> None:
         if job_id:
@@ -76,13 +81,16 @@ class Pools:
         config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
                             random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer,
                             stopping=stopping_policy(stopping))
-        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits)
+        self._index_tenants()
+        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits,
+                                            max_pools=self.settings.max_pools_per_tenant)
         self._enqueue(pool_id, job_id)
         return pool_id
 
     @staticmethod
-    def _rows(featurizer: dict | None, items) -> np.ndarray:
-        """The feature rows of a batch of items: featurized text in a text pool, features elsewhere."""
+    def _rows(featurizer: dict | None, items):
+        """The feature rows of a batch of items: featurized text in a text pool (sparse rows, as large as the
+        text), features elsewhere."""
         if featurizer is None:
             if items.texts is not None:
                 raise InvalidInput("this pool holds feature vectors, not text; create a pool with a featurizer "
@@ -116,35 +124,39 @@ class Pools:
         self._enqueue(pool_id, self.store.set_stopping(pool_id, stopping_policy(stopping)))
         return self.status(pool_id)
 
-    def list(self, tenant: str | None = None) -> list[dict]:
-        """Every pool the tenant owns (with no tenant, as when keys are off: every pool)."""
-        statuses = []
-        for pool_id in self.store.list_ids():
-            try:
-                status = self.store.status(pool_id)
-            except NotFound:
-                continue  # deleted between the listing and the read
-            if tenant is None or status["tenant"] == tenant:
-                statuses.append(status)
-        return statuses
+    def list(self, tenant: str | None = None, after: str = "", limit: int = MAX_LIST_POOLS) -> dict:
+        """A page of the tenant's pools in id order (no tenant, as when keys are off: the pools made without
+        one), and the cursor of the next page; reads only those pools."""
+        self._index_tenants()
+        ids, cursor = self.store.list_page(tenant or "", after, limit)
+        return {"pools": self.store.statuses(ids), "next": cursor}
+
+    def _index_tenants(self) -> None:
+        # Once per process: pools made before tenants had indexes get into theirs before any list or cap.
+        if not self._tenants_indexed:
+            tenant_index.backfill(self.redis, self.store.scripts)
+            self._tenants_indexed = True
 
     def delete(self, pool_id: str) -> None:
         self.store.delete(pool_id)
 
     def query(self, pool_id: str, k: int, strategy: str | None, wait: float, lease_seconds: float | None = None,
-              annotator: str = "") -> Ranking:
+              annotator: str = "", tenant: str | None = None) -> Ranking:
         """The k most informative unlabeled items, leased to the caller; waits up to `wait` s for labels
-        to be reflected in the ranking."""
+        to be reflected in the ranking, unless the tenant has as many queries waiting in this process as
+        it may."""
         lease_ms = round(1000 * (self.settings.lease_seconds if lease_seconds is None else lease_seconds))
         started = time.monotonic()
-        if wait > 0:
-            self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
-        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
-        if not ranking.ready:
-            # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
-            # a matter of moments: wait for it rather than fail.
-            self._await(pool_id, strategy, started, started + self.settings.first_ranking_wait)
+        with self.wait_slots.take(tenant) as may_wait:
+            if wait > 0 and may_wait:
+                self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
             ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+            if not ranking.ready:
+                # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
+                # a matter of moments: wait for it rather than fail.
+                ready_by = started + (self.settings.first_ranking_wait if may_wait else 0)
+                self._await(pool_id, strategy, started, ready_by)
+                ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             raise Pending(f"the pool's ranking for {ranking.strategy} is being computed; poll the job or "
                           "ask again shortly", self.store.pending_job(pool_id), ranking.strategy)
@@ -172,9 +184,9 @@ class Pools:
         keys = PoolKeys(pool_id)
         # The model and its version are read together: a refresh may replace both at any moment.
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer"])
+        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer", "n_items", "chunk_rows", "layout"])
         pipe.get(keys.model)
-        (dim, model_version, featurizer), blob = pipe.execute()
+        (dim, model_version, featurizer, n_items, chunk_rows, layout), blob = pipe.execute()
         if dim is None:
             raise pool_not_found(pool_id)
         if texts is not None:
@@ -186,7 +198,9 @@ class Pools:
                            field="pool_id")
         dim, model_version = int(dim), int(model_version)
         if ids is not None:
-            features = read_selected_rows(self.redis, keys, self.store.rows_of(pool_id, ids), dim)
+            read = read_selected_sparse_rows if layout == SPARSE.encode() else read_selected_rows
+            features = read(self.redis, keys, self.store.rows_of(pool_id, ids), dim,
+                            stored_chunk_rows(chunk_rows, int(n_items), dim))
         elif features.shape[1] != dim:
             raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
         model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)
@@ -194,8 +208,8 @@ class Pools:
                           proba=predict_proba(model, features))
 
     def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float,
-                     lease_seconds: float | None = None, annotator: str = "") -> dict:
-        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator)
+                     lease_seconds: float | None = None, annotator: str = "", tenant: str | None = None) -> dict:
+        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator, tenant)
         classes = ranking.model_classes
         names = [str(c) for c in classes]
         scores = ranking.scores.tolist()

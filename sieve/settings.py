@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from .labelstudio.origins import allow_list
+
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "0").strip().lower()
@@ -52,8 +54,14 @@ class Settings:
     """SIEVE_JOB_RETRIES: how often RQ retries a failed retrain."""
     first_ranking_wait: float = 10.0
     """SIEVE_FIRST_RANKING_WAIT: how long a query on a brand-new pool waits for its first ranking."""
+    max_waiting_queries: int = 16
+    """SIEVE_MAX_WAITING_QUERIES: queries of one tenant that may wait at once in one API process; past it a
+    query answers without waiting."""
     worker_cache_bytes: int = 2048 * 1024 * 1024
     """SIEVE_WORKER_CACHE_MB: how much pool feature data one worker keeps in memory."""
+    max_model_bytes: int = 32 * 1024 * 1024
+    """SIEVE_MAX_MODEL_MB: the largest stored model a refresh may publish (every /predict unpickles it);
+    a refresh whose model is bigger fails and says so in `last_error`."""
     max_content_length: int = 64 * 1024 * 1024
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
     batch_horizon: int = 256
@@ -62,11 +70,16 @@ class Settings:
     """SIEVE_LABELSTUDIO_BASIC_AUTH: `user:password` that /labelstudio requires (basic auth); unset: none."""
     labelstudio_url: str = ""
     """SIEVE_LABELSTUDIO_URL: where workers reach Label Studio; unset: the hostname its /setup call gave."""
+    labelstudio_origins: tuple[str, ...] = ()
+    """SIEVE_LABELSTUDIO_ORIGINS: comma-separated `scheme://host[:port]` a /setup's hostname may name; unset:
+    none, and workers call only SIEVE_LABELSTUDIO_URL."""
     labelstudio_token: str = field(default="", repr=False)
     """SIEVE_LABELSTUDIO_TOKEN: the Label Studio token workers push with; unset: the one /setup gave."""
     metrics_token: str = field(default="", repr=False)
     """SIEVE_METRICS_TOKEN: the bearer token /metrics requires; unset, /metrics is open while auth is off
     and refused once API keys exist (its series name every tenant's pools)."""
+    max_pools_per_tenant: int = 1000
+    """SIEVE_MAX_POOLS_PER_TENANT: most pools one tenant (or, with auth off, everyone) may hold at once."""
     access_log: bool = False
     """SIEVE_ACCESS_LOG: `1` logs one line per request (about 50 µs of API CPU each); unset or `0`: none."""
 
@@ -82,13 +95,17 @@ class Settings:
             job_retries=_number(env, "SIEVE_JOB_RETRIES", cls.job_retries, 0),
             lease_seconds=_number(env, "SIEVE_LEASE_SECONDS", cls.lease_seconds, 0.0, float),
             first_ranking_wait=_number(env, "SIEVE_FIRST_RANKING_WAIT", cls.first_ranking_wait, 0.0, float),
+            max_waiting_queries=_number(env, "SIEVE_MAX_WAITING_QUERIES", cls.max_waiting_queries, 0),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
+            max_model_bytes=_number(env, "SIEVE_MAX_MODEL_MB", 32, 1) * 1024 * 1024,
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
+            labelstudio_origins=allow_list(env.get("SIEVE_LABELSTUDIO_ORIGINS", "")),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
+            max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),
             access_log=_flag(env, "SIEVE_ACCESS_LOG"),
         )
 

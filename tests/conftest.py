@@ -9,6 +9,7 @@ from redis import Redis
 from sieve.embedded import EmbeddedRedis
 from sieve.settings import Settings
 from tests.helpers import ApiClient
+from tests.labelstudio_support import allowed_origins
 from tests.stack import running_service
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -45,7 +46,9 @@ def settings(redis_url) -> Settings:
 @pytest.fixture(scope="session")
 def service_env(redis_url) -> dict:
     env = dict(os.environ)
-    env.update(REDIS_URL=redis_url, SIEVE_SECRET_KEY=SECRET, SIEVE_JOB_RETRIES="1", PYTHONUNBUFFERED="1")
+    env.update(REDIS_URL=redis_url, SIEVE_SECRET_KEY=SECRET, SIEVE_JOB_RETRIES="1", PYTHONUNBUFFERED="1",
+               # The recording servers of tests/labelstudio_support.py, and the hostname of the captured setup.
+               SIEVE_LABELSTUDIO_ORIGINS=",".join(allowed_origins() + ["http://localhost:8080"]))
     return env
 
 

@@ -2,8 +2,10 @@
 server that stands in for its REST API and records what Sieve sends it."""
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,18 +30,56 @@ def one(name: str, path: str, action: str | None = None) -> dict:
                 (action is None or (e["body"] or {}).get("action") == action))
 
 
+SLOTS = 8
+"""Allowed origins of the test session. Each allowed FakeLabelStudio takes the next one in turn, so that a
+late call of an earlier test's job reaches no server of a later test."""
+
+_HELD: list[socket.socket] = []
+"""Listening sockets kept for the whole test session, so that the running service can be told their origins
+(SIEVE_LABELSTUDIO_ORIGINS) before any FakeLabelStudio serves on them."""
+_turn = itertools.count()
+
+
+def allowed_origins() -> list[str]:
+    """The origins the test service allows, one per held socket."""
+    while len(_HELD) < SLOTS:
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen(64)
+        _HELD.append(held)
+    return [f"http://127.0.0.1:{held.getsockname()[1]}" for held in _HELD]
+
+
+def _drain(held: socket.socket) -> None:
+    """Closes connections that reached the socket after an earlier test's server stopped."""
+    held.setblocking(False)
+    try:
+        while True:
+            held.accept()[0].close()
+    except BlockingIOError:
+        pass
+    finally:
+        held.setblocking(True)
+
+
 class FakeLabelStudio:
     """Answers the calls Sieve's workers make (tasks, predictions import, project update), records every
-    request; `fail` makes it answer 500."""
+    request; `fail` makes it answer 500, `redirect_to` a 302 to that URL, and `endless` a full page of tasks
+    whatever page is asked for ("same": the same tasks each time; "fresh": new ones, with `total` saying
+    1000). It serves on one of the allowed origins, or with `allowed=False` on a port no setting names."""
 
     IMPORT = re.compile(r"^/api/projects/(\d+)/import/predictions$")
     PROJECT = re.compile(r"^/api/projects/(\d+)/$")
 
-    def __init__(self):
+    def __init__(self, allowed: bool = True):
         self.requests: list[dict] = []
         self.tasks: list[dict] = []
         """What GET /api/tasks/ pages through; when set, an import naming another task is refused."""
         self.fail = False
+        self.redirect_to: str | None = None
+        self.endless: str | None = None
+        self.allowed = allowed
         self.lock = threading.Lock()
         fake = self
 
@@ -63,6 +103,18 @@ class FakeLabelStudio:
                                           "authorization": self.headers.get("Authorization"), "body": body})
                 if fake.fail:
                     return self._answer(500, {"detail": "down for the test"})
+                if fake.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", fake.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if fake.endless and self.command == "GET" and self.path.startswith("/api/tasks/?"):
+                    query = parse_qs(urlsplit(self.path).query)
+                    page, size = int(query["page"][0]), int(query["page_size"][0])
+                    first = 1 if fake.endless == "same" else (page - 1) * size + 1
+                    tasks = [{"id": i, "data": {"text": f"task {i}"}} for i in range(first, first + size)]
+                    return self._answer(200, {"tasks": tasks, **({"total": 1000} if fake.endless == "fresh" else {})})
                 if self.command == "POST" and self.path == "/api/token/refresh/":
                     return self._answer(200, {"access": f"access-for-{body['refresh']}"})
                 if self.command == "GET" and self.path.startswith("/api/tasks/?"):
@@ -83,17 +135,27 @@ class FakeLabelStudio:
 
             do_POST = do_PATCH = do_GET = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if not allowed:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+            self.server.socket.close()
+            allowed_origins()
+            held = _HELD[next(_turn) % SLOTS]
+            self.server.socket, self.server.server_address = held, held.getsockname()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> "FakeLabelStudio":
+        if self.allowed:
+            _drain(self.server.socket)
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
-        self.server.server_close()
+        if not self.allowed:
+            self.server.server_close()  # a held socket stays for a later test
 
     def calls(self, method: str, pattern: re.Pattern) -> list[dict]:
         with self.lock:

@@ -47,7 +47,7 @@ def running_service(env: dict, log_dir: Path, workers: int = 2):
         port = free_port()
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "sieve.cli", "api", "--host", "127.0.0.1", "--port", str(port),
-             "--processes", "1", "--threads", "8"], env=env, stdout=open(log_dir / "api.log", "w"),
+             "--processes", "1"], env=env, stdout=open(log_dir / "api.log", "w"),
             stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url), 30, "the API to answer")

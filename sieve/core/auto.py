@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+from scipy import sparse
 from sklearn.metrics.pairwise import euclidean_distances
 
 from .diversity import sq_dist_to_nearest
@@ -77,7 +78,8 @@ def uncertainty_herding(proba, features, rows, labeled, k: int, rng: np.random.G
         rows = np.sort(rng.choice(rows, size=SAMPLE, replace=False))
     if len(labeled) > MAX_LABELED:
         labeled = labeled[np.linspace(0, len(labeled) - 1, MAX_LABELED).astype(np.int64)]
-    features = np.asarray(features)
+    # A text pool's CSR rows stay sparse: scikit-learn's distances take them.
+    features = features if sparse.issparse(features) else np.asarray(features)
     x = features[rows].astype(np.float64)
     # A row is covered by the labels as much as by its nearest labeled row: exp is decreasing.
     nearest = sq_dist_to_nearest(x, features[labeled]) if len(labeled) else np.zeros(0)

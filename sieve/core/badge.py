@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from .diversity import as_points, d2_sampling
+from .matrix import dot_row, sq_norms
 from .strategies import validate_proba
 
 
 def _parts(proba, features) -> tuple[np.ndarray, np.ndarray]:
     p = validate_proba(proba, min_classes=1)
     x = as_points(features)
-    if len(x) != len(p):
+    if x.shape[0] != len(p):
         raise ValueError("features must hold one row per probability row")
     residual = p.copy()
     residual[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
-    return residual, np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)])
+    ones = np.ones((x.shape[0], 1), dtype=x.dtype)
+    return residual, (sparse.hstack([x, ones], format="csr") if sparse.issparse(x) else np.hstack([x, ones]))
 
 
 def gradient_embedding(proba, features) -> np.ndarray:
@@ -22,6 +25,7 @@ def gradient_embedding(proba, features) -> np.ndarray:
     cross-entropy loss, at the model's own most likely label, with respect to the weights and bias
     of a softmax last layer whose input is x. n x classes*(d+1); for small arrays and tests."""
     residual, xb = _parts(proba, features)
+    xb = xb.toarray() if sparse.issparse(xb) else xb
     return (residual[:, :, None] * xb[:, None, :]).reshape(len(xb), -1)
 
 
@@ -33,11 +37,11 @@ def badge(proba, features, k: int, rng: np.random.Generator) -> np.ndarray:
     distance pass costs n (classes + d + 1) instead of n classes (d + 1).
     """
     residual, xb = _parts(proba, features)
-    sq_norms = np.einsum("ij,ij->i", residual, residual) * np.einsum("ij,ij->i", xb, xb)
+    norms = np.einsum("ij,ij->i", residual, residual) * sq_norms(xb)
 
     def sq_dist_to(i: int) -> np.ndarray:
-        dot = (residual @ residual[i]) * (xb @ xb[i])
-        return np.maximum(sq_norms + sq_norms[i] - 2.0 * dot, 0.0)
+        dot = (residual @ residual[i]) * dot_row(xb, i)
+        return np.maximum(norms + norms[i] - 2.0 * dot, 0.0)
 
-    first = int(np.argmax(sq_norms)) if len(sq_norms) else None
-    return d2_sampling(sq_dist_to, len(sq_norms), k, rng, first=first)
+    first = int(np.argmax(norms)) if len(norms) else None
+    return d2_sampling(sq_dist_to, len(norms), k, rng, first=first)

@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
+from .matrix import dense_rows
 from .strategies import margin, top_k
 
 PREFILTER = 10
@@ -29,7 +30,7 @@ def margin_diversity(proba, features, rows, k: int, rng: np.random.Generator) ->
     cand, score = _candidates(proba[rows], rows, k)
     if len(cand) <= k:
         return cand
-    x = np.asarray(features[cand], dtype=np.float64)
+    x = dense_rows(features, cand)  # PREFILTER * k rows
     # A certain row has score 0; a weight of 0 for every member would leave a centroid undefined.
     weights = np.maximum(score, 1e-12)
     km = KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2**31))).fit(x, sample_weight=weights)
@@ -59,9 +60,9 @@ def cluster_margin(proba, features, rows, k: int, rng: np.random.Generator) -> n
     if len(cand) <= k:
         return cand
     sample = np.sort(rng.choice(rows, size=min(CLUSTER_SAMPLE, len(rows)), replace=False))
-    x = np.asarray(features[sample], dtype=np.float64)
+    x = dense_rows(features, sample)  # CLUSTER_SAMPLE rows at most
     clusters = AgglomerativeClustering(n_clusters=min(k, len(sample)), linkage="average").fit_predict(x)
-    nearest = pairwise_distances_argmin(np.asarray(features[cand], dtype=np.float64), x)
+    nearest = pairwise_distances_argmin(features[cand].astype(np.float64), x)
     # Sizes count candidates only: the paper's C^M, its clusters restricted to the margin set M.
     return cand[round_robin(clusters[nearest], rng)[:k]]
 

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
+from sklearn.preprocessing import normalize
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def _unit_rows(x):
+    if sparse.issparse(x):
+        # A zero row stays zero: its cosine similarity to anything is 0, as below.
+        return normalize(x.astype(np.float64))
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     # A zero row has no direction: its cosine similarity to anything is taken as 0.
@@ -17,10 +22,11 @@ def mean_cosine_similarity(features, pool) -> np.ndarray:
     Exact in O((n + U) d): the mean of cosines is the cosine numerator against the mean unit
     vector, (1/U) sum_u x^.u^ = x^ . mean(u^), so no n x U similarity matrix (or sample) is needed.
     """
-    pool = np.asarray(pool)
-    if len(pool) == 0:
+    if not sparse.issparse(pool):
+        pool = np.asarray(pool)
+    if pool.shape[0] == 0:
         raise ValueError("the pool to compare with is empty")
-    return _unit_rows(features) @ _unit_rows(pool).mean(axis=0)
+    return np.asarray(_unit_rows(features) @ np.asarray(_unit_rows(pool).mean(axis=0)).ravel()).ravel()
 
 
 def information_density(uncertainty, similarity, beta: float = 1.0) -> np.ndarray:

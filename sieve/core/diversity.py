@@ -4,14 +4,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import sparse
 from sklearn.metrics import pairwise_distances_argmin_min
+
+from .matrix import dot_row, sq_norms
 
 SqDistTo = Callable[[int], np.ndarray]
 """sq_dist_to(i): squared distances of every point to point i."""
 
 
-def as_points(features) -> np.ndarray:
-    """A 2-D float array, float32 kept as is."""
+def as_points(features):
+    """A 2-D float array (or a text pool's CSR matrix, kept sparse), float32 kept as is."""
+    if sparse.issparse(features):
+        x = features.tocsr()
+        return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
     x = np.asarray(features)
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (items x features), got {x.ndim}-D")
@@ -22,13 +28,13 @@ def as_points(features) -> np.ndarray:
 def euclidean_sq_dist_to(points) -> SqDistTo:
     """||x - x_i||^2 = ||x||^2 + ||x_i||^2 - 2 x.x_i: one matrix-vector product per call."""
     x = as_points(points)
-    sq_norms = np.einsum("ij,ij->i", x, x)
-    return lambda i: np.maximum(sq_norms + sq_norms[i] - 2.0 * (x @ x[i]), 0.0)
+    norms = sq_norms(x)
+    return lambda i: np.maximum(norms + norms[i] - 2.0 * dot_row(x, i), 0.0)
 
 
 def sq_dist_to_nearest(points, centers) -> np.ndarray:
     """Squared Euclidean distance of every point to its nearest center (chunked by sklearn)."""
-    if len(centers) == 0:
+    if centers.shape[0] == 0:
         raise ValueError("no centers to measure distances to")
     return pairwise_distances_argmin_min(as_points(points), as_points(centers))[1].astype(np.float64) ** 2
 

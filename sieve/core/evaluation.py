@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import accuracy_score, f1_score, log_loss, recall_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
 from . import labels as label_values
 from .estimators import build_estimator
-from .fitting import dense
+from .fitting import dense, takes_sparse, training_rows
 
 METRICS = ("accuracy", "macro_f1", "log_loss")
 """What every evaluation reports (besides per-class recall)."""
@@ -85,9 +84,10 @@ def cross_validated(features: np.ndarray, rows: np.ndarray, labels: list[str], s
     classes, counts = np.unique(y, return_counts=True)
     folds = StratifiedKFold(n_splits=int(min(CV_MAX_FOLDS, counts.min())), shuffle=True,
                             random_state=seed % 2 ** 32)
-    X = features[rows].astype(np.float64)
-    if featurizer and featurizer.get("tfidf"):
-        # As the pool's model sees its rows: tf-idf weights learned from every row of the pool.
-        X = dense(TfidfTransformer().fit(features).transform(X))
-    proba = cross_val_predict(build_estimator(spec, random_state=seed), X, y, cv=folds, method="predict_proba")
+    # As the pool's model sees its rows: tf-idf weights learned from every row of the pool.
+    X, _ = training_rows(features, rows, featurizer)
+    estimator = build_estimator(spec, random_state=seed)
+    if not takes_sparse(estimator):
+        X = dense(X)  # at most CV_MAX_ROWS rows
+    proba = cross_val_predict(estimator, X, y, cv=folds, method="predict_proba")
     return {"source": "cross_validation", "n": len(y), **scores(y, proba, classes)}

@@ -6,35 +6,68 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import get_tags
 
 from .estimators import build_estimator
+from .matrix import block_rows, n_rows
 
 SCORING_ROWS = 65_536
-"""Rows scored per predict_proba call, so memory stays flat on large pools."""
+"""Rows scored per predict_proba call, so memory stays flat on large pools (fewer for sparse rows, so that
+a model that needs dense input densifies a bounded block)."""
 
 
 def dense(matrix):
-    """TfidfTransformer answers sparse matrices, which some models (GaussianNB) do not take."""
+    """Sparse rows (a text pool's, or TfidfTransformer's answer) for models that do not take them (GaussianNB)."""
     return matrix.toarray() if sparse.issparse(matrix) else matrix
 
 
-def fit(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int,
+def takes_sparse(model) -> bool:
+    return get_tags(model).input_tags.sparse
+
+
+def training_rows(features, rows, featurizer: dict | None):
+    """The rows a model is fitted on, as float64, and the tf-idf step that made them (None without tf-idf).
+    A text pool that asks for tf-idf learns its inverse document frequencies from every row of the pool,
+    labeled or not."""
+    X = features[rows].astype(np.float64)
+    if not (featurizer and featurizer.get("tfidf")):
+        return X, None
+    tfidf = TfidfTransformer().fit(features)
+    return tfidf.transform(X), tfidf
+
+
+def fit(features, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int,
         featurizer: dict | None = None):
-    """Fits the pool's estimator on its labeled rows. A text pool that asks for tf-idf gets a pipeline
-    whose inverse document frequencies are learned from every row of the pool, labeled or not."""
+    """Fits the pool's estimator on its labeled rows (features: an array, or a text pool's CSR rows). A
+    text pool that asks for tf-idf gets a pipeline whose inverse document frequencies are learned from
+    every row of the pool, labeled or not. Sparse rows stay sparse unless the estimator needs dense ones."""
     model = build_estimator(spec, random_state=random_state)
     y = np.asarray(labels)
-    if not (featurizer and featurizer.get("tfidf")):
-        # float64 so that a model trained here matches one trained in-process on the same data.
-        return model.fit(features[labeled_rows].astype(np.float64), y)
-    tfidf = TfidfTransformer().fit(features)
-    to_dense = FunctionTransformer(dense, accept_sparse=True).fit(features[:1])
-    model.fit(dense(tfidf.transform(features[labeled_rows].astype(np.float64))), y)
+    # float64 so that a model trained here matches one trained in-process on the same data.
+    X, tfidf = training_rows(features, labeled_rows, featurizer)
+    steps = [] if tfidf is None else [("tfidf", tfidf)]
+    if sparse.issparse(X) and not takes_sparse(model):
+        steps.append(("dense", FunctionTransformer(dense, accept_sparse=True).fit(X[:1])))
+        _fit_dense_blocks(model, X, y)
+    else:
+        model.fit(X, y)
     # Every step is fitted already; the pipeline only chains them for predict_proba.
-    return Pipeline([("tfidf", tfidf), ("dense", to_dense), ("model", model)])
+    return Pipeline([*steps, ("model", model)]) if steps else model
 
 
-def predict_proba(model, features: np.ndarray) -> np.ndarray:
-    parts = [model.predict_proba(features[i:i + SCORING_ROWS].astype(np.float64))
-             for i in range(0, len(features), SCORING_ROWS)]
+def _fit_dense_blocks(model, X, y) -> None:
+    """Fits a dense-only model on sparse rows a bounded block at a time when it learns incrementally."""
+    step = block_rows(X, n_rows(X))
+    if step >= n_rows(X) or not hasattr(model, "partial_fit"):
+        model.fit(dense(X), y)
+        return
+    classes = np.unique(y)
+    for i in range(0, n_rows(X), step):
+        model.partial_fit(dense(X[i:i + step]), y[i:i + step], classes=classes)
+
+
+def predict_proba(model, features) -> np.ndarray:
+    step = block_rows(features, SCORING_ROWS)
+    parts = [model.predict_proba(features[i:i + step].astype(np.float64))
+             for i in range(0, n_rows(features), step)]
     return np.concatenate(parts) if parts else np.zeros((0, len(model.classes_)))

@@ -5,6 +5,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from . import auto, badge, clustering, committee, density, diversity
 from .strategies import STRATEGIES, entropy, scores, top_k
@@ -31,7 +32,7 @@ class Candidates:
     builds its members from it).
     """
 
-    features: np.ndarray
+    features: np.ndarray | sparse.csr_matrix
     unlabeled: np.ndarray
     labeled: np.ndarray
     labels: np.ndarray
@@ -57,19 +58,19 @@ def _check_strategy(strategy) -> None:
 
 
 def _unlabeled_rows(c: Candidates) -> np.ndarray:
-    features = np.asarray(c.features)
+    features = c.features if sparse.issparse(c.features) else np.asarray(c.features)
     if features.ndim != 2:
         raise ValueError(f"features must be a 2-D array (items x features), got {features.ndim}-D")
     rows = np.asarray(c.unlabeled, dtype=np.int64)
     labeled = np.asarray(c.labeled, dtype=np.int64)
     for name, idx in (("unlabeled", rows), ("labeled", labeled)):
-        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= len(features))):
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= features.shape[0])):
             raise ValueError(f"{name} must be a 1-D array of row indices into features")
     if len(labeled) != len(np.asarray(c.labels)):
         raise ValueError("labels must hold one label per labeled row")
     if np.isin(rows, labeled).any():
         raise ValueError("a row cannot be both labeled and unlabeled")
-    if c.proba is not None and np.shape(c.proba)[0] != len(features):
+    if c.proba is not None and np.shape(c.proba)[0] != features.shape[0]:
         raise ValueError("proba must hold one row per row of features")
     return rows
 

@@ -1,7 +1,8 @@
-"""Text pools: the featurizer that turns text into fixed-width float32 rows, and its JSON spec."""
+"""Text pools: the featurizer that turns text into fixed-width sparse float32 rows, and its JSON spec."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
@@ -40,8 +41,9 @@ def normalize_featurizer(spec: dict | None) -> dict:
     return spec
 
 
-def featurize(texts: list[str], spec: dict) -> np.ndarray:
-    """Sublinear, l2-normalized term frequencies hashed into spec's n_features columns, as float32.
+def featurize(texts: list[str], spec: dict) -> sparse.csr_matrix:
+    """Sublinear, l2-normalized term frequencies hashed into spec's n_features columns, as a float32 CSR
+    matrix: its size follows the text, never texts x n_features.
 
     Hashing needs no vocabulary, so the same text always gives the same row, in any process and at any
     time: the API featurizes at ingestion and every stored row stays valid. Inverse document
@@ -52,4 +54,6 @@ def featurize(texts: list[str], spec: dict) -> np.ndarray:
     counts = vectorizer.transform(texts)
     np.log(counts.data, out=counts.data)
     counts.data += 1.0  # sublinear tf: 1 + log(count)
-    return normalize(counts).toarray().astype(np.float32, copy=False)
+    rows = normalize(counts).astype(np.float32, copy=False).tocsr()
+    rows.sort_indices()
+    return rows

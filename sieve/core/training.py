@@ -48,11 +48,12 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
 
 
-def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str], spec: dict,
+def rank_pool(features, labeled_rows: np.ndarray, labels: list[str], spec: dict,
               seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256,
               featurizer: dict | None = None, eval_rows: np.ndarray | None = None) -> Rankings:
     """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
-    `strategies` (random always included). Evaluation rows are neither trained on nor ranked.
+    `strategies` (random always included). `features` is an array, or a text pool's CSR matrix.
+    Evaluation rows are neither trained on nor ranked.
 
     A batch strategy orders its batch of `horizon` rows first (so a query for k <= horizon gets the
     first k of that batch; consecutive queries get consecutive slices of it), then the rest by margin.
@@ -60,7 +61,7 @@ def rank_pool(features: np.ndarray, labeled_rows: np.ndarray, labels: list[str],
     batch (k-means++ over the features) and goes on in random order, and the result says it is a
     cold start.
     """
-    n_items = len(features)
+    n_items = features.shape[0]
     rows = unlabeled_rows(n_items, labeled_rows, np.zeros(0, dtype=np.int64) if eval_rows is None else eval_rows)
     strategies = dict.fromkeys(["random", *strategies])
     unknown = [s for s in strategies if s not in ALL_STRATEGIES]

@@ -106,4 +106,8 @@ def predict(body):
 def webhook():
     """Annotations teach or unlabel, new tasks join the pool, START_TRAINING retrains; anything else, and any
     shape, is acknowledged with a 2xx (Label Studio never retries a webhook), saying what Sieve did."""
-    return jsonify(service().webhook(request.get_json(silent=True), g.tenant))
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # silent covers only ValueError; nesting deeper than Python's stack is ignored too
+        body = None
+    return jsonify(service().webhook(body, g.tenant))

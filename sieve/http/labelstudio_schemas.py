@@ -25,7 +25,9 @@ class LabelStudioSetupSchema(ma.Schema):
     project = fields.String(**_project)
     schema = fields.String(required=True, validate=storable, metadata={"description": "The label config (XML)."})
     hostname = fields.String(allow_none=True, validate=[validate.Length(max=2000), storable], metadata={
-        "description": "Where workers reach Label Studio to push predictions (unless SIEVE_LABELSTUDIO_URL)."})
+        "description": "Where workers reach Label Studio to push predictions (unless SIEVE_LABELSTUDIO_URL): "
+                       "an origin listed in SIEVE_LABELSTUDIO_ORIGINS, else a 422. A new one drops the stored "
+                       "token unless access_token comes with it."})
     access_token = fields.String(allow_none=True, load_only=True, validate=[validate.Length(max=2000), storable],
                                  metadata={"description": "Kept in Redis for the push; never answered nor logged."})
     extra_params = fields.Raw(allow_none=True)

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis import Redis
-from rq import Queue
 
 from ..limits import MAX_METRICS_POOLS
 from ..storage import job_stats
 from ..storage.keys import POOL_INDEX, PoolKeys
 from ..storage.replies import text
+
+if TYPE_CHECKING:
+    from ..workers.queue import RefreshQueues
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+"""Methods counted by name; any other is counted as `other`, so that clients cannot add label values."""
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Request latency buckets (seconds): a query takes milliseconds, a large pool creation seconds."""
@@ -32,12 +38,13 @@ def multiprocess_mode() -> bool:
 class RedisCollector:
     """Gauges and counters computed from Redis when Prometheus scrapes."""
 
-    def __init__(self, redis: Redis, queue: Queue):
+    def __init__(self, redis: Redis, queue: RefreshQueues):
         self.redis = redis
         self.queue = queue
 
     def collect(self):
-        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue.", labels=["queue"])
+        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue (all its lanes).",
+                                  labels=["queue"])
         depth.add_metric([self.queue.name], self.queue.count)
         yield depth
         yield from self._pools()
@@ -73,8 +80,11 @@ class RedisCollector:
         yield from families.values()
 
 
-def install(app: Flask, redis: Redis, queue: Queue) -> None:
-    """Counts and times every request by its route (the URL rule, never the raw path), and serves /metrics."""
+def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
+    """Counts and times every request by method, route and status, and serves /metrics.
+
+    Every label has a bounded set of values: a known method or `other`, the URL rule (never the raw path)
+    or `unmatched`, and the status code."""
     registry = CollectorRegistry()
     requests = Counter("sieve_http_requests", "HTTP requests answered.", ["method", "route", "status"],
                        registry=registry)
@@ -91,9 +101,10 @@ def install(app: Flask, redis: Redis, queue: Queue) -> None:
     @app.after_request
     def _count(response):
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests.labels(request.method, route, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        requests.labels(method, route, str(response.status_code)).inc()
         if "started" in g:
-            latency.labels(request.method, route).observe(time.perf_counter() - g.started)
+            latency.labels(method, route).observe(time.perf_counter() - g.started)
         return response
 
     def exposition() -> bytes:

@@ -10,6 +10,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ..core.errors import NotFound
+from ..storage.keys import PoolKeys
+from ..workers.queue import pool_of_job
 from .parsing import SieveBlueprint
 from .responses import problems
 from .schemas import HealthSchema, JobSchema, ReadySchema
@@ -46,12 +48,17 @@ def readyz():
 @blp.response(200, JobSchema)
 @problems(blp, 404)
 def job(job_id):
-    """The state of a refresh job."""
+    """The state of a refresh job (404 once its pool is deleted)."""
     redis = current_app.extensions["sieve.redis"]
+    missing = NotFound(f"job {job_id} does not exist (finished jobs are kept for an hour)", field="job_id")
+    pool_id = pool_of_job(job_id)
+    # A deleted pool's jobs are gone with it: its id is never given again, so nothing is served from them.
+    if pool_id is None or not redis.exists(PoolKeys(pool_id).meta):
+        raise missing
     try:
         found = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
     except (NoSuchJobError, ValueError):
-        raise NotFound(f"job {job_id} does not exist (finished jobs are kept for an hour)", field="job_id")
+        raise missing from None
     result = found.return_value() if found.is_finished else None
     return {"job_id": found.id, "status": found.get_status(refresh=False).value,
             "enqueued_at": _iso(found.enqueued_at), "started_at": _iso(found.started_at),

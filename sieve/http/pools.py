@@ -12,9 +12,10 @@ from ..storage.pools import Idempotency
 from .parsing import SieveBlueprint
 from .responses import BODY_ERRORS, problems
 from .schemas import (AddItemsSchema, CreatePoolSchema, CurveArgsSchema, HistorySchema, IdempotencyHeaderSchema,
-                      ItemsAddedSchema, PoolListSchema, PoolStatusSchema, PredictAnswerSchema, PredictSchema,
-                      QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema, ReleaseAnswerSchema, ReleaseSchema,
-                      TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema, UpdatePoolSchema)
+                      ItemsAddedSchema, PoolListArgsSchema, PoolListSchema, PoolStatusSchema, PredictAnswerSchema,
+                      PredictSchema, QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema, ReleaseAnswerSchema,
+                      ReleaseSchema, TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema,
+                      UpdatePoolSchema)
 
 CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -40,18 +41,23 @@ def _labels(body) -> tuple[list[str], list, list[str]]:
 
 @blp.route("")
 class PoolCollection(MethodView):
+    @blp.arguments(PoolListArgsSchema(), location="query")
     @blp.response(200, PoolListSchema)
-    @problems(blp)
-    def get(self):
-        """List every pool with its status."""
-        return {"pools": pools().list(g.tenant)}
+    @problems(blp, 422)
+    def get(self, args):
+        """List the caller's pools with their status, a page at a time (by default up to 1000, in id order)."""
+        return pools().list(g.tenant, args.get("after", ""), args["limit"])
 
     @blp.arguments(CreatePoolSchema(), required=False)  # every field is optional: no body, an empty pool
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")
-    @problems(blp, *BODY_ERRORS)
+    @problems(blp, 409, *BODY_ERRORS)
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body, headers):
-        """Create a pool, optionally with items, initial labels, classes, model and strategy."""
+        """Create a pool, optionally with items, initial labels, classes, model and strategy.
+
+        Every pool gets a new id. Under an Idempotency-Key, a replay with the same body returns the pool the
+        first call made while it exists (once deleted, a replay makes a new pool). A tenant holding
+        SIEVE_MAX_POOLS_PER_TENANT pools gets a 409 (field `pools`)."""
         ids, labels, splits = _labels(body)
         pool_id = pools().create(body.get("name"), body.get("items"), ids, labels, classes=body.get("classes"),
                                  model=body.get("model"), strategy=body.get("strategy"),
@@ -109,7 +115,7 @@ def query(args, pool_id):
     pool that enforces its label budget has spent it)."""
     try:
         answer = pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
-                                      args.get("lease_seconds"), args.get("annotator", ""))
+                                      args.get("lease_seconds"), args.get("annotator", ""), g.tenant)
     except Pending as pending:
         response = jsonify({"pool_id": pool_id, "strategy": pending.strategy, "status": "pending",
                             "detail": pending.message, "job_id": pending.job_id})

@@ -178,7 +178,9 @@ class QueryArgsSchema(ma.Schema):
         "description": "Defaults to the pool's strategy."})
     wait = fields.Float(load_default=0.0, validate=validate.Range(0, limits.MAX_QUERY_WAIT_SECONDS),
                         allow_nan=False, metadata={
-        "description": "Seconds to wait for a ranking that reflects every label taught so far."})
+        "description": "Seconds to wait for a ranking that reflects every label taught so far. A tenant with "
+                       "`SIEVE_MAX_WAITING_QUERIES` queries already waiting on the same API process gets the "
+                       "answer at once instead (compare `labels_version` with `ranked_labels_version`)."})
     lease_seconds = fields.Float(validate=validate.Range(0, limits.MAX_LEASE_SECONDS), allow_nan=False, metadata={
         "description": "How long the returned items stay reserved for this caller (default: the server's "
                        "SIEVE_LEASE_SECONDS; 0: no lease). Teaching an item ends its lease."})
@@ -277,8 +279,17 @@ class PoolStatusSchema(ma.Schema):
     retrain = fields.Nested(RetrainStatusSchema)
 
 
+class PoolListArgsSchema(ma.Schema):
+    limit = fields.Integer(load_default=limits.MAX_LIST_POOLS, validate=validate.Range(1, limits.MAX_LIST_POOLS),
+                           metadata={"description": "Most pools in this page."})
+    after = fields.String(validate=validate.Regexp(r"^[0-9a-f]{1,64}$"), metadata={
+        "description": "The `next` of the previous page: this page starts after that pool id."})
+
+
 class PoolListSchema(ma.Schema):
-    pools = fields.List(fields.Nested(PoolStatusSchema))
+    pools = fields.List(fields.Nested(PoolStatusSchema), metadata={"description": "In pool id order."})
+    next = fields.String(allow_none=True, metadata={
+        "description": "Pass it as `after` for the next page; null on the last page."})
 
 
 class ItemsAddedSchema(ma.Schema):

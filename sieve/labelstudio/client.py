@@ -1,7 +1,16 @@
 """Label Studio's REST API, as far as Sieve uses it: import predictions, set a project's model version."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from ..limits import MAX_POOL_ITEMS
+from .origins import OriginError, check_resolved, origin, refuse_address
 
 HTTP_TIMEOUT_SECONDS = 30
 """How long one call to Label Studio may take before the push fails (and RQ retries it)."""
@@ -13,6 +22,9 @@ PREDICTIONS_PER_CALL = 2000
 TASKS_PER_PAGE = 500
 """Tasks read per page when a project's tasks are read into its pool."""
 
+MAX_TASK_PAGES = -(-MAX_POOL_ITEMS // TASKS_PER_PAGE)
+"""Most pages one reading of a project's tasks asks for: a pool holds no more tasks than this."""
+
 
 class LabelStudioError(RuntimeError):
     """Label Studio refused a call; the message names the call and the status, never the token."""
@@ -22,12 +34,55 @@ class LabelStudioError(RuntimeError):
         self.status = status
 
 
+class _PeerChecked:
+    """Checks the address a connection really reached: the host may resolve elsewhere than when it was
+    checked before the call."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        try:
+            refuse_address(sock.getpeername()[0])
+        except OriginError as error:
+            sock.close()
+            raise NewConnectionError(self, f"{self.host} {error}") from None
+        return sock
+
+
+class _CheckedHTTPConnection(_PeerChecked, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PeerChecked, HTTPSConnection):
+    pass
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": _CheckedHTTPConnection}),
+            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": _CheckedHTTPSConnection})}
+
+
+def checked_session() -> requests.Session:
+    """A session whose connections are refused when they reach an address no origin may lead to."""
+    session = requests.Session()
+    session.mount("http://", _CheckedAdapter())
+    session.mount("https://", _CheckedAdapter())
+    return session
+
+
 class LabelStudioClient:
-    def __init__(self, url: str, token: str, session: requests.Session | None = None):
+    def __init__(self, url: str, token: str, allowed_origins: Collection[str] | None = None,
+                 session: requests.Session | None = None):
+        """`allowed_origins`: the origins `url` must be among (None: an operator-given URL, called as is)."""
         self.url = url.rstrip("/")
         self._token = token
-        self._session = session or requests.Session()
+        self._allowed = allowed_origins
+        self._session = session or checked_session()
         self._authorization: str | None = None
+        self.stopped: str | None = None
+        """Why the last reading of tasks stopped before Label Studio said it was done, if it did."""
 
     def __repr__(self) -> str:
         return f"LabelStudioClient({self.url!r})"
@@ -44,6 +99,7 @@ class LabelStudioClient:
 
     def _call(self, method: str, path: str, auth: bool = True, missing_ok: bool = False, **kwargs):
         """The answer of a call that succeeded (None for a 404 when `missing_ok`); LabelStudioError else."""
+        self._check_origin()
         headers = {"Authorization": self._auth()} if auth else {}
         try:
             answer = self._session.request(method, self.url + path, headers=headers, timeout=HTTP_TIMEOUT_SECONDS,
@@ -52,20 +108,49 @@ class LabelStudioClient:
             raise LabelStudioError(f"{method} {path}: {type(error).__name__}") from None
         if missing_ok and answer.status_code == 404:
             return None
-        if not answer.ok:
+        if answer.is_redirect or not 200 <= answer.status_code < 300:
+            # Redirects are never followed: they could lead anywhere, with the token.
             raise LabelStudioError(f"{method} {path}: {answer.status_code} {answer.text[:300]}", answer.status_code)
         return answer
 
+    def _check_origin(self) -> None:
+        """Before every call: the URL is still an allowed origin, and its host leads nowhere forbidden."""
+        try:
+            if self._allowed is not None and origin(self.url) not in self._allowed:
+                raise OriginError("is not in SIEVE_LABELSTUDIO_ORIGINS")
+            check_resolved(self.url)
+        except OriginError as error:
+            raise LabelStudioError(f"{self.url} {error}") from None
+
     def tasks(self, project_id: int, annotations: bool = True):
-        """The project's tasks (with their annotations), a page at a time."""
+        """The project's tasks (with their annotations), a page at a time. Stops, saying why in `stopped`,
+        after the pages the project's reported total needs (at most MAX_TASK_PAGES), or at a page that
+        brings no task not read already: a Label Studio that always answers a full page ends too."""
+        self.stopped = None
+        seen: set = set()
+        pages, counted = MAX_TASK_PAGES, False
         page = 1
         while True:
+            if page > pages:
+                if not counted:
+                    self.stopped = f"stopped after {pages} pages of {TASKS_PER_PAGE} tasks"
+                return
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
                 "project": project_id, "fields": "all" if annotations else "", "page": page,
                 "page_size": TASKS_PER_PAGE})
             if answer is None:
                 return  # past the last page
-            tasks = answer.json().get("tasks", [])
+            body = answer.json()
+            tasks = body.get("tasks") if isinstance(body, dict) else None
+            tasks = tasks if isinstance(tasks, list) else []
+            total = body.get("total") if isinstance(body, dict) else None
+            if type(total) is int and 0 <= total < MAX_TASK_PAGES * TASKS_PER_PAGE:
+                pages, counted = max(1, -(-total // TASKS_PER_PAGE)), True
+            ids = {task.get("id") for task in tasks if isinstance(task, dict) and type(task.get("id")) is int}
+            if tasks and seen.issuperset(ids):
+                self.stopped = f"page {page} brought no task not read already"
+                return
+            seen |= ids
             if tasks:
                 yield tasks
             if len(tasks) < TASKS_PER_PAGE:

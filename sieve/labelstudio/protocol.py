@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from ..core.strategies import STRATEGIES
+from ..limits import MAX_TEXT_LENGTH
 
 RESULT_TYPE = "choices"
 _TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
@@ -38,10 +39,11 @@ def project_id(value) -> int | None:
 
 
 def task_id(value) -> str | None:
-    """A task's id as a Sieve item id (its decimal text), or None when it is not a task id."""
+    """A task's id as a Sieve item id (its decimal text), or None when it is not a task id (Label Studio's
+    are 64-bit: a longer one would make an item id past MAX_ID_LENGTH)."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10 ** 18:
         return None
     return str(value)
 
@@ -52,10 +54,11 @@ def task_of_item(item_id: str) -> int | None:
 
 
 def task_text(task, field: str) -> str | None:
-    """The text a task shows in its `$field`, or None when the task has no such text."""
+    """The text a task shows in its `$field`, or None when the task has no such text, or one longer than
+    MAX_TEXT_LENGTH: such a task is one Sieve cannot read, as /v1 refuses such a text."""
     data = task.get("data") if isinstance(task, dict) else None
     value = data.get(field) if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH else None
 
 
 def annotation_choice(annotation, from_name: str) -> str | None:

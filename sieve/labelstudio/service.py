@@ -1,13 +1,13 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
 from __future__ import annotations
 
+import logging
 import secrets
-
 
 from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
 from ..core.items import ItemBatch
 from ..core.strategies import STRATEGIES, scores as strategy_scores
-from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS
+from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from ..pools import Pools
 from ..storage.labelstudio import Link, LinkStore
 from ..storage.pools import JOB_PREFIX
@@ -18,6 +18,10 @@ from ..storage.replies import int_or_none
 from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
 from . import protocol
 from .config import LabelConfig, parse_label_config
+from .origins import OriginError, origin
+
+log = logging.getLogger("sieve.labelstudio")
+
 
 class LabelStudio:
     def __init__(self, pools: Pools):
@@ -30,9 +34,11 @@ class LabelStudio:
     def setup(self, body: dict, tenant: str | None) -> dict:
         project, pid = self._project(body.get("project"))
         config = parse_label_config(body.get("schema"), field="schema")
-        hostname, token = body.get("hostname"), body.get("access_token")
-        pool_id = self._connect(project, pid, config, tenant, hostname or "", token or "")
         settings = self.pools.settings
+        # With SIEVE_LABELSTUDIO_URL the workers call only it: the hostname is neither used nor kept.
+        hostname = "" if settings.labelstudio_url else self._allowed_origin(body.get("hostname") or "")
+        token = body.get("access_token")
+        pool_id = self._connect(project, pid, config, tenant, hostname, token or "")
         if (hostname or settings.labelstudio_url) and (token or settings.labelstudio_token):
             # Tasks imported before Sieve was connected, and their labels, come in through the REST API.
             version = int(self.redis.hget(PoolKeys(pool_id).meta, "version") or 0)
@@ -45,6 +51,21 @@ class LabelStudio:
 
     def model_version(self, pool_id: str) -> str:
         return protocol.model_version(pool_id, int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "ranked_version")))
+
+    def _allowed_origin(self, hostname: str) -> str:
+        """The hostname as the origin workers will call, if the operator allows it; InvalidInput else."""
+        if not hostname:
+            return ""
+        try:
+            allowed = origin(hostname)
+        except OriginError as error:
+            raise InvalidInput(f"hostname {error}; Sieve calls only the origins listed in SIEVE_LABELSTUDIO_ORIGINS "
+                               "(or SIEVE_LABELSTUDIO_URL)", field="hostname") from None
+        if allowed not in self.pools.settings.labelstudio_origins:
+            log.warning("a Label Studio setup named %r, which SIEVE_LABELSTUDIO_ORIGINS does not list", allowed)
+            raise InvalidInput(f"hostname {allowed} is not a Label Studio origin Sieve may call: add it to "
+                               "SIEVE_LABELSTUDIO_ORIGINS, or set SIEVE_LABELSTUDIO_URL", field="hostname")
+        return allowed
 
     @staticmethod
     def _project(value) -> tuple[str, int]:
@@ -171,12 +192,15 @@ class LabelStudio:
     def webhook(self, body, tenant: str | None) -> dict:
         """Handles one event; never raises for what Label Studio sent, and says what it did."""
         action = body.get("action") if isinstance(body, dict) else None
-        handler = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
-                   "ANNOTATIONS_CREATED": self._annotations_created,
-                   "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
-                   "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}.get(action)
+        handlers = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
+                    "ANNOTATIONS_CREATED": self._annotations_created,
+                    "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
+                    "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}
+        # Only a string names an event (a list is unhashable, and the repr of a deep one recurses).
+        handler = handlers.get(action) if isinstance(action, str) else None
         if handler is None:
-            return {"status": "ignored", "reason": f"Sieve does not act on {str(action)[:50]!r}"}
+            named = action[:50] if isinstance(action, str) else type(action).__name__
+            return {"status": "ignored", "reason": f"Sieve does not act on {named!r}"}
         pid = protocol.project_id(body.get("project"))
         pool_id = self.links.pool_of(tenant, pid) if pid is not None else None
         link = self.links.load(pool_id) if pool_id else None
@@ -201,7 +225,8 @@ class LabelStudio:
             task = body.get("task") if isinstance(body.get("task"), dict) else {}
             if not self._add_tasks(link, [{**task, "id": int(item_id)}]) and \
                     not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
-                raise NotFound(f"task {item_id} is not in the pool and the event carries no text for it")
+                raise NotFound(f"task {item_id} is not in the pool and the event carries no text for it "
+                               f"(of at most {MAX_TEXT_LENGTH} characters)")
         change = self.pools.teach(link.pool_id, [item_id], [label], source="labelstudio")
         self.links.remember(link.pool_id, annotation_id, item_id, label)
         return {"labeled": {item_id: label}, "labels_version": change.labels_version}

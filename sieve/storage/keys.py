@@ -6,10 +6,39 @@ from dataclasses import dataclass
 from ..core.selection import ALL_STRATEGIES
 
 POOL_INDEX = "sieve:pools"
-"""A set of every pool id, for listing."""
+"""A set of every pool id, for the workers' sweeper and /metrics; listing reads the tenant's index."""
+
+TENANT_INDEX_READY = "sieve:tenant_index_ready"
+"""Set once every pool of `sieve:pools` is in its tenant's index (pools made before those indexes existed)."""
 
 LABELSTUDIO_PROJECTS = "sieve:labelstudio:projects"
 """A hash: `<tenant>/<Label Studio project id>` → the pool that serves the project."""
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """Names of one tenant's keys (auth off: the empty tenant); they share one hash tag, the tenant's."""
+
+    tenant: str
+
+    @property
+    def prefix(self) -> str:
+        # Hex keeps any tenant name, braces included, inside its own hash tag.
+        return f"sieve:tenant:{{t{self.tenant.encode().hex()}}}"
+
+    @property
+    def pools(self) -> str:
+        """A sorted set of the tenant's pool ids, all with score 0, so that pages are lexical ranges."""
+        return f"{self.prefix}:pools"
+
+    @property
+    def creates(self) -> str:
+        """Idempotency-Key → JSON {hash, pool}: the pool the key's create made, and the request's digest."""
+        return f"{self.prefix}:creates"
+
+    @property
+    def creates_at(self) -> str:
+        return f"{self.prefix}:creates_at"
 
 
 @dataclass(frozen=True)
@@ -113,6 +142,10 @@ class PoolKeys:
         return f"{self.prefix}:running"
 
     @property
+    def lost(self) -> str:
+        return f"{self.prefix}:lost"
+
+    @property
     def labelstudio(self) -> str:
         """The Label Studio project this pool serves, and how to reach it."""
         return f"{self.prefix}:labelstudio"
@@ -129,6 +162,10 @@ class PoolKeys:
 
     def chunk(self, index: int) -> str:
         return f"{self.prefix}:x:{index}"
+
+    def sparse_chunk(self, index: int) -> tuple[str, str, str]:
+        """A text pool's chunk: its rows' non-zero counts (<u2), column indices (<u2) and values (<f4)."""
+        return f"{self.prefix}:xn:{index}", f"{self.prefix}:xi:{index}", f"{self.prefix}:xv:{index}"
 
     def rank(self, strategy: str) -> str:
         return f"{self.prefix}:rank:{strategy}"
@@ -147,6 +184,7 @@ class PoolKeys:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
                  self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.labelstudio, self.ls_annotations, self.ls_deleted,
+                 self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted,
                  self.eval, self.history, self.stop_set, self.stop_labels]
-        return fixed + self.ranking_keys() + [self.chunk(i) for i in range(n_chunks)]
+        return fixed + self.ranking_keys() + [key for i in range(n_chunks)
+                                              for key in (self.chunk(i), *self.sparse_chunk(i))]

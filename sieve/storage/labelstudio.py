@@ -64,7 +64,10 @@ class LinkStore:
         return link
 
     def save(self, link: Link, tenant: str | None, index: bool = True) -> None:
-        """Records the link and (with `index`) points the project's id at its pool."""
+        """Records the link and (with `index`) points the project's id at its pool. A token belongs to the
+        origin it came with: a new hostname without a token drops the stored one, so that it is never sent
+        to another host."""
+        key = PoolKeys(link.pool_id).labelstudio
         fields = {"project": link.project, "project_id": str(link.project_id), "from_name": link.from_name,
                   "to_name": link.to_name, "field": link.field}
         # Setup from a project's own predict call carries no host or token: keep those of an earlier setup.
@@ -72,11 +75,17 @@ class LinkStore:
             fields["hostname"] = link.hostname
         if link.token:
             fields["token"] = link.token
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(PoolKeys(link.pool_id).labelstudio, mapping=fields)
-        if index:
-            pipe.hset(LABELSTUDIO_PROJECTS, self._project_field(tenant, link.project_id), link.pool_id)
-        pipe.execute()
+
+        def attempt(pipe):
+            moved = link.hostname and not link.token and text(pipe.hget(key, "hostname") or b"") != link.hostname
+            pipe.multi()
+            pipe.hset(key, mapping=fields)
+            if moved:
+                pipe.hdel(key, "token")
+            if index:
+                pipe.hset(LABELSTUDIO_PROJECTS, self._project_field(tenant, link.project_id), link.pool_id)
+
+        self.redis.transaction(attempt, key)
 
     def pool_of(self, tenant: str | None, project_id: int) -> str | None:
         pool_id = self.redis.hget(LABELSTUDIO_PROJECTS, self._project_field(tenant, project_id))

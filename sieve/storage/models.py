@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import pickle
 
 _DIGEST = hashlib.sha256
@@ -19,8 +20,31 @@ def _mac(key: bytes, pool_id: str, model_version: int, payload: bytes) -> bytes:
     return hmac.new(key, context + payload, _DIGEST).digest()
 
 
-def dump_model(model, key: bytes, pool_id: str, model_version: int) -> bytes:
-    payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+class ModelTooLarge(Exception):
+    """A fitted model would make a stored blob bigger than the deployment allows."""
+
+
+class _Bounded(io.BytesIO):
+    """Pickle's output, refused as soon as it outgrows the limit (the model is never held twice)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__()
+        self.max_bytes = max_bytes
+
+    def write(self, data) -> int:
+        if _MAC_BYTES + self.tell() + len(memoryview(data)) > self.max_bytes:
+            raise ModelTooLarge(
+                f"the fitted model takes more than {self.max_bytes / 2**20:g} MB stored, the most SIEVE_MAX_MODEL_MB "
+                "allows (every /predict loads it): choose a smaller model (for a forest, fewer trees or a "
+                "max_depth or min_samples_leaf) or raise SIEVE_MAX_MODEL_MB")
+        return super().write(data)
+
+
+def dump_model(model, key: bytes, pool_id: str, model_version: int, max_bytes: int | None = None) -> bytes:
+    """The signed blob of a model; ModelTooLarge if it would exceed max_bytes."""
+    out = _Bounded(max_bytes if max_bytes is not None else float("inf"))
+    pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = out.getvalue()
     return _mac(key, pool_id, model_version, payload) + payload
 
 

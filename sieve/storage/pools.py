@@ -1,7 +1,6 @@
 """Pools in Redis: create, add items, teach, read status, delete; every change atomic and versioned."""
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -9,14 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from redis import Redis
+from scipy import sparse
 
 from ..core import labels as label_values
 from ..core.errors import Conflict, InvalidInput
 from ..core.history import model_stop
 from ..core.stopping import StoppingPolicy
-from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, ROWS_PER_CHUNK
-from .features import chunk_payloads
-from .keys import POOL_INDEX, PoolKeys
+from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from .features import SPARSE, chunk_count, chunk_payloads, rows_per_chunk, sparse_payloads, stored_chunk_rows
+from .keys import POOL_INDEX, PoolKeys, TenantKeys
 from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from .scripts import Scripts
 
@@ -55,10 +55,6 @@ class Idempotency:
     key: str
     body_hash: str
 
-    def pool_id(self, tenant: str | None) -> str:
-        # Creating under a key always names the same pool, so a replay finds the pool it made.
-        return hashlib.sha256(f"sieve-pool:{tenant or ''}:{self.key}".encode()).hexdigest()[:16]
-
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 """How long a replay with the same Idempotency-Key returns the first answer."""
@@ -90,54 +86,81 @@ class PoolStore:
 
     def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
                label_ids: list[str], labels: list, idem: Idempotency | None = None,
-               splits: list[str] | None = None) -> tuple[str, str | None]:
-        """Creates the pool; its id and the refresh job to enqueue. Under an Idempotency-Key, a replay
-        returns the pool the first call made (and no job)."""
-        pool_id = idem.pool_id(config.tenant) if idem else secrets.token_hex(8)
-        keys = PoolKeys(pool_id)
-        kind = label_values.label_kind(labels)
+               splits: list[str] | None = None, max_pools: int | None = None) -> tuple[str, str | None]:
+        """Creates the pool under a new random id; its id and the refresh job to enqueue. Under an
+        Idempotency-Key, a replay returns the pool the first call made while it exists (and no job).
+        With `max_pools`, a tenant that holds that many pools gets a Conflict and nothing is written."""
+        tenant = TenantKeys(config.tenant or "")
         seed = config.random_state if config.random_state is not None else secrets.randbits(32)
-        meta = {
-            "name": config.name or "", "created_at": repr(time.time()),
-            "model": json.dumps(config.model), "strategy": config.strategy,
-            "random_state": "" if config.random_state is None else str(config.random_state),
-            "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
-            # The classes as the teach script compares them: the stored form of each label.
-            "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
-            "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
-            "version": "0", "labels_version": "0", "label_kind": "",
-            "idempotency_hash": idem.body_hash if idem else "", "tenant": config.tenant or "",
-            "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
-            "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
-        }
-        pipe = self.redis.pipeline(transaction=True)
-        self.scripts.create_meta(keys=[keys.meta], args=[x for pair in meta.items() for x in pair], client=pipe)
-        pipe.sadd(POOL_INDEX, pool_id)
+        kind = label_values.label_kind(labels)
+        # The scripts of the transaction below would refuse items or labels only after its meta was written.
         if ids:
-            self._add_items_call(keys, 0, ids, features, client=pipe)
-        if label_ids:
-            # Expecting an empty label log makes a replayed creation teach nothing twice.
-            self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
-                             splits=splits)
-        created, _, *outcomes = pipe.execute()
-        if text(created) == "exists":
-            if idem is None or self.redis.hget(keys.meta, "idempotency_hash") != idem.body_hash.encode():
-                raise _key_reused() if idem else RuntimeError(f"pool id {pool_id} collided")
-            return pool_id, None
-        if any(text(outcome[0]) != "ok" for outcome in outcomes):
-            raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
-        job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
-                  ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
-        return pool_id, next((job_id for job_id in job_ids if job_id), None)
+            _check_values(0, features, sparse_layout=bool(config.featurizer))
+        training = {label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels))
+                    if split != "eval"}
+        if len(training) > MAX_CLASSES:
+            raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
+        for _ in range(100):
+            # A fresh id per attempt: the items and labels scripts below find no pool unless this attempt
+            # made it, so an attempt that is refused writes nothing anywhere.
+            pool_id = secrets.token_hex(8)
+            keys = PoolKeys(pool_id)
+            recorded = self._recorded_pool(tenant, idem)
+            meta = _meta(config, features, seed)
+            pipe = self.redis.pipeline(transaction=True)
+            self.scripts.create_pool(
+                keys=[keys.meta, POOL_INDEX, tenant.pools, tenant.creates, tenant.creates_at,
+                      PoolKeys(recorded or pool_id).meta],
+                args=[pool_id, idem.key if idem else "", idem.body_hash if idem else "", recorded,
+                      "" if max_pools is None else max_pools, IDEMPOTENCY_TTL_SECONDS,
+                      *(x for pair in meta.items() for x in pair)],
+                client=pipe)
+            if ids:
+                self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]),
+                                     bool(config.featurizer), client=pipe)
+            if label_ids:
+                self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
+                                 splits=splits)
+            created, *outcomes = pipe.execute()
+            status = text(created[0])
+            if status in ("retry", "exists"):
+                continue
+            if status == "reused":
+                raise _key_reused()
+            if status == "replay":
+                return text(created[1]), None
+            if status == "full":
+                raise Conflict(f"this tenant already has {text(created[1])} pools, the most "
+                               f"SIEVE_MAX_POOLS_PER_TENANT allows; delete one first", field="pools")
+            if any(text(outcome[0]) != "ok" for outcome in outcomes):
+                raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
+            job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
+                      ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
+            return pool_id, next((job_id for job_id in job_ids if job_id), None)
+        raise RuntimeError("too many concurrent creations under one Idempotency-Key")
 
-    def add_items(self, pool_id: str, ids: list[str], features: np.ndarray,
-                  idem: Idempotency | None = None) -> Change:
+    def _recorded_pool(self, tenant: TenantKeys, idem: Idempotency | None) -> str:
+        """The pool an Idempotency-Key's create made, as its record says now; '' when none."""
+        if idem is None:
+            return ""
+        record = self.redis.hget(tenant.creates, idem.key)
+        return json.loads(record)["pool"] if record else ""
+
+    def add_items(self, pool_id: str, ids: list[str], features, idem: Idempotency | None = None) -> Change:
+        """Appends items with their rows: an array, or a text pool's CSR matrix."""
         keys = PoolKeys(pool_id)
         for _ in range(100):
-            n_items = self.redis.hget(keys.meta, "n_items")
+            n_items, chunk_rows, layout = self.redis.hmget(keys.meta, ["n_items", "chunk_rows", "layout"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            outcome = self._add_items_call(keys, int(n_items), ids, features, idem=idem)
+            sparse_layout = text(layout or b"") == SPARSE
+            if sparse.issparse(features) and not sparse_layout:
+                # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
+                # dense rows of this call are bounded by the pool's limit before they are made.
+                _check_values(0, features, sparse_layout=False)
+                features = features.toarray()
+            chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
+            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem)
             status = text(outcome[0])
             if status == "retry":
                 continue
@@ -151,6 +174,11 @@ class PoolStore:
             if status == "full":
                 raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
                                    f"{text(outcome[1])}", field="items")
+            if status == "values":
+                _check_values(int(text(outcome[1])), features, sparse_layout)
+            if status == "chunk":
+                raise InvalidInput("this pool's feature storage is full; put further items in a new pool",
+                                   field="items")
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
                 raise Conflict(f"these ids are already in the pool: {dups}",
@@ -270,26 +298,34 @@ class PoolStore:
         keys = PoolKeys(pool_id)
 
         def remove(pipe):
-            n_items = pipe.hget(keys.meta, "n_items")
+            n_items, tenant, dim, chunk_rows = pipe.hmget(keys.meta, ["n_items", "tenant", "dim", "chunk_rows"])
             if n_items is None:
                 raise pool_not_found(pool_id)
-            n_chunks = -(-int(n_items) // ROWS_PER_CHUNK)
+            n_chunks = chunk_count(int(n_items), stored_chunk_rows(chunk_rows, int(n_items), int(dim or 1)))
             pipe.multi()
             pipe.delete(*keys.all_keys(n_chunks))
             pipe.srem(POOL_INDEX, pool_id)
+            pipe.zrem(TenantKeys(text(tenant or b"")).pools, pool_id)
 
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, client=None,
-                        idem: Idempotency | None = None):
-        payloads = chunk_payloads(first_row, features)
+    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, sparse_layout: bool,
+                        client=None, idem: Idempotency | None = None):
+        if sparse_layout:
+            parts = sparse_payloads(first_row, features, chunk_rows)
+            chunk_keys = [key for c, *_ in parts for key in keys.sparse_chunk(c)]
+            payloads = [data for _, *datas in parts for data in datas]
+        else:
+            parts = chunk_payloads(first_row, features, chunk_rows)
+            chunk_keys, payloads = [keys.chunk(c) for c, _ in parts], [data for _, data in parts]
         return self.scripts.add_items(
-            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at,
-                  *(keys.chunk(c) for c, _ in payloads)],
+            keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at, *chunk_keys],
             args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
                   self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
-                  IDEMPOTENCY_TTL_SECONDS, *ids, *(data for _, data in payloads)],
+                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES,
+                  _stored_values(features, sparse_layout), MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
+                  *ids, *payloads],
             client=client)
 
     def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
@@ -328,54 +364,30 @@ class PoolStore:
         return meta
 
     def status(self, pool_id: str) -> dict:
-        keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hgetall(keys.meta)
-        pipe.hgetall(keys.class_counts)
-        pipe.get(keys.pending)
-        pipe.get(keys.running)
-        meta, counts, pending, running = pipe.execute()
-        meta = decode_hash(meta)
-        if not meta:
+        _read_status(pipe, pool_id)
+        status = _status(pool_id, *pipe.execute())
+        if status is None:
             raise pool_not_found(pool_id)
-        counts = {label_values.decode(k): int(v) for k, v in counts.items()}
-        n_items = int(meta["n_items"])
-        n_labeled = sum(counts.values())
-        n_eval = int(meta.get("n_eval") or 0)
-        policy = StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None)
-        return {
-            "pool_id": pool_id,
-            "tenant": meta.get("tenant") or None,
-            "name": meta["name"] or None,
-            "created_at": float(meta["created_at"]),
-            "model": json.loads(meta["model"]),
-            "strategy": meta["strategy"],
-            "random_state": int_or_none(meta["random_state"]),
-            "classes": json.loads(meta["classes"]) if meta["classes"] else None,
-            "dimension": int_or_none(meta["dim"]),
-            "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
-            "n_items": n_items,
-            "n_labeled": n_labeled,
-            "n_eval": n_eval,
-            "n_unlabeled": n_items - n_labeled - n_eval,
-            "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
-            "labels_version": int(meta["labels_version"]),
-            "version": int(meta["version"]),
-            "model_version": int_or_none(meta.get("model_version")),
-            "ranked_version": int_or_none(meta.get("ranked_version")),
-            "cold_start": len(counts) < 2,
-            "stopping": policy.to_spec(),
-            "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
-            "retrain": {
-                "queued": pending is not None,
-                "running": running is not None,
-                "queued_job_id": text(pending) if pending else None,
-                "running_job_id": text(running) if running else None,
-                "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
-                "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
-                "last_error": meta.get("last_error") or None,
-            },
-        }
+        return status
+
+    def statuses(self, pool_ids: list[str]) -> list[dict]:
+        """The status of each pool that exists, in one round trip."""
+        pipe = self.redis.pipeline(transaction=True)
+        for pool_id in pool_ids:
+            _read_status(pipe, pool_id)
+        replies = pipe.execute()
+        found = (_status(pool_id, *replies[4 * i:4 * i + 4]) for i, pool_id in enumerate(pool_ids))
+        return [status for status in found if status is not None]
+
+    def list_page(self, tenant: str, after: str, limit: int) -> tuple[list[str], str | None]:
+        """Up to `limit` of the tenant's pool ids after `after`, in id order, and the cursor of the next page
+        (None on the last)."""
+        start = f"({after}" if after else "-"
+        ids = [text(x) for x in self.redis.zrange(TenantKeys(tenant).pools, start, "+", bylex=True,
+                                                   offset=0, num=limit + 1)]
+        return ids[:limit], (ids[limit - 1] if len(ids) > limit else None)
+
 
     def history(self, pool_id: str) -> dict:
         """Every model version's entry, oldest first, with the pool's stopping policy and recommendation."""
@@ -390,9 +402,6 @@ class PoolStore:
         return {"pool_id": pool_id, "stopping": policy.to_spec(),
                 "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
                 "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"])}
-
-    def list_ids(self) -> list[str]:
-        return sorted(text(x) for x in self.redis.smembers(POOL_INDEX))
 
     def featurizer(self, pool_id: str) -> dict | None:
         """A text pool's featurizer; None for a pool of feature vectors."""
@@ -413,6 +422,41 @@ class PoolStore:
         return [int(r) for r in rows]
 
 
+def _meta(config: PoolConfig, features: np.ndarray | None, seed: int) -> dict[str, str]:
+    """A new pool's meta fields."""
+    return {
+        "name": config.name or "", "created_at": repr(time.time()),
+        "model": json.dumps(config.model), "strategy": config.strategy,
+        "random_state": "" if config.random_state is None else str(config.random_state),
+        "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
+        # The classes as the teach script compares them: the stored form of each label.
+        "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
+        "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+        "chunk_rows": "" if features is None else str(rows_per_chunk(features.shape[1])),
+        # A text pool's rows are stored sparse: their size follows the text, not the columns.
+        "layout": SPARSE if config.featurizer else "",
+        "version": "0", "labels_version": "0", "label_kind": "", "tenant": config.tenant or "",
+        "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
+        "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
+    }
+
+
+def _stored_values(features, sparse_layout: bool) -> int:
+    """Values a batch of rows adds to a pool's storage: its non-zeros in a text pool, items x dimension
+    elsewhere."""
+    return int(features.nnz) if sparse_layout else int(features.shape[0]) * int(features.shape[1])
+
+
+def _check_values(stored: int, features, sparse_layout: bool) -> None:
+    adding = _stored_values(features, sparse_layout)
+    if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
+        raise InvalidInput(f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
+                           f"of its items); this one holds {stored} and these items add {adding}", field="items")
+    if not sparse_layout and stored + adding > MAX_POOL_VALUES:
+        raise InvalidInput(f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
+                           f"holds {stored} and these items add {adding}", field="items")
+
+
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
     """The meta fields of a stopping policy: the policy itself, and its budget apart, since the query script
     reads budget and enforce_budget beside n_labeled, in its one round trip."""
@@ -430,3 +474,56 @@ def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput
     """The error for ids a pool does not hold, naming the first one's place in the request."""
     return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])),
                         ids=missing)
+
+
+def _read_status(pipe, pool_id: str) -> None:
+    keys = PoolKeys(pool_id)
+    pipe.hgetall(keys.meta)
+    pipe.hgetall(keys.class_counts)
+    pipe.get(keys.pending)
+    pipe.get(keys.running)
+
+
+def _status(pool_id: str, meta, counts, pending, running) -> dict | None:
+    """A pool's status from what _read_status read; None when the pool does not exist."""
+    meta = decode_hash(meta)
+    if not meta:
+        return None
+    counts = {label_values.decode(k): int(v) for k, v in counts.items()}
+    n_items = int(meta["n_items"])
+    n_labeled = sum(counts.values())
+    n_eval = int(meta.get("n_eval") or 0)
+    policy = StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None)
+    return {
+        "pool_id": pool_id,
+        "tenant": meta.get("tenant") or None,
+        "name": meta["name"] or None,
+        "created_at": float(meta["created_at"]),
+        "model": json.loads(meta["model"]),
+        "strategy": meta["strategy"],
+        "random_state": int_or_none(meta["random_state"]),
+        "classes": json.loads(meta["classes"]) if meta["classes"] else None,
+        "dimension": int_or_none(meta["dim"]),
+        "featurizer": json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
+        "n_items": n_items,
+        "n_labeled": n_labeled,
+        "n_eval": n_eval,
+        "n_unlabeled": n_items - n_labeled - n_eval,
+        "classes_seen": {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
+        "labels_version": int(meta["labels_version"]),
+        "version": int(meta["version"]),
+        "model_version": int_or_none(meta.get("model_version")),
+        "ranked_version": int_or_none(meta.get("ranked_version")),
+        "cold_start": len(counts) < 2,
+        "stopping": policy.to_spec(),
+        "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
+        "retrain": {
+            "queued": pending is not None,
+            "running": running is not None,
+            "queued_job_id": text(pending) if pending else None,
+            "running_job_id": text(running) if running else None,
+            "last_finished_at": float(meta["last_finished_at"]) if meta.get("last_finished_at") else None,
+            "last_duration_s": float(meta["last_duration_s"]) if meta.get("last_duration_s") else None,
+            "last_error": meta.get("last_error") or None,
+        },
+    }

@@ -10,6 +10,8 @@ from redis import Redis
 from ..core.history import Labeled, Review
 from ..core.selection import ALL_STRATEGIES
 from ..core.stopping import StoppingPolicy
+from ..limits import ROWS_PER_CHUNK
+from .features import SPARSE, stored_chunk_rows
 from .keys import POOL_INDEX, PoolKeys
 from .replies import text
 from .scripts import Scripts
@@ -43,6 +45,10 @@ class Snapshot:
     """The last model version and its predictions on the stop set."""
     featurizer: dict | None = None
     """How a text pool's rows were made from text; None for a pool of feature vectors."""
+    chunk_rows: int = ROWS_PER_CHUNK
+    """Rows per stored feature chunk (storage.features)."""
+    stored_sparse: bool = False
+    """Whether the rows are stored sparse (a text pool): they are read as a CSR matrix."""
 
     @property
     def labeled(self) -> Labeled:
@@ -118,13 +124,34 @@ class RefreshStore:
             history=sorted((json.loads(e) for e in history), key=lambda e: e["model_version"]),
             stop_rows=None if stop_set is None else np.frombuffer(stop_set, dtype="<u4").astype(np.int64),
             previous_stop=(previous["model_version"], previous["labels"]) if previous else None,
-            featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None)
+            featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
+            chunk_rows=stored_chunk_rows(meta.get("chunk_rows"), int(meta["n_items"]), int(meta["dim"] or 1)),
+            stored_sparse=meta.get("layout") == SPARSE)
 
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
         """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""
         keys = PoolKeys(pool_id)
         return bool(self.scripts.recover(keys=[keys.meta, keys.pending, keys.running],
                                          args=[job_id, pending_ttl_ms]))
+
+    def queued_job(self, pool_id: str) -> str | None:
+        """The pool's pending job while no refresh of the pool runs; None otherwise."""
+        keys = PoolKeys(pool_id)
+        pending, running = self.redis.mget(keys.pending, keys.running)
+        return text(pending) if pending and not running else None
+
+    def recover_lost(self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int) -> bool:
+        """Replaces the pool's pending job `lost_id`, which is neither queued nor running, by `job_id` once
+        two looks `grace_ms` apart found it so; True when the caller must enqueue `job_id`."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.recover_lost(keys=[keys.pending, keys.running, keys.lost],
+                                              args=[lost_id, job_id, pending_ttl_ms, grace_ms]))
+
+    def defer(self, pool_id: str, job_id: str, new_job_id: str, pending_ttl_ms: int) -> bool:
+        """Passes a busy pool's pending mark from `job_id` to `new_job_id`; True when the caller must
+        enqueue `new_job_id`."""
+        keys = PoolKeys(pool_id)
+        return bool(self.scripts.defer(keys=[keys.pending, keys.running], args=[job_id, new_job_id, pending_ttl_ms]))
 
     def pool_ids(self):
         return (text(raw) for raw in self.redis.sscan_iter(POOL_INDEX, count=500))

@@ -11,7 +11,7 @@ from redis.commands.core import Script
 def _source(name: str) -> str:
     folder = resources.files("sieve.storage") / "lua"
     text = (folder / f"{name}.lua").read_text()
-    if name in ("add_items", "teach", "release", "want", "unlabel", "query", "set_stopping"):
+    if name in ("add_items", "teach", "release", "want", "unlabel", "query", "set_stopping", "create_pool"):
         text = (folder / "common.lua").read_text() + "\n" + text
     return text
 
@@ -25,9 +25,12 @@ class Scripts:
     query: Script
     finish: Script
     release: Script
-    create_meta: Script
+    create_pool: Script
+    index_pool: Script
     heartbeat: Script
     recover: Script
+    recover_lost: Script
+    defer: Script
     want: Script
     unlabel: Script
     set_stopping: Script
@@ -36,4 +39,6 @@ class Scripts:
     def register(cls, redis: Redis) -> "Scripts":
         return cls(**{name: redis.register_script(_source(name))
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_meta", "heartbeat", "recover", "want", "unlabel", "set_stopping")})
+                                   "create_pool", "index_pool", "heartbeat", "recover", "recover_lost", "defer",
+                                   "want", "unlabel",
+                                   "set_stopping")})

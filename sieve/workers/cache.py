@@ -5,30 +5,42 @@ from collections import OrderedDict
 
 import numpy as np
 from redis import Redis
+from scipy import sparse
 
-from ..storage.features import read_rows
+from ..storage.features import read_rows, read_sparse_rows
 from ..storage.keys import PoolKeys
 
 
+def nbytes(rows) -> int:
+    if sparse.issparse(rows):
+        return rows.data.nbytes + rows.indices.nbytes + rows.indptr.nbytes
+    return rows.nbytes
+
+
 class FeatureCache:
-    """A least-recently-used map from pool id to its float32 feature rows, bounded in bytes."""
+    """A least-recently-used map from pool id to its feature rows (float32; CSR for a text pool stored
+    sparse), bounded in bytes."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._arrays: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._arrays: OrderedDict[str, np.ndarray | sparse.csr_matrix] = OrderedDict()
 
-    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int) -> np.ndarray:
+    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int, chunk_rows: int,
+             stored_sparse: bool = False):
         keys = PoolKeys(pool_id)
+        read = read_sparse_rows if stored_sparse else read_rows
         cached = self._arrays.pop(pool_id, None)
-        if cached is None or cached.shape[1] != dim or len(cached) > n_items:
-            cached = read_rows(redis, keys, 0, n_items, dim)
-        elif len(cached) < n_items:
-            cached = np.concatenate([cached, read_rows(redis, keys, len(cached), n_items, dim)])
-        if cached.nbytes <= self.max_bytes:
+        if cached is None or cached.shape[1] != dim or cached.shape[0] > n_items \
+                or sparse.issparse(cached) != stored_sparse:
+            cached = read(redis, keys, 0, n_items, dim, chunk_rows)
+        elif cached.shape[0] < n_items:
+            more = read(redis, keys, cached.shape[0], n_items, dim, chunk_rows)
+            cached = sparse.vstack([cached, more], format="csr") if stored_sparse else np.concatenate([cached, more])
+        if nbytes(cached) <= self.max_bytes:
             self._arrays[pool_id] = cached
             self._evict()
         return cached
 
     def _evict(self) -> None:
-        while sum(a.nbytes for a in self._arrays.values()) > self.max_bytes:
+        while sum(nbytes(a) for a in self._arrays.values()) > self.max_bytes:
             self._arrays.popitem(last=False)

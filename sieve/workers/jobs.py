@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 import time
 
@@ -13,10 +14,12 @@ from ..core.history import review
 from ..core.training import ALWAYS_RANKED, rank_pool
 from ..settings import Settings
 from ..storage import job_stats
-from ..storage.models import dump_model, load_model
+from ..storage.models import ModelTooLarge, dump_model, load_model
+from ..storage.pools import JOB_PREFIX
 from ..storage.refresh import Published, RefreshStore
 from .cache import FeatureCache
 from .labelstudio import push_after_refresh
+from .queue import enqueue_refresh, refresh_queue
 
 RUNNING_TTL_MS = 10_000
 """A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
@@ -78,6 +81,9 @@ def _run(job, pool_id: str) -> dict:
     status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
     while status == "busy":
         time.sleep(BUSY_POLL_SECONDS)
+        deferred = _defer_if_others_wait(job, store, pool_id, settings)
+        if deferred:
+            return {"pool_id": pool_id, "outcome": "deferred", "job_id": deferred}
         status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
     if snapshot is None:
         return {"pool_id": pool_id, "outcome": status}
@@ -92,6 +98,8 @@ def _run(job, pool_id: str) -> dict:
             outcome = store.publish(pool_id, job.id, published)
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
+        if isinstance(error, ModelTooLarge):
+            job.retries_left = 0  # the same labels fit the same model: a retry would fail the same way
         raise
     if outcome == "ok":
         push_after_refresh(job.connection, pool_id, snapshot.version, settings)
@@ -100,10 +108,24 @@ def _run(job, pool_id: str) -> dict:
             "duration_s": round(time.perf_counter() - started, 4)}
 
 
+def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Settings) -> str | None:
+    """While its pool is busy, a refresh that other jobs wait behind gives its worker to them: a new job
+    at the back of its lane takes over its pending mark. The id of that job, or None."""
+    queues = refresh_queue(job.connection, settings)
+    if not queues.count:
+        return None
+    new_job_id = f"{JOB_PREFIX}{pool_id}-d{secrets.token_hex(4)}"
+    if not store.defer(pool_id, job.id, new_job_id, settings.pending_ttl_ms):
+        return None
+    enqueue_refresh(queues, pool_id, new_job_id, settings)
+    return new_job_id
+
+
 def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
     key = settings.require_secret_key()
     pool_id = snapshot.pool_id
-    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim)
+    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim, snapshot.chunk_rows,
+                              snapshot.stored_sparse)
     model = None
     if snapshot.model_version == snapshot.labels_version:
         # Only items changed since the last fit: reuse the model, score the new rows too.
@@ -125,7 +147,7 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
     return Published(
         version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
         model_classes=result.classes,
-        model_blob=(dump_model(result.model, key, pool_id, model_version)
+        model_blob=(dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes)
                     if fitted_here and result.model is not None else None),
         proba=result.proba, n_ranked=len(result.orders["random"][0]),
         rankings=result.orders,

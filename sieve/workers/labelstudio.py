@@ -31,9 +31,9 @@ def push_after_refresh(redis: Redis, pool_id: str, ranked_version: int, settings
 
 def push_predictions(pool_id: str, ranked_version: int) -> dict:
     """Sends the ranking's predictions of every unlabeled task, then sets the project's model version."""
-    redis, settings, link, client = _project(pool_id)
+    redis, settings, link, client, missing = _project(pool_id)
     if client is None:
-        return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
+        return {"pool_id": pool_id, "outcome": missing}
     ranking = read_all(redis, pool_id)
     if ranking.ranked_version != ranked_version:
         # A newer refresh published meanwhile; its own push sends its ranking.
@@ -48,7 +48,10 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
             raise
         # Label Studio refuses a whole import that names a task it no longer has (deleted while Sieve
         # missed the webhook): learn which tasks exist, and send the predictions of those.
-        existing = {task["id"] for page in client.tasks(link.project_id, annotations=False) for task in page}
+        existing = {task.get("id") for page in client.tasks(link.project_id, annotations=False) for task in page
+                    if isinstance(task, dict)}
+        if client.stopped:  # a partial list would mark tasks deleted that are not
+            raise LabelStudioError(f"reading project {link.project_id}'s tasks {client.stopped}")
         links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
         created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
     client.set_model_version(link.project_id, version)
@@ -60,31 +63,44 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
 def sync_project(pool_id: str) -> dict:
     """Reads every task of the project, with its annotations, into the pool: tasks imported before Sieve
     was connected join it, and so do the labels they already have."""
-    redis, settings, link, client = _project(pool_id)
+    redis, settings, link, client, missing = _project(pool_id)
     if client is None:
-        return {"pool_id": pool_id, "outcome": "no Label Studio address or token"}
+        return {"pool_id": pool_id, "outcome": missing}
     service = LabelStudio(Pools(redis, settings))
     added = labeled = 0
     for tasks in client.tasks(link.project_id):
         outcome = service.absorb(link, tasks)
         added, labeled = added + outcome["added"], labeled + outcome["labeled"]
+    if client.stopped:
+        log.warning("pool %s: reading Label Studio project %d %s", pool_id, link.project_id, client.stopped)
+        return {"pool_id": pool_id, "outcome": "stopped", "reason": client.stopped, "added": added,
+                "labeled": labeled}
     return {"pool_id": pool_id, "outcome": "synced", "added": added, "labeled": labeled}
 
 
 def _project(pool_id: str):
-    """The job's Redis, the settings, the pool's Label Studio link and a client for it (None without an
-    address and a token)."""
+    """The job's Redis, the settings, the pool's Label Studio link, a client for it, and why there is none
+    (no address, no token, or an origin no longer allowed)."""
     redis = get_current_job().connection
     settings = Settings.from_env()
     link = LinkStore(redis).load(pool_id)
-    return redis, settings, link, _client(link, settings)
+    return (redis, settings, link, *_client(link, settings))
 
 
-def _client(link: Link | None, settings: Settings) -> LabelStudioClient | None:
+def _client(link: Link | None, settings: Settings) -> tuple[LabelStudioClient | None, str]:
     if link is None:
-        return None
-    url, token = settings.labelstudio_url or link.hostname, settings.labelstudio_token or link.token
-    return LabelStudioClient(url, token) if url and token else None
+        return None, "no Label Studio link"
+    token = settings.labelstudio_token or link.token
+    if settings.labelstudio_url:
+        url, allowed = settings.labelstudio_url, None  # the operator's own choice
+    else:
+        # A stored hostname is checked again: the allow-list may have shrunk since the setup.
+        url, allowed = link.hostname, settings.labelstudio_origins
+        if url and url not in allowed:
+            return None, "the Label Studio origin is not in SIEVE_LABELSTUDIO_ORIGINS"
+    if not url or not token:
+        return None, "no Label Studio address or token"
+    return LabelStudioClient(url, token, allowed_origins=allowed), ""
 
 
 def _predictions(ranking, link, version: str, deleted: set[str]) -> list[dict]:

@@ -1,13 +1,23 @@
-"""Enqueues refresh jobs: JSON-serialized, deterministic ids, bounded time, retried on failure."""
+"""Enqueues refresh jobs: JSON-serialized, deterministic ids, bounded time, retried on failure.
+
+Jobs wait in lanes, one RQ queue each, and a tenant's jobs all go to the lane its name hashes to; workers
+take from the lanes in turn (RQ's round-robin dequeue), so a tenant with a long backlog delays another
+tenant by at most the jobs already running, not by its backlog.
+"""
 from __future__ import annotations
+
+import re
+import zlib
 
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from ..settings import Settings
+from ..storage.keys import PoolKeys
+from ..storage.replies import text
 
 REFRESH_FUNCTION = "sieve.workers.jobs.refresh_pool"
 RETRY_INTERVALS = [0]
@@ -15,9 +25,60 @@ RETRY_INTERVALS = [0]
 worker that outlives it when the worker is killed and keeps its Redis connections, so that the killed
 worker's blocked dequeue goes on taking jobs that nobody runs."""
 
+LANES = 16
+"""Queues the jobs are spread over by tenant. Two tenants share a lane with odds 1/LANES; a worker's
+blocking dequeue watches them all, which costs Redis nothing while they are empty."""
 
-def refresh_queue(redis: Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+_JOB_ID = re.compile(r"^(?:refresh|lspush|lssync)-([0-9a-f]+)-[0-9a-z]+$")
+
+
+def pool_of_job(job_id: str) -> str | None:
+    """The pool a job of Sieve's works on, from its id; None for an id Sieve does not make."""
+    match = _JOB_ID.match(job_id)
+    return match.group(1) if match else None
+
+
+
+def lane_of(tenant: str | None, pool_id: str) -> int:
+    """The lane of the pool's tenant; of the pool itself when it has none (API keys off)."""
+    owner = f"tenant:{tenant}" if tenant else f"pool:{pool_id}"
+    return zlib.crc32(owner.encode()) % LANES
+
+
+class RefreshQueues:
+    """The lanes `<SIEVE_QUEUE>:lane:<n>`, and the plain `<SIEVE_QUEUE>` queue that older API processes
+    enqueue on, which the workers serve too."""
+
+    def __init__(self, redis: Redis, settings: Settings):
+        self.connection = redis
+        self.name = settings.queue_name
+        self.lanes = [Queue(f"{self.name}:lane:{n}", connection=redis, serializer=JSONSerializer)
+                      for n in range(LANES)]
+        self.shared = Queue(self.name, connection=redis, serializer=JSONSerializer)
+
+    def for_pool(self, pool_id: str) -> Queue:
+        tenant = self.connection.hget(PoolKeys(pool_id).meta, "tenant")
+        return self.lanes[lane_of(text(tenant) if tenant else None, pool_id)]
+
+    def all(self) -> list[Queue]:
+        return [*self.lanes, self.shared]
+
+    @property
+    def count(self) -> int:
+        """Jobs waiting in every lane."""
+        pipe = self.connection.pipeline(transaction=False)
+        for queue in self.all():
+            pipe.llen(queue.key)
+        return sum(pipe.execute())
+
+
+def refresh_queue(redis: Redis, settings: Settings) -> RefreshQueues:
+    return RefreshQueues(redis, settings)
+
+
+def worker_queues(redis: Redis, settings: Settings) -> list[Queue]:
+    """The queues a worker takes jobs from, in turn."""
+    return refresh_queue(redis, settings).all()
 
 
 def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
@@ -26,10 +87,11 @@ def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
                 description=f"refresh pool {pool_id}")
 
 
-def enqueue_refresh(queue: Queue, pool_id: str, job_id: str, settings: Settings) -> str:
+def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: Settings) -> str:
     """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
     try:
-        queue.enqueue(REFRESH_FUNCTION, pool_id, unique=True, **_options(pool_id, job_id, settings))
+        queues.for_pool(pool_id).enqueue(REFRESH_FUNCTION, pool_id, unique=True,
+                                         **_options(pool_id, job_id, settings))
     except DuplicateJobError:
         pass
     return job_id
@@ -40,16 +102,16 @@ PUSH_FUNCTION = "sieve.workers.labelstudio.push_predictions"
 SYNC_FUNCTION = "sieve.workers.labelstudio.sync_project"
 
 
-def _enqueue_once(queue: Queue, function: str, args: tuple, job_id: str, settings: Settings, description: str,
-                  again: bool = False) -> str:
+def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings,
+                  description: str, again: bool = False) -> str:
     """Enqueues a job under a deterministic id, once; with `again`, one that failed runs again."""
     options = _options(args[0], job_id, settings)
     try:
-        queue.enqueue(function, *args, unique=True, **{**options, "description": description})
+        queues.for_pool(args[0]).enqueue(function, *args, unique=True, **{**options, "description": description})
     except DuplicateJobError:
         if again:
             try:
-                job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+                job = Job.fetch(job_id, connection=queues.connection, serializer=JSONSerializer)
             except NoSuchJobError:
                 return job_id
             if job.is_failed:
@@ -57,13 +119,39 @@ def _enqueue_once(queue: Queue, function: str, args: tuple, job_id: str, setting
     return job_id
 
 
-def enqueue_push(queue: Queue, pool_id: str, ranked_version: int, settings: Settings, again: bool = False) -> str:
+def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings,
+                 again: bool = False) -> str:
     """Enqueues the push of this ranking to Label Studio: once per ranking, unless `again`."""
-    return _enqueue_once(queue, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
+    return _enqueue_once(queues, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
                          settings, f"push pool {pool_id} to Label Studio", again)
 
 
-def enqueue_sync(queue: Queue, pool_id: str, version: int, settings: Settings) -> str:
+def enqueue_sync(queues: RefreshQueues, pool_id: str, version: int, settings: Settings) -> str:
     """Enqueues reading a Label Studio project's tasks and annotations into its pool, once per pool version."""
-    return _enqueue_once(queue, SYNC_FUNCTION, (pool_id,), f"lssync-{pool_id}-{version}", settings,
+    return _enqueue_once(queues, SYNC_FUNCTION, (pool_id,), f"lssync-{pool_id}-{version}", settings,
                          f"read Label Studio's tasks into pool {pool_id}")
+
+
+def is_waiting(redis: Redis, job_id: str) -> bool:
+    """Whether the job sits in its queue's list, so that a worker will take it."""
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return Queue(job.origin, connection=redis, serializer=JSONSerializer).get_job_position(job_id) is not None
+
+
+def give_up(redis: Redis, job_id: str, reason: str) -> None:
+    """Marks a job that no worker will run as failed, so that a client polling it learns so."""
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED):
+        return
+    queue = Queue(job.origin, connection=redis, serializer=JSONSerializer)
+    with redis.pipeline() as pipe:
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        queue.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=reason, pipeline=pipe)
+        pipe.lrem(queue.intermediate_queue_key, 1, job_id)  # where RQ's single-queue dequeue leaves it
+        pipe.execute()

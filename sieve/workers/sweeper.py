@@ -10,10 +10,14 @@ from redis import Redis
 from ..settings import Settings
 from ..storage.pools import JOB_PREFIX
 from ..storage.refresh import RefreshStore
-from .queue import enqueue_refresh, refresh_queue
+from .queue import enqueue_refresh, give_up, is_waiting, refresh_queue
 
 SWEEP_SECONDS = 5.0
 """How often each worker looks for pools whose rankings are behind with nothing queued or running."""
+
+LOST_GRACE_MS = 3000
+"""How long a pool's pending job must stay neither queued nor running before a sweep asks again. A live
+worker claims a job milliseconds after it dequeued it; one killed in between never does."""
 
 log = logging.getLogger("sieve.worker")
 
@@ -43,9 +47,24 @@ class Sweeper:
             job_id = f"{JOB_PREFIX}{pool_id}-r{secrets.token_hex(4)}"
             if self.store.recover(pool_id, job_id, self.settings.pending_ttl_ms):
                 log.warning("pool %s: its refresh was lost; asking again as %s", pool_id, job_id)
-                enqueue_refresh(self.queue, pool_id, job_id, self.settings)
-                asked.append(job_id)
+            elif not self._lost_after_dequeue(pool_id, job_id):
+                continue
+            enqueue_refresh(self.queue, pool_id, job_id, self.settings)
+            asked.append(job_id)
         return asked
+
+    def _lost_after_dequeue(self, pool_id: str, job_id: str) -> bool:
+        """True when the pool's pending job was dequeued by a worker that died before it claimed the
+        pool (or failed before, or never reached the queue): `job_id` then replaces it."""
+        queued = self.store.queued_job(pool_id)
+        if queued is None or is_waiting(self.store.redis, queued):
+            return False
+        if not self.store.recover_lost(pool_id, queued, job_id, self.settings.pending_ttl_ms, LOST_GRACE_MS):
+            return False
+        log.warning("pool %s: its queued refresh %s was taken by no live worker; asking again as %s",
+                    pool_id, queued, job_id)
+        give_up(self.store.redis, queued, f"its worker stopped before it began; {job_id} replaces it")
+        return True
 
     def _run(self) -> None:
         while not self._stop.wait(SWEEP_SECONDS):

@@ -6,12 +6,14 @@ import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, get_current_job
+from rq.worker import DequeueStrategy
 from rq.serializers import JSONSerializer
 
 from .. import logs
 from ..settings import Settings
 from ..storage.connection import connect
-from .queue import refresh_queue
+from .job_class import SieveJob
+from .queue import worker_queues
 from .sweeper import Sweeper
 
 log = logging.getLogger("sieve.worker")
@@ -25,10 +27,13 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     sweeper = None if burst else Sweeper(redis, settings).start()
     try:
         while True:
-            # SimpleWorker runs jobs in this process, so the feature cache survives between jobs.
-            worker = SimpleWorker([refresh_queue(redis, settings)], connection=redis, serializer=JSONSerializer)
+            # SimpleWorker runs jobs in this process, so the feature cache survives between jobs; SieveJob
+            # runs only Sieve's job functions, whatever else a job in Redis names.
+            worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer,
+                                  job_class=SieveJob)
             try:
-                return worker.work(burst=burst, logging_level="INFO")
+                # In turn from each lane: one tenant's backlog waits behind other tenants' next jobs.
+                return worker.work(burst=burst, logging_level="INFO", dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             except RedisError as error:
                 # RQ gives up when Redis vanishes in the middle of a job; wait for it and serve again.
                 log.warning("Redis failed under the worker (%s); waiting for it to come back", error)

@@ -112,12 +112,12 @@ class Stack:
         return f"http://127.0.0.1:{self.api_port}"
 
     def start_api(self, timeout: float = 60) -> subprocess.Popen:
-        """gunicorn (1 process, 8 threads) on this stack's port; returns once /healthz answers."""
+        """gunicorn (1 gevent process) on this stack's port; returns once /healthz answers."""
         n = len(self.apis)
         log = open(self.root / f"api{n}.log", "w")
         process = subprocess.Popen(
             [sys.executable, "-m", "sieve.cli", "api", "--host", "127.0.0.1", "--port", str(self.api_port),
-             "--processes", "1", "--threads", "8"],
+             "--processes", "1"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.apis.append(process)

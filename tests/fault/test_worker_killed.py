@@ -12,11 +12,17 @@ import os
 import signal
 import time
 
+import requests
 
-from tests.fault.conftest import RetrainLost, Watch, label_log, labels_by_id, make_slow_pool, teach, wait_until
+from tests.fault.conftest import (RetrainLost, Watch, label_log, labels_by_id, make_random_pool, make_slow_pool,
+                                  teach, wait_until)
 
 RECOVERY_DEADLINE_S = 30.0
 """How long after the kill the pool may take to be up to date again, its retrain included (2-8 s here)."""
+
+LOST_JOB_DEADLINE_S = 20.0
+"""How long a refresh taken by a worker that died before it began may stay lost: sweeps every 5 s, two
+looks 3 s apart, and a retrain of a small pool."""
 
 
 def _kill_the_worker_running(stack, redis, watch: Watch) -> tuple[dict, str]:
@@ -45,7 +51,7 @@ def _rq_state(redis, job_id: str) -> str:
     from rq.serializers import JSONSerializer
 
     job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
-    registry = StartedJobRegistry("sieve", connection=redis, serializer=JSONSerializer)
+    registry = StartedJobRegistry(job.origin, connection=redis, serializer=JSONSerializer)
     expiries = [score for key, score in redis.zrange(registry.key, 0, -1, withscores=True)
                 if key.decode().startswith(job_id + ":")]
     due = f"{min(expiries) - time.time():.0f} s from now" if expiries else "not in the StartedJobRegistry"
@@ -114,3 +120,47 @@ def test_the_next_teach_after_a_worker_killed_mid_retrain_brings_the_pool_up_to_
     assert final["retrain"]["last_duration_s"] >= 1.0, "the retrain was too quick to be killed reliably"
     watch.assert_model_version_never_went_back()
     _assert_every_label_present(redis, watch, pool_id, taught, n_calls=2)
+
+
+def _dequeue_as_a_worker_would(redis, env: dict) -> str:
+    """Takes the next refresh job off the workers' queues with RQ's own dequeue, then does nothing with
+    it: the state a worker killed right after its dequeue, before it claimed the pool, leaves behind."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from sieve.settings import Settings
+    from sieve.workers.queue import worker_queues
+
+    taken = Queue.dequeue_any(worker_queues(redis, Settings.from_env(env)), None, connection=redis,
+                              serializer=JSONSerializer)
+    assert taken is not None, "no refresh job was queued"
+    return taken[0].id
+
+
+def test_a_refresh_whose_worker_died_right_after_dequeue_is_asked_again(make_stack):
+    stack = make_stack(job_retries=1)
+    stack.start_redis()
+    stack.start_api()
+    redis = stack.redis()
+    pool_id = make_random_pool(stack.api_url, 300, seed=5)
+    watch = Watch(stack.api_url, pool_id)
+    lost_job = _dequeue_as_a_worker_would(redis, stack.env)
+    assert watch.status()["retrain"]["queued_job_id"] == lost_job
+    # Labels taught now coalesce into the lost job, which no worker will ever run.
+    teach(stack.api_url, pool_id, [(f"i{i}", "a" if i % 2 else "b") for i in range(40)])
+
+    stack.start_worker()
+    recovered = watch.wait_up_to_date(LOST_JOB_DEADLINE_S)
+    assert recovered is not None, (
+        f"{LOST_JOB_DEADLINE_S:.0f} s after a worker started, the pool is still behind its labels: "
+        f"{watch.status()}")
+    assert recovered["model_version"] == recovered["labels_version"] == 1
+    job = requests.get(f"{stack.api_url}/v1/jobs/{lost_job}", timeout=10).json()
+    assert job["status"] == "failed", job
+
+    # Later changes get a refresh of their own, not the lost job's.
+    answer = teach(stack.api_url, pool_id, [("i100", "a")])
+    assert answer["job_id"] and answer["job_id"] != lost_job
+    final = wait_until(watch.up_to_date, 30, "the pool to be up to date again", interval=0.1)
+    assert final["model_version"] == 2
+    watch.assert_model_version_never_went_back()

@@ -22,7 +22,8 @@ from tests.stack import running_service
 def keyed(tmp_path_factory):
     """A Sieve of its own (auth switches on for its whole Redis), with keys for two tenants."""
     server = EmbeddedRedis(tmp_path_factory.mktemp("auth-redis")).start()
-    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET}
+    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET,
+           "SIEVE_LABELSTUDIO_ORIGINS": "http://localhost:8080"}  # the hostname of the captured setup
     try:
         with running_service(env, tmp_path_factory.mktemp("auth-logs"), workers=1) as url:
             anonymous = ApiClient(url)
@@ -98,6 +99,20 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
     status = acme.status(pool)
     assert status["n_items"] == 2 and status["labels_version"] == 2 and status["stopping"]["budget"] is None
     assert keyed["open_pool"] not in {p["pool_id"] for p in acme.get("/v1/pools").json()["pools"]}
+
+
+def test_a_deleted_pools_jobs_are_a_404_to_every_tenant(keyed):
+    acme, globex = client(keyed, "acme"), client(keyed, "globex")
+    pool = acme.create_pool(items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
+                            labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}])
+    acme.wait_idle(pool)
+    job = acme.teach(pool, [("a", "x")])["job_id"]
+    assert job and acme.get(f"/v1/jobs/{job}").status_code == 200
+    assert acme.delete(f"/v1/pools/{pool}").status_code == 204
+    for tenant in (acme, globex):
+        answer = tenant.get(f"/v1/jobs/{job}")
+        assert answer.status_code == 404 and answer.json()["field"] == "job_id"
+        assert answer.headers["Content-Type"] == "application/problem+json"
 
 
 def test_the_same_idempotency_key_in_two_tenants_makes_two_pools(keyed):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import socket
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -563,3 +565,29 @@ def test_bad_lease_arguments_are_rejected_naming_them(api, redis, pool, params, 
                                                                             "annotator")])
 def test_bad_release_bodies_are_rejected_naming_the_field(api, redis, pool, body, field):
     assert_problem(api.post(f"/v1/pools/{pool}/release", json=body), 422, field)
+
+
+@pytest.mark.parametrize("length", [5_000, 10_000])
+def test_a_path_too_long_for_the_server_is_a_414_problem_naming_the_url(api, length):
+    answer = requests.get(f"{api.base_url}/v1/pools/{'a' * length}", timeout=10)
+    assert_problem(answer, 414, "url")
+
+
+@pytest.mark.parametrize("raw, status, field", [
+    (b"GARBAGE\r\n\r\n", 400, "request line"),
+    (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431, "headers"),
+], ids=["bad request line", "bad method", "header too large"])
+def test_a_request_the_server_refuses_before_the_app_is_a_problem_naming_its_part(api, raw, status, field):
+    address = urlsplit(api.base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(raw)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].split(" ")[1] == str(status), reply
+    assert f"Content-Type: {PROBLEM}" in lines[1:]
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["field"] == field and problem["title"], problem

@@ -114,7 +114,9 @@ def test_predict_answers_with_the_current_model_or_409_before_one_exists(api):
 
 def test_a_burst_of_teach_calls_is_coalesced_and_the_last_retrain_sees_every_label(api, redis):
     from rq.registry import FinishedJobRegistry
-    from rq import Queue
+
+    from sieve.settings import Settings
+    from sieve.workers.queue import worker_queues
 
     rng = np.random.default_rng(7)
     X, y = _blobs(rng, n=200)
@@ -126,7 +128,8 @@ def test_a_burst_of_teach_calls_is_coalesced_and_the_last_retrain_sees_every_lab
         api.teach(pool, [(f"i{row}", y[row])])
     status = api.wait_idle(pool)
     assert status["labels_version"] == 50 and status["model_version"] == 50 and status["n_labeled"] == 50
-    finished = FinishedJobRegistry(queue=Queue("sieve", connection=redis)).get_job_ids()
+    finished = [job_id for queue in worker_queues(redis, Settings())
+                for job_id in FinishedJobRegistry(queue=queue).get_job_ids()]
     runs = [job_id for job_id in finished if job_id.startswith(f"refresh-{pool}-")]
     print(f"{len(runs)} refresh runs for 50 teach calls")
     assert 1 <= len(runs) < 25, runs

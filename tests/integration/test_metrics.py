@@ -73,3 +73,26 @@ def test_once_api_keys_exist_metrics_needs_its_own_token(settings, redis):
     client = create_app(settings).test_client()
     refused = _refused(client.get("/metrics", headers={"Authorization": f"Bearer {token}"}))
     assert "SIEVE_METRICS_TOKEN" in refused["detail"]
+
+
+def _invented(n: int) -> str:
+    """The n-th made-up method name: a valid HTTP token no server knows."""
+    letters = ""
+    while True:
+        n, digit = divmod(n, 26)
+        letters += chr(ord("A") + digit)
+        if not n:
+            return "ZZ" + letters
+
+
+def test_invented_methods_are_counted_as_other_so_metrics_stay_small(api):
+    for n in range(3000):
+        answer = api.request(_invented(n), "/healthz")
+        assert answer.status_code == 405, answer.text
+    answer = api.get("/metrics")
+    assert len(answer.content) < 100_000
+    families = _scrape(answer)
+    methods = {s.labels["method"] for name in ("sieve_http_requests", "sieve_http_request_duration_seconds")
+               for s in families[name].samples}
+    assert methods <= {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"}, methods
+    assert _value(families["sieve_http_requests"], method="other", status="405") >= 3000

@@ -8,6 +8,8 @@ from sieve.core.errors import InvalidInput
 from sieve.core.strategies import STRATEGIES, scores
 from sieve.labelstudio import protocol
 from sieve.labelstudio.config import parse_label_config
+from sieve.labelstudio.origins import OriginError, refuse_address
+from sieve.limits import MAX_TEXT_LENGTH
 
 CONFIG = ('<View><Image name="img" value="$image"/><Text name="text" value="$review"/>'
           '<Choices name="sentiment" toName="text" choice="single"><Choice value="Positive"/>'
@@ -73,3 +75,24 @@ def test_a_prediction_without_a_label_has_an_empty_result():
     with_label = protocol.prediction("Positive", 0.25, "v", "s", "t")
     assert with_label["result"] == [{"from_name": "s", "to_name": "t", "type": "choices",
                                      "value": {"choices": ["Positive"]}}]
+
+
+def test_a_task_text_longer_than_the_text_limit_is_no_text():
+    assert protocol.task_text({"data": {"text": "a" * MAX_TEXT_LENGTH}}, "text") == "a" * MAX_TEXT_LENGTH
+    assert protocol.task_text({"data": {"text": "a" * (MAX_TEXT_LENGTH + 1)}}, "text") is None
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1%eth0", "::ffff:169.254.1.1", "0.0.0.0", "224.0.0.1"])
+def test_no_origin_may_lead_to_a_link_local_or_unspecified_address(address):
+    with pytest.raises(OriginError):
+        refuse_address(address)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "10.1.2.3", "192.168.0.9", "93.184.216.34"])
+def test_loopback_private_and_public_addresses_may_be_called_when_their_origin_is_allowed(address):
+    refuse_address(address)
+
+
+def test_a_task_id_longer_than_label_studios_is_no_task_id():
+    assert protocol.task_id({"id": 10 ** 18 - 1}) == "9" * 18
+    assert protocol.task_id({"id": 10 ** 18}) is None and protocol.task_id(int("9" * 4000)) is None
