@@ -68,3 +68,16 @@ MAX_LIST_POOLS = 1000
 
 MAX_METRICS_POOLS = 1000
 """Most pools /metrics reports one by one (by id order); sieve_pools counts them all."""
+
+MAX_MODEL_ITERATIONS = 1000
+"""Most iterations (epochs for SGD) a model spec may ask for: with `tol: null` SGD runs every one."""
+
+MAX_FOREST_TREES = 100
+"""Most trees a random forest may have: fit time and model size grow with each."""
+
+MAX_TREE_LEAVES = 1000
+"""Most leaves per tree of a random forest, and its default: bounds the model's size whatever the labels."""
+
+MAX_FOREST_SPLIT_FEATURES = 800
+"""Most n_estimators x max_features (an integer) of a random forest, whose fit time grows with both: the
+default forest's on 64 features (100 trees x 8)."""

@@ -32,7 +32,10 @@ class ModelSpecSchema(ma.Schema):
     type = fields.String(metadata={"description": "logistic_regression (default), sgd_classifier, "
                                                   "random_forest or gaussian_nb.", "enum": list(MODEL_TYPES)})
     params = fields.Dict(keys=fields.String(), metadata={
-        "description": "scikit-learn parameters of that model; unset ones keep scikit-learn's defaults."})
+        "description": "scikit-learn parameters of that model, each within a range that bounds fit time and model "
+                       "size (README, Model parameters; a value outside is a 422 naming it and its range); unset "
+                       "ones keep scikit-learn's defaults, except sgd_classifier's loss (log_loss) and "
+                       "random_forest's max_leaf_nodes (1000)."})
     # Raw, so that the core's check refuses 1 or "true" instead of marshmallow coercing them.
     standardize = fields.Raw(metadata={"type": "boolean", "default": False, "description": (
         "Scale each feature to zero mean and unit variance, learned from the labeled items at each fit, "

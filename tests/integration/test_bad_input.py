@@ -416,6 +416,25 @@ def test_a_bad_model_spec_is_a_422_naming_the_model_field_and_creates_no_pool(ap
     assert pool_ids(api) == before
 
 
+@pytest.mark.parametrize("leaves", [10 ** 7, 10 ** 18, 10 ** 30])
+def test_a_forest_with_a_huge_max_leaf_nodes_is_a_422_naming_it_not_a_500_or_gigabytes(api, pool, leaves):
+    before = pool_ids(api)
+    body = assert_problem(api.post("/v1/pools", json={"model": {"type": "random_forest",
+                                                                "params": {"max_leaf_nodes": leaves}}}),
+                          422, "model.params.max_leaf_nodes")
+    assert "1,000" in body["detail"]
+    assert pool_ids(api) == before
+
+
+def test_sgd_asked_for_100000_epochs_without_a_tolerance_is_a_422_naming_max_iter(api, pool):
+    before = pool_ids(api)
+    body = assert_problem(api.post("/v1/pools", json={"model": {"type": "sgd_classifier",
+                                                                "params": {"max_iter": 100_000, "tol": None}}}),
+                          422, "model.params.max_iter")
+    assert "1,000" in body["detail"]
+    assert pool_ids(api) == before
+
+
 def test_a_model_param_nested_hundreds_deep_is_a_422_not_a_500(api, pool):
     before = pool_ids(api)
     text = '{"model": {"params": {"C": ' + "[" * 900 + "]" * 900 + "}}}"

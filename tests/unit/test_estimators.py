@@ -1,6 +1,6 @@
 """The model whitelist: specs are normalized, bad ones rejected with the field at fault."""
 
-import time
+import resource
 
 import numpy as np
 import pytest
@@ -13,10 +13,12 @@ from sklearn.preprocessing import StandardScaler
 from sieve.core.errors import InvalidInput
 from sieve.core.estimators import (
     DEFAULT_MODEL_TYPE,
+    FORBIDDEN_PARAMS,
     MODEL_TYPES,
     build_estimator,
     normalize_model_spec,
 )
+from sieve.core.model_params import PARAMS
 from sieve.storage.models import UntrustedModel, dump_model, load_model
 
 
@@ -130,8 +132,8 @@ def test_non_json_values_are_rejected():
     assert _field_of({"params": {"class_weight": {1: 2.0}}}) == "model.params.class_weight"
 
 
-def test_value_rejected_by_sklearn_names_the_parameter():
-    with pytest.raises(InvalidInput, match="'C' parameter") as info:
+def test_a_value_outside_its_range_is_rejected_naming_the_parameter_and_its_range():
+    with pytest.raises(InvalidInput, match=r"C must be a number in \(0, 1,000,000\], got -1") as info:
         normalize_model_spec({"params": {"C": -1}})
     assert info.value.field == "model.params.C"
     assert _field_of({"type": "random_forest", "params": {"criterion": "bogus"}}) == "model.params.criterion"
@@ -157,22 +159,162 @@ def test_sgd_hinge_loss_is_rejected_for_lacking_predict_proba():
 @pytest.mark.parametrize(
     "model_type, name, value",
     [
-        ("random_forest", "n_estimators", 501),
+        ("random_forest", "n_estimators", 101),
+        ("random_forest", "n_estimators", 500),
         ("random_forest", "max_depth", 101),
-        ("logistic_regression", "max_iter", 100_001),
-        ("sgd_classifier", "max_iter", 100_001),
+        ("random_forest", "max_leaf_nodes", 1001),
+        ("random_forest", "max_features", None),
+        ("random_forest", "max_features", 1.0),
+        ("random_forest", "max_features", 0.13),
+        ("random_forest", "max_features", 9),
+        ("random_forest", "max_samples", 1.5),
+        ("random_forest", "max_samples", 100_001),
+        ("logistic_regression", "max_iter", 1001),
+        ("sgd_classifier", "max_iter", 1001),
+        ("sgd_classifier", "power_t", -1.0),
     ],
 )
 def test_resource_bounds_are_enforced(model_type, name, value):
     assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
 
 
-def test_values_at_the_resource_bounds_are_accepted_and_probe_stays_cheap():
-    start = time.perf_counter()
-    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 500, "max_depth": 100}})
-    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}})
-    # Generous bound: the probe caps n_estimators/max_iter, so this takes a few ms locally.
-    assert time.perf_counter() - start < 1.0
+def test_values_at_the_resource_bounds_are_accepted():
+    normalize_model_spec({"type": "random_forest", "params": {
+        "n_estimators": 100, "max_depth": 100, "max_leaf_nodes": 1000, "max_features": 8, "max_samples": 100_000}})
+    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 12, "max_features": 64}})
+    normalize_model_spec({"type": "random_forest", "params": {"max_features": 0.125, "max_samples": 1.0}})
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000}})
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100, "tol": None}})
+    normalize_model_spec({"params": {"max_iter": 1000, "C": 1e6}})
+
+
+def test_every_parameter_of_every_model_has_an_entry_in_the_bounds_table():
+    for model_type, cls in MODEL_TYPES.items():
+        assert set(PARAMS[model_type]) == set(cls().get_params()) - set(FORBIDDEN_PARAMS), model_type
+
+
+def _range_ends():
+    for model_type, table in PARAMS.items():
+        for name, param in table.items():
+            for number in param.numbers:
+                over = number.high + 1 if number.integer else float(number.high * 2 + 1)
+                yield model_type, name, number.high if number.integer else float(number.high), over
+
+
+@pytest.mark.parametrize("model_type, name, top, over", list(_range_ends()))
+def test_every_numeric_parameter_accepts_the_top_of_its_range_and_refuses_beyond_it(model_type, name, top, over):
+    # l1_ratio 1 is an l1 penalty, which lbfgs (the default solver) cannot fit.
+    params = {name: top, **({"solver": "saga"} if name == "l1_ratio" and model_type == "logistic_regression" else {})}
+    if name == "max_features":
+        params["n_estimators"] = 1  # one tree may weigh as many features as the limit
+    normalize_model_spec({"type": model_type, "params": params})
+    with pytest.raises(InvalidInput, match=f"{name} must be") as info:
+        normalize_model_spec({"type": model_type, "params": {name: over}})
+    assert info.value.field == f"model.params.{name}"
+
+
+@pytest.mark.parametrize("value", [10 ** 7, 10 ** 18, 10 ** 30])
+def test_a_huge_max_leaf_nodes_is_refused_without_allocating_for_it(value):
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert _field_of({"type": "random_forest", "params": {"max_leaf_nodes": value}}) == "model.params.max_leaf_nodes"
+    # A probe fitted with 10**7 leaves reserved 1.5 GB; kilobytes on Linux.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024
+
+
+@pytest.mark.parametrize("model_type, name, value", [
+    ("random_forest", "n_estimators", 10 ** 18),
+    ("random_forest", "min_samples_leaf", 10 ** 30),
+    ("random_forest", "max_samples", 10 ** 30),
+    ("random_forest", "criterion", 10 ** 30),
+    ("random_forest", "class_weight", {"a": 10 ** 30}),
+    ("random_forest", "monotonic_cst", [0, 10 ** 18]),
+    ("gaussian_nb", "priors", [10 ** 30, 0]),
+    ("sgd_classifier", "average", 10 ** 30),
+    ("logistic_regression", "max_iter", -(10 ** 30)),
+])
+def test_an_integer_beyond_32_bits_anywhere_is_refused_naming_its_parameter(model_type, name, value):
+    assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
+
+
+def test_sgd_may_not_run_100000_epochs_without_a_tolerance():
+    with pytest.raises(InvalidInput, match="max_iter must be an integer from 1 to 1,000") as info:
+        normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}})
+    assert info.value.field == "model.params.max_iter"
+
+
+def test_sgd_without_a_real_tolerance_is_held_to_100_epochs():
+    for tol in (None, 0, 0.00009):
+        normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 100, "tol": tol}})
+        with pytest.raises(InvalidInput, match="at most 100 when tol is null or below 0.0001") as info:
+            normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 101, "tol": tol}})
+        assert info.value.field == "model.params.max_iter"
+    assert _field_of({"type": "sgd_classifier", "params": {"tol": None}}) == "model.params.max_iter"
+    normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000, "tol": 0.0001}})
+    assert build_estimator({"type": "sgd_classifier", "params": {"tol": None}}, 0).max_iter == 100
+
+
+def test_logistic_regression_with_sag_or_saga_is_held_to_100_iterations():
+    for solver in ("sag", "saga"):
+        normalize_model_spec({"params": {"solver": solver, "max_iter": 100}})
+        with pytest.raises(InvalidInput, match="at most 100 with solver") as info:
+            normalize_model_spec({"params": {"solver": solver, "max_iter": 101}})
+        assert info.value.field == "model.params.max_iter"
+
+
+def test_newton_cholesky_is_refused_for_its_hessian_of_features_times_classes_squared():
+    assert _field_of({"params": {"solver": "newton-cholesky"}}) == "model.params.solver"
+
+
+@pytest.mark.parametrize("name, value", [("n_estimators", True), ("C", False), ("max_depth", 5.0),
+                                         ("solver", 3), ("class_weight", [{"a": 1.0}]),
+                                         ("monotonic_cst", [0.5]), ("priors", ["a"])])
+def test_a_value_of_the_wrong_kind_is_refused_naming_its_parameter(name, value):
+    model_type = next(t for t, table in PARAMS.items() if name in table)
+    assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
+
+
+def test_trees_times_features_weighed_per_split_are_bounded_together():
+    normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 50, "max_features": 16}})
+    with pytest.raises(InvalidInput, match="n_estimators x max_features must be at most 800") as info:
+        normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 51, "max_features": 16}})
+    assert info.value.field == "model.params.max_features"
+
+
+def test_a_forest_without_bootstrap_is_held_to_half_the_trees():
+    normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 50}})
+    normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 25,
+                                                              "max_features": 16}})
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False}}) == "model.params.n_estimators"
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 51}}) \
+        == "model.params.n_estimators"
+    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 26,
+                                                          "max_features": 16}}) == "model.params.max_features"
+
+
+def test_an_integer_max_samples_above_the_probes_rows_is_valid():
+    normalize_model_spec({"type": "random_forest", "params": {"max_samples": 500}})
+
+
+def test_a_forest_left_without_a_leaf_bound_is_built_with_the_default_one():
+    for params in ({}, {"max_leaf_nodes": None}):
+        model = build_estimator({"type": "random_forest", "params": params}, random_state=0)
+        assert model.max_leaf_nodes == 1000
+    assert build_estimator({"type": "random_forest", "params": {"max_leaf_nodes": 20}}, 0).max_leaf_nodes == 20
+
+
+def test_a_spec_stored_before_the_bounds_is_built_within_them():
+    forest = build_estimator({"type": "random_forest", "params": {"n_estimators": 500, "max_features": 1.0}}, 0)
+    assert (forest.n_estimators, forest.max_features) == (100, 0.125)
+    forest = build_estimator({"type": "random_forest", "params": {"n_estimators": 50, "max_features": 64}}, 0)
+    assert (forest.n_estimators, forest.max_features) == (50, 16)
+    forest = build_estimator({"type": "random_forest", "params": {"bootstrap": False}}, 0)
+    assert forest.n_estimators == 50
+    sgd = build_estimator({"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000,
+                                                                "tol": None}}, 0)
+    assert sgd.max_iter == 100 and sgd.tol is None
+    saga = build_estimator({"type": "logistic_regression", "params": {"solver": "saga", "max_iter": 5000}}, 0)
+    assert saga.max_iter == 100
+    assert build_estimator({"type": "logistic_regression", "params": {"max_iter": 50}}, 0).max_iter == 50
 
 
 def test_data_shaped_params_are_left_to_the_real_fit():
