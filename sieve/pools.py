@@ -78,7 +78,12 @@ class Pools:
         if classes is not None:
             label_values.label_kind(classes, field="classes")
             label_values.check_allowed(labels, classes)
-        config = PoolConfig(name=name, model=normalize_model_spec(model), strategy=strategy or DEFAULT_STRATEGY,
+        model = normalize_model_spec(model)
+        if featurizer is not None and model.get("standardize"):
+            # Standardizing centres every column, which would make a text pool's sparse rows dense.
+            raise InvalidInput("a text pool's rows are l2-normalized already, and standardizing would make them "
+                               "dense: leave standardize out", field="model.standardize")
+        config = PoolConfig(name=name, model=model, strategy=strategy or DEFAULT_STRATEGY,
                             random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer,
                             stopping=stopping_policy(stopping))
         self._index_tenants()
@@ -147,16 +152,18 @@ class Pools:
         it may."""
         lease_ms = round(1000 * (self.settings.lease_seconds if lease_seconds is None else lease_seconds))
         started = time.monotonic()
-        with self.wait_slots.take(tenant) as may_wait:
-            if wait > 0 and may_wait:
-                self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
-            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
-            if not ranking.ready:
-                # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is
-                # a matter of moments: wait for it rather than fail.
+        if wait > 0:
+            with self.wait_slots.take(tenant) as may_wait:
+                if may_wait:
+                    self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
+        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+        if not ranking.ready:
+            # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is a
+            # matter of moments: wait for it rather than fail (without a free slot, only ask for it).
+            with self.wait_slots.take(tenant) as may_wait:
                 ready_by = started + (self.settings.first_ranking_wait if may_wait else 0)
                 self._await(pool_id, strategy, started, ready_by)
-                ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             raise Pending(f"the pool's ranking for {ranking.strategy} is being computed; poll the job or "
                           "ask again shortly", self.store.pending_job(pool_id), ranking.strategy)
@@ -205,7 +212,8 @@ class Pools:
             raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
         model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)
         return Prediction(model_version=model_version, classes=label_values.decode_all(model.classes_),
-                          proba=predict_proba(model, features))
+                          # A text pool stored before rows were kept sparse has a model fitted on dense rows.
+                          proba=predict_proba(model, features, dense_blocks=layout != SPARSE.encode()))
 
     def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float,
                      lease_seconds: float | None = None, annotator: str = "", tenant: str | None = None) -> dict:

@@ -66,8 +66,11 @@ def _fit_dense_blocks(model, X, y) -> None:
         model.partial_fit(dense(X[i:i + step]), y[i:i + step], classes=classes)
 
 
-def predict_proba(model, features) -> np.ndarray:
+def predict_proba(model, features, dense_blocks: bool = False) -> np.ndarray:
+    """Probabilities of every row, a bounded block at a time; with `dense_blocks`, sparse rows are made
+    dense block by block, for a model that was fitted on dense rows and may not take sparse ones."""
     step = block_rows(features, SCORING_ROWS)
-    parts = [model.predict_proba(features[i:i + step].astype(np.float64))
+    prepare = dense if dense_blocks else (lambda block: block)
+    parts = [model.predict_proba(prepare(features[i:i + step]).astype(np.float64))
              for i in range(0, n_rows(features), step)]
     return np.concatenate(parts) if parts else np.zeros((0, len(model.classes_)))

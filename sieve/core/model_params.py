@@ -253,13 +253,18 @@ def check_together(model_type: str, params: dict) -> None:
 
 
 def within_bounds(model_type: str, params: dict) -> dict:
-    """`params` with any number above its range lowered to the range's top, so that a spec stored before a
-    bound existed is fitted within it rather than failing or running unbounded; and a forest's leaves capped
+    """`params` with any number above its range lowered to the range's top and any word it no longer allows
+    left to scikit-learn's default, so that a spec stored before a bound existed is fitted within it rather
+    than failing or running unbounded; and a forest's leaves capped
     when the spec leaves them free (sklearn then grows as many leaves as distinct labeled rows)."""
     table = PARAMS.get(model_type, {})
     bounded = dict(params)
     for name, value in params.items():
         param = table.get(name)
+        if param is not None and isinstance(value, str) and value not in param.words:
+            # A word the table no longer allows (newton-cholesky's Hessian): scikit-learn's default instead.
+            del bounded[name]
+            continue
         if param is None or not _is_number(value) or _admits_number(param, value):
             continue
         if isinstance(value, int) and any(n.integer for n in param.numbers):

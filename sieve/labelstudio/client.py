@@ -67,6 +67,9 @@ class _CheckedAdapter(HTTPAdapter):
 def checked_session() -> requests.Session:
     """A session whose connections are refused when they reach an address no origin may lead to."""
     session = requests.Session()
+    # Through an HTTP(S)_PROXY from the environment the connected peer would be the proxy, and the address
+    # Label Studio's name resolves to would go unchecked: its calls go direct.
+    session.trust_env = False
     session.mount("http://", _CheckedAdapter())
     session.mount("https://", _CheckedAdapter())
     return session

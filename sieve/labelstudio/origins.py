@@ -65,14 +65,25 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_METADATA = ipaddress.ip_network("fd00:ec2::254/128")
+"""A cloud metadata service's IPv6 address that is unique-local rather than link-local."""
+
+
 def refuse_address(address: str) -> None:
     """Refuses what no Label Studio lives at: link-local addresses (cloud metadata services answer on
     169.254.169.254 and fe80::/10), multicast, unspecified and reserved ones. Private and loopback addresses
     pass: every origin called is one the operator listed, and a local Label Studio lives there."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_unspecified or ip.is_multicast or (ip.is_reserved and not ip.is_loopback):
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one (mapped, NAT64, 6to4) reaches that IPv4 address.
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+    if ip in _METADATA or ip.is_link_local or ip.is_unspecified or ip.is_multicast or (ip.is_reserved and not ip.is_loopback):
         raise OriginError(f"leads to {ip}, a link-local, unspecified, multicast or reserved address")
 
 

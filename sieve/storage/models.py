@@ -32,7 +32,7 @@ class _Bounded(io.BytesIO):
         self.max_bytes = max_bytes
 
     def write(self, data) -> int:
-        if _MAC_BYTES + self.tell() + len(memoryview(data)) > self.max_bytes:
+        if _MAC_BYTES + self.tell() + memoryview(data).nbytes > self.max_bytes:
             raise ModelTooLarge(
                 f"the fitted model takes more than {self.max_bytes / 2**20:g} MB stored, the most SIEVE_MAX_MODEL_MB "
                 "allows (every /predict loads it): choose a smaller model (for a forest, fewer trees or a "

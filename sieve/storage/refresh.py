@@ -140,12 +140,14 @@ class RefreshStore:
         pending, running = self.redis.mget(keys.pending, keys.running)
         return text(pending) if pending and not running else None
 
-    def recover_lost(self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int) -> bool:
-        """Replaces the pool's pending job `lost_id`, which is neither queued nor running, by `job_id` once
-        two looks `grace_ms` apart found it so; True when the caller must enqueue `job_id`."""
+    def recover_lost(self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int,
+                     waiting: bool) -> bool:
+        """Replaces the pool's pending job `lost_id` by `job_id` once two looks `grace_ms` apart found it
+        neither waiting in a queue nor running; True when the caller must enqueue `job_id`."""
         keys = PoolKeys(pool_id)
         return bool(self.scripts.recover_lost(keys=[keys.pending, keys.running, keys.lost],
-                                              args=[lost_id, job_id, pending_ttl_ms, grace_ms]))
+                                              args=[lost_id, job_id, pending_ttl_ms, grace_ms,
+                                                    "1" if waiting else ""]))
 
     def defer(self, pool_id: str, job_id: str, new_job_id: str, pending_ttl_ms: int) -> bool:
         """Passes a busy pool's pending mark from `job_id` to `new_job_id`; True when the caller must

@@ -132,13 +132,12 @@ def enqueue_sync(queues: RefreshQueues, pool_id: str, version: int, settings: Se
                          f"read Label Studio's tasks into pool {pool_id}")
 
 
-def is_waiting(redis: Redis, job_id: str) -> bool:
-    """Whether the job sits in its queue's list, so that a worker will take it."""
-    try:
-        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    return Queue(job.origin, connection=redis, serializer=JSONSerializer).get_job_position(job_id) is not None
+def waiting_jobs(queues: RefreshQueues) -> set[str]:
+    """The ids of every job waiting in a queue (lanes and the shared one), read in one round trip."""
+    pipe = queues.connection.pipeline(transaction=False)
+    for queue in queues.all():
+        pipe.lrange(queue.key, 0, -1)
+    return {text(job_id) for ids in pipe.execute() for job_id in ids}
 
 
 def give_up(redis: Redis, job_id: str, reason: str) -> None:

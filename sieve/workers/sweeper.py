@@ -10,7 +10,7 @@ from redis import Redis
 from ..settings import Settings
 from ..storage.pools import JOB_PREFIX
 from ..storage.refresh import RefreshStore
-from .queue import enqueue_refresh, give_up, is_waiting, refresh_queue
+from .queue import enqueue_refresh, give_up, refresh_queue, waiting_jobs
 
 SWEEP_SECONDS = 5.0
 """How often each worker looks for pools whose rankings are behind with nothing queued or running."""
@@ -43,23 +43,26 @@ class Sweeper:
     def sweep(self) -> list[str]:
         """One pass over every pool; the ids of the refreshes it asked for."""
         asked = []
+        # One read of every queue per sweep: whether a job waits is then a set lookup, whatever the backlog.
+        waiting = waiting_jobs(self.queue)
         for pool_id in self.store.pool_ids():
             job_id = f"{JOB_PREFIX}{pool_id}-r{secrets.token_hex(4)}"
             if self.store.recover(pool_id, job_id, self.settings.pending_ttl_ms):
                 log.warning("pool %s: its refresh was lost; asking again as %s", pool_id, job_id)
-            elif not self._lost_after_dequeue(pool_id, job_id):
+            elif not self._lost_after_dequeue(pool_id, job_id, waiting):
                 continue
             enqueue_refresh(self.queue, pool_id, job_id, self.settings)
             asked.append(job_id)
         return asked
 
-    def _lost_after_dequeue(self, pool_id: str, job_id: str) -> bool:
+    def _lost_after_dequeue(self, pool_id: str, job_id: str, waiting: set[str]) -> bool:
         """True when the pool's pending job was dequeued by a worker that died before it claimed the
         pool (or failed before, or never reached the queue): `job_id` then replaces it."""
         queued = self.store.queued_job(pool_id)
-        if queued is None or is_waiting(self.store.redis, queued):
+        if queued is None:
             return False
-        if not self.store.recover_lost(pool_id, queued, job_id, self.settings.pending_ttl_ms, LOST_GRACE_MS):
+        if not self.store.recover_lost(pool_id, queued, job_id, self.settings.pending_ttl_ms, LOST_GRACE_MS,
+                                       waiting=queued in waiting):
             return False
         log.warning("pool %s: its queued refresh %s was taken by no live worker; asking again as %s",
                     pool_id, queued, job_id)

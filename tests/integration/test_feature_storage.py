@@ -104,12 +104,16 @@ def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypat
     assert pools.status(pool)["n_items"] == 20 and redis.hlen(PoolKeys(pool).rows) == 20
 
 
-def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api, redis, settings):
+@pytest.mark.parametrize("model", [None, {"type": "gaussian_nb"}])
+def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api, redis, settings, model):
     # As a text pool was stored before: dense float32 rows, 65,536 rows per chunk, no layout or chunk_rows.
-    spec = normalize_featurizer({"n_features": 64})
+    # Its model was fitted on dense rows, so a model that takes no sparse ones (GaussianNB, without tf-idf)
+    # must get the featurized texts of /predict dense too.
+    spec = normalize_featurizer({"n_features": 64, "tfidf": False})
     texts = ["great fun film", "dull boring film", "great great cast", "boring plot"]
     pool = Pools(redis, settings).create(None, ItemBatch(ids=["a", "b", "c", "d"],
-                                                         features=featurize(texts, spec).toarray()), [], [])
+                                                         features=featurize(texts, spec).toarray()), [], [],
+                                         model=model)
     keys = PoolKeys(pool)
     redis.hset(keys.meta, "featurizer", json.dumps(spec))
     redis.hdel(keys.meta, "chunk_rows", "n_values")

@@ -55,3 +55,12 @@ def test_a_pool_takes_text_or_features_never_both(api):
         assert answer.status_code == 422, (body, answer.text)
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert answer.json()["field"] == field, (body, answer.json())
+
+
+def test_a_text_pool_may_not_standardize_its_rows(api):
+    # Standardizing centres every column, which would make the sparse rows of a text pool dense in the worker.
+    refused = api.post("/v1/pools", json={"items": [{"id": "a", "text": "great film"}],
+                                          "model": {"type": "logistic_regression", "standardize": True}})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    assert refused.json()["field"] == "model.standardize"
