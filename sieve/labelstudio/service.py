@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
 from ..core.items import ItemBatch
 from ..core.strategies import STRATEGIES, scores as strategy_scores
-from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
+from ..limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from ..pools import Pools
 from ..storage.labelstudio import Link, LinkStore
 from ..storage.pools import JOB_PREFIX
@@ -130,11 +130,11 @@ class LabelStudio:
             link = self.links.load(pool_id)
         pool_id = link.pool_id
         ids = [protocol.task_id(task) for task in tasks]
-        if link.vectors and tasks and not any(protocol.carries(task, link.field) for task in tasks) and \
-                not int(self.redis.hget(PoolKeys(pool_id).meta, "n_items") or 0):
-            raise self._no_vectors(link, tasks[0])
         self.absorb(link, tasks)
         known = set(i for i, k in zip(ids, self.pools.store.known_ids(pool_id, [i for i in ids if i])) if k)
+        if link.vectors and tasks and not known and not int(self.redis.hget(PoolKeys(pool_id).meta, "n_items") or 0):
+            # No task of the project has brought a vector yet: a setup to fix, rather than tasks to skip.
+            raise self._no_vectors(link, tasks)
         labels, scores, version = self._judge(pool_id, [i for i in ids if i in known])
         results = []
         for item_id in ids:
@@ -144,16 +144,22 @@ class LabelStudio:
         return {"results": results}
 
     @staticmethod
-    def _no_vectors(link: Link, task) -> InvalidInput:
-        """Why a vector project whose tasks carry no vector cannot be served, and what to do."""
-        data = task.get("data") if isinstance(task, dict) else None
-        fields = ", ".join(str(k)[:40] for k in list(data)[:5]) if isinstance(data, dict) and data else "nothing"
+    def _no_vectors(link: Link, tasks: list) -> InvalidInput:
+        """Why a vector project none of whose tasks has a readable vector cannot be served, and what to do."""
+        at = next((n for n, task in enumerate(tasks) if protocol.carries(task, link.field)), None)
+        if at is None:
+            data = tasks[0].get("data") if isinstance(tasks[0], dict) else None
+            fields = ", ".join(str(k)[:40] for k in list(data)[:5]) if isinstance(data, dict) and data else "nothing"
+            problem = f"this project's tasks carry no vector in data.{link.field} (the first task's data has: {fields})"
+        else:
+            value = tasks[at]["data"][link.field]
+            found = f"a list of {len(value)} values" if isinstance(value, list) else f"a {type(value).__name__}"
+            problem = (f"no task here carries a vector Sieve can read in data.{link.field} (tasks[{at}] has "
+                       f"{found}): a vector is a list of 1 to {MAX_FEATURE_DIM} finite numbers within float32 range")
         return InvalidInput(
-            f"this project's tasks carry no vector in data.{link.field} (the first task's data has: {fields}): "
-            f"import each task with data.{link.field} = [numbers] from your encoder, one length for all, or name "
-            "the field holding them in the ML backend's extra params {\"vector_field\": ...} or "
-            "SIEVE_LABELSTUDIO_VECTOR_FIELD",
-            field=f"tasks[0].data.{link.field}")
+            f"{problem}; import each task with data.{link.field} = [numbers] from your encoder, one length for all, "
+            "or name the field holding them in the ML backend's extra params {\"vector_field\": ...} or "
+            "SIEVE_LABELSTUDIO_VECTOR_FIELD", field=f"tasks[{at or 0}].data.{link.field}")
 
     def _judge(self, pool_id: str, ids: list[str]) -> tuple[dict, dict, str]:
         """Each item's predicted label and Label Studio score, and the model version they come from."""

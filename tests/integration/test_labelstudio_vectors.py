@@ -118,6 +118,15 @@ def test_an_image_project_whose_tasks_carry_no_vector_is_told_what_is_missing(ap
     logged = wait_until(lambda: [line for line in warnings_in(service_logs, "/labelstudio/predict")
                                  if line.get("project") == "42.1795785340"], 10, "the refusal in api.log")
     assert logged[0]["field"] == "tasks[0].data.embedding"
+    # Vectors written as text (as some exports do) are no vectors either, and the answer says what it found.
+    answer = predict(api, [{"id": 1, "data": {"image": "a.jpg", "embedding": json.dumps(vector(1))}}],
+                     project="42.1795785340")
+    assert answer.status_code == 422 and answer.json()["field"] == "tasks[0].data.embedding"
+    assert "has a str" in answer.json()["detail"]
+    # Once a task has brought its vector, a task without one is skipped, as a task without text is.
+    assert predict(api, [image_task(3)], project="42.1795785340").status_code == 200
+    answer = predict(api, [{"id": 4, "data": {"image": "d.jpg"}}], project="42.1795785340")
+    assert answer.status_code == 200 and answer.json()["results"][0]["score"] == 1.0
 
 
 def test_the_ml_backends_extra_params_name_the_vector_field(api):
