@@ -117,7 +117,8 @@ def versions():
 @blp.response(200, LabelStudioModelVersionSchema)
 @problems(blp, *BODY_ERRORS)
 def setup(body):
-    """Connects a project: finds or creates its text pool (the Choices are the classes)."""
+    """Connects a project: finds or creates its pool (the Choices are the classes): of text for a Text
+    project, of the tasks' vectors for any other (an Image...)."""
     return service().setup(body, g.tenant)
 
 

@@ -1,6 +1,7 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 
@@ -19,7 +20,7 @@ from ..storage.keys import PoolKeys
 from ..storage.replies import int_or_none
 from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
 from . import protocol
-from .config import MAX_FIELD_NAME, LabelConfig, parse_label_config
+from .config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
 from .origins import OriginError, origin
 
 log = logging.getLogger("sieve.labelstudio")
@@ -72,6 +73,15 @@ class LabelStudio:
     def _label_config(self, xml, field: str, extra_params=None) -> LabelConfig:
         """The config's project; the ML backend's extra params may name the task field holding vectors
         (`vector_field`), which makes any Choices project, text ones too, a vector project."""
+        if isinstance(extra_params, str) and extra_params.strip():
+            # Label Studio's model form sends its "extra params" text box as a string.
+            try:
+                extra_params = json.loads(extra_params) if len(extra_params) <= MAX_CONFIG_CHARS else None
+            except (ValueError, RecursionError):
+                extra_params = None
+            if not isinstance(extra_params, dict):
+                raise InvalidInput('Sieve reads the extra params as a JSON object, such as {"vector_field": '
+                                   '"embedding"}', field="extra_params")
         named = extra_params.get("vector_field") if isinstance(extra_params, dict) else None
         if named is not None and (not isinstance(named, str) or not 0 < len(named) <= MAX_FIELD_NAME
                                   or not named.isprintable()):

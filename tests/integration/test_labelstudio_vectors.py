@@ -138,8 +138,12 @@ def test_the_ml_backends_extra_params_name_the_vector_field(api):
     assert ls(api, "POST", "/predict", body).status_code == 200
     status = api.status(pool_of(api))
     assert status["featurizer"] is None and status["n_items"] == 3 and status["dimension"] == DIM
+    # Label Studio's model form sends its extra params box as text.
+    assert ls(api, "POST", "/setup", {**SETUP, "extra_params": '{"vector_field": "clip"}'}).json() == answer.json()
     refused = ls(api, "POST", "/setup", {**SETUP, "extra_params": {"vector_field": ["clip"]}})
     assert refused.status_code == 422 and refused.json()["field"] == "extra_params.vector_field"
+    refused = ls(api, "POST", "/setup", {**SETUP, "extra_params": "vector_field=clip"})
+    assert refused.status_code == 422 and refused.json()["field"] == "extra_params"
     # The pool keeps its kind: the same project set up as text again is told how to switch.
     switched = ls(api, "POST", "/setup", SETUP)
     assert switched.status_code == 409 and switched.json()["field"] == "schema"
