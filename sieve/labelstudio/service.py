@@ -236,7 +236,7 @@ class LabelStudio:
             except Conflict:
                 continue
             except InvalidInput:
-                if link.vectors and dim is None:
+                if link.vectors and dim is None and self._dimension(link.pool_id) is not None:
                     continue  # another call gave the empty pool its dimension first: read the tasks again
                 raise
         return added
@@ -251,13 +251,16 @@ class LabelStudio:
                 if item_id is not None and body is not None:
                     rows[item_id] = body
             return rows, None
-        dim = stored = int_or_none(self.redis.hget(PoolKeys(link.pool_id).meta, "dim"))
+        dim = stored = self._dimension(link.pool_id)
         for task in tasks:
             item_id = protocol.task_id(task)
             row = protocol.task_vector(task, link.field, dim) if item_id is not None else None
             if row is not None:
                 rows[item_id], dim = row, len(row)
         return rows, stored
+
+    def _dimension(self, pool_id: str) -> int | None:
+        return int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "dim"))
 
     @staticmethod
     def _readable_what(link: Link) -> str:

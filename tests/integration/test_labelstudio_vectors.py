@@ -184,3 +184,13 @@ def test_an_image_project_runs_the_live_loop_from_sync_to_push(api):
             assert p["result"][0]["from_name"] == "label" and p["result"][0]["to_name"] == "image"
             # The encoder's clusters are learnt: odd tasks are cats.
             assert p["result"][0]["value"]["choices"] == ["Cat" if p["task"] % 2 else "Dog"]
+
+
+def test_the_reason_in_the_status_line_is_printable_ascii_whatever_the_call_sent(api):
+    ls(api, "POST", "/setup", {**IMAGE_SETUP, "project": "43.1795785340"})
+    # The answer quotes the task's data fields: here one that would end the status line and add a header.
+    answer = predict(api, [{"id": 1, "data": {"x\r\nSet-Cookie: a=b\u00e9": 1}}], project="43.1795785340")
+    assert answer.status_code == 422 and "Set-Cookie" not in answer.headers
+    assert "x\r\nSet-Cookie: a=b\u00e9" in answer.json()["detail"]
+    assert "x Set-Cookie: a=b " in answer.reason and all(" " <= c <= "~" for c in answer.reason)
+    assert len(answer.reason) <= 400
