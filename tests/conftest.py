@@ -53,9 +53,15 @@ def service_env(redis_url) -> dict:
 
 
 @pytest.fixture(scope="session")
-def live_url(service_env, tmp_path_factory) -> str:
+def service_logs(tmp_path_factory):
+    """The folder of the live service's logs: api.log, worker0.log, worker1.log."""
+    return tmp_path_factory.mktemp("service-logs")
+
+
+@pytest.fixture(scope="session")
+def live_url(service_env, service_logs) -> str:
     """A real gunicorn serving the API over HTTP, with two real `sieve worker` processes running."""
-    with running_service(service_env, tmp_path_factory.mktemp("service-logs")) as url:
+    with running_service(service_env, service_logs) as url:
         yield url
 
 

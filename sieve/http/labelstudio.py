@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
+import re
 
 from flask import current_app, g, jsonify, request
 
@@ -19,6 +21,13 @@ blp = SieveBlueprint("labelstudio", __name__, url_prefix="/labelstudio", descrip
     "Basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password."))
 
 OPEN = frozenset({"/labelstudio/health"})
+REPORTED = frozenset({"/labelstudio/setup", "/labelstudio/predict"})
+"""Calls whose refusal Label Studio shows only as "<status> Client Error: <reason phrase> for url"."""
+
+log = logging.getLogger("sieve.labelstudio")
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+_MAX_REASON = 400
 
 
 def service() -> LabelStudio:
@@ -64,6 +73,30 @@ def _authenticate():
     return None
 
 
+@blp.after_request
+def _report_refusal(response):
+    """A refused setup or predict is logged with its reason, and the reason goes in the status line too:
+    Label Studio shows the operator the status line of a failed call, never its body."""
+    if request.path not in REPORTED or not 400 <= response.status_code < 500:
+        return response
+    body = response.get_json(silent=True) if response.is_json else None
+    detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
+    field = body.get("field") if isinstance(body, dict) else None
+    try:  # parsed already, unless the body was refused for its size or shape
+        sent = request.get_json(silent=True) if request.is_json and response.status_code != 413 else None
+    except RecursionError:
+        sent = None
+    project = sent.get("project") if isinstance(sent, dict) and isinstance(sent.get("project"), str) else None
+    log.warning("Label Studio's %s was refused (%s): %s", request.path, response.status_code, detail,
+                extra={"status": response.status_code, "field": field, "detail": detail,
+                       "project": project[:100] if project else None})
+    if detail:
+        # Printable ASCII only: the phrase goes in the status line, which a CR or LF would end.
+        reason = _UNPRINTABLE.sub(" ", f"{field}: {detail}" if field else detail)[:_MAX_REASON]
+        response.status = f"{response.status_code} {reason}"
+    return response
+
+
 @blp.route("/health", methods=["GET"])
 @blp.response(200, LabelStudioHealthSchema)
 def health():
@@ -84,7 +117,8 @@ def versions():
 @blp.response(200, LabelStudioModelVersionSchema)
 @problems(blp, *BODY_ERRORS)
 def setup(body):
-    """Connects a project: finds or creates its text pool (the Choices are the classes)."""
+    """Connects a project: finds or creates its pool (the Choices are the classes): of text for a Text
+    project, of the tasks' vectors for any other (an Image...)."""
     return service().setup(body, g.tenant)
 
 

@@ -30,7 +30,9 @@ class LabelStudioSetupSchema(ma.Schema):
                        "token unless access_token comes with it."})
     access_token = fields.String(allow_none=True, load_only=True, validate=[validate.Length(max=2000), storable],
                                  metadata={"description": "Kept in Redis for the push; never answered nor logged."})
-    extra_params = fields.Raw(allow_none=True)
+    extra_params = fields.Raw(allow_none=True, metadata={
+        "description": "The ML backend's extra params: a JSON object, or its text. `vector_field` names the task "
+                       "data field holding each task's vector (a list of numbers), for any Choices project."})
 
 
 class LabelStudioPredictSchema(ma.Schema):

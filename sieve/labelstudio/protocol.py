@@ -7,9 +7,10 @@ import re
 import numpy as np
 
 from ..core.strategies import STRATEGIES
-from ..limits import MAX_TEXT_LENGTH
+from ..limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
 
 RESULT_TYPE = "choices"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
 _PROJECT = re.compile(r"[0-9]{1,18}(\.[0-9]{1,20})?")
 PROJECT_PATTERN = f"^{_PROJECT.pattern}$"
@@ -59,6 +60,31 @@ def task_text(task, field: str) -> str | None:
     data = task.get("data") if isinstance(task, dict) else None
     value = data.get(field) if isinstance(data, dict) else None
     return value if isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH else None
+
+
+def task_vector(task, field: str, dim: int | None = None) -> np.ndarray | None:
+    """The vector a task carries in `data[field]` as float32, or None when the task has none Sieve can read:
+    not a list of 1 to MAX_FEATURE_DIM finite numbers within float32 range, as /v1 requires of features,
+    or (with `dim`) not of the pool's dimension. Such a task is one Sieve cannot read, like one without text."""
+    data = task.get("data") if isinstance(task, dict) else None
+    value = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_FEATURE_DIM or (dim and len(value) != dim):
+        return None
+    if not all(type(x) in (int, float) for x in value):  # bools, strings and nested lists are not numbers
+        return None
+    try:
+        row = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an int past float range
+        return None
+    if not np.isfinite(row).all() or np.abs(row).max() > _FLOAT32_MAX:
+        return None
+    return row.astype(np.float32)
+
+
+def carries(task, field: str) -> bool:
+    """Whether a task's data has `field` at all, readable or not."""
+    data = task.get("data") if isinstance(task, dict) else None
+    return isinstance(data, dict) and field in data
 
 
 def annotation_choice(annotation, from_name: str) -> str | None:

@@ -1,13 +1,16 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+
+import numpy as np
 
 from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
 from ..core.items import ItemBatch
 from ..core.strategies import STRATEGIES, scores as strategy_scores
-from ..limits import MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
+from ..limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from ..pools import Pools
 from ..storage.labelstudio import Link, LinkStore
 from ..storage.pools import JOB_PREFIX
@@ -17,7 +20,7 @@ from ..storage.keys import PoolKeys
 from ..storage.replies import int_or_none
 from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
 from . import protocol
-from .config import LabelConfig, parse_label_config
+from .config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
 from .origins import OriginError, origin
 
 log = logging.getLogger("sieve.labelstudio")
@@ -33,7 +36,7 @@ class LabelStudio:
 
     def setup(self, body: dict, tenant: str | None) -> dict:
         project, pid = self._project(body.get("project"))
-        config = parse_label_config(body.get("schema"), field="schema")
+        config = self._label_config(body.get("schema"), "schema", body.get("extra_params"))
         settings = self.pools.settings
         # With SIEVE_LABELSTUDIO_URL the workers call only it: the hostname is neither used nor kept.
         hostname = "" if settings.labelstudio_url else self._allowed_origin(body.get("hostname") or "")
@@ -67,6 +70,26 @@ class LabelStudio:
                                "SIEVE_LABELSTUDIO_ORIGINS, or set SIEVE_LABELSTUDIO_URL", field="hostname")
         return allowed
 
+    def _label_config(self, xml, field: str, extra_params=None) -> LabelConfig:
+        """The config's project; the ML backend's extra params may name the task field holding vectors
+        (`vector_field`), which makes any Choices project, text ones too, a vector project."""
+        if isinstance(extra_params, str) and extra_params.strip():
+            # Label Studio's model form sends its "extra params" text box as a string.
+            try:
+                extra_params = json.loads(extra_params) if len(extra_params) <= MAX_CONFIG_CHARS else None
+            except (ValueError, RecursionError):
+                extra_params = None
+            if not isinstance(extra_params, dict):
+                raise InvalidInput('Sieve reads the extra params as a JSON object, such as {"vector_field": '
+                                   '"embedding"}', field="extra_params")
+        named = extra_params.get("vector_field") if isinstance(extra_params, dict) else None
+        if named is not None and (not isinstance(named, str) or not 0 < len(named) <= MAX_FIELD_NAME
+                                  or not named.isprintable()):
+            raise InvalidInput(f"vector_field must name a task data field: 1 to {MAX_FIELD_NAME} printable "
+                               "characters", field="extra_params.vector_field")
+        return parse_label_config(xml, field=field, vectors=named is not None,
+                                  vector_field=named or self.pools.settings.labelstudio_vector_field)
+
     @staticmethod
     def _project(value) -> tuple[str, int]:
         pid = protocol.project_id(value)
@@ -76,22 +99,30 @@ class LabelStudio:
 
     def _connect(self, project: str, pid: int, config: LabelConfig, tenant: str | None,
                  hostname: str = "", token: str = "") -> str:
-        """Finds the project's text pool and lets in the config's new classes, or creates the pool."""
+        """Finds the project's pool (of text, or of the tasks' vectors) and lets in the config's new classes,
+        or creates the pool."""
         link = self.links.find(tenant, project, pid)
         if link is not None:
             pool_id = link.pool_id
+            if (self.pools.store.featurizer(pool_id) is None) != config.vectors:
+                held, wanted = ("text", "vectors") if config.vectors else ("vectors", "text")
+                raise Conflict(f"this project's pool holds {held} and this setup asks for {wanted}; a pool keeps "
+                               f"its kind: delete it (DELETE /v1/pools/{pool_id}) and connect again",
+                               field="extra_params.vector_field" if config.vectors else "schema")
             self.pools.store.widen_classes(pool_id, config.classes)
         else:
             # A new id each time: a deterministic one would meet the finished jobs of a deleted namesake.
             made = self.pools.create(f"Label Studio project {pid}", None, [], [], classes=config.classes,
-                                     featurizer={}, tenant=tenant)
+                                     featurizer=None if config.vectors else {}, tenant=tenant)
             self.links.save(Link(pool_id=made, project=project, project_id=pid, from_name=config.from_name,
-                                 to_name=config.to_name, field=config.field), tenant=None, index=False)
+                                 to_name=config.to_name, field=config.field, vectors=config.vectors),
+                            tenant=None, index=False)
             pool_id = self.links.claim(tenant, project, pid, made)
             if pool_id != made:  # a concurrent setup of the same project won
                 self.pools.delete(made)
         self.links.save(Link(pool_id=pool_id, project=project, project_id=pid, from_name=config.from_name,
-                             to_name=config.to_name, field=config.field, hostname=hostname, token=token), tenant)
+                             to_name=config.to_name, field=config.field, hostname=hostname, token=token,
+                             vectors=config.vectors), tenant)
         return pool_id
 
     # -- predict --------------------------------------------------------------------------------------
@@ -104,13 +135,16 @@ class LabelStudio:
         link = self.links.find(tenant, project, pid)
         if link is None:
             # Sieve's Redis lost the project, or never saw its setup: the label config is here too.
-            pool_id = self._connect(project, pid, parse_label_config(body.get("label_config"), field="label_config"),
+            pool_id = self._connect(project, pid, self._label_config(body.get("label_config"), "label_config"),
                                     tenant)
             link = self.links.load(pool_id)
         pool_id = link.pool_id
         ids = [protocol.task_id(task) for task in tasks]
         self.absorb(link, tasks)
         known = set(i for i, k in zip(ids, self.pools.store.known_ids(pool_id, [i for i in ids if i])) if k)
+        if link.vectors and tasks and not known and not int(self.redis.hget(PoolKeys(pool_id).meta, "n_items") or 0):
+            # No task of the project has brought a vector yet: a setup to fix, rather than tasks to skip.
+            raise self._no_vectors(link, tasks)
         labels, scores, version = self._judge(pool_id, [i for i in ids if i in known])
         results = []
         for item_id in ids:
@@ -118,6 +152,24 @@ class LabelStudio:
             label, score = (labels[item_id], scores[item_id]) if item_id in known else (None, 1.0)
             results.append(protocol.prediction(label, score, version, link.from_name, link.to_name))
         return {"results": results}
+
+    @staticmethod
+    def _no_vectors(link: Link, tasks: list) -> InvalidInput:
+        """Why a vector project none of whose tasks has a readable vector cannot be served, and what to do."""
+        at = next((n for n, task in enumerate(tasks) if protocol.carries(task, link.field)), None)
+        if at is None:
+            data = tasks[0].get("data") if isinstance(tasks[0], dict) else None
+            fields = ", ".join(str(k)[:40] for k in list(data)[:5]) if isinstance(data, dict) and data else "nothing"
+            problem = f"this project's tasks carry no vector in data.{link.field} (the first task's data has: {fields})"
+        else:
+            value = tasks[at]["data"][link.field]
+            found = f"a list of {len(value)} values" if isinstance(value, list) else f"a {type(value).__name__}"
+            problem = (f"no task here carries a vector Sieve can read in data.{link.field} (tasks[{at}] has "
+                       f"{found}): a vector is a list of 1 to {MAX_FEATURE_DIM} finite numbers within float32 range")
+        return InvalidInput(
+            f"{problem}; import each task with data.{link.field} = [numbers] from your encoder, one length for all, "
+            "or name the field holding them in the ML backend's extra params {\"vector_field\": ...} or "
+            "SIEVE_LABELSTUDIO_VECTOR_FIELD", field=f"tasks[{at or 0}].data.{link.field}")
 
     def _judge(self, pool_id: str, ids: list[str]) -> tuple[dict, dict, str]:
         """Each item's predicted label and Label Studio score, and the model version they come from."""
@@ -168,24 +220,53 @@ class LabelStudio:
         return {"added": added, "labeled": len(fresh)}
 
     def _add_tasks(self, link: Link, tasks: list) -> int:
-        """Adds the tasks Sieve has not seen (those with text) to the pool; how many it added."""
-        texts = {}
-        for task in tasks:
-            item_id, body = protocol.task_id(task), protocol.task_text(task, link.field)
-            if item_id is not None and body is not None:
-                texts[item_id] = body
+        """Adds the tasks Sieve has not seen (those it can read) to the pool; how many it added."""
         added = 0
         for _ in range(3):  # another call may add some of the same tasks first: then try the rest again
-            new = [i for i, k in zip(texts, self.pools.store.known_ids(link.pool_id, list(texts))) if not k]
+            rows, dim = self._readable(link, tasks)
+            new = [i for i, k in zip(rows, self.pools.store.known_ids(link.pool_id, list(rows))) if not k]
             new = new[:MAX_ITEMS_PER_CALL]
             if not new:
                 return added
+            batch = ItemBatch(ids=new, features=np.stack([rows[i] for i in new])) if link.vectors else \
+                ItemBatch(ids=new, texts=[rows[i] for i in new])
             try:
-                self.pools.add_items(link.pool_id, ItemBatch(ids=new, texts=[texts[i] for i in new]))
+                self.pools.add_items(link.pool_id, batch)
                 return added + len(new)
             except Conflict:
                 continue
+            except InvalidInput:
+                if link.vectors and dim is None and self._dimension(link.pool_id) is not None:
+                    continue  # another call gave the empty pool its dimension first: read the tasks again
+                raise
         return added
+
+    def _readable(self, link: Link, tasks: list) -> tuple[dict, int | None]:
+        """Each readable task's text, or vector, by item id; and the pool's dimension before these tasks (a
+        vector pool's first task sets it: a task of another dimension is unreadable)."""
+        rows: dict = {}
+        if not link.vectors:
+            for task in tasks:
+                item_id, body = protocol.task_id(task), protocol.task_text(task, link.field)
+                if item_id is not None and body is not None:
+                    rows[item_id] = body
+            return rows, None
+        dim = stored = self._dimension(link.pool_id)
+        for task in tasks:
+            item_id = protocol.task_id(task)
+            row = protocol.task_vector(task, link.field, dim) if item_id is not None else None
+            if row is not None:
+                rows[item_id], dim = row, len(row)
+        return rows, stored
+
+    def _dimension(self, pool_id: str) -> int | None:
+        return int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "dim"))
+
+    @staticmethod
+    def _readable_what(link: Link) -> str:
+        if link.vectors:
+            return f"vector in data.{link.field} (finite numbers, of the pool's dimension)"
+        return f"text (of at most {MAX_TEXT_LENGTH} characters)"
 
     # -- webhooks -------------------------------------------------------------------------------------
 
@@ -225,8 +306,8 @@ class LabelStudio:
             task = body.get("task") if isinstance(body.get("task"), dict) else {}
             if not self._add_tasks(link, [{**task, "id": int(item_id)}]) and \
                     not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
-                raise NotFound(f"task {item_id} is not in the pool and the event carries no text for it "
-                               f"(of at most {MAX_TEXT_LENGTH} characters)")
+                raise NotFound(f"task {item_id} is not in the pool and the event carries no "
+                               f"{self._readable_what(link)} for it")
         change = self.pools.teach(link.pool_id, [item_id], [label], source="labelstudio")
         self.links.remember(link.pool_id, annotation_id, item_id, label)
         return {"labeled": {item_id: label}, "labels_version": change.labels_version}

@@ -24,6 +24,8 @@ class Link:
     field: str
     hostname: str = ""
     token: str = ""
+    vectors: bool = False
+    """Whether `field` holds each task's vector (an image or audio project), rather than its text."""
 
     def __repr__(self) -> str:  # keeps the token out of logs and tracebacks
         return f"Link(pool_id={self.pool_id!r}, project={self.project!r}, hostname={self.hostname!r})"
@@ -69,7 +71,7 @@ class LinkStore:
         to another host."""
         key = PoolKeys(link.pool_id).labelstudio
         fields = {"project": link.project, "project_id": str(link.project_id), "from_name": link.from_name,
-                  "to_name": link.to_name, "field": link.field}
+                  "to_name": link.to_name, "field": link.field, "kind": "vector" if link.vectors else "text"}
         # Setup from a project's own predict call carries no host or token: keep those of an earlier setup.
         if link.hostname:
             fields["hostname"] = link.hostname
@@ -102,7 +104,7 @@ class LinkStore:
             return None
         return Link(pool_id=pool_id, project=raw["project"], project_id=int(raw["project_id"]),
                     from_name=raw["from_name"], to_name=raw["to_name"], field=raw["field"],
-                    hostname=raw.get("hostname", ""), token=raw.get("token", ""))
+                    hostname=raw.get("hostname", ""), token=raw.get("token", ""), vectors=raw.get("kind") == "vector")
 
     def is_linked(self, pool_id: str) -> bool:
         return bool(self.redis.exists(PoolKeys(pool_id).labelstudio))

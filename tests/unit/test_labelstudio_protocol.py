@@ -9,7 +9,7 @@ from sieve.core.strategies import STRATEGIES, scores
 from sieve.labelstudio import protocol
 from sieve.labelstudio.config import parse_label_config
 from sieve.labelstudio.origins import OriginError, refuse_address
-from sieve.limits import MAX_TEXT_LENGTH
+from sieve.limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
 
 CONFIG = ('<View><Image name="img" value="$image"/><Text name="text" value="$review"/>'
           '<Choices name="sentiment" toName="text" choice="single"><Choice value="Positive"/>'
@@ -96,3 +96,26 @@ def test_loopback_private_and_public_addresses_may_be_called_when_their_origin_i
 def test_a_task_id_longer_than_label_studios_is_no_task_id():
     assert protocol.task_id({"id": 10 ** 18 - 1}) == "9" * 18
     assert protocol.task_id({"id": 10 ** 18}) is None and protocol.task_id(int("9" * 4000)) is None
+
+
+IMAGE = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+         '<Choice value="Cat"/><Choice value="Dog"/></Choices></View>')
+
+
+def test_choices_over_an_image_make_a_vector_project_on_the_vector_field():
+    config = parse_label_config(IMAGE, vector_field="clip")
+    assert config.vectors and (config.from_name, config.to_name, config.field) == ("label", "image", "clip")
+    assert config.classes == ["Cat", "Dog"]
+    text = parse_label_config(CONFIG, vector_field="clip", vectors=True)  # the backend's extra params
+    assert text.vectors and text.field == "clip" and text.to_name == "text"
+    assert not parse_label_config(CONFIG).vectors
+
+
+def test_a_task_vector_is_read_only_when_v1_would_take_it_as_features():
+    assert protocol.task_vector({"data": {"e": [1, 2.5]}}, "e").tolist() == [1.0, 2.5]
+    assert protocol.task_vector({"data": {"e": [1, 2.5]}}, "e", dim=2).dtype == np.float32
+    for bad in ([], [1, 2, 3], [float("nan"), 1], [1e39, 1], [10 ** 400, 1], ["1", 1], [True, 1], [[1], [2]],
+                "1,2", None):
+        assert protocol.task_vector({"data": {"e": bad}}, "e", dim=2) is None, bad
+    assert protocol.task_vector({"data": {"e": [1] * (MAX_FEATURE_DIM + 1)}}, "e") is None
+    assert protocol.task_vector({"data": {}}, "e") is None and protocol.task_vector("x", "e") is None
