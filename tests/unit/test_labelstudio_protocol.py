@@ -96,3 +96,12 @@ def test_loopback_private_and_public_addresses_may_be_called_when_their_origin_i
 def test_a_task_id_longer_than_label_studios_is_no_task_id():
     assert protocol.task_id({"id": 10 ** 18 - 1}) == "9" * 18
     assert protocol.task_id({"id": 10 ** 18}) is None and protocol.task_id(int("9" * 4000)) is None
+
+
+def test_only_the_names_sieve_gives_a_pools_rankings_are_read_as_its_versions():
+    pool = "d17d422e9a0b1c2d"
+    assert protocol.ranked_version_of(pool, protocol.model_version(pool, 12)) == 12
+    assert protocol.ranked_version_of(pool, protocol.model_version(pool, None)) == 0
+    for other in ("sieve-00000000-12", f"sieve-{pool[:8]}-", f"sieve-{pool[:8]}-012", f"sieve-{pool[:8]}-1x",
+                  f"sieve-{pool[:8]}-{10 ** 18}", f"x-sieve-{pool[:8]}-1", "another-backend-v1", None, 3):
+        assert protocol.ranked_version_of(pool, other) is None
