@@ -111,7 +111,13 @@ class LabelStudio:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def call(self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kwargs):
-        answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+        for _ in range(5):
+            answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+            if answer.status_code != 500:
+                break
+            # Label Studio on SQLite answers 500 ("database is locked") to a write that meets another one,
+            # such as a Sieve worker's import or deletion of predictions; the write was rolled back.
+            time.sleep(1)
         if answer.status_code not in expect:
             raise RuntimeError(f"Label Studio {method} {path}: {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else None
