@@ -7,7 +7,8 @@ REST API: creates a text classification project with uncertainty sampling, impor
 its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
 the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
 it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
-an annotation and a task in Label Studio, and checks the queue once more after each.
+an annotation and a task in Label Studio, and checks the queue once more after each. At the end it prints the
+project's predictions (all model versions) against its unlabeled tasks.
 
 Label Studio is not a dependency of Sieve: install it in a virtualenv of its own, then point this at it:
 
@@ -110,7 +111,13 @@ class LabelStudio:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def call(self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kwargs):
-        answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+        for _ in range(5):
+            answer = self.session.request(method, self.url + path, timeout=120, **kwargs)
+            if answer.status_code != 500:
+                break
+            # Label Studio on SQLite answers 500 ("database is locked") to a write that meets another one,
+            # such as a Sieve worker's import or deletion of predictions; the write was rolled back.
+            time.sleep(1)
         if answer.status_code not in expect:
             raise RuntimeError(f"Label Studio {method} {path}: {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else None
@@ -197,13 +204,30 @@ def main() -> int:
         deleted.add(doomed)
         one_round(args.rounds + 2, f" (after deleting task {doomed}, Sieve's top)")
         final = sieve.wait_idle(pool_id)
+        # What Label Studio keeps once the last push is done: its predictions, against its unlabeled tasks.
+        current = f"sieve-{pool_id[:8]}-{final['ranked_version']}"
+        wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == current, 120,
+                 f"Label Studio to follow {current}")
+        try:
+            versions = wait_for(lambda: (lambda v: v if set(v) == {current} else None)(
+                ls.call("GET", f"/api/projects/{pid}/model-versions/")), 60, "the older versions to be deleted")
+        except RuntimeError:
+            versions = ls.call("GET", f"/api/projects/{pid}/model-versions/")
+        counts = ls.call("GET", f"/api/projects/{pid}/")
+        unlabeled_tasks = counts["task_number"] - counts["num_tasks_with_annotations"]
+        predictions = sum(versions.values())
     print(f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
           f"push lag after a retrain (until Label Studio's project follows): median {np.median(lags):.2f} s")
+    print(f"after {len(matches)} rounds Label Studio holds {predictions} predictions in {len(versions)} model "
+          f"version(s) for {unlabeled_tasks} unlabeled tasks of {counts['task_number']}: "
+          f"{predictions / max(unlabeled_tasks, 1):.2f} per unlabeled task")
     return report([
         (f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
          all(matches)),
         ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
         ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
+        ("Label Studio keeps only the current version's predictions, one per unlabeled task",
+         set(versions) == {current} and predictions <= unlabeled_tasks),
     ])
 
 

@@ -64,19 +64,25 @@ def _drain(held: socket.socket) -> None:
 
 
 class FakeLabelStudio:
-    """Answers the calls Sieve's workers make (tasks, predictions import, project update), records every
-    request; `fail` makes it answer 500, `redirect_to` a 302 to that URL, and `endless` a full page of tasks
+    """Answers the calls Sieve's workers make (tasks, predictions import, project read and update, model
+    versions listed and deleted), records every request; `fail` makes it answer 500 (`fail_deletes`: only
+    to DELETE), `redirect_to` a 302 to that URL, and `endless` a full page of tasks
     whatever page is asked for ("same": the same tasks each time; "fresh": new ones, with `total` saying
     1000). It serves on one of the allowed origins, or with `allowed=False` on a port no setting names."""
 
     IMPORT = re.compile(r"^/api/projects/(\d+)/import/predictions$")
     PROJECT = re.compile(r"^/api/projects/(\d+)/$")
+    VERSIONS = re.compile(r"^/api/projects/(\d+)/model-versions/$")
 
     def __init__(self, allowed: bool = True):
         self.requests: list[dict] = []
         self.tasks: list[dict] = []
         """What GET /api/tasks/ pages through; when set, an import naming another task is refused."""
+        self.versions: dict[str, int] = {}
+        """Predictions per model version, as the imports brought them (a test may add other backends')."""
+        self.model_version: str | None = None
         self.fail = False
+        self.fail_deletes = False
         self.redirect_to: str | None = None
         self.endless: str | None = None
         self.allowed = allowed
@@ -101,7 +107,7 @@ class FakeLabelStudio:
                 with fake.lock:
                     fake.requests.append({"method": self.command, "path": self.path,
                                           "authorization": self.headers.get("Authorization"), "body": body})
-                if fake.fail:
+                if fake.fail or (fake.fail_deletes and self.command == "DELETE"):
                     return self._answer(500, {"detail": "down for the test"})
                 if fake.redirect_to:
                     self.send_response(302)
@@ -128,12 +134,28 @@ class FakeLabelStudio:
                     unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks}
                     if fake.tasks and unknown:  # as Label Studio: the whole import is refused
                         return self._answer(400, {"detail": f"task ID {min(unknown)} not found in project"})
+                    with fake.lock:
+                        for prediction in body:
+                            name = prediction["model_version"]
+                            fake.versions[name] = fake.versions.get(name, 0) + 1
                     return self._answer(201, {"created": len(body)})
                 if self.command == "PATCH" and fake.PROJECT.match(self.path):
+                    fake.model_version = body.get("model_version", fake.model_version)
                     return self._answer(200, {"id": int(fake.PROJECT.match(self.path).group(1)), **body})
+                if self.command == "GET" and fake.PROJECT.match(self.path):
+                    return self._answer(200, {"id": int(fake.PROJECT.match(self.path).group(1)),
+                                              "model_version": fake.model_version})
+                if self.command == "GET" and fake.VERSIONS.match(self.path):
+                    with fake.lock:
+                        versions = dict(fake.versions)
+                    return self._answer(200, versions)
+                if self.command == "DELETE" and fake.VERSIONS.match(self.path):
+                    with fake.lock:
+                        deleted = fake.versions.pop(body["model_version"], 0)
+                    return self._answer(200, {"deleted_predictions": deleted})
                 return self._answer(404, {"detail": "not found"})
 
-            do_POST = do_PATCH = do_GET = _handle
+            do_POST = do_PATCH = do_GET = do_DELETE = _handle
 
         if not allowed:
             self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

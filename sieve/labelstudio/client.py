@@ -1,4 +1,5 @@
-"""Label Studio's REST API, as far as Sieve uses it: import predictions, set a project's model version."""
+"""Label Studio's REST API, as far as Sieve uses it: import predictions, set a project's model version, delete
+the predictions of a model version."""
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -172,3 +173,36 @@ class LabelStudioClient:
     def set_model_version(self, project_id: int, model_version: str) -> None:
         """Makes the project's queue and score sort follow the predictions of this version."""
         self._call("PATCH", f"/api/projects/{project_id}/", json={"model_version": model_version})
+
+    def model_version(self, project_id: int) -> str | None:
+        """The model version the project follows now."""
+        try:
+            body = self._call("GET", f"/api/projects/{project_id}/").json()
+        except ValueError:
+            body = None
+        version = body.get("model_version") if isinstance(body, dict) else None
+        return version if isinstance(version, str) else None
+
+    def model_versions(self, project_id: int) -> dict[str, int]:
+        """The model versions the project's predictions carry, each with its number of predictions."""
+        path = f"/api/projects/{project_id}/model-versions/"
+        try:
+            body = self._call("GET", path).json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise LabelStudioError(f"GET {path}: not a JSON object")
+        return {name: count for name, count in body.items() if type(count) is int}
+
+    def delete_model_version(self, project_id: int, model_version: str) -> int:
+        """Deletes every prediction of this model version in the project; how many Label Studio deleted."""
+        # Label Studio's own call for it: the version goes in the body, and the path's slash is needed, as a
+        # redirect to it would not be followed.
+        answer = self._call("DELETE", f"/api/projects/{project_id}/model-versions/",
+                            json={"model_version": model_version})
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        deleted = body.get("deleted_predictions") if isinstance(body, dict) else None
+        return deleted if type(deleted) is int else 0

@@ -12,6 +12,7 @@ from ..limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
 RESULT_TYPE = "choices"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TASK_ITEM = re.compile(r"0|[1-9][0-9]{0,17}")
+_VERSION_NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")
 _PROJECT = re.compile(r"[0-9]{1,18}(\.[0-9]{1,20})?")
 PROJECT_PATTERN = f"^{_PROJECT.pattern}$"
 """Label Studio names a project `<id>.<created unix time>` in setup and predict calls."""
@@ -24,6 +25,16 @@ def is_project(value) -> bool:
 def model_version(pool_id: str, ranked_version: int | None) -> str:
     """The name Label Studio knows a pool's ranking by: new with every refresh, unique to the pool."""
     return f"sieve-{pool_id[:8]}-{ranked_version or 0}"
+
+
+def ranked_version_of(pool_id: str, name) -> int | None:
+    """The ranked version a model version of this pool's is named after; None for a name Sieve did not give
+    this pool (another backend's, a person's, another pool's)."""
+    prefix = f"sieve-{pool_id[:8]}-"
+    if not isinstance(name, str) or not name.startswith(prefix):
+        return None
+    number = name[len(prefix):]
+    return int(number) if _VERSION_NUMBER.fullmatch(number) else None
 
 
 def project_id(value) -> int | None:

@@ -57,7 +57,31 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
     client.set_model_version(link.project_id, version)
     log.info("pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created,
              link.project_id, version)
-    return {"pool_id": pool_id, "outcome": "pushed", "predictions": created, "model_version": version}
+    pruned = _prune(client, link.project_id, pool_id, ranked_version)
+    return {"pool_id": pool_id, "outcome": "pushed", "predictions": created, "model_version": version,
+            "pruned": pruned}
+
+
+def _prune(client: LabelStudioClient, project_id: int, pool_id: str, ranked_version: int) -> list[str]:
+    """Deletes the predictions of this pool's earlier model versions, which Label Studio would otherwise
+    keep (one per task per retrain) and send with every task. Only versions older than the one just set (a
+    newer one may be a push under way), and never the one the project follows now, which Label Studio would
+    then forget. A failure is logged and left to the next push, which lists the versions again; the push
+    itself has succeeded."""
+    pruned: list[str] = []
+    try:
+        versions = client.model_versions(project_id)
+        current = client.model_version(project_id)
+        for name in versions:
+            number = protocol.ranked_version_of(pool_id, name)
+            if number is not None and number < ranked_version and name != current:
+                client.delete_model_version(project_id, name)
+                pruned.append(name)
+    except LabelStudioError as error:
+        # A Label Studio that refuses one deletion likely refuses the next: stop at once.
+        log.warning("pool %s: could not delete old predictions in Label Studio project %d: %s", pool_id,
+                    project_id, error)
+    return pruned
 
 
 def sync_project(pool_id: str) -> dict:

@@ -119,3 +119,12 @@ def test_a_task_vector_is_read_only_when_v1_would_take_it_as_features():
         assert protocol.task_vector({"data": {"e": bad}}, "e", dim=2) is None, bad
     assert protocol.task_vector({"data": {"e": [1] * (MAX_FEATURE_DIM + 1)}}, "e") is None
     assert protocol.task_vector({"data": {}}, "e") is None and protocol.task_vector("x", "e") is None
+
+
+def test_only_the_names_sieve_gives_a_pools_rankings_are_read_as_its_versions():
+    pool = "d17d422e9a0b1c2d"
+    assert protocol.ranked_version_of(pool, protocol.model_version(pool, 12)) == 12
+    assert protocol.ranked_version_of(pool, protocol.model_version(pool, None)) == 0
+    for other in ("sieve-00000000-12", f"sieve-{pool[:8]}-", f"sieve-{pool[:8]}-012", f"sieve-{pool[:8]}-1x",
+                  f"sieve-{pool[:8]}-{10 ** 18}", f"x-sieve-{pool[:8]}-1", "another-backend-v1", None, 3):
+        assert protocol.ranked_version_of(pool, other) is None
