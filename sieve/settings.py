@@ -75,6 +75,9 @@ class Settings:
     none, and workers call only SIEVE_LABELSTUDIO_URL."""
     labelstudio_token: str = field(default="", repr=False)
     """SIEVE_LABELSTUDIO_TOKEN: the Label Studio token workers push with; unset: the one /setup gave."""
+    labelstudio_sync_seconds: int = 300
+    """SIEVE_LABELSTUDIO_SYNC_SECONDS: how often workers make a linked pool's labels equal its Label Studio
+    project's (annotations made, changed or deleted while Sieve was down send no webhook again)."""
     metrics_token: str = field(default="", repr=False)
     """SIEVE_METRICS_TOKEN: the bearer token /metrics requires; unset, /metrics is open while auth is off
     and refused once API keys exist (its series name every tenant's pools)."""
@@ -104,6 +107,7 @@ class Settings:
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
             labelstudio_origins=allow_list(env.get("SIEVE_LABELSTUDIO_ORIGINS", "")),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
+            labelstudio_sync_seconds=_number(env, "SIEVE_LABELSTUDIO_SYNC_SECONDS", cls.labelstudio_sync_seconds, 1),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
             max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),
             access_log=_flag(env, "SIEVE_ACCESS_LOG"),

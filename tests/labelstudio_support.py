@@ -74,8 +74,9 @@ class FakeLabelStudio:
 
     def __init__(self, allowed: bool = True):
         self.requests: list[dict] = []
-        self.tasks: list[dict] = []
-        """What GET /api/tasks/ pages through; when set, an import naming another task is refused."""
+        self.tasks: list[dict] | None = None
+        """What GET /api/tasks/ pages through (unset: it answers 503, so that a sync changes nothing); when
+        set, an import naming another task is refused."""
         self.fail = False
         self.redirect_to: str | None = None
         self.endless: str | None = None
@@ -117,6 +118,8 @@ class FakeLabelStudio:
                     return self._answer(200, {"tasks": tasks, **({"total": 1000} if fake.endless == "fresh" else {})})
                 if self.command == "POST" and self.path == "/api/token/refresh/":
                     return self._answer(200, {"access": f"access-for-{body['refresh']}"})
+                if self.command == "GET" and self.path.startswith("/api/tasks/?") and fake.tasks is None:
+                    return self._answer(503, {"detail": "the test gave no task list"})
                 if self.command == "GET" and self.path.startswith("/api/tasks/?"):
                     query = parse_qs(urlsplit(self.path).query)
                     page, size = int(query["page"][0]), int(query["page_size"][0])
@@ -125,7 +128,7 @@ class FakeLabelStudio:
                     return self._answer(200, {"tasks": fake.tasks[(page - 1) * size:page * size],
                                               "total": len(fake.tasks)})
                 if self.command == "POST" and fake.IMPORT.match(self.path):
-                    unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks}
+                    unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks or []}
                     if fake.tasks and unknown:  # as Label Studio: the whole import is refused
                         return self._answer(400, {"detail": f"task ID {min(unknown)} not found in project"})
                     return self._answer(201, {"created": len(body)})

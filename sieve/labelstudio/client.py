@@ -135,8 +135,11 @@ class LabelStudioClient:
                 if not counted:
                     self.stopped = f"stopped after {pages} pages of {TASKS_PER_PAGE} tasks"
                 return
+            # `fields=all` adds annotations, predictions and drafts; `include` (Label Studio's sparse
+            # fieldset) keeps only these, so a project's old predictions are never read.
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
-                "project": project_id, "fields": "all" if annotations else "", "page": page,
+                "project": project_id, "fields": "all" if annotations else "",
+                "include": "id,data,annotations" if annotations else "id", "page": page,
                 "page_size": TASKS_PER_PAGE})
             if answer is None:
                 return  # past the last page
