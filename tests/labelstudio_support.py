@@ -63,6 +63,14 @@ def _drain(held: socket.socket) -> None:
         held.setblocking(True)
 
 
+def _sparse(task: dict, names: list[str]) -> dict:
+    """A task as Label Studio's sparse fieldset (`include=`) gives it: it applies to the nested annotations too."""
+    out = {k: v for k, v in task.items() if k in names}
+    if isinstance(out.get("annotations"), list):
+        out["annotations"] = [{k: v for k, v in a.items() if k in names} for a in out["annotations"]]
+    return out
+
+
 class FakeLabelStudio:
     """Answers the calls Sieve's workers make (tasks, predictions import, project update), records every
     request; `fail` makes it answer 500, `redirect_to` a 302 to that URL, and `endless` a full page of tasks
@@ -125,8 +133,10 @@ class FakeLabelStudio:
                     page, size = int(query["page"][0]), int(query["page_size"][0])
                     if page > 1 and (page - 1) * size >= len(fake.tasks):
                         return self._answer(404, {"detail": "Invalid page."})
-                    return self._answer(200, {"tasks": fake.tasks[(page - 1) * size:page * size],
-                                              "total": len(fake.tasks)})
+                    tasks = fake.tasks[(page - 1) * size:page * size]
+                    if "include" in query:  # as Label Studio: the named fields, in tasks and in annotations
+                        tasks = [_sparse(t, query["include"][0].split(",")) for t in tasks]
+                    return self._answer(200, {"tasks": tasks, "total": len(fake.tasks)})
                 if self.command == "POST" and fake.IMPORT.match(self.path):
                     unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks or []}
                     if fake.tasks and unknown:  # as Label Studio: the whole import is refused

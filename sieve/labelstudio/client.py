@@ -22,6 +22,11 @@ PREDICTIONS_PER_CALL = 2000
 TASKS_PER_PAGE = 500
 """Tasks read per page when a project's tasks are read into its pool."""
 
+TASK_FIELDS = "id,data,annotations,result,was_cancelled"
+"""The fields a reading of tasks asks for. `fields=all` adds annotations, predictions and drafts; `include`
+(Label Studio's sparse fieldset, which applies to the annotations inside a task too) keeps only these, so a
+project's old predictions are never read."""
+
 MAX_TASK_PAGES = -(-MAX_POOL_ITEMS // TASKS_PER_PAGE)
 """Most pages one reading of a project's tasks asks for: a pool holds no more tasks than this."""
 
@@ -135,11 +140,9 @@ class LabelStudioClient:
                 if not counted:
                     self.stopped = f"stopped after {pages} pages of {TASKS_PER_PAGE} tasks"
                 return
-            # `fields=all` adds annotations, predictions and drafts; `include` (Label Studio's sparse
-            # fieldset) keeps only these, so a project's old predictions are never read.
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
                 "project": project_id, "fields": "all" if annotations else "",
-                "include": "id,data,annotations" if annotations else "id", "page": page,
+                "include": TASK_FIELDS if annotations else "id", "page": page,
                 "page_size": TASKS_PER_PAGE})
             if answer is None:
                 return  # past the last page

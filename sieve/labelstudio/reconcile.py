@@ -25,15 +25,20 @@ class Reading:
         """task (item id) → {annotation id → label} of its annotations that give a label."""
         self.latest: dict[str, str | None] = {}
         """task → the label of its latest labeled annotation, or None."""
+        self.seen: set[str] = set()
+        """Every task listed, including those whose annotations could not be read."""
 
     def add(self, tasks: list) -> None:
         for task in tasks:
             item_id = protocol.task_id(task)
             if item_id is None:
                 continue
-            found, best = {}, (-1, None)
+            self.seen.add(item_id)
             annotations = task.get("annotations")
-            for annotation in annotations if isinstance(annotations, list) else []:
+            if not isinstance(annotations, list) or not all(_readable(a) for a in annotations):
+                continue  # a task whose annotations came without their results keeps its label
+            found, best = {}, (-1, None)
+            for annotation in annotations:
                 label = protocol.annotation_choice(annotation, self.link.from_name)
                 annotation_id = annotation.get("id") if isinstance(annotation, dict) else None
                 if label is None or label not in self.classes or type(annotation_id) is not int:
@@ -43,6 +48,10 @@ class Reading:
                     best = (annotation_id, label)
             self.annotations[item_id] = found
             self.latest[item_id] = best[1]
+
+
+def _readable(annotation) -> bool:
+    return isinstance(annotation, dict) and (annotation.get("was_cancelled") is True or "result" in annotation)
 
 
 class Reconciler:
@@ -72,7 +81,7 @@ class Reconciler:
         unlabel = [t for t in known if reading.latest[t] is None and current[t] is not None]
         deleted = []
         if complete:
-            seen = set(reading.latest)
+            seen = reading.seen
             gone = self.links.deleted(pool_id)
             deleted = [t for t in self._task_items(pool_id) if t not in seen and t not in gone and t not in touched]
         for start in range(0, len(relabel), MAX_ITEMS_PER_CALL):

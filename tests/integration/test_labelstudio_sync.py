@@ -177,7 +177,8 @@ def test_the_periodic_sync_reconciles_each_change_missed_while_sieve_runs(servic
             # refused for the deleted task: ids), never the predictions that `fields=all` adds.
             queries = [parse_qs(urlsplit(p["path"]).query) for p in fake.calls("GET", re.compile(r"^/api/tasks/"))]
             assert len([q for q in queries if q.get("fields") == ["all"]]) >= 3
-            assert all(q["include"] == (["id,data,annotations"] if q.get("fields") == ["all"] else ["id"])
+            assert all(q["include"] == (["id,data,annotations,result,was_cancelled"] if q.get("fields") == ["all"]
+                                        else ["id"])
                        for q in queries)
     finally:
         redis.close()
