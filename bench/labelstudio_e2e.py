@@ -273,11 +273,11 @@ def main() -> int:
                     expect=(200, 204))
         assert not ls.call("GET", f"/api/projects/{pid}/model-versions")
         started = time.monotonic()
-        trained = ls.call("POST", f"/api/ml/{backend['id']}/train", json={})
+        ls.call("POST", f"/api/ml/{backend['id']}/train", json={})
         counts = wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/model-versions").get(version), 120,
                           "Start Training's predictions")
         repushed = time.monotonic() - started
-        print(f"Start Training with no predictions left ({trained}): {counts} predictions of {version} "
+        print(f"Start Training with no predictions left: {counts} predictions of {version} "
               f"back after {repushed:.1f} s")
         final = sieve.wait_idle(pool_id)
     print(f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
