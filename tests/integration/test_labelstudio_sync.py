@@ -75,6 +75,12 @@ def _job(api, job_id: str) -> dict:
         api.get(f"/v1/jobs/{job_id}").json()), f"job {job_id} to end")
 
 
+def _setup_synced(api, redis: Redis, pool: str) -> None:
+    """Waits for the syncs queued so far (the setup's) to end, so that they read no later change."""
+    for key in redis.scan_iter(f"rq:job:lssync-{pool}-*"):
+        _job(api, key.decode().split(":")[-1])
+
+
 # -- Start Training --------------------------------------------------------------------------------------------
 
 
@@ -98,6 +104,7 @@ def test_each_start_training_runs_a_job_that_pushes_the_predictions_again(api):
 def test_start_training_brings_labels_given_while_sieve_was_down_and_retrains(api, redis):
     with FakeLabelStudio() as fake:
         pool = _link(api, fake, {3: (1, "Positive"), 4: (2, "Negative")})
+        _setup_synced(api, redis, pool)
         before = api.wait_idle(pool)
         # Annotated while Sieve missed the webhooks: task 5 labeled, task 3 relabeled.
         _project(fake, {3: [(1, "Negative")], 4: [(2, "Negative")], 5: [(7, "Positive")]})
@@ -189,3 +196,24 @@ def _logs(tmp_path, name: str):
     path = tmp_path / f"logs-{name}"
     path.mkdir()
     return path
+
+
+def _setup_sync(api, redis: Redis, fake, pool: str) -> dict:
+    """Calls /setup (as any read of the project's Model page does) and returns its sync job, once ended."""
+    before = set(redis.scan_iter(f"rq:job:lssync-{pool}-*"))
+    assert ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "legacy-token-123"}).ok
+    new = _wait_for(lambda: set(redis.scan_iter(f"rq:job:lssync-{pool}-*")) - before, "the setup's sync job")
+    return _job(api, new.pop().decode().split(":")[-1])
+
+
+def test_a_sync_that_finds_another_of_the_pool_running_does_nothing(api, redis):
+    with FakeLabelStudio() as fake:
+        pool = _link(api, fake, {3: (1, "Positive"), 4: (2, "Negative")})
+        _setup_synced(api, redis, pool)
+        _project(fake, {3: [(1, "Positive")], 4: [(2, "Negative")], 5: [(7, "Negative")]})
+        redis.set(f"sieve:{{{pool}}}:ls_sync", "a running sync", px=60_000)
+        assert _setup_sync(api, redis, fake, pool)["result"]["outcome"] == "skipped"
+        assert _labels(redis, pool) == {"3": "Positive", "4": "Negative"}
+        redis.delete(f"sieve:{{{pool}}}:ls_sync")  # it ended
+        assert _setup_sync(api, redis, fake, pool)["result"]["outcome"] == "synced"
+        assert _labels(redis, pool) == {"3": "Positive", "4": "Negative", "5": "Negative"}
