@@ -16,17 +16,20 @@ from . import protocol
 
 
 class Reading:
-    """What a reading of the project found: each task's labeled annotations, and the latest one's label."""
+    """What a reading of the project found: every task listed, and the labeled annotations of those that
+    have any (kept sparse: most tasks of a project have none)."""
 
     def __init__(self, link: Link, classes: set):
         self.link = link
         self.classes = classes
+        self.seen: set[str] = set()
+        """Every task listed."""
+        self.unreadable: set[str] = set()
+        """Tasks whose annotations came without their results: their labels stay as they are."""
         self.annotations: dict[str, dict[str, str]] = {}
         """task (item id) → {annotation id → label} of its annotations that give a label."""
-        self.latest: dict[str, str | None] = {}
-        """task → the label of its latest labeled annotation, or None."""
-        self.seen: set[str] = set()
-        """Every task listed, including those whose annotations could not be read."""
+        self.latest: dict[str, str] = {}
+        """task → the label of its latest labeled annotation; a task without one is absent."""
 
     def add(self, tasks: list) -> None:
         for task in tasks:
@@ -36,18 +39,20 @@ class Reading:
             self.seen.add(item_id)
             annotations = task.get("annotations")
             if not isinstance(annotations, list) or not all(_readable(a) for a in annotations):
-                continue  # a task whose annotations came without their results keeps its label
+                self.unreadable.add(item_id)
+                continue
             found, best = {}, (-1, None)
             for annotation in annotations:
                 label = protocol.annotation_choice(annotation, self.link.from_name)
-                annotation_id = annotation.get("id") if isinstance(annotation, dict) else None
+                annotation_id = annotation.get("id")
                 if label is None or label not in self.classes or type(annotation_id) is not int:
                     continue
                 found[str(annotation_id)] = label
                 if annotation_id > best[0]:
                     best = (annotation_id, label)
-            self.annotations[item_id] = found
-            self.latest[item_id] = best[1]
+            if found:
+                self.annotations[item_id] = found
+                self.latest[item_id] = best[1]
 
 
 def _readable(annotation) -> bool:
@@ -73,19 +78,18 @@ class Reconciler:
         touched = {now[a][0] for a in now.keys() - before.keys()} | \
                   {before[a][0] for a in before.keys() - now.keys()} | \
                   {now[a][0] for a in now.keys() & before.keys() if now[a] != before[a]}
-        listed = [t for t in reading.latest if t not in touched]
+        listed = [t for t in reading.seen if t not in touched and t not in reading.unreadable]
         current = self._labels(pool_id, listed)
-        known = [t for t in listed if t in current]
-        relabel = {t: reading.latest[t] for t in known
-                   if reading.latest[t] is not None and reading.latest[t] != current[t]}
-        unlabel = [t for t in known if reading.latest[t] is None and current[t] is not None]
+        relabel = {t: reading.latest[t] for t in current if t in reading.latest and reading.latest[t] != current[t]}
+        unlabel = [t for t, label in current.items() if label is not None and t not in reading.latest]
         deleted = []
         if complete:
-            seen = reading.seen
             gone = self.links.deleted(pool_id)
-            deleted = [t for t in self._task_items(pool_id) if t not in seen and t not in gone and t not in touched]
-        for start in range(0, len(relabel), MAX_ITEMS_PER_CALL):
-            chunk = list(relabel)[start:start + MAX_ITEMS_PER_CALL]
+            deleted = [t for t in self._task_items(pool_id)
+                       if t not in reading.seen and t not in gone and t not in touched]
+        ids = list(relabel)
+        for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
+            chunk = ids[start:start + MAX_ITEMS_PER_CALL]
             self.pools.teach(pool_id, chunk, [relabel[t] for t in chunk], source="labelstudio")
         unlabeled = 0
         for ids in (unlabel, deleted):
@@ -94,8 +98,8 @@ class Reconciler:
                                                 source="labelstudio")[0]
         self.links.mark_deleted(pool_id, deleted)
         # Which annotation labels which task, as the reading found it, for the webhooks that follow.
-        settled = set(known) | set(deleted)
-        keep = {a: (t, label) for t in known for a, label in reading.annotations[t].items()}
+        settled = set(current) | set(deleted)
+        keep = {a: (t, label) for t in current for a, label in reading.annotations.get(t, {}).items()}
         drop = [a for a, (t, _) in now.items() if t in settled and a not in keep]
         self.links.replace_annotations(pool_id, drop, keep)
         return {"relabeled": len(relabel), "unlabeled": unlabeled, "deleted": len(deleted)}
@@ -114,5 +118,5 @@ class Reconciler:
 
     def _task_items(self, pool_id: str) -> list[str]:
         """The pool's items that stand for Label Studio tasks."""
-        return [i for i in dict.fromkeys(raw.decode() for raw, _ in self.redis.hscan_iter(PoolKeys(pool_id).rows, count=5000))
-                if protocol.task_of_item(i) is not None]
+        scan = self.redis.hscan_iter(PoolKeys(pool_id).rows, count=5000)
+        return [i for i in dict.fromkeys(raw.decode() for raw, _ in scan) if protocol.task_of_item(i) is not None]
