@@ -89,7 +89,7 @@ class Stack:
         self._wait_ready(timeout=60)
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.tmp / f"{name}.log", "w")
+        log = open(self.tmp / f"{name}.log", "a")  # a restarted process adds to its log
         # A session of its own: Ctrl-C in the terminal reaches only this script, which then stops
         # the child (and, through its process group, whatever the child forked) in order.
         process = subprocess.Popen([sys.executable, "-m", "sieve.cli", *args], env=self.env,
@@ -114,8 +114,29 @@ class Stack:
                 raise RuntimeError("the stack did not become ready in time")
             time.sleep(0.1)
 
+    def stop_sieve(self) -> None:
+        """Stops the API and the workers, keeping Redis and its data: Sieve is down."""
+        self._stop_children()
+
+    def start_sieve(self) -> None:
+        """Starts the workers and the API again, on the same port and Redis, and waits until ready."""
+        for i in range(self.n_workers):
+            self._spawn(f"worker{i}", ["worker"])
+        self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(self.port),
+                            "--processes", str(self.api_processes)])
+        self._wait_ready(timeout=60)
+
     def stop(self) -> None:
         """Stops every child (SIGTERM, then SIGKILL to its process group), then Redis; idempotent."""
+        self._stop_children()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def _stop_children(self) -> None:
         for _, process in reversed(self.children):
             if process.poll() is None:
                 try:
@@ -137,12 +158,6 @@ class Stack:
             except subprocess.TimeoutExpired:
                 pass
         self.children = []
-        if self.redis is not None:
-            self.redis.stop()
-            self.redis = None
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
 
     def print_logs(self, lines: int = 30) -> None:
         if self.tmp is None:

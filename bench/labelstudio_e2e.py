@@ -7,8 +7,11 @@ REST API: creates a text classification project with uncertainty sampling, impor
 its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
 the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
 it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
-an annotation and a task in Label Studio, and checks the queue once more after each. At the end it prints the
-project's predictions (all model versions) against its unlabeled tasks.
+an annotation and a task in Label Studio, and checks the queue once more after each. Then it stops Sieve,
+makes 3 annotations, changes one and deletes one in Label Studio, starts Sieve again and measures the seconds
+until Sieve's labels equal Label Studio's (and checks the queue); and last deletes every prediction and
+presses Start Training (`POST /api/ml/{id}/train`), measuring the seconds until the predictions are back.
+At the end it prints the project's predictions (all model versions) against its unlabeled tasks.
 
 Label Studio is not a dependency of Sieve: install it in a virtualenv of its own, then point this at it:
 
@@ -18,6 +21,7 @@ Label Studio is not a dependency of Sieve: install it in a virtualenv of its own
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from redis import Redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import Client, Stack, report, run  # noqa: E402
@@ -123,6 +128,46 @@ class LabelStudio:
         return answer.json() if answer.content else None
 
 
+def choice(label: str) -> list[dict]:
+    return [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+
+
+def studio_tasks(ls: LabelStudio, pid: int) -> list[dict]:
+    """The project's tasks with all their fields (not as Sieve's sync asks for them: this is the reference)."""
+    out, page = [], 1
+    while True:
+        answer = ls.session.get(f"{ls.url}/api/tasks/", timeout=120, params={
+            "project": pid, "fields": "all", "page": page, "page_size": 100})
+        if answer.status_code == 404:
+            return out
+        body = answer.json()
+        out += body["tasks"]
+        if len(out) >= body["total"]:
+            return out
+        page += 1
+
+
+def labeled_annotations(task: dict) -> list[dict]:
+    return [a for a in task["annotations"] if not a.get("was_cancelled") and a.get("result")]
+
+
+def studio_labels(ls: LabelStudio, pid: int) -> dict[str, str]:
+    """Each task's label in Label Studio: its latest annotation's choice."""
+    out = {}
+    for task in studio_tasks(ls, pid):
+        labeled = labeled_annotations(task)
+        if labeled:
+            out[str(task["id"])] = max(labeled, key=lambda a: a["id"])["result"][0]["value"]["choices"][0]
+    return out
+
+
+def sieve_labels(redis: Redis, pool_id: str) -> dict[str, str]:
+    """Sieve's labels of the pool's items, read from its Redis."""
+    rows = {row: item for item, row in redis.hgetall(f"sieve:{{{pool_id}}}:rows").items()}
+    return {rows[row].decode(): json.loads(label)
+            for row, label in redis.hgetall(f"sieve:{{{pool_id}}}:labels").items()}
+
+
 def wait_for(check, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while True:
@@ -157,8 +202,8 @@ def main() -> int:
             "title": "Sieve e2e", "label_config": LABEL_CONFIG, "sampling": "Uncertainty sampling"})
         pid = project["id"]
         ls.call("POST", f"/api/projects/{pid}/import", json=tasks)
-        ls.call("POST", "/api/ml/", json={"url": f"{stack.base_url}/labelstudio", "project": pid, "title": "Sieve",
-                                          "is_interactive": False})
+        backend = ls.call("POST", "/api/ml/", json={"url": f"{stack.base_url}/labelstudio", "project": pid,
+                                                    "title": "Sieve", "is_interactive": False})
         pool = wait_for(lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"]
                                       if p["n_items"] == args.tasks), None), 120, "Sieve to read the tasks")
         pool_id = pool["pool_id"]
@@ -203,6 +248,44 @@ def main() -> int:
         ls.call("DELETE", f"/api/tasks/{doomed}/", expect=(200, 204))
         deleted.add(doomed)
         one_round(args.rounds + 2, f" (after deleting task {doomed}, Sieve's top)")
+        # Sieve down: Label Studio takes annotations, a change and a deletion, and never resends their webhooks.
+        sieve.wait_idle(pool_id)
+        stack.stop_sieve()
+        fresh = [t for t in studio_tasks(ls, pid) if not labeled_annotations(t)][:3]
+        for task in fresh:
+            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/",
+                           json={"result": choice(truth[task['data']['text']])})
+            annotations.append(made["id"])
+        changed = annotations[0]
+        old = ls.call("GET", f"/api/annotations/{changed}/")["result"][0]["value"]["choices"][0]
+        ls.call("PATCH", f"/api/annotations/{changed}/",
+                json={"result": choice("Negative" if old == "Positive" else "Positive")})
+        ls.call("DELETE", f"/api/annotations/{annotations[1]}/", expect=(200, 204))
+        started = time.monotonic()
+        stack.start_sieve()
+        ready = time.monotonic() - started
+        redis = Redis.from_url(stack.redis.url)
+        wait_for(lambda: sieve_labels(redis, pool_id) == studio_labels(ls, pid), 120,
+                 "Sieve's labels to equal Label Studio's after the outage")
+        recovered = time.monotonic() - started
+        print(f"after the outage (3 annotations, 1 change, 1 deletion made while Sieve was down): Sieve "
+              f"answered after {ready:.1f} s, its labels equalled Label Studio's after {recovered:.1f} s")
+        outage_round = len(matches)
+        one_round(args.rounds + 3, " (after the outage)")
+        # Start Training with every prediction deleted: the predictions come back.
+        status = sieve.wait_idle(pool_id)
+        version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
+        for old_version in ls.call("GET", f"/api/projects/{pid}/model-versions"):
+            ls.call("DELETE", f"/api/projects/{pid}/model-versions", json={"model_version": old_version},
+                    expect=(200, 204))
+        assert not ls.call("GET", f"/api/projects/{pid}/model-versions")
+        started = time.monotonic()
+        ls.call("POST", f"/api/ml/{backend['id']}/train", json={})
+        repushed_count = wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/model-versions").get(version),
+                                  120, "Start Training's predictions")
+        repushed = time.monotonic() - started
+        print(f"Start Training with no predictions left: {repushed_count} predictions of {version} "
+              f"back after {repushed:.1f} s")
         final = sieve.wait_idle(pool_id)
         # What Label Studio keeps once the last push is done: its predictions, against its unlabeled tasks.
         current = f"sieve-{pool_id[:8]}-{final['ranked_version']}"
@@ -228,6 +311,9 @@ def main() -> int:
         ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
         ("Label Studio keeps only the current version's predictions, one per unlabeled task",
          set(versions) == {current} and predictions <= unlabeled_tasks),
+        ("after an outage Sieve's labels equal Label Studio's, and /next is Sieve's top pick",
+         matches[outage_round]),
+        ("Start Training with every prediction deleted pushes them again", bool(repushed_count)),
     ])
 
 

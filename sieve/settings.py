@@ -78,6 +78,9 @@ class Settings:
     labelstudio_vector_field: str = "embedding"
     """SIEVE_LABELSTUDIO_VECTOR_FIELD: the task data field holding each task's vector in projects that are not
     text (an <Image>, <Audio>... with <Choices>), unless the ML backend's extra params name `vector_field`."""
+    labelstudio_sync_seconds: int = 300
+    """SIEVE_LABELSTUDIO_SYNC_SECONDS: how often workers make a linked pool's labels equal its Label Studio
+    project's (annotations made, changed or deleted while Sieve was down send no webhook again)."""
     metrics_token: str = field(default="", repr=False)
     """SIEVE_METRICS_TOKEN: the bearer token /metrics requires; unset, /metrics is open while auth is off
     and refused once API keys exist (its series name every tenant's pools)."""
@@ -108,6 +111,7 @@ class Settings:
             labelstudio_origins=allow_list(env.get("SIEVE_LABELSTUDIO_ORIGINS", "")),
             labelstudio_token=env.get("SIEVE_LABELSTUDIO_TOKEN", ""),
             labelstudio_vector_field=env.get("SIEVE_LABELSTUDIO_VECTOR_FIELD") or cls.labelstudio_vector_field,
+            labelstudio_sync_seconds=_number(env, "SIEVE_LABELSTUDIO_SYNC_SECONDS", cls.labelstudio_sync_seconds, 1),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
             max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),
             access_log=_flag(env, "SIEVE_ACCESS_LOG"),

@@ -63,6 +63,14 @@ def _drain(held: socket.socket) -> None:
         held.setblocking(True)
 
 
+def _sparse(task: dict, names: list[str]) -> dict:
+    """A task as Label Studio's sparse fieldset (`include=`) gives it: it applies to the nested annotations too."""
+    out = {k: v for k, v in task.items() if k in names}
+    if isinstance(out.get("annotations"), list):
+        out["annotations"] = [{k: v for k, v in a.items() if k in names} for a in out["annotations"]]
+    return out
+
+
 class FakeLabelStudio:
     """Answers the calls Sieve's workers make (tasks, predictions import, project read and update, model
     versions listed and deleted), records every request; `fail` makes it answer 500 (`fail_deletes`: only
@@ -76,8 +84,9 @@ class FakeLabelStudio:
 
     def __init__(self, allowed: bool = True):
         self.requests: list[dict] = []
-        self.tasks: list[dict] = []
-        """What GET /api/tasks/ pages through; when set, an import naming another task is refused."""
+        self.tasks: list[dict] | None = None
+        """What GET /api/tasks/ pages through (unset: it answers 503, so that a sync changes nothing); when
+        set, an import naming another task is refused."""
         self.versions: dict[str, int] = {}
         """Predictions per model version, as the imports brought them (a test may add other backends')."""
         self.model_version: str | None = None
@@ -123,15 +132,19 @@ class FakeLabelStudio:
                     return self._answer(200, {"tasks": tasks, **({"total": 1000} if fake.endless == "fresh" else {})})
                 if self.command == "POST" and self.path == "/api/token/refresh/":
                     return self._answer(200, {"access": f"access-for-{body['refresh']}"})
+                if self.command == "GET" and self.path.startswith("/api/tasks/?") and fake.tasks is None:
+                    return self._answer(503, {"detail": "the test gave no task list"})
                 if self.command == "GET" and self.path.startswith("/api/tasks/?"):
                     query = parse_qs(urlsplit(self.path).query)
                     page, size = int(query["page"][0]), int(query["page_size"][0])
                     if page > 1 and (page - 1) * size >= len(fake.tasks):
                         return self._answer(404, {"detail": "Invalid page."})
-                    return self._answer(200, {"tasks": fake.tasks[(page - 1) * size:page * size],
-                                              "total": len(fake.tasks)})
+                    tasks = fake.tasks[(page - 1) * size:page * size]
+                    if "include" in query:  # as Label Studio: the named fields, in tasks and in annotations
+                        tasks = [_sparse(t, query["include"][0].split(",")) for t in tasks]
+                    return self._answer(200, {"tasks": tasks, "total": len(fake.tasks)})
                 if self.command == "POST" and fake.IMPORT.match(self.path):
-                    unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks}
+                    unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks or []}
                     if fake.tasks and unknown:  # as Label Studio: the whole import is refused
                         return self._answer(400, {"detail": f"task ID {min(unknown)} not found in project"})
                     with fake.lock:

@@ -23,6 +23,11 @@ PREDICTIONS_PER_CALL = 2000
 TASKS_PER_PAGE = 500
 """Tasks read per page when a project's tasks are read into its pool."""
 
+TASK_FIELDS = "id,data,annotations,result,was_cancelled"
+"""The fields a reading of tasks asks for. `fields=all` adds annotations, predictions and drafts; `include`
+(Label Studio's sparse fieldset, which applies to the annotations inside a task too) keeps only these, so a
+project's old predictions are never read."""
+
 MAX_TASK_PAGES = -(-MAX_POOL_ITEMS // TASKS_PER_PAGE)
 """Most pages one reading of a project's tasks asks for: a pool holds no more tasks than this."""
 
@@ -140,7 +145,8 @@ class LabelStudioClient:
                     self.stopped = f"stopped after {pages} pages of {TASKS_PER_PAGE} tasks"
                 return
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
-                "project": project_id, "fields": "all" if annotations else "", "page": page,
+                "project": project_id, "fields": "all" if annotations else "",
+                "include": TASK_FIELDS if annotations else "id", "page": page,
                 "page_size": TASKS_PER_PAGE})
             if answer is None:
                 return  # past the last page

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 
 import numpy as np
 
@@ -13,12 +12,10 @@ from ..core.strategies import STRATEGIES, scores as strategy_scores
 from ..limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from ..pools import Pools
 from ..storage.labelstudio import Link, LinkStore
-from ..storage.pools import JOB_PREFIX
 from ..storage.rankings import read_all
-from ..storage.refresh import RefreshStore
 from ..storage.keys import PoolKeys
 from ..storage.replies import int_or_none
-from ..workers.queue import enqueue_push, enqueue_refresh, enqueue_sync
+from ..workers.queue import enqueue_sync, enqueue_train
 from . import protocol
 from .config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
 from .origins import OriginError, origin
@@ -43,9 +40,10 @@ class LabelStudio:
         token = body.get("access_token")
         pool_id = self._connect(project, pid, config, tenant, hostname, token or "")
         if (hostname or settings.labelstudio_url) and (token or settings.labelstudio_token):
-            # Tasks imported before Sieve was connected, and their labels, come in through the REST API.
-            version = int(self.redis.hget(PoolKeys(pool_id).meta, "version") or 0)
-            enqueue_sync(self.pools.queue, pool_id, version, settings)
+            # Tasks imported before Sieve was connected, and labels given while it was down, come in through
+            # the REST API; this sync counts as the periodic one.
+            self.links.sync_due([pool_id], settings.labelstudio_sync_seconds, force=True)
+            enqueue_sync(self.pools.queue, pool_id, settings, why="u")
         return {"model_version": self.model_version(pool_id)}
 
     def versions(self, tenant: str | None) -> dict:
@@ -353,15 +351,6 @@ class LabelStudio:
         return {"added": self._add_tasks(link, tasks[:MAX_ITEMS_PER_CALL])}
 
     def _start_training(self, link: Link, body: dict) -> dict:
-        """A retrain when labels or tasks changed since the last one; else the last one is pushed again."""
-        store, settings = RefreshStore(self.redis), self.pools.settings
-        # Like the sweeper's: a fresh id, since a finished job may still hold the deterministic one.
-        job_id = f"{JOB_PREFIX}{link.pool_id}-t{secrets.token_hex(4)}"
-        if store.recover(link.pool_id, job_id, settings.pending_ttl_ms):
-            enqueue_refresh(self.pools.queue, link.pool_id, job_id, settings)
-            return {"job_id": job_id}
-        version, ranked = (int_or_none(v) for v in self.redis.hmget(PoolKeys(link.pool_id).meta,
-                                                                      ["version", "ranked_version"]))
-        if ranked is None or ranked != version:
-            return {"job_id": None}  # a refresh is queued or running (or failed): a push follows it
-        return {"job_id": enqueue_push(self.pools.queue, link.pool_id, ranked, settings, again=True)}
+        """The pool's labels become the project's, then a retrain if they changed, else the last ranking is
+        pushed again: in a job with a fresh id, so that every press of the button runs one."""
+        return {"job_id": enqueue_train(self.pools.queue, link.pool_id, self.pools.settings)}

@@ -160,6 +160,16 @@ class PoolKeys:
         """Items whose Label Studio task was deleted: no predictions are pushed for them."""
         return f"{self.prefix}:ls_deleted"
 
+    @property
+    def ls_sync(self) -> str:
+        """The lock a running Label Studio sync holds: one sync per pool at a time."""
+        return f"{self.prefix}:ls_sync"
+
+    @property
+    def ls_sync_due(self) -> str:
+        """Lives for one sync period after the last periodic sync was queued."""
+        return f"{self.prefix}:ls_sync_due"
+
     def chunk(self, index: int) -> str:
         return f"{self.prefix}:x:{index}"
 
@@ -184,7 +194,7 @@ class PoolKeys:
         fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
                  self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
                  self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted,
+                 self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted, self.ls_sync, self.ls_sync_due,
                  self.eval, self.history, self.stop_set, self.stop_labels]
         return fixed + self.ranking_keys() + [key for i in range(n_chunks)
                                               for key in (self.chunk(i), *self.sparse_chunk(i))]

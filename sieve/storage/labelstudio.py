@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.lock import Lock
 
 from .keys import LABELSTUDIO_PROJECTS, PoolKeys
 from .replies import decode_hash, text
@@ -134,6 +135,42 @@ class LinkStore:
             if entry["task"] in tasks and int(annotation) >= remaining.get(entry["task"], (-1, ""))[0]:
                 remaining[entry["task"]] = (int(annotation), entry["label"])
         return {task: remaining[task][1] if task in remaining else None for task in tasks}
+
+    def annotations(self, pool_id: str) -> dict[str, tuple[str, str]]:
+        """Every remembered annotation id → (task, label)."""
+        out = {}
+        for annotation, raw in self.redis.hscan_iter(PoolKeys(pool_id).ls_annotations, count=1000):
+            entry = json.loads(raw)
+            out[text(annotation)] = (entry["task"], entry["label"])
+        return out
+
+    def replace_annotations(self, pool_id: str, drop: list[str], keep: dict[str, tuple[str, str]]) -> None:
+        """Drops some annotations and records others (id → (task, label)), in one step."""
+        key = PoolKeys(pool_id).ls_annotations
+        with self.redis.pipeline(transaction=True) as pipe:
+            if drop:
+                pipe.hdel(key, *drop)
+            if keep:
+                pipe.hset(key, mapping={a: json.dumps({"task": t, "label": label}) for a, (t, label) in keep.items()})
+            pipe.execute()
+
+    # -- syncs ----------------------------------------------------------------------------------------
+
+    def sync_lock(self, pool_id: str, seconds: float) -> Lock:
+        """The pool's sync lock (taken with `acquire(blocking=False)`); it expires after `seconds`, so that
+        a worker killed mid-sync does not stop the pool's syncs for longer."""
+        return Lock(self.redis, PoolKeys(pool_id).ls_sync, timeout=seconds)
+
+    def sync_due(self, pool_ids: list[str], seconds: float, force: bool = False) -> list[str]:
+        """The linked pools among `pool_ids` whose periodic sync is due, each marked as done for `seconds`
+        (with `force`, every linked pool): among many workers, one queues each pool's sync."""
+        pipe = self.redis.pipeline(transaction=False)
+        for pool_id in pool_ids:
+            pipe.exists(PoolKeys(pool_id).labelstudio)
+        linked = [p for p, yes in zip(pool_ids, pipe.execute()) if yes]
+        for pool_id in linked:
+            pipe.set(PoolKeys(pool_id).ls_sync_due, 1, px=int(seconds * 1000), nx=not force)
+        return [p for p, due in zip(linked, pipe.execute()) if due]
 
     # -- deleted tasks --------------------------------------------------------------------------------
 

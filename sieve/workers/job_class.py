@@ -12,9 +12,9 @@ import logging
 from rq.job import Job
 from rq.utils import import_attribute
 
-from .queue import PUSH_FUNCTION, REFRESH_FUNCTION, SYNC_FUNCTION
+from .queue import PUSH_FUNCTION, REFRESH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION
 
-JOB_FUNCTIONS = frozenset({REFRESH_FUNCTION, PUSH_FUNCTION, SYNC_FUNCTION})
+JOB_FUNCTIONS = frozenset({REFRESH_FUNCTION, PUSH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION})
 """Every function a worker may call: Sieve enqueues only these."""
 
 log = logging.getLogger("sieve.worker")

@@ -1,20 +1,28 @@
 """Label Studio's jobs: the push (after a refresh, Label Studio gets the new predictions and follows the new
-model version) and the sync (a project's existing tasks and labels come into its pool)."""
+model version), the sync (a project's tasks come into its pool, and its labels become the pool's) and
+Start Training (a sync, then a retrain or the push again)."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import get_current_job
 
 from ..labelstudio import protocol
 from ..labelstudio.client import LabelStudioClient, LabelStudioError
+from ..labelstudio.reconcile import Reconciler
 from ..labelstudio.service import LabelStudio
 from ..pools import Pools
 from ..settings import Settings
 from ..storage.labelstudio import Link, LinkStore
+from ..storage.keys import PoolKeys
+from ..storage.pools import JOB_PREFIX
 from ..storage.rankings import read_all
-from .queue import enqueue_push, refresh_queue
+from ..storage.refresh import RefreshStore
+from ..storage.replies import int_or_none
+from .queue import enqueue_push, enqueue_refresh, refresh_queue
 
 log = logging.getLogger("sieve.labelstudio")
 
@@ -85,21 +93,62 @@ def _prune(client: LabelStudioClient, project_id: int, pool_id: str, ranked_vers
 
 
 def sync_project(pool_id: str) -> dict:
-    """Reads every task of the project, with its annotations, into the pool: tasks imported before Sieve
-    was connected join it, and so do the labels they already have."""
+    """Reads every task of the project, with its annotations, into the pool: tasks Sieve has not seen join
+    it, and its labels become Label Studio's (see labelstudio/reconcile.py). One sync per pool at a time:
+    one that finds another running does nothing, since the running one reads what this one would."""
     redis, settings, link, client, missing = _project(pool_id)
     if client is None:
         return {"pool_id": pool_id, "outcome": missing}
-    service = LabelStudio(Pools(redis, settings))
-    added = labeled = 0
+    lock = LinkStore(redis).sync_lock(pool_id, settings.job_timeout + 60)
+    if not lock.acquire(blocking=False):
+        return {"pool_id": pool_id, "outcome": "skipped", "reason": "another sync of the pool is running"}
+    try:
+        # The period runs from this sync: a sync of another cause counts as the periodic one.
+        LinkStore(redis).sync_due([pool_id], settings.labelstudio_sync_seconds, force=True)
+        return _sync(redis, settings, link, client)
+    finally:
+        try:
+            lock.release()
+        except LockError:  # it expired: a newer sync may hold the lock now, and keeps it
+            pass
+
+
+def _sync(redis: Redis, settings: Settings, link: Link, client: LabelStudioClient) -> dict:
+    pools = Pools(redis, settings)
+    service, reconciler = LabelStudio(pools), Reconciler(pools)
+    before = LinkStore(redis).annotations(link.pool_id)
+    reading = reconciler.reading(link)
+    added = 0
     for tasks in client.tasks(link.project_id):
-        outcome = service.absorb(link, tasks)
-        added, labeled = added + outcome["added"], labeled + outcome["labeled"]
+        added += service._add_tasks(link, tasks)  # noqa: SLF001 (labels come from the whole reading)
+        reading.add(tasks)
+    outcome = {"pool_id": link.pool_id, "added": added,
+               **reconciler.apply(reading, before, complete=client.stopped is None)}
     if client.stopped:
-        log.warning("pool %s: reading Label Studio project %d %s", pool_id, link.project_id, client.stopped)
-        return {"pool_id": pool_id, "outcome": "stopped", "reason": client.stopped, "added": added,
-                "labeled": labeled}
-    return {"pool_id": pool_id, "outcome": "synced", "added": added, "labeled": labeled}
+        log.warning("pool %s: reading Label Studio project %d %s", link.pool_id, link.project_id, client.stopped)
+        return {**outcome, "outcome": "stopped", "reason": client.stopped}
+    return {**outcome, "outcome": "synced"}
+
+
+def train_project(pool_id: str) -> dict:
+    """Label Studio's Start Training: the pool's labels become the project's, then a retrain follows if
+    they changed (or a change's retrain was lost), else the last ranking is pushed again, since the
+    project may have lost its predictions."""
+    try:
+        synced = sync_project(pool_id)
+    except LabelStudioError as error:  # the labels stay as they are; the push may still get through
+        log.warning("pool %s: the sync before training failed: %s", pool_id, error)
+        synced = {"pool_id": pool_id, "outcome": "failed", "reason": str(error)}
+    redis, settings = get_current_job().connection, Settings.from_env()
+    job_id = f"{JOB_PREFIX}{pool_id}-t{secrets.token_hex(4)}"
+    if RefreshStore(redis).recover(pool_id, job_id, settings.pending_ttl_ms):
+        enqueue_refresh(refresh_queue(redis, settings), pool_id, job_id, settings)
+        return {"pool_id": pool_id, "outcome": "retraining", "refresh": job_id, "sync": synced}
+    version, ranked = (int_or_none(v) for v in redis.hmget(PoolKeys(pool_id).meta, ["version", "ranked_version"]))
+    if ranked is None or ranked != version:
+        # A refresh is queued or running (the sync's changes asked for one): its push follows.
+        return {"pool_id": pool_id, "outcome": "retraining", "sync": synced}
+    return {**push_predictions(pool_id, ranked), "sync": synced}
 
 
 def _project(pool_id: str):

@@ -7,6 +7,7 @@ tenant by at most the jobs already running, not by its backlog.
 from __future__ import annotations
 
 import re
+import secrets
 import zlib
 
 from redis import Redis
@@ -29,7 +30,7 @@ LANES = 16
 """Queues the jobs are spread over by tenant. Two tenants share a lane with odds 1/LANES; a worker's
 blocking dequeue watches them all, which costs Redis nothing while they are empty."""
 
-_JOB_ID = re.compile(r"^(?:refresh|lspush|lssync)-([0-9a-f]+)-[0-9a-z]+$")
+_JOB_ID = re.compile(r"^(?:refresh|lspush|lssync|lstrain)-([0-9a-f]+)-[0-9a-z]+$")
 
 
 def pool_of_job(job_id: str) -> str | None:
@@ -100,6 +101,7 @@ def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: 
 
 PUSH_FUNCTION = "sieve.workers.labelstudio.push_predictions"
 SYNC_FUNCTION = "sieve.workers.labelstudio.sync_project"
+TRAIN_FUNCTION = "sieve.workers.labelstudio.train_project"
 
 
 def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings,
@@ -126,10 +128,21 @@ def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, setti
                          settings, f"push pool {pool_id} to Label Studio", again)
 
 
-def enqueue_sync(queues: RefreshQueues, pool_id: str, version: int, settings: Settings) -> str:
-    """Enqueues reading a Label Studio project's tasks and annotations into its pool, once per pool version."""
-    return _enqueue_once(queues, SYNC_FUNCTION, (pool_id,), f"lssync-{pool_id}-{version}", settings,
-                         f"read Label Studio's tasks into pool {pool_id}")
+def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = "s") -> str:
+    """Enqueues making the pool's labels equal its Label Studio project's; a fresh id each time, since
+    the project may have changed whatever the pool's version says. `why`: a letter in the id."""
+    job_id = f"lssync-{pool_id}-{why}{secrets.token_hex(4)}"
+    options = {**_options(pool_id, job_id, settings), "description": f"sync pool {pool_id} with Label Studio"}
+    queues.for_pool(pool_id).enqueue(SYNC_FUNCTION, pool_id, **options)
+    return job_id
+
+
+def enqueue_train(queues: RefreshQueues, pool_id: str, settings: Settings) -> str:
+    """Enqueues Label Studio's Start Training: a sync, then the retrain it needs or the push again."""
+    job_id = f"lstrain-{pool_id}-{secrets.token_hex(4)}"
+    options = {**_options(pool_id, job_id, settings), "description": f"train pool {pool_id} for Label Studio"}
+    queues.for_pool(pool_id).enqueue(TRAIN_FUNCTION, pool_id, **options)
+    return job_id
 
 
 def waiting_jobs(queues: RefreshQueues) -> set[str]:

@@ -1,4 +1,5 @@
-"""Finds refreshes that were lost (a worker killed mid-retrain) and asks for them again."""
+"""Finds refreshes that were lost (a worker killed mid-retrain) and asks for them again, and queues the
+periodic syncs of the pools linked to Label Studio."""
 from __future__ import annotations
 
 import logging
@@ -8,9 +9,10 @@ import threading
 from redis import Redis
 
 from ..settings import Settings
+from ..storage.labelstudio import LinkStore
 from ..storage.pools import JOB_PREFIX
 from ..storage.refresh import RefreshStore
-from .queue import enqueue_refresh, give_up, refresh_queue, waiting_jobs
+from .queue import enqueue_refresh, enqueue_sync, give_up, refresh_queue, waiting_jobs
 
 SWEEP_SECONDS = 5.0
 """How often each worker looks for pools whose rankings are behind with nothing queued or running."""
@@ -55,6 +57,17 @@ class Sweeper:
             asked.append(job_id)
         return asked
 
+    def sync_labelstudio(self, first: bool = False) -> list[str]:
+        """Queues the sync of each linked pool whose period has passed (with `first`, of every linked pool:
+        what Label Studio changed while Sieve was down sent no webhook); the ids of the jobs it queued."""
+        links, queued = LinkStore(self.store.redis), []
+        pool_ids = list(self.store.pool_ids())
+        for start in range(0, len(pool_ids), 1000):
+            for pool_id in links.sync_due(pool_ids[start:start + 1000], self.settings.labelstudio_sync_seconds,
+                                          force=first):
+                queued.append(enqueue_sync(self.queue, pool_id, self.settings, why="p"))
+        return queued
+
     def _lost_after_dequeue(self, pool_id: str, job_id: str, waiting: set[str]) -> bool:
         """True when the pool's pending job was dequeued by a worker that died before it claimed the
         pool (or failed before, or never reached the queue): `job_id` then replaces it."""
@@ -70,7 +83,15 @@ class Sweeper:
         return True
 
     def _run(self) -> None:
-        while not self._stop.wait(SWEEP_SECONDS):
+        first = True
+        while True:
+            try:
+                self.sync_labelstudio(first)
+                first = False
+            except Exception:  # a Redis outage: the next pass tries again
+                log.exception("queuing Label Studio syncs failed")
+            if self._stop.wait(SWEEP_SECONDS):
+                return
             try:
                 self.sweep()
             except Exception:  # a Redis outage: the next pass tries again

@@ -73,7 +73,7 @@ def test_a_label_studio_that_fails_fails_the_push_never_the_refresh_and_start_tr
         assert "legacy-token-123" not in api.get(f"/v1/jobs/{job}").text
         fake.fail = False
         answer = webhook(api, event("START_TRAINING"))
-        assert answer["status"] == "ok" and answer["job_id"] == job
+        assert answer["status"] == "ok" and answer["job_id"].startswith(f"lstrain-{pool}-")
         version = _version(pool, status)
         _model_version_set(fake, version)
 
@@ -97,7 +97,9 @@ def test_start_training_queues_the_retrain_a_lost_change_needs(api, redis):
         # A change whose refresh was lost, as when the API dies between its script and its enqueue.
         redis.hincrby(f"sieve:{{{pool}}}:meta", "version", 1)
         answer = webhook(api, event("START_TRAINING"))
-        assert answer["job_id"].startswith(f"refresh-{pool}-")
+        job = _wait_for(lambda: (lambda j: j if j.get("status") == "finished" else None)(
+            api.get(f"/v1/jobs/{answer['job_id']}").json()))
+        assert job["result"]["outcome"] == "retraining" and job["result"]["refresh"].startswith(f"refresh-{pool}-")
         assert api.wait_idle(pool)["ranked_version"] == before["ranked_version"] + 1
 
 
@@ -139,7 +141,10 @@ def test_deleted_tasks_lose_their_labels_and_get_no_more_predictions(api):
 
 def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api, redis):
     with FakeLabelStudio() as fake:
-        fake.tasks = [{"id": i, "data": {"text": "x"}} for i in (1, 2, 3, 4, 5)]  # task 6 is gone
+        fake.tasks = [{"id": i, "data": {"text": "x"}, "annotations": []} for i in (1, 2, 3, 4, 5)]  # task 6 is gone
+        for task, annotation, label in ((3, 1, "Positive"), (4, 2, "Negative")):  # as the webhooks say
+            fake.tasks[task - 1]["annotations"] = [{"id": annotation, "result": [
+                {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]}]
         pool = _connect(api, fake)
         version = _settled_version(api, pool)
         _model_version_set(fake, version)

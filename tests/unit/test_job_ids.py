@@ -11,6 +11,8 @@ from sieve.workers.queue import pool_of_job
     "refresh-0123abcd-t1f2e3d4",  # asked for by Label Studio's Start Training
     "lspush-0123abcd-12",
     "lssync-0123abcd-3",
+    "lssync-0123abcd-p1f2e3d4c",
+    "lstrain-0123abcd-1f2e3d4c",
 ])
 def test_every_job_id_sieve_makes_names_its_pool(job_id):
     assert pool_of_job(job_id) == "0123abcd"

@@ -10,7 +10,7 @@ def test_unset_variables_give_the_documented_defaults():
     settings = Settings.from_env({})
     assert settings.redis_url is None and settings.queue_name == "sieve" and settings.job_timeout == 600
     assert settings.max_content_length == 64 * 1024 * 1024 and settings.first_ranking_wait == 10.0
-    assert settings.max_pools_per_tenant == 1000
+    assert settings.max_pools_per_tenant == 1000 and settings.labelstudio_sync_seconds == 300
 
 
 def test_variables_are_parsed_into_their_types():
@@ -28,6 +28,8 @@ def test_variables_are_parsed_into_their_types():
     ({"SIEVE_MAX_BODY_BYTES": "10"}, "SIEVE_MAX_BODY_BYTES must be at least 1024"),
     ({"SIEVE_MAX_POOLS_PER_TENANT": "0"}, "SIEVE_MAX_POOLS_PER_TENANT must be at least 1"),
     ({"SIEVE_MAX_POOLS_PER_TENANT": "many"}, "SIEVE_MAX_POOLS_PER_TENANT must be an integer"),
+    ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "0"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be at least 1"),
+    ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "often"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be an integer"),
 ])
 def test_bad_values_are_refused_naming_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
