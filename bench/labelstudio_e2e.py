@@ -3,8 +3,9 @@
 Starts a Sieve stack (embedded Redis, two workers, the API) and a real Label Studio from its own virtualenv
 (on 127.0.0.1, a throw-away data folder, analytics and version checks off, ML_BLOCK_LOCAL_IP=false and
 SSRF_PROTECTION_ENABLED=false so that it may call a backend on this machine). Then, through Label Studio's
-REST API: creates a text classification project with uncertainty sampling, imports tasks, connects Sieve as
-its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
+REST API: creates a classification project with uncertainty sampling (a <Text> one, or with `--project image`
+an <Image> one whose tasks carry `data.embedding`, as the README's recipe has it), imports tasks, connects
+Sieve as its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
 the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
 it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
 an annotation and a task in Label Studio, and checks the queue once more after each. Then it stops Sieve,
@@ -16,7 +17,7 @@ At the end it prints the project's predictions (all model versions) against its 
 Label Studio is not a dependency of Sieve: install it in a virtualenv of its own, then point this at it:
 
     python -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio==1.23.2
-    python bench/labelstudio_e2e.py --venv /tmp/ls-venv [--tasks 60] [--rounds 12]
+    python bench/labelstudio_e2e.py --venv /tmp/ls-venv [--project text|image] [--tasks 60] [--rounds 12]
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +43,16 @@ from _stack import Client, Stack, report, run  # noqa: E402
 
 from sieve.embedded import free_port  # noqa: E402
 
-LABEL_CONFIG = """<View>
+TEXT_CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="sentiment" toName="text" choice="single">
     <Choice value="Positive"/><Choice value="Negative"/>
+  </Choices>
+</View>"""
+IMAGE_CONFIG = """<View>
+  <Image name="image" value="$image"/>
+  <Choices name="label" toName="image" choice="single">
+    <Choice value="Cat"/><Choice value="Dog"/><Choice value="Bird"/>
   </Choices>
 </View>"""
 POSITIVE = ["great", "love", "excellent", "wonderful", "superb", "delightful", "fine", "happy"]
@@ -65,6 +73,48 @@ def synthetic_tasks(n: int, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
         tasks.append({"data": {"text": text}})
         truth[text] = "Positive" if sum(w in POSITIVE for w in words) >= 3 else "Negative"
     return tasks, truth
+
+
+@dataclass
+class Project:
+    """What a kind of project brings: its label config, its tasks, and each task's true class."""
+    label_config: str
+    from_name: str
+    to_name: str
+    classes: list[str]
+    tasks: list[dict]
+    truth: dict[str, str]  # a task's `data[to_name]` (its text, or its image's URL) -> its class
+
+    def label_of(self, task: dict) -> str:
+        return self.truth[task["data"][self.to_name]]
+
+    def choice(self, label: str) -> list[dict]:
+        return [{"from_name": self.from_name, "to_name": self.to_name, "type": "choices",
+                 "value": {"choices": [label]}}]
+
+
+def text_project(n: int) -> Project:
+    tasks, truth = synthetic_tasks(n)
+    return Project(TEXT_CONFIG, "sentiment", "text", ["Positive", "Negative"], tasks, truth)
+
+
+def image_project(n: int, seed: int = 0) -> Project:
+    """Image tasks as the README's recipe has them: a URL (never loaded here) and the image's embedding in
+    `data.embedding`, here vectors of three separable classes standing for an encoder's output."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n, n_features=32, n_informative=8, n_redundant=4, n_classes=3,
+                               class_sep=1.5, random_state=seed)
+    classes = ["Cat", "Dog", "Bird"]
+    tasks, truth = [], {}
+    for i, (vector, cls) in enumerate(zip(np.round(X, 4).tolist(), y)):
+        url = f"https://example.org/images/{i:05d}.jpg"
+        tasks.append({"data": {"image": url, "embedding": vector}})
+        truth[url] = classes[cls]
+    return Project(IMAGE_CONFIG, "label", "image", classes, tasks, truth)
+
+
+PROJECTS = {"text": text_project, "image": image_project}
 
 
 class LabelStudio:
@@ -128,10 +178,6 @@ class LabelStudio:
         return answer.json() if answer.content else None
 
 
-def choice(label: str) -> list[dict]:
-    return [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
-
-
 def studio_tasks(ls: LabelStudio, pid: int) -> list[dict]:
     """The project's tasks with all their fields (not as Sieve's sync asks for them: this is the reference)."""
     out, page = [], 1
@@ -183,12 +229,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=os.environ.get("SIEVE_LABELSTUDIO_VENV"),
                         help="the virtualenv holding label-studio (or SIEVE_LABELSTUDIO_VENV)")
+    parser.add_argument("--project", choices=sorted(PROJECTS), default="text",
+                        help="text (default): a <Text> project; image: an <Image> project whose tasks carry "
+                             "data.embedding")
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
     if not args.venv or not (args.venv / "bin" / "label-studio").exists():
         parser.error("--venv must point at a virtualenv with label-studio installed")
-    tasks, truth = synthetic_tasks(args.tasks)
+    kind = PROJECTS[args.project](args.tasks)
     token = secrets.token_hex(20)
     matches, rounds_seen, lags = [], [], []
     print("starting Sieve and Label Studio (Label Studio's first start migrates its database: a minute or two)")
@@ -199,15 +248,18 @@ def main() -> int:
             LabelStudio(args.venv, port, token) as ls:
         sieve = Client(stack.base_url)
         project = ls.call("POST", "/api/projects/", json={
-            "title": "Sieve e2e", "label_config": LABEL_CONFIG, "sampling": "Uncertainty sampling"})
+            "title": f"Sieve e2e ({args.project})", "label_config": kind.label_config,
+            "sampling": "Uncertainty sampling"})
         pid = project["id"]
-        ls.call("POST", f"/api/projects/{pid}/import", json=tasks)
+        ls.call("POST", f"/api/projects/{pid}/import", json=kind.tasks)
         backend = ls.call("POST", "/api/ml/", json={"url": f"{stack.base_url}/labelstudio", "project": pid,
                                                     "title": "Sieve", "is_interactive": False})
         pool = wait_for(lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"]
                                       if p["n_items"] == args.tasks), None), 120, "Sieve to read the tasks")
         pool_id = pool["pool_id"]
-        print(f"Label Studio project {pid} is served by Sieve pool {pool_id} ({pool['n_items']} tasks)")
+        pool_kind = "text" if pool["featurizer"] else f"vectors of {pool['dimension']}"
+        print(f"Label Studio {args.project} project {pid} is served by Sieve pool {pool_id} "
+              f"({pool['n_items']} tasks, {pool_kind})")
         deleted: set[str] = set()
         annotations: list[int] = []
 
@@ -224,13 +276,12 @@ def main() -> int:
             same = str(task["id"]) == top
             matches.append(same)
             rounds_seen.append(status["cold_start"])
-            label = truth[task["data"]["text"]]
+            label = kind.label_of(task)
             print(f"round {round_no}{note}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label "
                   f"Studio hands out task {task['id']}, Sieve's most informative is {top}: "
                   f"{'same' if same else 'DIFFERENT'}; annotated {label}")
             before = sieve.status(pool_id)["labels_version"]
-            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": [
-                {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]})
+            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": kind.choice(label)})
             annotations.append(made["id"])
             wait_for(lambda: sieve.status(pool_id)["labels_version"] > before, 30,
                      "the annotation's webhook to reach Sieve")
@@ -254,12 +305,12 @@ def main() -> int:
         fresh = [t for t in studio_tasks(ls, pid) if not labeled_annotations(t)][:3]
         for task in fresh:
             made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/",
-                           json={"result": choice(truth[task['data']['text']])})
+                           json={"result": kind.choice(kind.label_of(task))})
             annotations.append(made["id"])
         changed = annotations[0]
         old = ls.call("GET", f"/api/annotations/{changed}/")["result"][0]["value"]["choices"][0]
-        ls.call("PATCH", f"/api/annotations/{changed}/",
-                json={"result": choice("Negative" if old == "Positive" else "Positive")})
+        other = kind.classes[(kind.classes.index(old) + 1) % len(kind.classes)]
+        ls.call("PATCH", f"/api/annotations/{changed}/", json={"result": kind.choice(other)})
         ls.call("DELETE", f"/api/annotations/{annotations[1]}/", expect=(200, 204))
         started = time.monotonic()
         stack.start_sieve()
@@ -304,7 +355,10 @@ def main() -> int:
     print(f"after {len(matches)} rounds Label Studio holds {predictions} predictions in {len(versions)} model "
           f"version(s) for {unlabeled_tasks} unlabeled tasks of {counts['task_number']}: "
           f"{predictions / max(unlabeled_tasks, 1):.2f} per unlabeled task")
+    dimension = len(kind.tasks[0]["data"].get("embedding", ()))
     return report([
+        (f"Sieve made a {'text pool' if not dimension else f'pool of {dimension}-vectors'} for the project",
+         pool_kind == ("text" if not dimension else f"vectors of {dimension}")),
         (f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
          all(matches)),
         ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
