@@ -105,27 +105,20 @@ TRAIN_FUNCTION = "sieve.workers.labelstudio.train_project"
 
 
 def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings,
-                  description: str, again: bool = False) -> str:
-    """Enqueues a job under a deterministic id, once; with `again`, one that failed runs again."""
+                  description: str) -> str:
+    """Enqueues a job under a deterministic id, once."""
     options = _options(args[0], job_id, settings)
     try:
         queues.for_pool(args[0]).enqueue(function, *args, unique=True, **{**options, "description": description})
     except DuplicateJobError:
-        if again:
-            try:
-                job = Job.fetch(job_id, connection=queues.connection, serializer=JSONSerializer)
-            except NoSuchJobError:
-                return job_id
-            if job.is_failed:
-                job.requeue()
+        pass
     return job_id
 
 
-def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings,
-                 again: bool = False) -> str:
-    """Enqueues the push of this ranking to Label Studio: once per ranking, unless `again`."""
+def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings) -> str:
+    """Enqueues the push of this ranking to Label Studio, once per ranking."""
     return _enqueue_once(queues, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
-                         settings, f"push pool {pool_id} to Label Studio", again)
+                         settings, f"push pool {pool_id} to Label Studio")
 
 
 def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = "s") -> str:
