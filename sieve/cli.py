@@ -19,6 +19,7 @@ from .settings import Settings
 
 
 @click.group()
+@click.version_option(package_name="sieve-al", prog_name="sieve")
 def main():
     """Sieve: tells a labeling team which items to label next."""
 
@@ -187,7 +188,10 @@ def keys_create(tenant, name):
 @keys.command("list")
 def keys_list():
     """List keys (their ids and tenants, never the secrets)."""
-    for key in _api_keys().list():
+    listed = _api_keys().list()
+    if not listed:
+        click.echo("no API keys: auth is off; `sieve keys create --tenant NAME` turns it on")
+    for key in listed:
         click.echo(f"{key.key_id}  tenant={key.tenant}  name={key.name}  created={time.ctime(key.created_at)}")
 
 
