@@ -179,10 +179,21 @@ def keys():
 @keys.command("create")
 @click.option("--tenant", required=True, help="Who the key acts for: it sees only this tenant's pools.")
 @click.option("--name", default="", help="A note to tell keys apart.")
-def keys_create(tenant, name):
+@click.option("--adopt-unowned", is_flag=True,
+              help="Give this tenant every pool made while auth was off, which no key reaches otherwise.")
+def keys_create(tenant, name, adopt_unowned):
     """Create a key; it is shown once, and Redis keeps only its digest."""
-    key, token = _api_keys().create(tenant, name)
+    if adopt_unowned and not tenant:
+        raise click.ClickException("--adopt-unowned needs a non-empty --tenant")
+    api_keys = _api_keys()
+    key, token = api_keys.create(tenant, name)
     click.echo(f"key {key.key_id} for tenant {tenant!r}: {token}")
+    if adopt_unowned:
+        from .storage.scripts import Scripts
+        from .storage.tenant_index import adopt_unowned as adopt
+
+        click.echo(f"adopted {adopt(api_keys.redis, Scripts.register(api_keys.redis), tenant)} pools "
+                   f"made while auth was off into tenant {tenant!r}")
 
 
 @keys.command("list")
