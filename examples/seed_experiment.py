@@ -41,7 +41,7 @@ def call(method: str, url: str, body: dict | None = None, **params) -> dict:
     request = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json"} if data else {})
     with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.load(answer)
+        return json.loads(answer.read() or b"null")  # a 204 has no body
 
 
 def run(url: str, rounds: int, k: int) -> None:
@@ -50,18 +50,23 @@ def run(url: str, rounds: int, k: int) -> None:
     pool = call("POST", f"{url}/v1/pools", pool_body())["pool_id"]
     labeled = list(range(len(y_lab)))
     print(f"pool {pool}\nround  labels  Sieve accuracy  in-process accuracy  same picks")
-    for round_ in range(rounds):
-        answer = call("GET", f"{url}/v1/pools/{pool}/query", k=k, strategy="least_confidence", wait=30)
-        picked = [int(item["id"][1:]) for item in answer["items"]]
-        model = LogisticRegression().fit(X[labeled], y[labeled])
-        rest = np.setdiff1d(np.arange(len(X)), labeled)
-        expected = rest[np.argsort(1 - model.predict_proba(X[rest]).max(axis=1))[-k:]]
-        predicted = call("POST", f"{url}/v1/pools/{pool}/predict", {"features": X_test.tolist()})["predictions"]
-        accuracy = np.mean([p["predicted_label"] for p in predicted] == y_test)
-        print(f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
-              f"{sorted(picked) == sorted(expected.tolist())}")
-        call("POST", f"{url}/v1/pools/{pool}/teach", {"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]})
-        labeled += picked
+    try:
+        for round_ in range(rounds):
+            answer = call("GET", f"{url}/v1/pools/{pool}/query", k=k, strategy="least_confidence", wait=30)
+            picked = [int(item["id"][1:]) for item in answer["items"]]
+            model = LogisticRegression().fit(X[labeled], y[labeled])
+            rest = np.setdiff1d(np.arange(len(X)), labeled)
+            expected = rest[np.argsort(1 - model.predict_proba(X[rest]).max(axis=1))[-k:]]
+            predicted = call("POST", f"{url}/v1/pools/{pool}/predict", {"features": X_test.tolist()})["predictions"]
+            accuracy = np.mean([p["predicted_label"] for p in predicted] == y_test)
+            print(f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
+                  f"{sorted(picked) == sorted(expected.tolist())}")
+            call("POST", f"{url}/v1/pools/{pool}/teach",
+                 {"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]})
+            labeled += picked
+    finally:
+        # The pool exists only for this run; leave nothing behind, whether it ended or failed.
+        call("DELETE", f"{url}/v1/pools/{pool}")
 
 
 def main() -> None:

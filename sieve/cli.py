@@ -19,6 +19,7 @@ from .settings import Settings
 
 
 @click.group()
+@click.version_option(package_name="sieve-al", prog_name="sieve")
 def main():
     """Sieve: tells a labeling team which items to label next."""
 
@@ -178,16 +179,30 @@ def keys():
 @keys.command("create")
 @click.option("--tenant", required=True, help="Who the key acts for: it sees only this tenant's pools.")
 @click.option("--name", default="", help="A note to tell keys apart.")
-def keys_create(tenant, name):
+@click.option("--adopt-unowned", is_flag=True,
+              help="Give this tenant every pool made while auth was off, which no key reaches otherwise.")
+def keys_create(tenant, name, adopt_unowned):
     """Create a key; it is shown once, and Redis keeps only its digest."""
-    key, token = _api_keys().create(tenant, name)
+    if adopt_unowned and not tenant:
+        raise click.ClickException("--adopt-unowned needs a non-empty --tenant")
+    api_keys = _api_keys()
+    key, token = api_keys.create(tenant, name)
     click.echo(f"key {key.key_id} for tenant {tenant!r}: {token}")
+    if adopt_unowned:
+        from .storage.scripts import Scripts
+        from .storage.tenant_index import adopt_unowned as adopt
+
+        click.echo(f"adopted {adopt(api_keys.redis, Scripts.register(api_keys.redis), tenant)} pools "
+                   f"made while auth was off into tenant {tenant!r}")
 
 
 @keys.command("list")
 def keys_list():
     """List keys (their ids and tenants, never the secrets)."""
-    for key in _api_keys().list():
+    listed = _api_keys().list()
+    if not listed:
+        click.echo("no API keys: auth is off; `sieve keys create --tenant NAME` turns it on")
+    for key in listed:
         click.echo(f"{key.key_id}  tenant={key.tenant}  name={key.name}  created={time.ctime(key.created_at)}")
 
 

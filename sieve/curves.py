@@ -12,11 +12,20 @@ WIDTH_INCHES, HEIGHT_INCHES, DPI = 8, 5, 100
 
 def render(versions: list[dict], metric: str, target: float | None, image_format: str, title: str = "") -> bytes:
     """The curve of `metric` over `versions` (history entries, oldest first) as PNG or SVG bytes, with the
-    target as a horizontal line and the first version that recommended stopping marked."""
+    target as a horizontal line and the first version that recommended stopping marked; the title is
+    also the image's metadata title, which stays text where the drawn title becomes glyph paths (SVG)."""
+    buffer = io.BytesIO()
+    figure(versions, metric, target, title).savefig(buffer, format=image_format, dpi=DPI,
+                                                    metadata={"Title": title} if title else None)
+    return buffer.getvalue()
+
+
+def figure(versions: list[dict], metric: str, target: float | None, title: str = "") -> Figure:
+    """The curve's Figure, titled `title`."""
     # A Figure of its own, never pyplot: pyplot keeps global state, unsafe in a threaded server.
-    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    drawn = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
+    FigureCanvasAgg(drawn)
+    axes = drawn.add_subplot()
     points = [(v["n_labels"], v["metrics"][metric]) for v in versions
               if v.get("metrics") and v["metrics"].get(metric) is not None]
     estimated = any((v.get("metrics") or {}).get("source") == "cross_validation" for v in versions)
@@ -36,6 +45,4 @@ def render(versions: list[dict], metric: str, target: float | None, image_format
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="best")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=image_format, dpi=DPI)
-    return buffer.getvalue()
+    return drawn

@@ -239,6 +239,8 @@ class Pools:
         prediction = self.predict(pool_id, features=features, ids=ids, texts=texts)
         classes = prediction.classes
         best = prediction.proba.argmax(axis=1)
+        asked = ids if ids is not None else [None] * len(best)
         return {"pool_id": pool_id, "model_version": prediction.model_version, "predictions": [
-            {"predicted_label": classes[b], "probabilities": {str(c): float(p) for c, p in zip(classes, row)}}
-            for b, row in zip(best, prediction.proba)]}
+            {"id": i, "predicted_label": classes[b],
+             "probabilities": {str(c): float(p) for c, p in zip(classes, row)}}
+            for i, b, row in zip(asked, best, prediction.proba)]}

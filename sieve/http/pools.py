@@ -175,7 +175,7 @@ def _curve(pool_id: str, args, image_format: str):
     target = data["stopping"]["target"]
     metric = args.get("metric") or (target["metric"] if target else "accuracy")
     body = render(data["versions"], metric, target["value"] if target and target["metric"] == metric else None,
-                  image_format, title=f"pool {pool_id}")
+                  image_format, title=data["name"] or f"pool {pool_id}")
     return Response(body, mimetype=CURVE_TYPES[image_format])
 
 

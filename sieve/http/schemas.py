@@ -384,6 +384,9 @@ class CurveArgsSchema(ma.Schema):
 
 
 class PredictionSchema(ma.Schema):
+    id = fields.String(allow_none=True, metadata={
+        "description": "The item asked for, when the call gave `ids`; null for rows of `features` or `texts`, "
+                       "which are answered in the order given."})
     predicted_label = LabelField(metadata=_label_doc)
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float())
 

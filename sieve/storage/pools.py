@@ -393,13 +393,13 @@ class PoolStore:
         """Every model version's entry, oldest first, with the pool's stopping policy and recommendation."""
         keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.meta, ["n_items", "stopping", "stop", "n_labeled"])
+        pipe.hmget(keys.meta, ["n_items", "stopping", "stop", "n_labeled", "name"])
         pipe.hvals(keys.history)
-        (n_items, stopping, stop, n_labeled), entries = pipe.execute()
+        (n_items, stopping, stop, n_labeled, name), entries = pipe.execute()
         if n_items is None:
             raise pool_not_found(pool_id)
         policy = StoppingPolicy.from_spec(json.loads(stopping) if stopping else None)
-        return {"pool_id": pool_id, "stopping": policy.to_spec(),
+        return {"pool_id": pool_id, "name": text(name) if name else None, "stopping": policy.to_spec(),
                 "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
                 "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"])}
 

@@ -34,6 +34,7 @@ class Scripts:
     want: Script
     unlabel: Script
     set_stopping: Script
+    adopt_pool: Script
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
@@ -41,4 +42,4 @@ class Scripts:
                       for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
                                    "create_pool", "index_pool", "heartbeat", "recover", "recover_lost", "defer",
                                    "want", "unlabel",
-                                   "set_stopping")})
+                                   "set_stopping", "adopt_pool")})

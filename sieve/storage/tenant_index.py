@@ -5,7 +5,7 @@ from itertools import islice
 
 from redis import Redis
 
-from .keys import POOL_INDEX, TENANT_INDEX_READY, PoolKeys, TenantKeys
+from .keys import LABELSTUDIO_PROJECTS, POOL_INDEX, TENANT_INDEX_READY, PoolKeys, TenantKeys
 from .replies import text
 from .scripts import Scripts
 
@@ -34,3 +34,21 @@ def backfill(redis: Redis, scripts: Scripts) -> int:
         entered += sum(pipe.execute())
     redis.set(TENANT_INDEX_READY, "1")
     return entered
+
+
+def adopt_unowned(redis: Redis, scripts: Scripts, tenant: str) -> int:
+    """Gives every pool without a tenant (made while auth was off) to `tenant`; how many it gave. Each pool
+    moves in one script that checks it still exists and is still unowned, so a delete or a second adoption
+    racing it changes nothing twice."""
+    unowned = TenantKeys("").pools
+    adopted = 0
+    # Every pool, not only the empty tenant's index: a pool made before indexes existed may be in none yet.
+    ids = (text(raw) for raw in redis.sscan_iter(POOL_INDEX, count=BATCH))
+    while batch := list(islice(ids, BATCH)):
+        pipe = redis.pipeline(transaction=False)
+        for pool_id in batch:
+            keys = PoolKeys(pool_id)
+            scripts.adopt_pool(keys=[keys.meta, unowned, TenantKeys(tenant).pools, keys.labelstudio,
+                                     LABELSTUDIO_PROJECTS], args=[pool_id, tenant], client=pipe)
+        adopted += sum(pipe.execute())
+    return adopted

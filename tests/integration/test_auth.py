@@ -154,3 +154,26 @@ def test_label_studio_authenticates_with_a_key_as_its_basic_auth_password(keyed)
     assert api.post("/labelstudio/webhook", json=created, headers=basic["acme"]).json()["status"] == "ok"
     wrong = {"Authorization": "Basic " + base64.b64encode(b"ls:sk_nope_nope").decode()}
     assert api.post("/labelstudio/webhook", json=created, headers=wrong).status_code == 401
+
+
+def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_off(keyed):
+    open_pool = keyed["open_pool"]
+    globex = client(keyed, "globex")  # its key was created without the flag
+    wait_for_auth(globex)
+    assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
+    made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech",
+                           "--adopt-unowned"], env=keyed["env"], capture_output=True, text=True, check=True)
+    key_line, adopted_line = made.stdout.strip().splitlines()
+    assert adopted_line == "adopted 1 pools made while auth was off into tenant 'initech'"
+    initech = ApiClient(keyed["url"])
+    initech.session.headers["Authorization"] = f"Bearer {key_line.rsplit(' ', 1)[-1]}"
+    assert open_pool in {p["pool_id"] for p in initech.get("/v1/pools").json()["pools"]}
+    answer = initech.get(f"/v1/pools/{open_pool}")
+    assert answer.status_code == 200 and answer.json()["name"] == "made while auth was off"
+    assert keyed["redis"].hget(f"sieve:{{{open_pool}}}:meta", "tenant") == b"initech"
+    assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
+    assert open_pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
+    # Nothing is left unowned, so a second adoption takes nothing.
+    again = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "umbrella",
+                            "--adopt-unowned"], env=keyed["env"], capture_output=True, text=True, check=True)
+    assert again.stdout.strip().splitlines()[-1] == "adopted 0 pools made while auth was off into tenant 'umbrella'"

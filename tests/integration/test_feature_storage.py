@@ -126,7 +126,9 @@ def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api,
     by_ids = api.post(f"/v1/pools/{pool}/predict", json={"ids": ["e", "f"]})
     by_texts = api.post(f"/v1/pools/{pool}/predict", json={"texts": ["fun great film", "dull plot"]})
     assert by_ids.status_code == by_texts.status_code == 200, (by_ids.text, by_texts.text)
-    assert by_ids.json()["predictions"] == by_texts.json()["predictions"]
+    from_ids, from_texts = by_ids.json()["predictions"], by_texts.json()["predictions"]
+    assert [p.pop("id") for p in from_ids] == ["e", "f"] and [p.pop("id") for p in from_texts] == [None, None]
+    assert from_ids == from_texts
 
 
 def test_a_create_whose_labels_a_pool_cannot_hold_writes_nothing(api, redis):

@@ -255,3 +255,22 @@ def test_unlabeling_gives_the_budget_back_at_once(api):
     assert api.post(f"/v1/pools/{pool}/unlabel", json={"ids": ["i1"]}).status_code == 202
     answer = api.query(pool, k=1, wait=20)
     assert answer["stop"] == {"recommended": False, "reasons": []} and len(answer["items"]) == 1
+
+
+def _svg_titles(svg: bytes) -> list[str]:
+    # The drawn title is glyph paths in an SVG; the metadata title is the same string, as text (beside
+    # the title of the creating software).
+    return [e.text for e in ElementTree.fromstring(svg).iter("{http://purl.org/dc/elements/1.1/}title")]
+
+
+def test_the_learning_curve_is_titled_with_the_pools_name_or_else_its_id(api):
+    named = api.create_pool(name="wine reviews <batch 7>", items=items_of(np.zeros((2, 2))))
+    unnamed = api.create_pool(items=items_of(np.zeros((2, 2))))
+    assert "wine reviews <batch 7>" in _svg_titles(api.get(f"/v1/pools/{named}/learning_curve.svg").content)
+    assert f"pool {unnamed}" in _svg_titles(api.get(f"/v1/pools/{unnamed}/learning_curve.svg").content)
+
+
+def test_the_curve_figure_draws_the_title_it_is_given():
+    from sieve.curves import figure
+
+    assert figure([], "accuracy", None, "wine reviews").axes[0].get_title() == "wine reviews"
