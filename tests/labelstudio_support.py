@@ -94,6 +94,10 @@ class FakeLabelStudio:
         self.fail_deletes = False
         self.redirect_to: str | None = None
         self.endless: str | None = None
+        self.page_size_max: int | None = None
+        """As Label Studio's TASK_API_PAGE_SIZE_MAX: pages hold at most this many tasks, whatever is asked."""
+        self.reported_total: int | None = None
+        """The `total` the task pages report, when not the list's length (tasks deleted while read)."""
         self.allowed = allowed
         self.lock = threading.Lock()
         fake = self
@@ -137,12 +141,14 @@ class FakeLabelStudio:
                 if self.command == "GET" and self.path.startswith("/api/tasks/?"):
                     query = parse_qs(urlsplit(self.path).query)
                     page, size = int(query["page"][0]), int(query["page_size"][0])
+                    size = min(size, fake.page_size_max or size)
                     if page > 1 and (page - 1) * size >= len(fake.tasks):
                         return self._answer(404, {"detail": "Invalid page."})
                     tasks = fake.tasks[(page - 1) * size:page * size]
                     if "include" in query:  # as Label Studio: the named fields, in tasks and in annotations
                         tasks = [_sparse(t, query["include"][0].split(",")) for t in tasks]
-                    return self._answer(200, {"tasks": tasks, "total": len(fake.tasks)})
+                    total = len(fake.tasks) if fake.reported_total is None else fake.reported_total
+                    return self._answer(200, {"tasks": tasks, "total": total})
                 if self.command == "POST" and fake.IMPORT.match(self.path):
                     unknown = {p["task"] for p in body} - {t["id"] for t in fake.tasks or []}
                     if fake.tasks and unknown:  # as Label Studio: the whole import is refused

@@ -132,30 +132,26 @@ class LabelStudioClient:
             raise LabelStudioError(f"{self.url} {error}") from None
 
     def tasks(self, project_id: int, annotations: bool = True):
-        """The project's tasks (with their annotations), a page at a time. Stops, saying why in `stopped`,
-        after the pages the project's reported total needs (at most MAX_TASK_PAGES), or at a page that
-        brings no task not read already: a Label Studio that always answers a full page ends too."""
+        """The project's tasks (with their annotations), a page at a time. Reading ends at the project's
+        reported total, at an empty page, or (without a total) at a short page; `stopped` says why when the
+        listing may be partial: MAX_TASK_PAGES read, a page that brings no task not read already (a Label
+        Studio that always answers a full page ends too), or the pages ended before the reported total (a
+        Label Studio that caps page_size, or tasks deleted while reading) — a partial listing must not be
+        taken for the whole project."""
         self.stopped = None
         seen: set = set()
-        pages, counted = MAX_TASK_PAGES, False
-        page = 1
-        while True:
-            if page > pages:
-                if not counted:
-                    self.stopped = f"stopped after {pages} pages of {TASKS_PER_PAGE} tasks"
-                return
+        total = None
+        for page in range(1, MAX_TASK_PAGES + 1):
             answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
                 "project": project_id, "fields": "all" if annotations else "",
                 "include": TASK_FIELDS if annotations else "id", "page": page,
                 "page_size": TASKS_PER_PAGE})
-            if answer is None:
-                return  # past the last page
-            body = answer.json()
+            body = answer.json() if answer is not None else {}
             tasks = body.get("tasks") if isinstance(body, dict) else None
             tasks = tasks if isinstance(tasks, list) else []
-            total = body.get("total") if isinstance(body, dict) else None
-            if type(total) is int and 0 <= total < MAX_TASK_PAGES * TASKS_PER_PAGE:
-                pages, counted = max(1, -(-total // TASKS_PER_PAGE)), True
+            reported = body.get("total") if isinstance(body, dict) else None
+            if type(reported) is int and reported >= 0:
+                total = reported
             ids = {task.get("id") for task in tasks if isinstance(task, dict) and type(task.get("id")) is int}
             if tasks and seen.issuperset(ids):
                 self.stopped = f"page {page} brought no task not read already"
@@ -163,9 +159,13 @@ class LabelStudioClient:
             seen |= ids
             if tasks:
                 yield tasks
-            if len(tasks) < TASKS_PER_PAGE:
+            if total is not None and len(seen) >= total:
                 return
-            page += 1
+            if not tasks or (total is None and len(tasks) < TASKS_PER_PAGE):
+                if total is not None:
+                    self.stopped = f"listed {len(seen)} tasks of the {total} Label Studio reported"
+                return
+        self.stopped = f"stopped after {MAX_TASK_PAGES} pages of {TASKS_PER_PAGE} tasks"
 
     def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
         """Stores predictions (each with its task id); how many Label Studio created."""

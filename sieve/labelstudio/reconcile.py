@@ -19,9 +19,11 @@ class Reading:
     """What a reading of the project found: every task listed, and the labeled annotations of those that
     have any (kept sparse: most tasks of a project have none)."""
 
-    def __init__(self, link: Link, classes: set):
+    def __init__(self, link: Link, classes: set, items: set[str] | None = None):
         self.link = link
         self.classes = classes
+        self.items: set[str] = items or set()
+        """The pool's task items when the reading began: only those can be found deleted by it."""
         self.seen: set[str] = set()
         """Every task listed."""
         self.unreadable: set[str] = set()
@@ -66,7 +68,8 @@ class Reconciler:
         self.links = LinkStore(pools.redis)
 
     def reading(self, link: Link) -> Reading:
-        return Reading(link, set(self.pools.status(link.pool_id)["classes"] or []))
+        return Reading(link, set(self.pools.status(link.pool_id)["classes"] or []),
+                       set(self._task_items(link.pool_id)))
 
     def apply(self, reading: Reading, before: dict[str, tuple[str, str]], complete: bool) -> dict:
         """Relabels, unlabels and marks deleted what differs. `before`: the pool's remembered annotations
@@ -78,15 +81,16 @@ class Reconciler:
         touched = {now[a][0] for a in now.keys() - before.keys()} | \
                   {before[a][0] for a in before.keys() - now.keys()} | \
                   {now[a][0] for a in now.keys() & before.keys() if now[a] != before[a]}
-        listed = [t for t in reading.seen if t not in touched and t not in reading.unreadable]
+        # A task deleted (by its webhook) while the reading went on keeps no label, whatever its page said.
+        gone = self.links.deleted(pool_id)
+        listed = [t for t in reading.seen if t not in touched and t not in reading.unreadable and t not in gone]
         current = self._labels(pool_id, listed)
         relabel = {t: reading.latest[t] for t in current if t in reading.latest and reading.latest[t] != current[t]}
         unlabel = [t for t, label in current.items() if label is not None and t not in reading.latest]
         deleted = []
         if complete:
-            gone = self.links.deleted(pool_id)
-            deleted = [t for t in self._task_items(pool_id)
-                       if t not in reading.seen and t not in gone and t not in touched]
+            # Only tasks the pool held when the reading began: one added since may be missing from its pages.
+            deleted = [t for t in reading.items if t not in reading.seen and t not in gone and t not in touched]
         ids = list(relabel)
         for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
             chunk = ids[start:start + MAX_ITEMS_PER_CALL]

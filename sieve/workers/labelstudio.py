@@ -49,6 +49,10 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
     version = protocol.model_version(pool_id, ranked_version)
     links = LinkStore(redis)
     predictions = _predictions(ranking, link, version, links.deleted(pool_id))
+    if client.model_versions(link.project_id).get(version, 0) >= len(predictions):
+        # This ranking's predictions are there already (Start Training pressed again, or a retried push):
+        # importing them again would store each twice.
+        return _follow(redis, client, link, pool_id, ranked_version, version, created=0)
     try:
         created = client.import_predictions(link.project_id, predictions)
     except LabelStudioError as error:
@@ -62,6 +66,16 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
             raise LabelStudioError(f"reading project {link.project_id}'s tasks {client.stopped}")
         links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
         created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
+    return _follow(redis, client, link, pool_id, ranked_version, version, created)
+
+
+def _follow(redis: Redis, client: LabelStudioClient, link, pool_id: str, ranked_version: int, version: str,
+            created: int) -> dict:
+    """Makes the project follow `version`, unless a newer ranking was published while the push ran (its
+    push sets its own, and one set after it would point the project at predictions it then deletes)."""
+    latest = read_all(redis, pool_id).ranked_version
+    if latest != ranked_version:
+        return {"pool_id": pool_id, "outcome": "superseded", "ranked_version": latest, "predictions": created}
     client.set_model_version(link.project_id, version)
     log.info("pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created,
              link.project_id, version)

@@ -90,3 +90,21 @@ def test_a_label_studio_that_refuses_the_deletion_still_gets_the_push_and_the_ne
         third = _pushed(api, fake, pool)
         _wait_for(lambda: set(fake.versions) == {third}, "the versions left from before to be deleted")
         assert third not in _deleted(fake)
+
+
+def test_a_push_that_a_newer_ranking_overtook_sets_no_version_and_deletes_nothing(api, redis):
+    """Two pushes on two workers: the newer one has set its version and deleted the older one's; the older
+    push, finishing last, must not point the project back at predictions that are gone."""
+    from sieve.labelstudio.client import LabelStudioClient
+    from sieve.storage.labelstudio import LinkStore
+    from sieve.workers.labelstudio import _follow
+
+    with FakeLabelStudio() as fake:
+        pool = _connect(api, fake)
+        current = _pushed(api, fake, pool)
+        older = _number(current) - 1
+        calls = len(fake.requests)
+        answer = _follow(redis, LabelStudioClient(fake.url, "legacy-token-123"), LinkStore(redis).load(pool), pool,
+                         older, f"sieve-{pool[:8]}-{older}", created=2)
+        assert answer["outcome"] == "superseded" and answer["ranked_version"] == _number(current)
+        assert fake.requests[calls:] == []

@@ -25,3 +25,25 @@ def test_an_origin_outside_the_allow_list_is_not_called():
         with pytest.raises(LabelStudioError, match="SIEVE_LABELSTUDIO_ORIGINS"):
             LabelStudioClient(fake.url, "tok", allowed_origins=("http://127.0.0.1:1",)).set_model_version(1, "v")
         assert fake.requests == []
+
+
+def _tasks(n: int) -> list[dict]:
+    return [{"id": i, "data": {"text": f"t{i}"}, "annotations": []} for i in range(1, n + 1)]
+
+
+def test_pages_shorter_than_asked_are_read_to_the_reported_total():
+    """A Label Studio that caps page_size answers short pages: they do not end the listing early, which
+    a sync would take for the whole project and unlabel the rest."""
+    with FakeLabelStudio() as fake:
+        fake.tasks, fake.page_size_max = _tasks(1200), 100
+        client = LabelStudioClient(fake.url, "tok")
+        read = [task["id"] for page in client.tasks(1) for task in page]
+        assert read == list(range(1, 1201)) and client.stopped is None
+
+
+def test_a_listing_that_ends_before_the_reported_total_is_said_to_be_partial():
+    with FakeLabelStudio() as fake:
+        fake.tasks, fake.reported_total = _tasks(30), 35  # five deleted while the pages were read
+        client = LabelStudioClient(fake.url, "tok")
+        assert sum(len(page) for page in client.tasks(1)) == 30
+        assert client.stopped and "30 tasks of the 35" in client.stopped
