@@ -109,7 +109,7 @@ def _prune(client: LabelStudioClient, project_id: int, pool_id: str, ranked_vers
 def sync_project(pool_id: str) -> dict:
     """Reads every task of the project, with its annotations, into the pool: tasks Sieve has not seen join
     it, and its labels become Label Studio's (see labelstudio/reconcile.py). One sync per pool at a time:
-    one that finds another running does nothing, since the running one reads what this one would."""
+    one that finds another running does nothing (a change the running one read past waits for the next)."""
     redis, settings, link, client, missing = _project(pool_id)
     if client is None:
         return {"pool_id": pool_id, "outcome": missing}
