@@ -47,3 +47,13 @@ def test_a_listing_that_ends_before_the_reported_total_is_said_to_be_partial():
         client = LabelStudioClient(fake.url, "tok")
         assert sum(len(page) for page in client.tasks(1)) == 30
         assert client.stopped and "30 tasks of the 35" in client.stopped
+
+
+def test_a_proxy_from_the_environment_is_not_used(monkeypatch):
+    """Through a proxy the connected peer would be the proxy, and where Label Studio's name leads unchecked."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with FakeLabelStudio() as fake:
+        LabelStudioClient(fake.url, "tok").set_model_version(1, "v")
+        assert [r["method"] for r in fake.requests] == ["PATCH"]

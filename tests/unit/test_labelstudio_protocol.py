@@ -82,7 +82,9 @@ def test_a_task_text_longer_than_the_text_limit_is_no_text():
     assert protocol.task_text({"data": {"text": "a" * (MAX_TEXT_LENGTH + 1)}}, "text") is None
 
 
-@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1%eth0", "::ffff:169.254.1.1", "0.0.0.0", "224.0.0.1"])
+@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1%eth0", "::ffff:169.254.1.1", "0.0.0.0", "224.0.0.1",
+                                     # 169.254.169.254 inside NAT64 and 6to4 addresses; a metadata service's IPv6
+                                     "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "fd00:ec2::254"])
 def test_no_origin_may_lead_to_a_link_local_or_unspecified_address(address):
     with pytest.raises(OriginError):
         refuse_address(address)
