@@ -48,7 +48,7 @@ class LabelStudio:
 
     def versions(self, tenant: str | None) -> dict:
         """Label Studio asks without naming a project: the current version of each of the tenant's projects."""
-        return {"versions": sorted(self.model_version(pool_id) for pool_id in self.links.pools(tenant))}
+        return {"versions": sorted(self.model_version(pool_id) for pool_id in self.links.pools(tenant or ""))}
 
     def model_version(self, pool_id: str) -> str:
         return protocol.model_version(pool_id, int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "ranked_version")))

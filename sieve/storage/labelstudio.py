@@ -94,10 +94,11 @@ class LinkStore:
         pool_id = self.redis.hget(LABELSTUDIO_PROJECTS, self._project_field(tenant, project_id))
         return text(pool_id) if pool_id else None
 
-    def pools(self, tenant: str | None) -> list[str]:
-        prefix = f"{tenant or ''}/"
+    def pools(self, tenant: str | None = None) -> list[str]:
+        """The pools Label Studio projects point at: the tenant's, or (None) every tenant's."""
+        prefix = None if tenant is None else f"{tenant}/"
         return sorted({text(pool) for field, pool in self.redis.hscan_iter(LABELSTUDIO_PROJECTS, count=1000)
-                       if text(field).startswith(prefix)})
+                       if prefix is None or text(field).startswith(prefix)})
 
     def load(self, pool_id: str) -> Link | None:
         raw = decode_hash(self.redis.hgetall(PoolKeys(pool_id).labelstudio))

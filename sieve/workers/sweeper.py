@@ -61,7 +61,8 @@ class Sweeper:
         """Queues the sync of each linked pool whose period has passed (with `first`, of every linked pool:
         what Label Studio changed while Sieve was down sent no webhook); the ids of the jobs it queued."""
         links, queued = LinkStore(self.store.redis), []
-        pool_ids = list(self.store.pool_ids())
+        # The projects' index names every linked pool: no pass over every pool of the deployment.
+        pool_ids = links.pools()
         for start in range(0, len(pool_ids), 1000):
             for pool_id in links.sync_due(pool_ids[start:start + 1000], self.settings.labelstudio_sync_seconds,
                                           force=first):
