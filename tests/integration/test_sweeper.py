@@ -4,14 +4,26 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
+from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from sieve.core.items import ItemBatch
+from sieve.embedded import EmbeddedRedis
 from sieve.pools import Pools
 from sieve.storage.keys import PoolKeys
 from sieve.workers.queue import refresh_queue
 from sieve.workers.sweeper import LOST_GRACE_MS, Sweeper
+
+
+@pytest.fixture
+def own(tmp_path, settings):
+    """A Redis of its own: the suite's workers sweep the shared one, and would recover these jobs too."""
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        client = Redis.from_url(server.url)
+        yield client, settings.with_overrides(redis_url=server.url)
+        client.close()
 
 
 def _pool_with_a_queued_refresh(redis, settings) -> tuple[Pools, str, str]:
@@ -22,9 +34,8 @@ def _pool_with_a_queued_refresh(redis, settings) -> tuple[Pools, str, str]:
     return pools, pool_id, job_id
 
 
-def test_a_job_seen_waiting_is_not_taken_for_lost_when_a_worker_dequeues_it_between_two_sweeps(redis, settings):
-    # Its own queue: the suite's workers, which serve the default one, must not take this job.
-    settings = settings.with_overrides(queue_name="sweeper-test")
+def test_a_job_seen_waiting_is_not_taken_for_lost_when_a_worker_dequeues_it_between_two_sweeps(own):
+    redis, settings = own
     _, pool_id, job_id = _pool_with_a_queued_refresh(redis, settings)
     sweeper = Sweeper(redis, settings)
     keys = PoolKeys(pool_id)
@@ -41,8 +52,8 @@ def test_a_job_seen_waiting_is_not_taken_for_lost_when_a_worker_dequeues_it_betw
     assert redis.get(keys.pending).decode() == job_id
 
 
-def test_a_job_in_no_queue_is_asked_again_after_two_looks_however_long_a_sweep_takes(redis, settings):
-    settings = settings.with_overrides(queue_name="sweeper-test")
+def test_a_job_in_no_queue_is_asked_again_after_two_looks_however_long_a_sweep_takes(own):
+    redis, settings = own
     _, pool_id, job_id = _pool_with_a_queued_refresh(redis, settings)
     sweeper = Sweeper(redis, settings)
     Queue.dequeue_any(refresh_queue(redis, settings).all(), None, connection=redis, serializer=JSONSerializer)
@@ -52,5 +63,3 @@ def test_a_job_in_no_queue_is_asked_again_after_two_looks_however_long_a_sweep_t
     time.sleep(LOST_GRACE_MS / 1000 + 0.2)
     (asked,) = sweeper.sweep()
     assert redis.get(PoolKeys(pool_id).pending).decode() == asked != job_id
-    for queue in refresh_queue(redis, settings).all():
-        queue.empty()
