@@ -4,6 +4,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md openapi.yaml ./
 COPY sieve ./sieve
+COPY service ./service
+COPY workers ./workers
 RUN pip install . && useradd --create-home --uid 10001 sieve
 USER sieve
 

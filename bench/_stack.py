@@ -4,6 +4,7 @@ A `Stack` is an embedded Redis in a temporary directory, `sieve worker` processe
 one `sieve api` (gunicorn, 1 gevent process by default) on a free port. Every process it starts is
 stopped when the `with` block ends, whether by return, exception, Ctrl-C or SIGTERM.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,7 @@ def stop_on_sigterm():
 class Stack:
     """Embedded Redis + one worker + the API, all local; use as a context manager."""
 
-    def __init__(self, api_processes: int = 1, workers: int = 1,
-                 extra_env: dict | None = None):
+    def __init__(self, api_processes: int = 1, workers: int = 1, extra_env: dict | None = None):
         self.api_processes = api_processes
         self.n_workers = workers
         self.extra_env = extra_env or {}
@@ -66,7 +66,7 @@ class Stack:
 
     # -- start / stop ---------------------------------------------------------------------------
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         try:
             self._start()
         except BaseException:
@@ -79,22 +79,33 @@ class Stack:
         self.tmp = Path(tempfile.mkdtemp(prefix="sieve-bench-"))
         self.redis = EmbeddedRedis(self.tmp / "redis").start()
         self.env = dict(os.environ)
-        self.env.update(REDIS_URL=self.redis.url, SIEVE_SECRET_KEY=secrets.token_hex(32),
-                        SIEVE_DATA_DIR=str(self.tmp), PYTHONUNBUFFERED="1", **self.extra_env)
+        self.env.update(
+            REDIS_URL=self.redis.url,
+            SIEVE_SECRET_KEY=secrets.token_hex(32),
+            SIEVE_DATA_DIR=str(self.tmp),
+            PYTHONUNBUFFERED="1",
+            **self.extra_env,
+        )
         for i in range(self.n_workers):
             self._spawn(f"worker{i}", ["worker"])
         self.port = free_port()
-        self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(self.port),
-                            "--processes", str(self.api_processes)])
+        self._spawn(
+            "api", ["api", "--host", "127.0.0.1", "--port", str(self.port), "--processes", str(self.api_processes)]
+        )
         self._wait_ready(timeout=60)
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.tmp / f"{name}.log", "a")  # a restarted process adds to its log
         # A session of its own: Ctrl-C in the terminal reaches only this script, which then stops
         # the child (and, through its process group, whatever the child forked) in order.
-        process = subprocess.Popen([sys.executable, "-m", "sieve.cli", *args], env=self.env,
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sieve.cli", *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.children.append((name, process))
 
@@ -122,8 +133,9 @@ class Stack:
         """Starts the workers and the API again, on the same port and Redis, and waits until ready."""
         for i in range(self.n_workers):
             self._spawn(f"worker{i}", ["worker"])
-        self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(self.port),
-                            "--processes", str(self.api_processes)])
+        self._spawn(
+            "api", ["api", "--host", "127.0.0.1", "--port", str(self.port), "--processes", str(self.api_processes)]
+        )
         self._wait_ready(timeout=60)
 
     def stop(self) -> None:
@@ -168,7 +180,7 @@ class Stack:
                 print(f"--- last lines of {log.name} ---", file=sys.stderr)
                 print("\n".join(tail), file=sys.stderr)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         self._sigterm = stop_on_sigterm()
         self._sigterm.__enter__()
         try:
@@ -188,6 +200,7 @@ class Stack:
 
 # -- talking to it ---------------------------------------------------------------------------------
 
+
 class Client:
     """A thin HTTP client on one keep-alive session."""
 
@@ -204,15 +217,21 @@ class Client:
 
     def post_json(self, path: str, body: dict, expect: int) -> dict:
         # Serialized here once, so that the Content-Type is set and nothing is encoded twice.
-        return self.call("POST", path, expect, data=json.dumps(body, separators=(",", ":")),
-                         headers={"Content-Type": "application/json"})
+        return self.call(
+            "POST",
+            path,
+            expect,
+            data=json.dumps(body, separators=(",", ":")),
+            headers={"Content-Type": "application/json"},
+        )
 
     def query(self, pool_id: str, k: int = 10, **params) -> dict:
         return self.call("GET", f"/v1/pools/{pool_id}/query", 200, params={"k": k, **params})
 
     def teach(self, pool_id: str, pairs) -> dict:
-        return self.post_json(f"/v1/pools/{pool_id}/teach",
-                              {"labels": [{"id": i, "label": label} for i, label in pairs]}, 202)
+        return self.post_json(
+            f"/v1/pools/{pool_id}/teach", {"labels": [{"id": i, "label": label} for i, label in pairs]}, 202
+        )
 
     def status(self, pool_id: str) -> dict:
         return self.call("GET", f"/v1/pools/{pool_id}", 200)
@@ -234,6 +253,7 @@ class Client:
 
 # -- synthetic pools -------------------------------------------------------------------------------
 
+
 @dataclass
 class Pool:
     pool_id: str
@@ -249,8 +269,15 @@ class Pool:
 def synthetic(n_items: int, n_features: int = 64, n_classes: int = 3, random_state: int = 0):
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=n_items, n_features=n_features, n_informative=16, n_redundant=8,
-                               n_classes=n_classes, class_sep=0.8, random_state=random_state)
+    X, y = make_classification(
+        n_samples=n_items,
+        n_features=n_features,
+        n_informative=16,
+        n_redundant=8,
+        n_classes=n_classes,
+        class_sep=0.8,
+        random_state=random_state,
+    )
     # Four decimals keep a 50k-item upload well under the API's 64 MiB body limit; float32 is what
     # the service stores, so the in-process comparison runs on the very same numbers.
     X = np.round(X, 4).astype(np.float32).astype(np.float64)
@@ -265,8 +292,9 @@ def first_labels(y: np.ndarray, n: int = N_LABELS) -> np.ndarray:
     return np.sort(rows[:n])
 
 
-def build_pool(client: Client, n_items: int, n_features: int = 64, random_state: int = 0,
-               name: str | None = None) -> Pool:
+def build_pool(
+    client: Client, n_items: int, n_features: int = 64, random_state: int = 0, name: str | None = None
+) -> Pool:
     """Creates the pool, uploads its items in calls of at most UPLOAD_BATCH, teaches N_LABELS, settles."""
     X, y = synthetic(n_items, n_features, random_state=random_state)
     ids = [f"i{i}" for i in range(n_items)]
@@ -279,9 +307,11 @@ def build_pool(client: Client, n_items: int, n_features: int = 64, random_state:
         for lo in range(0, n_items, UPLOAD_BATCH):
             hi = min(lo + UPLOAD_BATCH, n_items)
             if pool_id is None:
-                pool_id = client.post_json("/v1/pools", {"name": name or f"bench-{n_items}",
-                                                         "random_state": random_state,
-                                                         "items": items(lo, hi)}, 201)["pool_id"]
+                pool_id = client.post_json(
+                    "/v1/pools",
+                    {"name": name or f"bench-{n_items}", "random_state": random_state, "items": items(lo, hi)},
+                    201,
+                )["pool_id"]
             else:
                 client.post_json(f"/v1/pools/{pool_id}/items", {"items": items(lo, hi)}, 202)
             bar.update(hi - lo)
@@ -314,11 +344,16 @@ def pool_arguments(parser, single_size: int | None = None) -> None:
     """The options the benchmarks share: `--sizes` (several pools), or with `single_size` set, `--items`
     (one pool of that default size); and `--features`."""
     if single_size is None:
-        parser.add_argument("--sizes", type=sizes_arg, default=sizes_arg("10000,100000"),
-                            help="comma-separated pool sizes (default 10000,100000)")
+        parser.add_argument(
+            "--sizes",
+            type=sizes_arg,
+            default=sizes_arg("10000,100000"),
+            help="comma-separated pool sizes (default 10000,100000)",
+        )
     else:
-        parser.add_argument("--items", type=size_arg, default=single_size,
-                            help=f"items in the pool (default {single_size})")
+        parser.add_argument(
+            "--items", type=size_arg, default=single_size, help=f"items in the pool (default {single_size})"
+        )
     parser.add_argument("--features", type=int, default=64, help="features per item (default 64)")
 
 
@@ -327,8 +362,11 @@ def build_pools(client: Client, sizes: list[int], n_features: int):
     for size in sizes:
         started = time.perf_counter()
         pool = build_pool(client, size, n_features)
-        print(f"pool of {size:,} x {n_features} ready in {time.perf_counter() - started:.1f} s "
-              f"(upload, first ranking, {N_LABELS} labels, retrain)", flush=True)
+        print(
+            f"pool of {size:,} x {n_features} ready in {time.perf_counter() - started:.1f} s "
+            f"(upload, first ranking, {N_LABELS} labels, retrain)",
+            flush=True,
+        )
         yield size, pool
 
 

@@ -31,6 +31,7 @@ Goal: at least 400 query+teach pairs per second with all three counts zero.
     python bench/annotators.py [--items 100000] [--seconds 60] [--annotators 50]
                                [--api-processes 2] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,6 +62,7 @@ BARE_FLASK_RPS = 3300
 
 
 # -- one annotator ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Log:
@@ -147,8 +149,9 @@ class Annotator(threading.Thread):
                 log.exhausted = True  # nothing left to label
                 return
             labels = [int(y[self.pool.row_of(i)]) for i in ids]
-            body = json.dumps({"labels": [{"id": i, "label": label} for i, label in zip(ids, labels)]},
-                              separators=(",", ":")).encode()
+            body = json.dumps(
+                {"labels": [{"id": i, "label": label} for i, label in zip(ids, labels)]}, separators=(",", ":")
+            ).encode()
             status, _, sent, received = self._call("teach", "POST", self.teach_path, body)
             log.teaches.append((ids, labels, sent, received, status))
             if status == 202:
@@ -158,7 +161,7 @@ class Annotator(threading.Thread):
 
 
 # -- the checks ------------------------------------------------------------------------------------
-def supplied_rate(outcome: "Run") -> tuple[float, float]:
+def supplied_rate(outcome: Run) -> tuple[float, float]:
     """Pairs acknowledged per second while the pool still had a full batch for everyone, and that window
     in seconds: once the pool runs short, annotators stop and the rate would measure the pool's size."""
     logs = outcome.logs.values()
@@ -167,7 +170,6 @@ def supplied_rate(outcome: "Run") -> tuple[float, float]:
     pairs = sum(1 for log in logs for *_, received, status in log.teaches if status == 202 and received <= end)
     window = max(end - outcome.started_at, 1e-9)
     return pairs / window, window
-
 
 
 def handout_violations(logs: dict[str, Log], labeled_before: list[str]) -> tuple[int, int, list[str]]:
@@ -197,15 +199,18 @@ def handout_violations(logs: dict[str, Log], labeled_before: list[str]) -> tuple
     for item, events in handouts.items():
         events.sort()
         teach_times = sorted(taught.get(item, ()))
-        for n, (received, sent, name, expires) in enumerate(events):
+        for n, (received, _sent, name, _expires) in enumerate(events):
             teachers = [who for when, who in teach_times if when < received]
             if teachers:
                 after_teach += 1
                 if len(examples) < 5:
                     examples.append(f"{item}: handed to {name} at {received:.3f} after {teachers[0]} taught it")
                 continue
-            rivals = [other for _, _, other, other_expires in events[:n]
-                      if other != name and other_expires is not None and other_expires > received]
+            rivals = [
+                other
+                for _, _, other, other_expires in events[:n]
+                if other != name and other_expires is not None and other_expires > received
+            ]
             if rivals:
                 under_lease += 1
                 if len(examples) < 5:
@@ -215,9 +220,13 @@ def handout_violations(logs: dict[str, Log], labeled_before: list[str]) -> tuple
 
 def missing_from_log(redis_url: str, pool_id: str, logs: dict[str, Log]) -> tuple[int, int, int]:
     """(acknowledged (id, label) pairs, how many are not in the label log, log entries read)."""
-    acknowledged = {(item, label) for log in logs.values()
-                    for ids, labels, _, _, status in log.teaches if status == 202
-                    for item, label in zip(ids, labels)}
+    acknowledged = {
+        (item, label)
+        for log in logs.values()
+        for ids, labels, _, _, status in log.teaches
+        if status == 202
+        for item, label in zip(ids, labels)
+    }
     logged = set()
     entries = 0
     client = redis.Redis.from_url(redis_url)
@@ -230,7 +239,7 @@ def missing_from_log(redis_url: str, pool_id: str, logs: dict[str, Log]) -> tupl
                 batch = batch[1:]  # the entry `last` itself was read by the previous batch
             if not batch:
                 break
-            for entry_id, fields in batch:
+            for _entry_id, fields in batch:
                 entries += 1
                 ids = json.loads(fields[b"ids"])
                 labels = json.loads(fields[b"labels"])
@@ -253,7 +262,7 @@ def _proc_stat(pid: int) -> tuple[int, float] | None:
             text = f.read()
     except OSError:
         return None
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
@@ -304,6 +313,7 @@ def commandstats(redis_url: str) -> dict[str, tuple[int, float]]:
 
 # -- one run ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """Everything one run measured, before any figure is derived."""
@@ -329,8 +339,7 @@ def run_annotators(stack: Stack, pool, n_annotators: int, seconds: float) -> Run
     """Lets n_annotators work on the pool for `seconds`, then reads the label log back from Redis."""
     start = threading.Barrier(n_annotators + 1)
     deadline = [0.0]
-    annotators = [Annotator(f"annotator-{i:02d}", stack.base_url, pool, deadline, start)
-                  for i in range(n_annotators)]
+    annotators = [Annotator(f"annotator-{i:02d}", stack.base_url, pool, deadline, start) for i in range(n_annotators)]
     for annotator in annotators:
         annotator.start()
     cpu_before, stats_before, busy_before = cpu_by_part(stack), commandstats(stack.redis.url), machine_busy()
@@ -355,20 +364,34 @@ def run_annotators(stack: Stack, pool, n_annotators: int, seconds: float) -> Run
         cpu["client (this script)"] = client_cpu
         if busy_before is not None and busy_after is not None:
             cpu["everything else"] = max(0.0, busy_after - busy_before - sum(cpu.values()))
-    redis_commands = sorted(((name, calls - stats_before.get(name, (0, 0.0))[0],
-                              usec - stats_before.get(name, (0, 0.0))[1])
-                             for name, (calls, usec) in stats_after.items()), key=lambda row: -row[2])
+    redis_commands = sorted(
+        (
+            (name, calls - stats_before.get(name, (0, 0.0))[0], usec - stats_before.get(name, (0, 0.0))[1])
+            for name, (calls, usec) in stats_after.items()
+        ),
+        key=lambda row: -row[2],
+    )
     logs = {a.name: a.log for a in annotators}
     status = Client(stack.base_url).status(pool.pool_id)
     acknowledged, missing, log_entries = missing_from_log(stack.redis.url, pool.pool_id, logs)
-    return Run(logs=logs, labeled_before=[pool.ids[r] for r in pool.labeled], wall=wall, started_at=started_at,
-               client_cpu=client_cpu,
-               cpu=cpu, redis_commands=redis_commands, load=(load_before, load_after),
-               last_retrain_s=status["retrain"]["last_duration_s"], acknowledged=acknowledged, missing=missing,
-               log_entries=log_entries)
+    return Run(
+        logs=logs,
+        labeled_before=[pool.ids[r] for r in pool.labeled],
+        wall=wall,
+        started_at=started_at,
+        client_cpu=client_cpu,
+        cpu=cpu,
+        redis_commands=redis_commands,
+        load=(load_before, load_after),
+        last_retrain_s=status["retrain"]["last_duration_s"],
+        acknowledged=acknowledged,
+        missing=missing,
+        log_entries=log_entries,
+    )
 
 
 # -- main ------------------------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -383,7 +406,7 @@ def main(argv=None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be positive")
 
     with Stack(api_processes=args.api_processes, workers=args.workers) as stack:
-        (_, pool), = build_pools(Client(stack.base_url), [args.items], args.features)
+        ((_, pool),) = build_pools(Client(stack.base_url), [args.items], args.features)
         outcome = run_annotators(stack, pool, args.annotators, args.seconds)
     return print_report(outcome, args)
 
@@ -394,14 +417,19 @@ def print_report(outcome: Run, args) -> int:
     statuses = Counter()
     for log in logs.values():
         statuses.update(log.statuses)
-    latencies = {endpoint: np.concatenate([np.asarray(log.latencies[endpoint]) for log in logs.values()])
-                 for endpoint in ("query", "teach")}
+    latencies = {
+        endpoint: np.concatenate([np.asarray(log.latencies[endpoint]) for log in logs.values()])
+        for endpoint in ("query", "teach")
+    }
     requests_total = sum(statuses.values())
     pairs = sum(log.pairs for log in logs.values())
     server_errors = sum(n for (_, status), n in statuses.items() if status >= 500)
     no_answer = sum(n for (_, status), n in statuses.items() if status == 0)
-    other = sum(n for (endpoint, status), n in statuses.items()
-                if 0 < status < 500 and status != {"query": 200, "teach": 202}[endpoint])
+    other = sum(
+        n
+        for (endpoint, status), n in statuses.items()
+        if 0 < status < 500 and status != {"query": 200, "teach": 202}[endpoint]
+    )
     under_lease, after_teach, examples = handout_violations(logs, outcome.labeled_before)
     handed = sum(len(ids) for log in logs.values() for ids, *_ in log.handouts)
     short = sum(log.short_answers for log in logs.values())
@@ -410,15 +438,19 @@ def print_report(outcome: Run, args) -> int:
     lag = np.asarray([lv - rlv for log in logs.values() for lv, rlv in log.versions], dtype=np.float64)
 
     print()
-    print(f"{args.annotators} annotators x (GET query?k={K}&annotator=<name> -> POST teach of those {K}) for "
-          f"{args.seconds:g} s on a pool of {args.items:,} x {args.features}, 3 classes; API {args.api_processes} "
-          f"gevent processes, {args.workers} RQ workers, embedded Redis; "
-          f"{os.cpu_count()} CPUs, load average {outcome.load[0]:.2f} before and {outcome.load[1]:.2f} after")
+    print(
+        f"{args.annotators} annotators x (GET query?k={K}&annotator=<name> -> POST teach of those {K}) for "
+        f"{args.seconds:g} s on a pool of {args.items:,} x {args.features}, 3 classes; API {args.api_processes} "
+        f"gevent processes, {args.workers} RQ workers, embedded Redis; "
+        f"{os.cpu_count()} CPUs, load average {outcome.load[0]:.2f} before and {outcome.load[1]:.2f} after"
+    )
     print(f"measured wall time {wall:.2f} s (the deadline, plus the pairs under way at it)")
     rate, window = supplied_rate(outcome)
     if window < wall:
-        print(f"the pool ran short of unlabeled items after {window:.2f} s: the pair rate counts the pairs "
-              "acknowledged until then, when every annotator still got a full batch")
+        print(
+            f"the pool ran short of unlabeled items after {window:.2f} s: the pair rate counts the pairs "
+            "acknowledged until then, when every annotator still got a full batch"
+        )
     print()
     header = f"{'figure':<56} | {'value':>12}"
     print(header)
@@ -439,13 +471,19 @@ def print_report(outcome: Run, args) -> int:
     for endpoint in ("query", "teach"):
         values = latencies[endpoint]
         if len(values):
-            rows.append((f"{endpoint} latency p50 / p99 / max (ms)",
-                         f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} / {values.max():.0f}"))
+            rows.append(
+                (
+                    f"{endpoint} latency p50 / p99 / max (ms)",
+                    f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} / {values.max():.0f}",
+                )
+            )
     rows += [
         ("client CPU share (process_time / wall, of one CPU)", f"{100 * client_cpu / wall:.0f} %"),
         ("client CPU per request (ms)", f"{1000 * client_cpu / max(requests_total, 1):.3f}"),
-        ("ranking behind, in teach calls, at query: median / max", f"{np.median(lag):.0f} / {lag.max():.0f}"
-         if len(lag) else "-"),
+        (
+            "ranking behind, in teach calls, at query: median / max",
+            f"{np.median(lag):.0f} / {lag.max():.0f}" if len(lag) else "-",
+        ),
         ("distinct rankings seen by queries (retrains published)", f"{rankings_seen}"),
         ("last retrain duration (s)", f"{outcome.last_retrain_s or float('nan'):.2f}"),
         ("answers with < 5 items / annotators out of items", f"{short} / {exhausted}"),
@@ -464,8 +502,7 @@ def print_report(outcome: Run, args) -> int:
     for name, value in counts:
         print(f"{name:<56} | {value:>12,}")
     status_text = ", ".join(f"{e} {s or 'no answer'}: {n:,}" for (e, s), n in sorted(statuses.items()))
-    print(f"(status counts: {status_text}; "
-          f"label log entries read: {outcome.log_entries:,})")
+    print(f"(status counts: {status_text}; label log entries read: {outcome.log_entries:,})")
     for example in examples:
         print(f"  e.g. {example}")
 
@@ -475,17 +512,24 @@ def print_report(outcome: Run, args) -> int:
         for name, seconds in outcome.cpu.items():
             print(f"  {name:<22} {seconds / wall:>5.2f}")
         print(f"  {'total':<22} {sum(outcome.cpu.values()) / wall:>5.2f}")
-    print("Redis time by command during the run (INFO commandstats, Redis's own clock; a script's inner calls "
-          "count twice):")
+    print(
+        "Redis time by command during the run (INFO commandstats, Redis's own clock; a script's inner calls "
+        "count twice):"
+    )
     for name, calls, usec in outcome.redis_commands[:6]:
         print(f"  {name:<12} {calls:>9,} calls  {usec / 1e6 / wall:>5.2f} s/s  {usec / max(calls, 1):>8.1f} us/call")
 
     print()
     verdicts = [(f"query+teach pairs per second = {rate:,.1f} >= {PAIRS_GOAL:g}", rate >= PAIRS_GOAL)]
     verdicts += [(f"{name.split(') ', 1)[1]} = {value}", value == 0) for name, value in counts]
-    return report(verdicts, (f"(reference: a bare Flask + Redis handler serves about {BARE_FLASK_RPS:,} "
-                             f"requests/s at 64 connections on this machine; here {requests_total / wall:,.0f} "
-                             "requests/s)",))
+    return report(
+        verdicts,
+        (
+            f"(reference: a bare Flask + Redis handler serves about {BARE_FLASK_RPS:,} "
+            f"requests/s at 64 connections on this machine; here {requests_total / wall:,.0f} "
+            "requests/s)",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Goal: every batch strategy, and the cold-start batch, picks k = 100 from 100k x 
     pip install -e '.[bench]'
     python bench/batch_strategies.py [--items 100000] [--features 64] [--k 100] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,8 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import pool_arguments, report, run, synthetic  # noqa: E402
 
-from sieve.core.selection import BATCH_STRATEGIES, Candidates, select  # noqa: E402
 from sieve.core.fitting import fit, predict_proba  # noqa: E402
+from sieve.core.selection import BATCH_STRATEGIES, Candidates, select  # noqa: E402
 
 GOAL_SECONDS = 2.0
 N_CLASSES = 10
@@ -40,8 +41,16 @@ EXTRA = ("qbc_vote_entropy", "qbc_kl", "density_weighted")
 
 def candidates(X, labeled, labels, proba, model, seed: int) -> Candidates:
     unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
-    return Candidates(features=X, unlabeled=unlabeled, labeled=labeled, labels=labels, proba=proba,
-                      model=model, spec={}, rng=np.random.default_rng(seed))
+    return Candidates(
+        features=X,
+        unlabeled=unlabeled,
+        labeled=labeled,
+        labels=labels,
+        proba=proba,
+        model=model,
+        spec={},
+        rng=np.random.default_rng(seed),
+    )
 
 
 def main() -> int:
@@ -60,9 +69,12 @@ def main() -> int:
         model = fit(X, labeled, labels, {}, random_state=0)
         started = time.perf_counter()
         proba = predict_proba(model, X)
-        print(f"pool {args.items:,} x {args.features}, {N_CLASSES} classes, {N_LABELED} labeled; "
-              f"predict_proba of every row (done before any strategy) {time.perf_counter() - started:.2f} s; "
-              f"k = {args.k}, median of {args.repeats}, one BLAS thread", flush=True)
+        print(
+            f"pool {args.items:,} x {args.features}, {N_CLASSES} classes, {N_LABELED} labeled; "
+            f"predict_proba of every row (done before any strategy) {time.perf_counter() - started:.2f} s; "
+            f"k = {args.k}, median of {args.repeats}, one BLAS thread",
+            flush=True,
+        )
         verdicts, timings = [], {}
         strategies = BATCH_STRATEGIES + EXTRA + ("cold start",)
         for strategy in tqdm(strategies, desc="strategies", leave=False):
@@ -77,11 +89,16 @@ def main() -> int:
             timings[strategy] = float(np.median(times))
             tqdm.write(f"  {strategy:18s} {timings[strategy]:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
         for strategy in BATCH_STRATEGIES + ("cold start",):
-            verdicts.append((f"{strategy}: k = {args.k} from {args.items:,} x {args.features} in "
-                             f"{timings[strategy]:.2f} s (goal <= {GOAL_SECONDS:.0f} s)",
-                             timings[strategy] <= GOAL_SECONDS))
-    return report(verdicts, notes=("ranking strategies (timed, no goal): "
-                                   + ", ".join(f"{s} {timings[s]:.2f} s" for s in EXTRA),))
+            verdicts.append(
+                (
+                    f"{strategy}: k = {args.k} from {args.items:,} x {args.features} in "
+                    f"{timings[strategy]:.2f} s (goal <= {GOAL_SECONDS:.0f} s)",
+                    timings[strategy] <= GOAL_SECONDS,
+                )
+            )
+    return report(
+        verdicts, notes=("ranking strategies (timed, no goal): " + ", ".join(f"{s} {timings[s]:.2f} s" for s in EXTRA),)
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Starts its own stack (embedded Redis, two workers, the API) and creates API keys for two tenants. Tenant
 `light` owns one small pool; tenant `heavy` owns `--heavy-pools` pools of 3,000 items x 16 features with
 `--labels` noisy labels each and a random forest of `--trees` trees, each split weighing as many of the 16
-features as the model bounds allow, so that each of its refreshes takes seconds. Measured: seconds from the light tenant's teach 202 until its pool's model reflects that teach,
+features as the model bounds allow, so that each of its refreshes takes seconds. Measured: seconds from
+the light tenant's teach 202 until its pool's model reflects that teach,
 first with the workers idle, then right after the heavy tenant created its pools (every pool's first
 refresh queued at once), and how long the heavy backlog took to drain.
 
@@ -11,6 +12,7 @@ refresh queued at once), and how long the heavy backlog took to drain.
 
 Run it with PYTHONPATH pointing at another checkout to measure that one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +33,13 @@ another checkout can be measured)."""
 
 
 def tenant_client(stack: Stack, tenant: str) -> Client:
-    made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant], env=stack.env,
-                          capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     client = Client(stack.base_url)
     client.session.headers["Authorization"] = f"Bearer {made.stdout.strip().rsplit(' ', 1)[-1]}"
     return client
@@ -42,12 +49,23 @@ def heavy_pool(client: Client, seed: int, n_labels: int, trees: int) -> str:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(3000, 16)).round(4)
     y = np.where(X[:, 0] + X[:, 1] + rng.normal(scale=1.5, size=len(X)) > 0, "pos", "neg")
-    return client.post_json("/v1/pools", {
-        "model": {"type": "random_forest", "params": {"n_estimators": trees, "criterion": "log_loss",
-                                                      "max_features": min(16, SPLIT_FEATURES // trees)}},
-        "random_state": seed,
-        "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
-        "labels": [{"id": f"i{i}", "label": str(y[i])} for i in range(n_labels)]}, 201)["pool_id"]
+    return client.post_json(
+        "/v1/pools",
+        {
+            "model": {
+                "type": "random_forest",
+                "params": {
+                    "n_estimators": trees,
+                    "criterion": "log_loss",
+                    "max_features": min(16, SPLIT_FEATURES // trees),
+                },
+            },
+            "random_state": seed,
+            "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
+            "labels": [{"id": f"i{i}", "label": str(y[i])} for i in range(n_labels)],
+        },
+        201,
+    )["pool_id"]
 
 
 def reflected_after(client: Client, pool_id: str, item: int) -> float:
@@ -70,9 +88,14 @@ def main() -> int:
         time.sleep(1.1)  # each API process re-reads whether keys are required once a second
         rng = np.random.default_rng(0)
         X = rng.normal(size=(500, 8)).round(4)
-        small = light.post_json("/v1/pools", {
-            "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
-            "labels": [{"id": f"i{i}", "label": "a" if i % 2 else "b"} for i in range(20)]}, 201)["pool_id"]
+        small = light.post_json(
+            "/v1/pools",
+            {
+                "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
+                "labels": [{"id": f"i{i}", "label": "a" if i % 2 else "b"} for i in range(20)],
+            },
+            201,
+        )["pool_id"]
         light.wait_idle(small)
         idle = [reflected_after(light, small, 20 + i) for i in range(3)]
 
@@ -83,10 +106,11 @@ def main() -> int:
         for pool in backlog:
             heavy.wait_idle(pool)
         drained = time.perf_counter() - began
-        print(f"light tenant's teach reflected after, idle workers: median {np.median(idle):.2f} s "
-              f"(of {len(idle)})")
-        print(f"... with {args.heavy_pools} heavy refreshes queued ({args.trees} trees, {args.labels} labels; "
-              f"created in {queued_s:.1f} s): {busy:.2f} s")
+        print(f"light tenant's teach reflected after, idle workers: median {np.median(idle):.2f} s (of {len(idle)})")
+        print(
+            f"... with {args.heavy_pools} heavy refreshes queued ({args.trees} trees, {args.labels} labels; "
+            f"created in {queued_s:.1f} s): {busy:.2f} s"
+        )
         print(f"heavy backlog drained {drained:.1f} s after its first pool was created")
     return 0
 

@@ -12,6 +12,7 @@ Goal: median <= 1.5 s at 100k items.
     pip install -e '.[bench]'
     python bench/freshness.py [--sizes 10000,100000] [--rounds 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ def rounds_on(client: Client, pool, rounds: int, desc: str) -> tuple[list[float]
                 lags.append(time.perf_counter() - accepted_at)
                 break
             if time.perf_counter() - accepted_at > ROUND_TIMEOUT:
-                raise RuntimeError(f"labels_version {wanted} not ranked after {ROUND_TIMEOUT} s: "
-                                   f"{client.status(pool.pool_id)}")
+                raise RuntimeError(
+                    f"labels_version {wanted} not ranked after {ROUND_TIMEOUT} s: {client.status(pool.pool_id)}"
+                )
             time.sleep(POLL_SECONDS)
         status = client.wait_idle(pool.pool_id)
         job_seconds.append(status["retrain"]["last_duration_s"] or float("nan"))
@@ -70,15 +72,21 @@ def main(argv=None) -> int:
 
     with Stack(api_processes=1, workers=1) as stack:
         client = Client(stack.base_url)
-        results = {size: rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
-                   for size, pool in build_pools(client, sizes, args.features)}
+        results = {
+            size: rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
+            for size, pool in build_pools(client, sizes, args.features)
+        }
 
     print()
-    print(f"teach 1 label -> first /query with ranked_labels_version >= its labels_version "
-          f"(polled every {POLL_SECONDS * 1000:.0f} ms); {args.rounds} rounds per pool; 1 worker, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    header = (f"{'pool size':>10} | {'median s':>8} | {'p90 s':>7} | {'min s':>7} | {'max s':>7} | "
-              f"{'retrain median s':>16} | {'rest median s':>13}")
+    print(
+        f"teach 1 label -> first /query with ranked_labels_version >= its labels_version "
+        f"(polled every {POLL_SECONDS * 1000:.0f} ms); {args.rounds} rounds per pool; 1 worker, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    header = (
+        f"{'pool size':>10} | {'median s':>8} | {'p90 s':>7} | {'min s':>7} | {'max s':>7} | "
+        f"{'retrain median s':>16} | {'rest median s':>13}"
+    )
     print(header)
     print("-" * len(header))
     medians = {}
@@ -86,16 +94,30 @@ def main(argv=None) -> int:
         lags, jobs = (np.asarray(x) for x in results[size])
         medians[size] = percentile(lags, 50)
         rest = lags - jobs
-        print(f"{size:>10,} | {medians[size]:>8.3f} | {percentile(lags, 90):>7.3f} | {lags.min():>7.3f} | "
-              f"{lags.max():>7.3f} | {np.nanmedian(jobs):>16.3f} | {np.nanmedian(rest):>13.3f}")
-    print("(retrain: the worker's own timing of one refresh, features to rankings; rest: queueing, claim, "
-          "publish and polling)")
+        print(
+            f"{size:>10,} | {medians[size]:>8.3f} | {percentile(lags, 90):>7.3f} | {lags.min():>7.3f} | "
+            f"{lags.max():>7.3f} | {np.nanmedian(jobs):>16.3f} | {np.nanmedian(rest):>13.3f}"
+        )
+    print(
+        "(retrain: the worker's own timing of one refresh, features to rankings; rest: queueing, claim, "
+        "publish and polling)"
+    )
     print()
     goal_size = GOAL_SIZE if GOAL_SIZE in sizes else sizes[-1]
-    notes = () if goal_size == GOAL_SIZE else (
-        f"  (no {GOAL_SIZE:,} pool in --sizes: the goal was checked at {goal_size:,})",)
-    return report([(f"median at {goal_size:,} = {medians[goal_size]:.3f} s <= {MEDIAN_GOAL_S} s",
-                    medians[goal_size] <= MEDIAN_GOAL_S)], notes)
+    notes = (
+        ()
+        if goal_size == GOAL_SIZE
+        else (f"  (no {GOAL_SIZE:,} pool in --sizes: the goal was checked at {goal_size:,})",)
+    )
+    return report(
+        [
+            (
+                f"median at {goal_size:,} = {medians[goal_size]:.3f} s <= {MEDIAN_GOAL_S} s",
+                medians[goal_size] <= MEDIAN_GOAL_S,
+            )
+        ],
+        notes,
+    )
 
 
 if __name__ == "__main__":

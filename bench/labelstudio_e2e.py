@@ -19,6 +19,7 @@ Label Studio is not a dependency of Sieve: install it in a virtualenv of its own
     python -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio==1.23.2
     python bench/labelstudio_e2e.py --venv /tmp/ls-venv [--project text|image] [--tasks 60] [--rounds 12]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,6 +79,7 @@ def synthetic_tasks(n: int, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
 @dataclass
 class Project:
     """What a kind of project brings: its label config, its tasks, and each task's true class."""
+
     label_config: str
     from_name: str
     to_name: str
@@ -89,8 +91,9 @@ class Project:
         return self.truth[task["data"][self.to_name]]
 
     def choice(self, label: str) -> list[dict]:
-        return [{"from_name": self.from_name, "to_name": self.to_name, "type": "choices",
-                 "value": {"choices": [label]}}]
+        return [
+            {"from_name": self.from_name, "to_name": self.to_name, "type": "choices", "value": {"choices": [label]}}
+        ]
 
 
 def text_project(n: int) -> Project:
@@ -103,8 +106,9 @@ def image_project(n: int, seed: int = 0) -> Project:
     `data.embedding`, here vectors of three separable classes standing for an encoder's output."""
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=n, n_features=32, n_informative=8, n_redundant=4, n_classes=3,
-                               class_sep=1.5, random_state=seed)
+    X, y = make_classification(
+        n_samples=n, n_features=32, n_informative=8, n_redundant=4, n_classes=3, class_sep=1.5, random_state=seed
+    )
     classes = ["Cat", "Dog", "Bird"]
     tasks, truth = [], {}
     for i, (vector, cls) in enumerate(zip(np.round(X, 4).tolist(), y)):
@@ -128,16 +132,44 @@ class LabelStudio:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {token}"
 
-    def __enter__(self) -> "LabelStudio":
-        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(self.data), "COLLECT_ANALYTICS": "false",
-               "LATEST_VERSION_CHECK": "false", "ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false",
-               "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "PYTHONPATH": ""}
+    def __enter__(self) -> LabelStudio:
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_BASE_DATA_DIR": str(self.data),
+            "COLLECT_ANALYTICS": "false",
+            "LATEST_VERSION_CHECK": "false",
+            "ML_BLOCK_LOCAL_IP": "false",
+            "SSRF_PROTECTION_ENABLED": "false",
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            "PYTHONPATH": "",
+        }
         log = open(self.data / "label-studio.log", "w")
         self.process = subprocess.Popen(
-            [str(self.venv / "bin" / "label-studio"), "start", "--no-browser", "--host", "127.0.0.1",
-             "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data),
-             "--username", "e2e@example.com", "--password", secrets.token_hex(8), "--user-token", self.token],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(self.venv / "bin" / "label-studio"),
+                "start",
+                "--no-browser",
+                "--host",
+                "127.0.0.1",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data),
+                "--username",
+                "e2e@example.com",
+                "--password",
+                secrets.token_hex(8),
+                "--user-token",
+                self.token,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 300
         while True:
@@ -182,8 +214,11 @@ def studio_tasks(ls: LabelStudio, pid: int) -> list[dict]:
     """The project's tasks with all their fields (not as Sieve's sync asks for them: this is the reference)."""
     out, page = [], 1
     while True:
-        answer = ls.session.get(f"{ls.url}/api/tasks/", timeout=120, params={
-            "project": pid, "fields": "all", "page": page, "page_size": 100})
+        answer = ls.session.get(
+            f"{ls.url}/api/tasks/",
+            timeout=120,
+            params={"project": pid, "fields": "all", "page": page, "page_size": 100},
+        )
         if answer.status_code == 404:
             return out
         body = answer.json()
@@ -210,8 +245,9 @@ def studio_labels(ls: LabelStudio, pid: int) -> dict[str, str]:
 def sieve_labels(redis: Redis, pool_id: str) -> dict[str, str]:
     """Sieve's labels of the pool's items, read from its Redis."""
     rows = {row: item for item, row in redis.hgetall(f"sieve:{{{pool_id}}}:rows").items()}
-    return {rows[row].decode(): json.loads(label)
-            for row, label in redis.hgetall(f"sieve:{{{pool_id}}}:labels").items()}
+    return {
+        rows[row].decode(): json.loads(label) for row, label in redis.hgetall(f"sieve:{{{pool_id}}}:labels").items()
+    }
 
 
 def wait_for(check, timeout: float, what: str):
@@ -227,11 +263,18 @@ def wait_for(check, timeout: float, what: str):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--venv", type=Path, default=os.environ.get("SIEVE_LABELSTUDIO_VENV"),
-                        help="the virtualenv holding label-studio (or SIEVE_LABELSTUDIO_VENV)")
-    parser.add_argument("--project", choices=sorted(PROJECTS), default="text",
-                        help="text (default): a <Text> project; image: an <Image> project whose tasks carry "
-                             "data.embedding")
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        default=os.environ.get("SIEVE_LABELSTUDIO_VENV"),
+        help="the virtualenv holding label-studio (or SIEVE_LABELSTUDIO_VENV)",
+    )
+    parser.add_argument(
+        "--project",
+        choices=sorted(PROJECTS),
+        default="text",
+        help="text (default): a <Text> project; image: an <Image> project whose tasks carry data.embedding",
+    )
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
@@ -244,22 +287,38 @@ def main() -> int:
     port = free_port()
     # The hostname Label Studio sends with /setup: http://localhost:<port>, or its HOST.
     origins = f"http://localhost:{port},http://127.0.0.1:{port}"
-    with Stack(workers=2, extra_env={"SIEVE_LABELSTUDIO_ORIGINS": origins}) as stack, \
-            LabelStudio(args.venv, port, token) as ls:
+    with (
+        Stack(workers=2, extra_env={"SIEVE_LABELSTUDIO_ORIGINS": origins}) as stack,
+        LabelStudio(args.venv, port, token) as ls,
+    ):
         sieve = Client(stack.base_url)
-        project = ls.call("POST", "/api/projects/", json={
-            "title": f"Sieve e2e ({args.project})", "label_config": kind.label_config,
-            "sampling": "Uncertainty sampling"})
+        project = ls.call(
+            "POST",
+            "/api/projects/",
+            json={
+                "title": f"Sieve e2e ({args.project})",
+                "label_config": kind.label_config,
+                "sampling": "Uncertainty sampling",
+            },
+        )
         pid = project["id"]
         ls.call("POST", f"/api/projects/{pid}/import", json=kind.tasks)
-        backend = ls.call("POST", "/api/ml/", json={"url": f"{stack.base_url}/labelstudio", "project": pid,
-                                                    "title": "Sieve", "is_interactive": False})
-        pool = wait_for(lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"]
-                                      if p["n_items"] == args.tasks), None), 120, "Sieve to read the tasks")
+        backend = ls.call(
+            "POST",
+            "/api/ml/",
+            json={"url": f"{stack.base_url}/labelstudio", "project": pid, "title": "Sieve", "is_interactive": False},
+        )
+        pool = wait_for(
+            lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"] if p["n_items"] == args.tasks), None),
+            120,
+            "Sieve to read the tasks",
+        )
         pool_id = pool["pool_id"]
         pool_kind = "text" if pool["featurizer"] else f"vectors of {pool['dimension']}"
-        print(f"Label Studio {args.project} project {pid} is served by Sieve pool {pool_id} "
-              f"({pool['n_items']} tasks, {pool_kind})")
+        print(
+            f"Label Studio {args.project} project {pid} is served by Sieve pool {pool_id} "
+            f"({pool['n_items']} tasks, {pool_kind})"
+        )
         deleted: set[str] = set()
         annotations: list[int] = []
 
@@ -267,8 +326,11 @@ def main() -> int:
             status = sieve.wait_idle(pool_id)
             version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
             started = time.monotonic()
-            wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == version, 120,
-                     f"Label Studio to follow {version}")
+            wait_for(
+                lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == version,
+                120,
+                f"Label Studio to follow {version}",
+            )
             lags.append(time.monotonic() - started)
             ranked = sieve.query(pool_id, k=20, lease_seconds=0)["items"]
             top = next(item["id"] for item in ranked if item["id"] not in deleted)
@@ -277,22 +339,26 @@ def main() -> int:
             matches.append(same)
             rounds_seen.append(status["cold_start"])
             label = kind.label_of(task)
-            print(f"round {round_no}{note}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label "
-                  f"Studio hands out task {task['id']}, Sieve's most informative is {top}: "
-                  f"{'same' if same else 'DIFFERENT'}; annotated {label}")
+            print(
+                f"round {round_no}{note}: {version} ({'cold start' if status['cold_start'] else 'model'}), Label "
+                f"Studio hands out task {task['id']}, Sieve's most informative is {top}: "
+                f"{'same' if same else 'DIFFERENT'}; annotated {label}"
+            )
             before = sieve.status(pool_id)["labels_version"]
             made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={"result": kind.choice(label)})
             annotations.append(made["id"])
-            wait_for(lambda: sieve.status(pool_id)["labels_version"] > before, 30,
-                     "the annotation's webhook to reach Sieve")
+            wait_for(
+                lambda: sieve.status(pool_id)["labels_version"] > before, 30, "the annotation's webhook to reach Sieve"
+            )
 
         for round_no in range(1, args.rounds + 1):
             one_round(round_no)
         # An annotation deleted in Label Studio: its task is unlabeled in Sieve too, and ranked again.
         labeled_before = sieve.wait_idle(pool_id)["n_labeled"]
         ls.call("DELETE", f"/api/annotations/{annotations[-1]}/", expect=(200, 204))
-        unlabeled = wait_for(lambda: sieve.status(pool_id)["n_labeled"] == labeled_before - 1, 30,
-                             "the deletion to reach Sieve")
+        unlabeled = wait_for(
+            lambda: sieve.status(pool_id)["n_labeled"] == labeled_before - 1, 30, "the deletion to reach Sieve"
+        )
         one_round(args.rounds + 1, " (after deleting an annotation)")
         # A task deleted in Label Studio: no more predictions for it, and the queue goes on.
         doomed = sieve.query(pool_id, k=1, lease_seconds=0)["items"][0]["id"]
@@ -304,8 +370,9 @@ def main() -> int:
         stack.stop_sieve()
         fresh = [t for t in studio_tasks(ls, pid) if not labeled_annotations(t)][:3]
         for task in fresh:
-            made = ls.call("POST", f"/api/tasks/{task['id']}/annotations/",
-                           json={"result": kind.choice(kind.label_of(task))})
+            made = ls.call(
+                "POST", f"/api/tasks/{task['id']}/annotations/", json={"result": kind.choice(kind.label_of(task))}
+            )
             annotations.append(made["id"])
         changed = annotations[0]
         old = ls.call("GET", f"/api/annotations/{changed}/")["result"][0]["value"]["choices"][0]
@@ -316,59 +383,92 @@ def main() -> int:
         stack.start_sieve()
         ready = time.monotonic() - started
         redis = Redis.from_url(stack.redis.url)
-        wait_for(lambda: sieve_labels(redis, pool_id) == studio_labels(ls, pid), 120,
-                 "Sieve's labels to equal Label Studio's after the outage")
+        wait_for(
+            lambda: sieve_labels(redis, pool_id) == studio_labels(ls, pid),
+            120,
+            "Sieve's labels to equal Label Studio's after the outage",
+        )
         recovered = time.monotonic() - started
-        print(f"after the outage (3 annotations, 1 change, 1 deletion made while Sieve was down): Sieve "
-              f"answered after {ready:.1f} s, its labels equalled Label Studio's after {recovered:.1f} s")
+        print(
+            f"after the outage (3 annotations, 1 change, 1 deletion made while Sieve was down): Sieve "
+            f"answered after {ready:.1f} s, its labels equalled Label Studio's after {recovered:.1f} s"
+        )
         outage_round = len(matches)
         one_round(args.rounds + 3, " (after the outage)")
         # Start Training with every prediction deleted: the predictions come back.
         status = sieve.wait_idle(pool_id)
         version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
         for old_version in ls.call("GET", f"/api/projects/{pid}/model-versions"):
-            ls.call("DELETE", f"/api/projects/{pid}/model-versions", json={"model_version": old_version},
-                    expect=(200, 204))
+            ls.call(
+                "DELETE", f"/api/projects/{pid}/model-versions", json={"model_version": old_version}, expect=(200, 204)
+            )
         assert not ls.call("GET", f"/api/projects/{pid}/model-versions")
         started = time.monotonic()
         ls.call("POST", f"/api/ml/{backend['id']}/train", json={})
-        repushed_count = wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/model-versions").get(version),
-                                  120, "Start Training's predictions")
+        repushed_count = wait_for(
+            lambda: ls.call("GET", f"/api/projects/{pid}/model-versions").get(version),
+            120,
+            "Start Training's predictions",
+        )
         repushed = time.monotonic() - started
-        print(f"Start Training with no predictions left: {repushed_count} predictions of {version} "
-              f"back after {repushed:.1f} s")
+        print(
+            f"Start Training with no predictions left: {repushed_count} predictions of {version} "
+            f"back after {repushed:.1f} s"
+        )
         final = sieve.wait_idle(pool_id)
         # What Label Studio keeps once the last push is done: its predictions, against its unlabeled tasks.
         current = f"sieve-{pool_id[:8]}-{final['ranked_version']}"
-        wait_for(lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == current, 120,
-                 f"Label Studio to follow {current}")
+        wait_for(
+            lambda: ls.call("GET", f"/api/projects/{pid}/")["model_version"] == current,
+            120,
+            f"Label Studio to follow {current}",
+        )
         try:
-            versions = wait_for(lambda: (lambda v: v if set(v) == {current} else None)(
-                ls.call("GET", f"/api/projects/{pid}/model-versions/")), 60, "the older versions to be deleted")
+            versions = wait_for(
+                lambda: (lambda v: v if set(v) == {current} else None)(
+                    ls.call("GET", f"/api/projects/{pid}/model-versions/")
+                ),
+                60,
+                "the older versions to be deleted",
+            )
         except RuntimeError:
             versions = ls.call("GET", f"/api/projects/{pid}/model-versions/")
         counts = ls.call("GET", f"/api/projects/{pid}/")
         unlabeled_tasks = counts["task_number"] - counts["num_tasks_with_annotations"]
         predictions = sum(versions.values())
-    print(f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
-          f"push lag after a retrain (until Label Studio's project follows): median {np.median(lags):.2f} s")
-    print(f"after {len(matches)} rounds Label Studio holds {predictions} predictions in {len(versions)} model "
-          f"version(s) for {unlabeled_tasks} unlabeled tasks of {counts['task_number']}: "
-          f"{predictions / max(unlabeled_tasks, 1):.2f} per unlabeled task")
+    print(
+        f"labels taught: {final['n_labeled']}; model rounds: {rounds_seen.count(False)}; "
+        f"push lag after a retrain (until Label Studio's project follows): median {np.median(lags):.2f} s"
+    )
+    print(
+        f"after {len(matches)} rounds Label Studio holds {predictions} predictions in {len(versions)} model "
+        f"version(s) for {unlabeled_tasks} unlabeled tasks of {counts['task_number']}: "
+        f"{predictions / max(unlabeled_tasks, 1):.2f} per unlabeled task"
+    )
     dimension = len(kind.tasks[0]["data"].get("embedding", ()))
-    return report([
-        (f"Sieve made a {'text pool' if not dimension else f'pool of {dimension}-vectors'} for the project",
-         pool_kind == ("text" if not dimension else f"vectors of {dimension}")),
-        (f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
-         all(matches)),
-        ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
-        ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
-        ("Label Studio keeps only the current version's predictions, one per unlabeled task",
-         set(versions) == {current} and predictions <= unlabeled_tasks),
-        ("after an outage Sieve's labels equal Label Studio's, and /next is Sieve's top pick",
-         matches[outage_round]),
-        ("Start Training with every prediction deleted pushes them again", bool(repushed_count)),
-    ])
+    return report(
+        [
+            (
+                f"Sieve made a {'text pool' if not dimension else f'pool of {dimension}-vectors'} for the project",
+                pool_kind == ("text" if not dimension else f"vectors of {dimension}"),
+            ),
+            (
+                f"GET /next handed out Sieve's most informative task in every round ({sum(matches)}/{len(matches)})",
+                all(matches),
+            ),
+            ("the loop ran on a trained model, not only in cold start", rounds_seen.count(False) > 0),
+            ("deleting an annotation in Label Studio removed the label in Sieve", bool(unlabeled)),
+            (
+                "Label Studio keeps only the current version's predictions, one per unlabeled task",
+                set(versions) == {current} and predictions <= unlabeled_tasks,
+            ),
+            (
+                "after an outage Sieve's labels equal Label Studio's, and /next is Sieve's top pick",
+                matches[outage_round],
+            ),
+            ("Start Training with every prediction deleted pushes them again", bool(repushed_count)),
+        ]
+    )
 
 
 if __name__ == "__main__":

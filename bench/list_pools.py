@@ -8,6 +8,7 @@ so the figure should not depend on how many pools other tenants have.
 
     python bench/list_pools.py [--pools 5000] [--own 5] [--calls 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import Client, Stack, percentile, run  # noqa: E402
 
 from sieve.storage.api_keys import ApiKeys  # noqa: E402
-from sieve.storage.pools import PoolConfig, PoolStore  # noqa: E402
+from sieve.storage.pool_store import PoolConfig, PoolStore  # noqa: E402
 
 WARMUP_CALLS = 20
 OTHER_TENANTS = 50
 
 
 def _config(tenant: str) -> PoolConfig:
-    return PoolConfig(name="bench", model={"type": "logistic_regression"}, strategy="margin", random_state=0,
-                      classes=None, tenant=tenant)
+    return PoolConfig(
+        name="bench",
+        model={"type": "logistic_regression"},
+        strategy="margin",
+        random_state=0,
+        classes=None,
+        tenant=tenant,
+    )
 
 
 def main() -> int:
@@ -56,8 +63,10 @@ def main() -> int:
             if i >= WARMUP_CALLS:
                 times.append((time.perf_counter() - start) * 1000)
         assert len(answer["pools"]) == args.own, len(answer["pools"])
-        print(f"GET /v1/pools for a tenant with {args.own} of {args.pools} pools: "
-              f"p50 {percentile(times, 50):.2f} ms, p99 {percentile(times, 99):.2f} ms over {args.calls} calls")
+        print(
+            f"GET /v1/pools for a tenant with {args.own} of {args.pools} pools: "
+            f"p50 {percentile(times, 50):.2f} ms, p99 {percentile(times, 99):.2f} ms over {args.calls} calls"
+        )
     return 0
 
 

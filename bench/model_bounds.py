@@ -6,6 +6,7 @@ and what validating a spec costs, huge numbers included.
 Forests and naive Bayes get random labels, which grow trees as large as their bounds let them; linear models
 get linearly separable ones, which keep their solvers iterating to max_iter. One BLAS thread, as in a worker.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,34 +25,64 @@ from sieve.core.errors import InvalidInput  # noqa: E402
 from sieve.core.estimators import build_estimator, normalize_model_spec  # noqa: E402
 
 MOST_EXPENSIVE = {
-    "logistic_regression lbfgs": {"type": "logistic_regression",
-                                  "params": {"solver": "lbfgs", "max_iter": 1000, "tol": 0, "C": 1e6}},
-    "logistic_regression newton-cg": {"type": "logistic_regression",
-                                      "params": {"solver": "newton-cg", "max_iter": 1000, "tol": 0, "C": 1e6}},
-    "logistic_regression saga": {"type": "logistic_regression",
-                                 "params": {"solver": "saga", "l1_ratio": 0.5, "max_iter": 100, "tol": 0, "C": 1e6}},
-    "sgd_classifier tol null": {"type": "sgd_classifier",
-                                "params": {"max_iter": 100, "tol": None, "penalty": "elasticnet", "average": True}},
-    "sgd_classifier tol 1e-4": {"type": "sgd_classifier",
-                                "params": {"max_iter": 1000, "tol": 1e-4, "n_iter_no_change": 100,
-                                           "penalty": "elasticnet", "average": True}},
-    "random_forest": {"type": "random_forest",
-                      "params": {"n_estimators": 50, "max_leaf_nodes": 1000, "max_features": 8,
-                                 "criterion": "log_loss", "bootstrap": False}},
-    "random_forest bootstrap": {"type": "random_forest",
-                                "params": {"n_estimators": 100, "max_leaf_nodes": 1000, "max_features": 8,
-                                           "criterion": "log_loss", "max_samples": 100_000}},
-    "random_forest all features": {"type": "random_forest",
-                                   "params": {"n_estimators": 6, "max_leaf_nodes": 1000, "max_features": 64,
-                                              "criterion": "log_loss", "bootstrap": False}},
+    "logistic_regression lbfgs": {
+        "type": "logistic_regression",
+        "params": {"solver": "lbfgs", "max_iter": 1000, "tol": 0, "C": 1e6},
+    },
+    "logistic_regression newton-cg": {
+        "type": "logistic_regression",
+        "params": {"solver": "newton-cg", "max_iter": 1000, "tol": 0, "C": 1e6},
+    },
+    "logistic_regression saga": {
+        "type": "logistic_regression",
+        "params": {"solver": "saga", "l1_ratio": 0.5, "max_iter": 100, "tol": 0, "C": 1e6},
+    },
+    "sgd_classifier tol null": {
+        "type": "sgd_classifier",
+        "params": {"max_iter": 100, "tol": None, "penalty": "elasticnet", "average": True},
+    },
+    "sgd_classifier tol 1e-4": {
+        "type": "sgd_classifier",
+        "params": {"max_iter": 1000, "tol": 1e-4, "n_iter_no_change": 100, "penalty": "elasticnet", "average": True},
+    },
+    "random_forest": {
+        "type": "random_forest",
+        "params": {
+            "n_estimators": 50,
+            "max_leaf_nodes": 1000,
+            "max_features": 8,
+            "criterion": "log_loss",
+            "bootstrap": False,
+        },
+    },
+    "random_forest bootstrap": {
+        "type": "random_forest",
+        "params": {
+            "n_estimators": 100,
+            "max_leaf_nodes": 1000,
+            "max_features": 8,
+            "criterion": "log_loss",
+            "max_samples": 100_000,
+        },
+    },
+    "random_forest all features": {
+        "type": "random_forest",
+        "params": {
+            "n_estimators": 6,
+            "max_leaf_nodes": 1000,
+            "max_features": 64,
+            "criterion": "log_loss",
+            "bootstrap": False,
+        },
+    },
     "random_forest (defaults)": {"type": "random_forest", "params": {}},
     "gaussian_nb": {"type": "gaussian_nb", "params": {}},
 }
 
 VALIDATED = {
-    "max_leaf_nodes 10^7": {"type": "random_forest", "params": {"max_leaf_nodes": 10 ** 7}},
-    "max_leaf_nodes 10^18": {"type": "random_forest", "params": {"max_leaf_nodes": 10 ** 18}},
-    "max_leaf_nodes 10^30": {"type": "random_forest", "params": {"max_leaf_nodes": 10 ** 30}},
+    "max_leaf_nodes 10^7": {"type": "random_forest", "params": {"max_leaf_nodes": 10**7}},
+    "max_leaf_nodes 10^18": {"type": "random_forest", "params": {"max_leaf_nodes": 10**18}},
+    "max_leaf_nodes 10^30": {"type": "random_forest", "params": {"max_leaf_nodes": 10**30}},
     "sgd max_iter 100000 tol null": {"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}},
     "forest n_estimators 500": {"type": "random_forest", "params": {"n_estimators": 500}},
     "most expensive forest": MOST_EXPENSIVE["random_forest"],
@@ -61,7 +92,7 @@ VALIDATED = {
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def fits(labels: list[int], dim: int, classes: int, only: str) -> None:

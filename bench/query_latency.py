@@ -16,6 +16,7 @@ Goals: p50 <= 2 ms and p99 <= 10 ms at 100k items, and 100k no slower than 10k b
     pip install -e '.[bench]'
     python bench/query_latency.py [--sizes 10000,100000] [--calls 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def measure(client: Client, urls: dict, calls: int) -> tuple[dict, dict]:
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     # Reads without leasing: a thousand leasing reads with nobody teaching would pile up leases that
     # every later read must step over, which annotators who teach what they get never do.
-    paths = {name: urlsplit(url).path + ("" if name in FLOORS else "?k=10&lease_seconds=0")
-             for name, url in urls.items()}
+    paths = {
+        name: urlsplit(url).path + ("" if name in FLOORS else "?k=10&lease_seconds=0") for name, url in urls.items()
+    }
 
     def get(path: str) -> bytes:
         connection.request("GET", path)
@@ -100,8 +102,10 @@ def measure(client: Client, urls: dict, calls: int) -> tuple[dict, dict]:
                 cpu[name] += time.process_time() - cpu_start
                 bar.update(n)
     connection.close()
-    return ({name: np.asarray(values) for name, values in latencies.items()},
-            {name: cpu[name] * 1000 / calls for name in urls})
+    return (
+        {name: np.asarray(values) for name, values in latencies.items()},
+        {name: cpu[name] * 1000 / calls for name in urls},
+    )
 
 
 def block_spread(values: np.ndarray) -> float:
@@ -131,44 +135,69 @@ def main(argv=None) -> int:
 
     rows = []
     print()
-    print(f"GET /v1/pools/{{id}}/query?k=10&lease_seconds=0, {args.calls} calls per pool on one keep-alive session "
-          f"(after {WARMUP_CALLS} warm-up calls); API 1 gevent process, 1 worker, {os.cpu_count()} CPUs, "
-          f"load average {load_before:.2f} before and {load_after:.2f} after")
-    header = (f"{'pool size':>10} | {'p50 ms':>7} | {'p90 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | "
-              f"{'client CPU ms':>13} | {'in-process ms':>13} | {'in-process / p50':>16}")
+    print(
+        f"GET /v1/pools/{{id}}/query?k=10&lease_seconds=0, {args.calls} calls per pool on one keep-alive session "
+        f"(after {WARMUP_CALLS} warm-up calls); API 1 gevent process, 1 worker, {os.cpu_count()} CPUs, "
+        f"load average {load_before:.2f} before and {load_after:.2f} after"
+    )
+    header = (
+        f"{'pool size':>10} | {'p50 ms':>7} | {'p90 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | "
+        f"{'client CPU ms':>13} | {'in-process ms':>13} | {'in-process / p50':>16}"
+    )
     print(header)
     print("-" * len(header))
     for size in sizes:
         values = latencies[size]
         p50, p90, p99 = (percentile(values, q) for q in (50, 90, 99))
         rows.append((size, p50, p99, block_spread(values)))
-        print(f"{size:>10,} | {p50:>7.3f} | {p90:>7.3f} | {p99:>7.3f} | {values.max():>7.2f} | "
-              f"{client_cpu[size]:>13.3f} | {seed_ms[size]:>13.2f} | {seed_ms[size] / p50:>15.1f}x")
-    for floor, meaning in FLOORS.items():
+        print(
+            f"{size:>10,} | {p50:>7.3f} | {p90:>7.3f} | {p99:>7.3f} | {values.max():>7.2f} | "
+            f"{client_cpu[size]:>13.3f} | {seed_ms[size]:>13.2f} | {seed_ms[size] / p50:>15.1f}x"
+        )
+    for floor in FLOORS:
         values = latencies[floor]
-        print(f"{floor:>10} | {percentile(values, 50):>7.3f} | {percentile(values, 90):>7.3f} | "
-              f"{percentile(values, 99):>7.3f} | {values.max():>7.2f} | {client_cpu[floor]:>13.3f} | {'':>13} |")
-    print("(floors: " + "; ".join(f"{floor}: {meaning}" for floor, meaning in FLOORS.items()) +
-          "; client CPU: what the benchmark process itself spent per call, with the stdlib http.client)")
-    print("(in-process: LogisticRegression.predict_proba over the whole pool + np.argsort(1 - max p), "
-          "median of 5 runs)")
+        print(
+            f"{floor:>10} | {percentile(values, 50):>7.3f} | {percentile(values, 90):>7.3f} | "
+            f"{percentile(values, 99):>7.3f} | {values.max():>7.2f} | {client_cpu[floor]:>13.3f} | {'':>13} |"
+        )
+    print(
+        "(floors: "
+        + "; ".join(f"{floor}: {meaning}" for floor, meaning in FLOORS.items())
+        + "; client CPU: what the benchmark process itself spent per call, with the stdlib http.client)"
+    )
+    print(
+        "(in-process: LogisticRegression.predict_proba over the whole pool + np.argsort(1 - max p), median of 5 runs)"
+    )
 
     print()
     goal_size = GOAL_SIZE if GOAL_SIZE in sizes else sizes[-1]
     _, big_p50, big_p99, big_spread = next(r for r in rows if r[0] == goal_size)
-    verdicts = [(f"p50 at {goal_size:,} = {big_p50:.3f} ms <= {P50_GOAL_MS} ms", big_p50 <= P50_GOAL_MS),
-                (f"p99 at {goal_size:,} = {big_p99:.3f} ms <= {P99_GOAL_MS} ms", big_p99 <= P99_GOAL_MS)]
+    verdicts = [
+        (f"p50 at {goal_size:,} = {big_p50:.3f} ms <= {P50_GOAL_MS} ms", big_p50 <= P50_GOAL_MS),
+        (f"p99 at {goal_size:,} = {big_p99:.3f} ms <= {P99_GOAL_MS} ms", big_p99 <= P99_GOAL_MS),
+    ]
     small = rows[0]
     if small[0] != goal_size:
         # Noise: at least 0.1 ms or 10 %, and no less than the medians' own block-to-block spread.
         p50_tol = max(0.1, 0.10 * small[1], small[3], big_spread)
         p99_tol = max(1.0, 0.25 * small[2])
-        verdicts.append((f"p50 at {goal_size:,} - p50 at {small[0]:,} = {big_p50 - small[1]:+.3f} ms "
-                         f"<= noise {p50_tol:.3f} ms", big_p50 - small[1] <= p50_tol))
-        verdicts.append((f"p99 at {goal_size:,} - p99 at {small[0]:,} = {big_p99 - small[2]:+.3f} ms "
-                         f"<= noise {p99_tol:.3f} ms", big_p99 - small[2] <= p99_tol))
-    notes = () if goal_size == GOAL_SIZE else (
-        f"  (no {GOAL_SIZE:,} pool in --sizes: the goals were checked at {goal_size:,})",)
+        verdicts.append(
+            (
+                f"p50 at {goal_size:,} - p50 at {small[0]:,} = {big_p50 - small[1]:+.3f} ms <= noise {p50_tol:.3f} ms",
+                big_p50 - small[1] <= p50_tol,
+            )
+        )
+        verdicts.append(
+            (
+                f"p99 at {goal_size:,} - p99 at {small[0]:,} = {big_p99 - small[2]:+.3f} ms <= noise {p99_tol:.3f} ms",
+                big_p99 - small[2] <= p99_tol,
+            )
+        )
+    notes = (
+        ()
+        if goal_size == GOAL_SIZE
+        else (f"  (no {GOAL_SIZE:,} pool in --sizes: the goals were checked at {goal_size:,})",)
+    )
     return report(verdicts, notes)
 
 

@@ -7,6 +7,7 @@ retrain): VmHWM, reset through /proc/<pid>/clear_refs before each step, minus th
 
     python bench/text_memory.py
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,12 @@ def peak_growth_mb(pids: list[int], action) -> tuple[float, object]:
 
 def post(client: Client, path: str, body: dict):
     """The answer's status and JSON body, whatever the status: a failed call's memory counts too."""
-    answer = client.session.post(client.base_url + path, data=json.dumps(body, separators=(",", ":")),
-                                 headers={"Content-Type": "application/json"}, timeout=600)
+    answer = client.session.post(
+        client.base_url + path,
+        data=json.dumps(body, separators=(",", ":")),
+        headers={"Content-Type": "application/json"},
+        timeout=600,
+    )
     return answer.status_code, answer.json()
 
 
@@ -74,19 +79,36 @@ def main() -> None:
         body = {"items": [{"id": f"s{i}", "text": t} for i, t in enumerate(short)], "featurizer": {"n_features": 8192}}
         growth, (status, answer) = peak_growth_mb(pids, lambda: post(client, "/v1/pools", body))
         pool = answer.get("pool_id")
-        rows.append(("create: 10,000 short texts, 8192 columns", sum(map(len, short)), status,
-                     pool and pool_bytes(redis, pool), growth))
+        rows.append(
+            (
+                "create: 10,000 short texts, 8192 columns",
+                sum(map(len, short)),
+                status,
+                pool and pool_bytes(redis, pool),
+                growth,
+            )
+        )
 
         big = _texts(12_000, 12, seed=1)
         body = {"items": [{"id": f"b{i}", "text": t} for i, t in enumerate(big)], "featurizer": {"n_features": 8192}}
         growth, (status, answer) = peak_growth_mb(pids, lambda: post(client, "/v1/pools", body))
-        rows.append(("create: ~1.2 MB of text, 8192 columns", sum(map(len, big)), status,
-                     answer.get("pool_id") and pool_bytes(redis, answer["pool_id"]), growth))
+        rows.append(
+            (
+                "create: ~1.2 MB of text, 8192 columns",
+                sum(map(len, big)),
+                status,
+                answer.get("pool_id") and pool_bytes(redis, answer["pool_id"]),
+                growth,
+            )
+        )
         if pool is None:  # the first create failed: predict on a pool of the same texts, added in slices
             pool = client.post_json("/v1/pools", {"featurizer": {"n_features": 8192}}, expect=201)["pool_id"]
             for start in range(0, len(short), 1000):
-                client.post_json(f"/v1/pools/{pool}/items", {"items": [
-                    {"id": f"s{i}", "text": short[i]} for i in range(start, start + 1000)]}, expect=202)
+                client.post_json(
+                    f"/v1/pools/{pool}/items",
+                    {"items": [{"id": f"s{i}", "text": short[i]} for i in range(start, start + 1000)]},
+                    expect=202,
+                )
 
         def retrain():
             client.teach(pool, [(f"s{i}", "ab"[i % 2]) for i in range(20)])

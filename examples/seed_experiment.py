@@ -1,15 +1,15 @@
 """The seed experiment against a running Sieve: the README's walkthrough, as a script.
 
-    python examples/seed_experiment.py pool > pool.json      # the create-pool body: 800 items, 40 labels
-    python examples/seed_experiment.py labels x12 x400 ...    # a teach body with the true labels of ids
-    python examples/seed_experiment.py run --url http://127.0.0.1:8000   # 11 rounds, accuracy per round
+python examples/seed_experiment.py pool > pool.json      # the create-pool body: 800 items, 40 labels
+python examples/seed_experiment.py labels x12 x400 ...    # a teach body with the true labels of ids
+python examples/seed_experiment.py run --url http://127.0.0.1:8000   # 11 rounds, accuracy per round
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
 import urllib.parse
 import urllib.request
 
@@ -22,10 +22,12 @@ from sieve.datasets import seed_split
 def pool_body() -> dict:
     X_lab, y_lab, X_unl, y_unl, _, _ = seed_split()
     X = np.vstack([X_lab, X_unl])
-    return {"name": "seed experiment",
-            "items": [{"id": f"x{i}", "features": row.tolist()} for i, row in enumerate(X)],
-            "labels": [{"id": f"x{i}", "label": int(label)} for i, label in enumerate(y_lab)],
-            "model": {"type": "logistic_regression", "params": {}}}
+    return {
+        "name": "seed experiment",
+        "items": [{"id": f"x{i}", "features": row.tolist()} for i, row in enumerate(X)],
+        "labels": [{"id": f"x{i}", "label": int(label)} for i, label in enumerate(y_lab)],
+        "model": {"type": "logistic_regression", "params": {}},
+    }
 
 
 def truth() -> np.ndarray:
@@ -38,8 +40,9 @@ def call(method: str, url: str, body: dict | None = None, **params) -> dict:
     if params:
         url += "?" + urllib.parse.urlencode(params)
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+    )
     with urllib.request.urlopen(request, timeout=60) as answer:
         return json.loads(answer.read() or b"null")  # a 204 has no body
 
@@ -59,10 +62,15 @@ def run(url: str, rounds: int, k: int) -> None:
             expected = rest[np.argsort(1 - model.predict_proba(X[rest]).max(axis=1))[-k:]]
             predicted = call("POST", f"{url}/v1/pools/{pool}/predict", {"features": X_test.tolist()})["predictions"]
             accuracy = np.mean([p["predicted_label"] for p in predicted] == y_test)
-            print(f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
-                  f"{sorted(picked) == sorted(expected.tolist())}")
-            call("POST", f"{url}/v1/pools/{pool}/teach",
-                 {"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]})
+            print(
+                f"{round_:5d}  {len(labeled):6d}  {accuracy:14.3f}  {model.score(X_test, y_test):19.3f}  "
+                f"{sorted(picked) == sorted(expected.tolist())}"
+            )
+            call(
+                "POST",
+                f"{url}/v1/pools/{pool}/teach",
+                {"labels": [{"id": f"x{i}", "label": int(y[i])} for i in picked]},
+            )
             labeled += picked
     finally:
         # The pool exists only for this run; leave nothing behind, whether it ended or failed.

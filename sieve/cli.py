@@ -1,5 +1,6 @@
 """The `sieve` command: `up` runs everything on one machine; `api` and `worker` run one process each;
 `simulate` replays active learning on a labeled data set."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from .settings import Settings
+from sieve.settings import Settings
 
 
 @click.group()
@@ -31,8 +32,8 @@ def main():
 @click.option("--api-processes", default=2, show_default=True, help="gunicorn worker processes.")
 def up(host, port, workers, api_processes):
     """Start the whole service: Redis (embedded unless REDIS_URL is set), workers and the API."""
-    from .datafolder import DataFolder, FolderInUse
-    from .supervisor import Supervisor
+    from sieve.datafolder import DataFolder, FolderInUse
+    from sieve.supervisor import Supervisor
 
     settings = Settings.from_env()
     env = dict(os.environ)
@@ -54,10 +55,11 @@ def up(host, port, workers, api_processes):
     signal.signal(signal.SIGTERM, stop)
     try:
         if not settings.redis_url:
-            from .embedded import EmbeddedRedis
+            from sieve.embedded import EmbeddedRedis
 
-            redis_server = EmbeddedRedis(folder.path / "redis", password=folder.token("redis.password"),
-                                         pass_fds=(lock,))
+            redis_server = EmbeddedRedis(
+                folder.path / "redis", password=folder.token("redis.password"), pass_fds=(lock,)
+            )
 
             def start_redis():
                 process = redis_server.start().process
@@ -70,31 +72,53 @@ def up(host, port, workers, api_processes):
                 raise click.ClickException(str(error)) from None
             env["REDIS_URL"] = redis_server.url
             folder.write_private(_embedded_url_file(folder.path).name, redis_server.url)
-            click.echo(f"embedded Redis on {redis_server.address} (its password is in "
-                       f"{folder.path / 'redis.password'}), AOF in {redis_server.data_dir}")
+            click.echo(
+                f"embedded Redis on {redis_server.address} (its password is in "
+                f"{folder.path / 'redis.password'}), AOF in {redis_server.data_dir}"
+            )
         if not _api_keys(env["REDIS_URL"]).required():
             if host not in ("127.0.0.1", "localhost", "::1"):
-                click.echo(f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
-                           "(create one with `sieve keys create --tenant NAME`)")
+                click.echo(
+                    f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
+                    "(create one with `sieve keys create --tenant NAME`)"
+                )
             else:
                 click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
             host = "127.0.0.1"
         if not _can_listen(host, port):
-            raise click.ClickException(f"port {port} on {host} is in use: stop what holds it, or choose "
-                                       "another with --port")
+            raise click.ClickException(
+                f"port {port} on {host} is in use: stop what holds it, or choose another with --port"
+            )
         if not settings.secret_key:
             env["SIEVE_SECRET_KEY"] = _local_secret(folder.path)
         for n in range(1, workers + 1):
-            supervisor.add(f"worker {n}", lambda: subprocess.Popen(
-                [sys.executable, "-m", "sieve.cli", "worker"], env=env))
-        api = supervisor.add("api", lambda: subprocess.Popen(
-            [sys.executable, "-m", "sieve.cli", "api", "--host", host, "--port", str(port),
-             "--processes", str(api_processes)], env=env))
+            supervisor.add(
+                f"worker {n}", lambda: subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env)
+            )
+        api = supervisor.add(
+            "api",
+            lambda: subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sieve.cli",
+                    "api",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--processes",
+                    str(api_processes),
+                ],
+                env=env,
+            ),
+        )
         if not _wait_for_api(api.process, host, port, stopping):
             if stopping:
                 return
-            raise click.ClickException(f"the API did not start (it exited with {api.process.returncode}; "
-                                       "its messages are above)")
+            raise click.ClickException(
+                f"the API did not start (it exited with {api.process.returncode}; its messages are above)"
+            )
         click.echo(f"Sieve on http://{host}:{port} with {workers} workers; Ctrl-C stops it")
         while not stopping:
             time.sleep(0.5)
@@ -112,8 +136,9 @@ def up(host, port, workers, api_processes):
 def _can_listen(host: str, port: int) -> bool:
     """Whether the API could bind host:port now (as gunicorn does, with SO_REUSEADDR)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror:
         return True  # gunicorn says what is wrong with the address
     with socket.socket(family, kind, proto) as probe:
@@ -153,7 +178,7 @@ def _api_keys(redis_url: str | None = None):
     from redis import Redis
     from redis.exceptions import RedisError
 
-    from .storage.api_keys import ApiKeys
+    from sieve.storage.api_keys import ApiKeys
 
     settings = Settings.from_env()
     url = redis_url or settings.redis_url
@@ -179,8 +204,11 @@ def keys():
 @keys.command("create")
 @click.option("--tenant", required=True, help="Who the key acts for: it sees only this tenant's pools.")
 @click.option("--name", default="", help="A note to tell keys apart.")
-@click.option("--adopt-unowned", is_flag=True,
-              help="Give this tenant every pool made while auth was off, which no key reaches otherwise.")
+@click.option(
+    "--adopt-unowned",
+    is_flag=True,
+    help="Give this tenant every pool made while auth was off, which no key reaches otherwise.",
+)
 def keys_create(tenant, name, adopt_unowned):
     """Create a key; it is shown once, and Redis keeps only its digest."""
     if adopt_unowned and not tenant:
@@ -189,11 +217,13 @@ def keys_create(tenant, name, adopt_unowned):
     key, token = api_keys.create(tenant, name)
     click.echo(f"key {key.key_id} for tenant {tenant!r}: {token}")
     if adopt_unowned:
-        from .storage.scripts import Scripts
-        from .storage.tenant_index import adopt_unowned as adopt
+        from sieve.storage.scripts import Scripts
+        from sieve.storage.tenant_index import adopt_unowned as adopt
 
-        click.echo(f"adopted {adopt(api_keys.redis, Scripts.register(api_keys.redis), tenant)} pools "
-                   f"made while auth was off into tenant {tenant!r}")
+        click.echo(
+            f"adopted {adopt(api_keys.redis, Scripts.register(api_keys.redis), tenant)} pools "
+            f"made while auth was off into tenant {tenant!r}"
+        )
 
 
 @keys.command("list")
@@ -217,21 +247,33 @@ def keys_revoke(key_id):
 
 def _local_secret(data_dir: Path) -> str:
     """The embedded setup's signing key: made once, kept beside the data it protects, mode 0600."""
-    from .datafolder import DataFolder
+    from sieve.datafolder import DataFolder
 
     return DataFolder(data_dir).token("secret.key")
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on; one that is "
-              "not loopback needs API keys to exist, or --allow-anonymous.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the API listens on; one that is not loopback needs API keys to exist, or --allow-anonymous.",
+)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--processes", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--connections", default=1000, show_default=True, help="Open connections per process (each a "
-              "greenlet: idle, slow or waiting clients hold no thread).")
-@click.option("--allow-anonymous", is_flag=True, help="Listen on a non-loopback address even while no API key "
-              "exists, so that anyone who reaches it may use every pool (e.g. in a container whose port only "
-              "the host's loopback publishes).")
+@click.option(
+    "--connections",
+    default=1000,
+    show_default=True,
+    help="Open connections per process (each a greenlet: idle, slow or waiting clients hold no thread).",
+)
+@click.option(
+    "--allow-anonymous",
+    is_flag=True,
+    help="Listen on a non-loopback address even while no API key "
+    "exists, so that anyone who reaches it may use every pool (e.g. in a container whose port only "
+    "the host's loopback publishes).",
+)
 def api(host, port, processes, connections, allow_anonymous):
     """Run the HTTP API under gunicorn with gevent workers (one container's worth)."""
     # First, before redis-py, ssl, time or threading are imported: everything the API does, from reading a
@@ -244,15 +286,16 @@ def api(host, port, processes, connections, allow_anonymous):
         raise click.ClickException(
             f"no API keys exist, so auth is off: refusing to listen on {host}, where anyone who reaches it "
             "could read and change every pool. Create a key (`sieve keys create --tenant NAME`), listen on "
-            "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out.")
+            "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out."
+        )
     made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
     from prometheus_client import multiprocess
 
-    from . import logs
-    from .app import create_app, request_context
-    from .server import ProblemWorker
+    from sieve import logs
+    from sieve.service.app import create_app, request_context
+    from sieve.service.server import ProblemWorker
 
     class JsonLogger(Logger):
         """gunicorn's own lines (start, stop, worker deaths) as JSON too."""
@@ -264,17 +307,23 @@ def api(host, port, processes, connections, allow_anonymous):
 
     class Server(BaseApplication):
         def load_config(self):
-            for name, value in {"bind": f"{host}:{port}", "workers": processes, "worker_class": ProblemWorker,
-                                "worker_connections": connections,
-                                # Also how long a request head may take to arrive (see sieve/server.py).
-                                "keepalive": 30, "timeout": 120,
-                                "accesslog": None, "graceful_timeout": 10, "logger_class": JsonLogger,
-                                # gunicorn's control socket (one path in the home folder for every
-                                # instance) is not used: nothing to listen for.
-                                "control_socket_disable": True,
-                                # A dead process's request counts stay summed; its live gauges go.
-                                "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
-                                }.items():
+            for name, value in {
+                "bind": f"{host}:{port}",
+                "workers": processes,
+                "worker_class": ProblemWorker,
+                "worker_connections": connections,
+                # Also how long a request head may take to arrive (see sieve/server.py).
+                "keepalive": 30,
+                "timeout": 120,
+                "accesslog": None,
+                "graceful_timeout": 10,
+                "logger_class": JsonLogger,
+                # gunicorn's control socket (one path in the home folder for every
+                # instance) is not used: nothing to listen for.
+                "control_socket_disable": True,
+                # A dead process's request counts stay summed; its live gauges go.
+                "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
+            }.items():
                 self.cfg.set(name, value)
 
         def load(self):
@@ -330,33 +379,42 @@ def worker(burst):
     # and parallelism comes from running more workers. Set before numpy loads; explicit values win.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    from .workers.worker import run_worker
+    from sieve.workers.worker import run_worker
 
     run_worker(Settings.from_env(), burst=burst)
 
 
 @main.command()
-@click.option("--dataset", required=True, help="digits, breast_cancer, wine, iris, seed, synth20k, or a "
-              "PATH.csv / PATH.npz file.")
-@click.option("--label-column", default=None, help="The label's CSV column (default: the last) or NPZ array "
-              "(default: y).")
-@click.option("--strategies", default=None, help="Comma-separated; default: every strategy. random is always "
-              "run, as the baseline.")
+@click.option(
+    "--dataset", required=True, help="digits, breast_cancer, wine, iris, seed, synth20k, or a PATH.csv / PATH.npz file."
+)
+@click.option(
+    "--label-column", default=None, help="The label's CSV column (default: the last) or NPZ array (default: y)."
+)
+@click.option(
+    "--strategies",
+    default=None,
+    help="Comma-separated; default: every strategy. random is always run, as the baseline.",
+)
 @click.option("--batch-size", default=10, show_default=True, help="Labels added per round.")
 @click.option("--budget", default=500, show_default=True, help="Total labels, initial ones included.")
 @click.option("--init-per-class", default=2, show_default=True, help="Initial labels per class.")
 @click.option("--seeds", default=10, show_default=True, help="Seeds 0..N-1: one split and start per seed.")
 @click.option("--model", default="logistic_regression", show_default=True, help="A pool model type.")
-@click.option("--model-params", default=None, help='JSON params of the model (default for logistic '
-              'regression: {"max_iter": 1000}).')
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results.json and "
-              "learning_curves.png.")
+@click.option(
+    "--model-params",
+    default=None,
+    help='JSON params of the model (default for logistic regression: {"max_iter": 1000}).',
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder for results.json and learning_curves.png."
+)
 @click.option("--url", default=None, help="Run against this live Sieve instead of in process.")
 @click.option("--api-key", envvar="SIEVE_API_KEY", default=None, help="Bearer key for --url (or SIEVE_API_KEY).")
 @click.option("--jobs", default=-1, show_default=True, help="Parallel runs; -1: one per core.")
 def simulate(**options):
     """Replay active learning on a labeled data set: what each strategy would save over random picks."""
-    from .simulate.command import run_command
+    from sieve.simulate.command import run_command
 
     run_command(**options)
 
@@ -364,7 +422,7 @@ def simulate(**options):
 @main.command()
 def openapi():
     """Print the API's OpenAPI document (the committed openapi.yaml is this output)."""
-    from .app import create_app
+    from sieve.service.app import create_app
 
     settings = Settings.from_env()
     # Building the document contacts no Redis; a placeholder URL is enough when none is set.

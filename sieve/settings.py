@@ -1,11 +1,12 @@
 """Every setting, read from environment variables once, validated, and passed in explicitly."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
-from .labelstudio.origins import allow_list
+from sieve.origins import allow_list
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -90,7 +91,7 @@ class Settings:
     """SIEVE_ACCESS_LOG: `1` logs one line per request (about 50 µs of API CPU each); unset or `0`: none."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             redis_url=env.get("REDIS_URL") or None,
@@ -122,7 +123,7 @@ class Settings:
         """How long a queued refresh's mark lives: a crashed enqueue delays a refresh by at most this."""
         return (self.job_timeout + 60) * 1000
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 
     def require_secret_key(self) -> bytes:

@@ -1,10 +1,11 @@
 """Keeps `sieve up`'s processes running: one that dies is started again, later and later while it keeps
 dying right after it starts (a port in use, a broken setting), and each restart says why."""
+
 from __future__ import annotations
 
 import subprocess
 import time
-from typing import Callable
+from collections.abc import Callable
 
 STEADY_SECONDS = 30.0
 """A process that lived this long had started fine: its death is a crash, and it is restarted at once."""
@@ -63,8 +64,10 @@ class Supervisor:
         if lived < STEADY_SECONDS:
             program.quick_deaths += 1
             delay = min(MAX_DELAY_SECONDS, 2.0 ** (program.quick_deaths - 1))
-            self.say(f"sieve {program.name} {how}, {lived:.0f} s after it started (death {program.quick_deaths} "
-                     f"in a row); restarting it in {delay:.0f} s")
+            self.say(
+                f"sieve {program.name} {how}, {lived:.0f} s after it started (death {program.quick_deaths} "
+                f"in a row); restarting it in {delay:.0f} s"
+            )
         else:
             program.quick_deaths = 0
             delay = 0.0

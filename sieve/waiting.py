@@ -1,10 +1,11 @@
 """How many queries of each tenant may wait at once in one API process."""
+
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class WaitSlots:

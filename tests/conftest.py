@@ -1,4 +1,5 @@
 """Shared fixtures: a real Redis server on a free port, real worker processes, a real HTTP server."""
+
 from __future__ import annotations
 
 import os
@@ -46,9 +47,14 @@ def settings(redis_url) -> Settings:
 @pytest.fixture(scope="session")
 def service_env(redis_url) -> dict:
     env = dict(os.environ)
-    env.update(REDIS_URL=redis_url, SIEVE_SECRET_KEY=SECRET, SIEVE_JOB_RETRIES="1", PYTHONUNBUFFERED="1",
-               # The recording servers of tests/labelstudio_support.py, and the hostname of the captured setup.
-               SIEVE_LABELSTUDIO_ORIGINS=",".join(allowed_origins() + ["http://localhost:8080"]))
+    env.update(
+        REDIS_URL=redis_url,
+        SIEVE_SECRET_KEY=SECRET,
+        SIEVE_JOB_RETRIES="1",
+        PYTHONUNBUFFERED="1",
+        # The recording servers of tests/labelstudio_support.py, and the hostname of the captured setup.
+        SIEVE_LABELSTUDIO_ORIGINS=",".join(allowed_origins() + ["http://localhost:8080"]),
+    )
     return env
 
 

@@ -1,4 +1,5 @@
 """A small HTTP client for the tests, and the seed experiment's data."""
+
 from __future__ import annotations
 
 import time
@@ -34,8 +35,9 @@ class ApiClient:
         return answer.json()["pool_id"]
 
     def teach(self, pool_id: str, pairs) -> dict:
-        answer = self.post(f"/v1/pools/{pool_id}/teach",
-                           json={"labels": [{"id": i, "label": label} for i, label in pairs]})
+        answer = self.post(
+            f"/v1/pools/{pool_id}/teach", json={"labels": [{"id": i, "label": label} for i, label in pairs]}
+        )
         assert answer.status_code == 202, answer.text
         return answer.json()
 
@@ -54,8 +56,11 @@ class ApiClient:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status(pool_id)
-            if status["ranked_version"] == status["version"] and not status["retrain"]["queued"] \
-                    and not status["retrain"]["running"]:
+            if (
+                status["ranked_version"] == status["version"]
+                and not status["retrain"]["queued"]
+                and not status["retrain"]["running"]
+            ):
                 return status
             time.sleep(0.05)
         raise AssertionError(f"pool {pool_id} did not settle: {status}")

@@ -1,5 +1,6 @@
 """Label Studio in the tests: the requests it really sent (tests/fixtures/labelstudio), and a small HTTP
 server that stands in for its REST API and records what Sieve sends it."""
+
 from __future__ import annotations
 
 import itertools
@@ -19,15 +20,22 @@ def captured(name: str) -> list[dict]:
     out = []
     for line in (FIXTURES / name).read_text().splitlines():
         entry = json.loads(line)
-        out.append({"method": entry["method"], "path": entry["path"].split("?")[0], "headers": entry["headers"],
-                    "body": json.loads(entry["body"]) if entry["body"] else None})
+        out.append(
+            {
+                "method": entry["method"],
+                "path": entry["path"].split("?")[0],
+                "headers": entry["headers"],
+                "body": json.loads(entry["body"]) if entry["body"] else None,
+            }
+        )
     return out
 
 
 def one(name: str, path: str, action: str | None = None) -> dict:
     """The first captured request to `path` (with this webhook action)."""
-    return next(e for e in captured(name) if e["path"] == path and
-                (action is None or (e["body"] or {}).get("action") == action))
+    return next(
+        e for e in captured(name) if e["path"] == path and (action is None or (e["body"] or {}).get("action") == action)
+    )
 
 
 SLOTS = 8
@@ -118,8 +126,14 @@ class FakeLabelStudio:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 with fake.lock:
-                    fake.requests.append({"method": self.command, "path": self.path,
-                                          "authorization": self.headers.get("Authorization"), "body": body})
+                    fake.requests.append(
+                        {
+                            "method": self.command,
+                            "path": self.path,
+                            "authorization": self.headers.get("Authorization"),
+                            "body": body,
+                        }
+                    )
                 if fake.fail or (fake.fail_deletes and self.command == "DELETE"):
                     return self._answer(500, {"detail": "down for the test"})
                 if fake.redirect_to:
@@ -144,7 +158,7 @@ class FakeLabelStudio:
                     size = min(size, fake.page_size_max or size)
                     if page > 1 and (page - 1) * size >= len(fake.tasks):
                         return self._answer(404, {"detail": "Invalid page."})
-                    tasks = fake.tasks[(page - 1) * size:page * size]
+                    tasks = fake.tasks[(page - 1) * size : page * size]
                     if "include" in query:  # as Label Studio: the named fields, in tasks and in annotations
                         tasks = [_sparse(t, query["include"][0].split(",")) for t in tasks]
                     total = len(fake.tasks) if fake.reported_total is None else fake.reported_total
@@ -162,8 +176,9 @@ class FakeLabelStudio:
                     fake.model_version = body.get("model_version", fake.model_version)
                     return self._answer(200, {"id": int(fake.PROJECT.match(self.path).group(1)), **body})
                 if self.command == "GET" and fake.PROJECT.match(self.path):
-                    return self._answer(200, {"id": int(fake.PROJECT.match(self.path).group(1)),
-                                              "model_version": fake.model_version})
+                    return self._answer(
+                        200, {"id": int(fake.PROJECT.match(self.path).group(1)), "model_version": fake.model_version}
+                    )
                 if self.command == "GET" and fake.VERSIONS.match(self.path):
                     with fake.lock:
                         versions = dict(fake.versions)
@@ -187,7 +202,7 @@ class FakeLabelStudio:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeLabelStudio":
+    def __enter__(self) -> FakeLabelStudio:
         if self.allowed:
             _drain(self.server.socket)
         self.thread.start()

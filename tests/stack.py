@@ -1,4 +1,5 @@
 """Starts real `sieve worker` and `sieve api` processes for tests, and stops them whatever happens."""
+
 from __future__ import annotations
 
 import subprocess
@@ -39,16 +40,36 @@ def running_service(env: dict, log_dir: Path, workers: int = 2):
     processes = []
     try:
         for i in range(workers):
-            processes.append(subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env,
-                                              stdout=open(log_dir / f"worker{i}.log", "w"),
-                                              stderr=subprocess.STDOUT))
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "sieve.cli", "worker"],
+                    env=env,
+                    stdout=open(log_dir / f"worker{i}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         redis = Redis.from_url(env["REDIS_URL"])
         wait_until(lambda: Worker.count(connection=redis) >= workers, 30, "workers to register")
         port = free_port()
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "sieve.cli", "api", "--host", "127.0.0.1", "--port", str(port),
-             "--processes", "1"], env=env, stdout=open(log_dir / "api.log", "w"),
-            stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sieve.cli",
+                    "api",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--processes",
+                    "1",
+                ],
+                env=env,
+                stdout=open(log_dir / "api.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url), 30, "the API to answer")
         yield url

@@ -7,6 +7,7 @@ the kernel is wide and the weights are alike, so the batch spreads over the pool
 kernel narrows and the weights dominate, so the batch becomes uncertainty sampling kept apart by the
 kernel (what works when labels are many). Nothing needs to know which regime a pool is in.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -15,8 +16,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics.pairwise import euclidean_distances
 
-from .diversity import sq_dist_to_nearest
-from .strategies import margin
+from sieve.core.diversity import sq_dist_to_nearest
+from sieve.core.strategies import margin
 
 SAMPLE = 2048
 """Most unlabeled rows the coverage is measured on, which are also the candidates: beyond this many, a

@@ -1,12 +1,13 @@
 """BADGE (Ash et al. 2020): k-means++ seeding on the gradient embeddings of the last layer."""
+
 from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
 
-from .diversity import as_points, d2_sampling
-from .matrix import dot_row, sq_norms
-from .strategies import validate_proba
+from sieve.core.diversity import as_points, d2_sampling
+from sieve.core.matrix import dot_row, sq_norms
+from sieve.core.strategies import validate_proba
 
 
 def _parts(proba, features) -> tuple[np.ndarray, np.ndarray]:

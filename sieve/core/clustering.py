@@ -1,12 +1,13 @@
 """Batches that cluster the least-sure rows: diverse mini-batches and cluster-margin."""
+
 from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
-from .matrix import dense_rows
-from .strategies import margin, top_k
+from sieve.core.matrix import dense_rows
+from sieve.core.strategies import margin, top_k
 
 PREFILTER = 10
 """Candidates per batch slot: the beta of Zhdanov (2019) and the k_m / k of Citovsky et al. (2021)."""

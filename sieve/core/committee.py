@@ -1,11 +1,12 @@
 """Query by committee: bagged copies of the pool's model vote on every unlabeled row."""
+
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import entr, rel_entr
 
-from .strategies import validate_proba
-from .fitting import fit, predict_proba
+from sieve.core.fitting import fit, predict_proba
+from sieve.core.strategies import validate_proba
 
 COMMITTEE_SIZE = 5
 """Members of the committee; Settles (2009) reports that even small committees (2-3) work well."""
@@ -40,8 +41,15 @@ def consensus_kl(member_proba) -> np.ndarray:
     return np.maximum(rel_entr(p, consensus[None]).sum(axis=2).mean(axis=0), 0.0)
 
 
-def committee_proba(features: np.ndarray, labeled: np.ndarray, labels: np.ndarray, rows: np.ndarray,
-                    spec: dict, rng: np.random.Generator, size: int = COMMITTEE_SIZE) -> np.ndarray:
+def committee_proba(
+    features: np.ndarray,
+    labeled: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    spec: dict,
+    rng: np.random.Generator,
+    size: int = COMMITTEE_SIZE,
+) -> np.ndarray:
     """(size, len(rows), classes) probabilities of `size` models, each fitted on a bootstrap
     resample of the labeled rows (query by bagging, Abe & Mamitsuka 1998).
 

@@ -1,4 +1,5 @@
 """Information density (Settles & Craven 2008): uncertainty weighted by how typical a row is."""
+
 from __future__ import annotations
 
 import numpy as np

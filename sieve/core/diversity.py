@@ -1,4 +1,5 @@
 """Diverse batches: farthest-first (k-center) and D^2 (k-means++) seeding over any embedding."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +8,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics import pairwise_distances_argmin_min
 
-from .matrix import dot_row, sq_norms
+from sieve.core.matrix import dot_row, sq_norms
 
 SqDistTo = Callable[[int], np.ndarray]
 """sq_dist_to(i): squared distances of every point to point i."""
@@ -39,8 +40,9 @@ def sq_dist_to_nearest(points, centers) -> np.ndarray:
     return pairwise_distances_argmin_min(as_points(points), as_points(centers))[1].astype(np.float64) ** 2
 
 
-def _greedy(sq_dist_to: SqDistTo, n: int, k: int, initial, first: int | None,
-            choose: Callable[[np.ndarray, np.ndarray], int]) -> np.ndarray:
+def _greedy(
+    sq_dist_to: SqDistTo, n: int, k: int, initial, first: int | None, choose: Callable[[np.ndarray, np.ndarray], int]
+) -> np.ndarray:
     k = min(k, n)
     picked: list[int] = []
     taken = np.zeros(n, dtype=bool)
@@ -62,12 +64,14 @@ def farthest_first(sq_dist_to: SqDistTo, n: int, k: int, initial=None, first: in
     if initial is None and first is None and min(k, n) > 0:
         raise ValueError("farthest-first needs existing centers or a first point")
     # Once every point coincides with a center, argmax of the zeros would repeat a taken point.
-    return _greedy(sq_dist_to, n, k, initial, first,
-                   lambda nearest, taken: int(np.argmax(np.where(taken, -1.0, nearest))))
+    return _greedy(
+        sq_dist_to, n, k, initial, first, lambda nearest, taken: int(np.argmax(np.where(taken, -1.0, nearest)))
+    )
 
 
-def d2_sampling(sq_dist_to: SqDistTo, n: int, k: int, rng: np.random.Generator, initial=None,
-                first: int | None = None) -> np.ndarray:
+def d2_sampling(
+    sq_dist_to: SqDistTo, n: int, k: int, rng: np.random.Generator, initial=None, first: int | None = None
+) -> np.ndarray:
     """k-means++ seeding (Arthur & Vassilvitskii 2007): each next point drawn with probability
     proportional to its squared distance to the nearest center chosen so far. The first point is
     `first`, else drawn by D^2 to the `initial` centers, else uniformly. When every point left
@@ -93,11 +97,13 @@ def kcenter(features, rows, labeled, k: int, rng: np.random.Generator) -> np.nda
     x = as_points(features)
     labeled = np.asarray(labeled, dtype=np.int64)
     if len(labeled):
-        picked = farthest_first(euclidean_sq_dist_to(x[rows]), len(rows), k,
-                                initial=sq_dist_to_nearest(x[rows], x[labeled]))
+        picked = farthest_first(
+            euclidean_sq_dist_to(x[rows]), len(rows), k, initial=sq_dist_to_nearest(x[rows], x[labeled])
+        )
     else:
-        picked = farthest_first(euclidean_sq_dist_to(x[rows]), len(rows), k,
-                                first=int(rng.integers(len(rows))) if len(rows) else None)
+        picked = farthest_first(
+            euclidean_sq_dist_to(x[rows]), len(rows), k, first=int(rng.integers(len(rows))) if len(rows) else None
+        )
     return rows[picked]
 
 

@@ -38,8 +38,14 @@ _DATA_SHAPED_PARAMS: tuple[str, ...] = ("priors", "class_weight", "monotonic_cst
 # Sizes the probe fits with instead of the client's (bounded ones, at most): a bigger number changes
 # nothing about whether a combination is valid, only how much the probe would allocate and run
 # (max_leaf_nodes reserves its nodes up front; an integer max_samples is how many rows each tree draws).
-_PROBE_CAPS: dict[str, int] = {"n_estimators": 2, "max_iter": 5, "max_leaf_nodes": 8, "max_depth": 5,
-                               "max_samples": 10, "n_iter_no_change": 2}
+_PROBE_CAPS: dict[str, int] = {
+    "n_estimators": 2,
+    "max_iter": 5,
+    "max_leaf_nodes": 8,
+    "max_depth": 5,
+    "max_samples": 10,
+    "n_iter_no_change": 2,
+}
 
 _SPEC_KEYS = ("type", "params", "standardize")
 _PARAM_NAME_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
@@ -80,8 +86,11 @@ def _probe_fit(estimator) -> None:
     errors name the parameter) at the same few milliseconds whatever the spec's numbers."""
     probe = clone(estimator)
     params = probe.get_params()
-    caps = {name: cap for name, cap in _PROBE_CAPS.items()
-            if isinstance(params.get(name), int) and not isinstance(params[name], bool) and params[name] > cap}
+    caps = {
+        name: cap
+        for name, cap in _PROBE_CAPS.items()
+        if isinstance(params.get(name), int) and not isinstance(params[name], bool) and params[name] > cap
+    }
     resets = {name: None for name in _DATA_SHAPED_PARAMS if name in params}
     probe.set_params(**caps, **resets)
     X, y = _probe_data()
@@ -97,8 +106,9 @@ def _probe_fit(estimator) -> None:
             prefix = "" if match else "invalid parameter combination: "
             raise InvalidInput(f"{prefix}{exc}", field=field) from None
         except (MemoryError, ArithmeticError) as exc:
-            raise InvalidInput(f"these parameters cannot be fitted: {type(exc).__name__}", field="model.params") \
-                from None
+            raise InvalidInput(
+                f"these parameters cannot be fitted: {type(exc).__name__}", field="model.params"
+            ) from None
     if not hasattr(probe, "predict_proba"):
         raise InvalidInput("this configuration has no predict_proba", field="model.params")
 
@@ -115,8 +125,7 @@ def normalize_model_spec(spec: dict | None) -> dict:
         raise InvalidInput("model must be an object with 'type' and 'params'", field="model")
     for key in spec:
         if key not in _SPEC_KEYS:
-            raise InvalidInput(f"unknown model key {key!r}; valid keys: {', '.join(_SPEC_KEYS)}",
-                               field=f"model.{key}")
+            raise InvalidInput(f"unknown model key {key!r}; valid keys: {', '.join(_SPEC_KEYS)}", field=f"model.{key}")
     standardize = spec.get("standardize", False)
     if not isinstance(standardize, bool):
         raise InvalidInput("model.standardize must be true or false", field="model.standardize")
@@ -144,8 +153,10 @@ def normalize_model_spec(spec: dict | None) -> dict:
         if not _is_json_value(value):
             raise InvalidInput(f"parameter {name!r} must be a JSON value", field=field)
         if model_type == "sgd_classifier" and name == "loss" and value not in SGD_PROBA_LOSSES:
-            raise InvalidInput(f"loss {model_params.shown(value)} has no predict_proba; "
-                               f"use one of: {', '.join(SGD_PROBA_LOSSES)}", field=field)
+            raise InvalidInput(
+                f"loss {model_params.shown(value)} has no predict_proba; use one of: {', '.join(SGD_PROBA_LOSSES)}",
+                field=field,
+            )
         model_params.check(model_type, name, value)
 
     params = {**SIEVE_DEFAULT_PARAMS.get(model_type, {}), **params}

@@ -1,13 +1,14 @@
 """How good a model is: metrics on held-out evaluation items, or a cross-validated estimate without them."""
+
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, recall_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
-from . import labels as label_values
-from .estimators import build_estimator
-from .fitting import dense, takes_sparse, training_rows
+from sieve.core import labels as label_values
+from sieve.core.estimators import build_estimator
+from sieve.core.fitting import dense, takes_sparse, training_rows
 
 METRICS = ("accuracy", "macro_f1", "log_loss")
 """What every evaluation reports (besides per-class recall)."""
@@ -62,8 +63,15 @@ def row_budget(n_rows: int, fit_seconds: float) -> int:
     return int(min(CV_MAX_ROWS, n_rows * CV_SECONDS / (CV_MAX_FOLDS * fit_seconds)))
 
 
-def cross_validated(features: np.ndarray, rows: np.ndarray, labels: list[str], spec: dict,
-                    seed: int, fit_seconds: float = 0.0, featurizer: dict | None = None) -> dict | None:
+def cross_validated(
+    features: np.ndarray,
+    rows: np.ndarray,
+    labels: list[str],
+    spec: dict,
+    seed: int,
+    fit_seconds: float = 0.0,
+    featurizer: dict | None = None,
+) -> dict | None:
     """An estimate of the metrics by stratified cross-validation on the labeled rows; None when a class
     has fewer than two labels (no stratified split exists) or the model is too slow for CV_MIN_ROWS.
 
@@ -78,12 +86,11 @@ def cross_validated(features: np.ndarray, rows: np.ndarray, labels: list[str], s
     if budget < max(CV_MIN_ROWS, 2 * len(np.unique(y))):
         return None
     if len(rows) > budget:
-        rows, _, y, _ = train_test_split(rows, y, train_size=budget, stratify=y, random_state=seed % 2 ** 32)
+        rows, _, y, _ = train_test_split(rows, y, train_size=budget, stratify=y, random_state=seed % 2**32)
         if np.unique(y, return_counts=True)[1].min() < 2:
             return None
     classes, counts = np.unique(y, return_counts=True)
-    folds = StratifiedKFold(n_splits=int(min(CV_MAX_FOLDS, counts.min())), shuffle=True,
-                            random_state=seed % 2 ** 32)
+    folds = StratifiedKFold(n_splits=int(min(CV_MAX_FOLDS, counts.min())), shuffle=True, random_state=seed % 2**32)
     # As the pool's model sees its rows: tf-idf weights learned from every row of the pool.
     X, _ = training_rows(features, rows, featurizer)
     estimator = build_estimator(spec, random_state=seed)

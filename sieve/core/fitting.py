@@ -1,4 +1,5 @@
 """Fitting a pool's model on its labeled rows and scoring rows with it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import get_tags
 
-from .estimators import build_estimator
-from .matrix import block_rows, n_rows
+from sieve.core.estimators import build_estimator
+from sieve.core.matrix import block_rows, n_rows
 
 SCORING_ROWS = 65_536
 """Rows scored per predict_proba call, so memory stays flat on large pools (fewer for sparse rows, so that
@@ -36,8 +37,9 @@ def training_rows(features, rows, featurizer: dict | None):
     return tfidf.transform(X), tfidf
 
 
-def fit(features, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int,
-        featurizer: dict | None = None):
+def fit(
+    features, labeled_rows: np.ndarray, labels: list[str], spec: dict, random_state: int, featurizer: dict | None = None
+):
     """Fits the pool's estimator on its labeled rows (features: an array, or a text pool's CSR rows). A
     text pool that asks for tf-idf gets a pipeline whose inverse document frequencies are learned from
     every row of the pool, labeled or not. Sparse rows stay sparse unless the estimator needs dense ones."""
@@ -63,7 +65,7 @@ def _fit_dense_blocks(model, X, y) -> None:
         return
     classes = np.unique(y)
     for i in range(0, n_rows(X), step):
-        model.partial_fit(dense(X[i:i + step]), y[i:i + step], classes=classes)
+        model.partial_fit(dense(X[i : i + step]), y[i : i + step], classes=classes)
 
 
 def predict_proba(model, features, dense_blocks: bool = False) -> np.ndarray:
@@ -71,6 +73,8 @@ def predict_proba(model, features, dense_blocks: bool = False) -> np.ndarray:
     dense block by block, for a model that was fitted on dense rows and may not take sparse ones."""
     step = block_rows(features, SCORING_ROWS)
     prepare = dense if dense_blocks else (lambda block: block)
-    parts = [model.predict_proba(prepare(features[i:i + step]).astype(np.float64))
-             for i in range(0, n_rows(features), step)]
+    parts = [
+        model.predict_proba(prepare(features[i : i + step]).astype(np.float64))
+        for i in range(0, n_rows(features), step)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, len(model.classes_)))

@@ -1,4 +1,5 @@
 """What each model version leaves behind: its labels, metrics, agreement with the previous model, times."""
+
 from __future__ import annotations
 
 import time
@@ -6,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import evaluation
-from .stopping import Round, StoppingPolicy, choose_stop_set, cohen_kappa, recommendation
+from sieve.core import evaluation
+from sieve.core.stopping import Round, StoppingPolicy, choose_stop_set, cohen_kappa, recommendation
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class Labeled:
 
 
 def as_round(entry: dict) -> Round:
-    return Round(n_labels=entry["n_labels"], metrics=entry.get("metrics") or {},
-                 kappa_with_previous=entry.get("kappa_with_previous"))
+    return Round(
+        n_labels=entry["n_labels"],
+        metrics=entry.get("metrics") or {},
+        kappa_with_previous=entry.get("kappa_with_previous"),
+    )
 
 
 def _rounds(entries: list[dict]) -> list[Round]:
@@ -48,10 +52,25 @@ def model_stop(policy: StoppingPolicy, entries: list[dict]) -> dict:
     return recommendation(policy.without_budget(), _rounds(entries))
 
 
-def review(*, features: np.ndarray, proba: np.ndarray, classes: list[str], model_version: int,
-           labeled: Labeled, spec: dict, seed: int, unlabeled: np.ndarray, stop_rows: np.ndarray | None,
-           previous_stop: tuple[int, list[str]] | None, history: list[dict], policy: StoppingPolicy,
-           fit_seconds: float, score_seconds: float, reused: bool, featurizer: dict | None = None) -> Review:
+def review(
+    *,
+    features: np.ndarray,
+    proba: np.ndarray,
+    classes: list[str],
+    model_version: int,
+    labeled: Labeled,
+    spec: dict,
+    seed: int,
+    unlabeled: np.ndarray,
+    stop_rows: np.ndarray | None,
+    previous_stop: tuple[int, list[str]] | None,
+    history: list[dict],
+    policy: StoppingPolicy,
+    fit_seconds: float,
+    score_seconds: float,
+    reused: bool,
+    featurizer: dict | None = None,
+) -> Review:
     """Evaluates a model (on the evaluation items, else by cross-validation), compares its predictions on
     the stop set with the previous version's, and applies the stopping rules to the whole history.
 
@@ -66,23 +85,33 @@ def review(*, features: np.ndarray, proba: np.ndarray, classes: list[str], model
     elif same is not None and (same.get("metrics") or {}).get("source") != "eval":
         metrics = same.get("metrics")  # the same labels give the same estimate
     else:
-        metrics = evaluation.cross_validated(features, labeled.rows, labeled.labels, spec, seed,
-                                             fit_seconds=fit_seconds, featurizer=featurizer)
+        metrics = evaluation.cross_validated(
+            features, labeled.rows, labeled.labels, spec, seed, fit_seconds=fit_seconds, featurizer=featurizer
+        )
     if stop_rows is None:
         stop_rows = choose_stop_set(unlabeled, seed)
     stop_labels = [classes[i] for i in proba[stop_rows].argmax(axis=1)] if len(stop_rows) else []
     if same is not None:
         kappa = same.get("kappa_with_previous")
-    elif previous_stop is not None and previous_stop[0] < model_version and len(previous_stop[1]) == len(stop_labels) \
-            and stop_labels:
+    elif (
+        previous_stop is not None
+        and previous_stop[0] < model_version
+        and len(previous_stop[1]) == len(stop_labels)
+        and stop_labels
+    ):
         kappa = cohen_kappa(previous_stop[1], stop_labels)
     else:
         kappa = None
     entry = {
-        "model_version": model_version, "n_labels": len(labeled.rows), "n_eval": len(labeled.eval_rows),
-        "metrics": metrics, "kappa_with_previous": kappa, "stop_set_size": len(stop_rows),
+        "model_version": model_version,
+        "n_labels": len(labeled.rows),
+        "n_eval": len(labeled.eval_rows),
+        "metrics": metrics,
+        "kappa_with_previous": kappa,
+        "stop_set_size": len(stop_rows),
         "fit_seconds": same["fit_seconds"] if reused and same is not None else round(fit_seconds, 6),
-        "score_seconds": round(score_seconds, 6), "eval_seconds": round(time.perf_counter() - started, 6),
+        "score_seconds": round(score_seconds, 6),
+        "eval_seconds": round(time.perf_counter() - started, 6),
         "finished_at": time.time(),
     }
     entries = [e for v, e in earlier.items() if v < model_version] + [entry]

@@ -1,4 +1,5 @@
 """A batch of items on its way into a pool: feature rows, or texts for a text pool's featurizer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

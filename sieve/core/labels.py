@@ -1,11 +1,12 @@
 """Label values: strings or integers, one kind per pool, kept as JSON text in storage."""
+
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from ..limits import MAX_LABEL_LENGTH
-from .errors import InvalidInput
+from sieve.core.errors import InvalidInput
+from sieve.limits import MAX_LABEL_LENGTH
 
 Label = str | int
 
@@ -17,8 +18,7 @@ def label_kind(labels: Sequence[Label], field: str = "labels") -> str:
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise InvalidInput("a label must be a string or an integer", field=f"{field}[{i}].label")
         if isinstance(label, str) and not 0 < len(label) <= MAX_LABEL_LENGTH:
-            raise InvalidInput(f"a label must have 1 to {MAX_LABEL_LENGTH} characters",
-                               field=f"{field}[{i}].label")
+            raise InvalidInput(f"a label must have 1 to {MAX_LABEL_LENGTH} characters", field=f"{field}[{i}].label")
         kinds.add("str" if isinstance(label, str) else "int")
     if len(kinds) > 1:
         raise InvalidInput("labels must be all strings or all integers, not a mix", field=field)
@@ -32,8 +32,9 @@ def check_allowed(labels: Sequence[Label], classes: Sequence[Label] | None, fiel
     allowed = {encode(c) for c in classes}
     for i, label in enumerate(labels):
         if encode(label) not in allowed:
-            raise InvalidInput(f"label {label!r} is not one of the pool's classes {list(classes)!r}",
-                               field=f"{field}[{i}].label")
+            raise InvalidInput(
+                f"label {label!r} is not one of the pool's classes {list(classes)!r}", field=f"{field}[{i}].label"
+            )
 
 
 def encode(label: Label) -> str:

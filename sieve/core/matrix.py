@@ -1,4 +1,5 @@
 """Feature rows as numpy arrays (pools of feature vectors) or scipy CSR matrices (text pools), alike."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,16 +5,23 @@ the model costs in proportion to the number: fit time and model size are bounded
 the pool's data (labels, features, classes) makes them grow. A parameter missing from the table is
 refused, so a scikit-learn upgrade that adds one cannot open a way around the bounds.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from ..limits import (MAX_CLASSES, MAX_FEATURE_DIM, MAX_FOREST_SPLIT_FEATURES, MAX_FOREST_TREES,
-                      MAX_MODEL_ITERATIONS, MAX_TREE_LEAVES)
-from .errors import InvalidInput
+from sieve.core.errors import InvalidInput
+from sieve.limits import (
+    MAX_CLASSES,
+    MAX_FEATURE_DIM,
+    MAX_FOREST_SPLIT_FEATURES,
+    MAX_FOREST_TREES,
+    MAX_MODEL_ITERATIONS,
+    MAX_TREE_LEAVES,
+)
 
-INT32_MAX = 2 ** 31 - 1
+INT32_MAX = 2**31 - 1
 """No parameter takes a larger integer, nested ones (weights, priors) included."""
 
 SGD_LOOSE_TOL = 1e-4
@@ -129,8 +136,9 @@ PARAMS: dict[str, dict[str, Param]] = {
         "max_depth": Param(numbers=(_int(1, 100),), null=True),
         # A forest's fit time grows with trees x features weighed at each split: an integer max_features is
         # held to MAX_FOREST_SPLIT_FEATURES together with n_estimators (check_together), a fraction to 1/8.
-        "max_features": Param(words=("sqrt", "log2"), numbers=(_int(1, MAX_FOREST_SPLIT_FEATURES),
-                                                                Number(0, 0.125, low_open=True))),
+        "max_features": Param(
+            words=("sqrt", "log2"), numbers=(_int(1, MAX_FOREST_SPLIT_FEATURES), Number(0, 0.125, low_open=True))
+        ),
         "max_leaf_nodes": Param(numbers=(_int(2, MAX_TREE_LEAVES),)),
         # An integer is how many rows each tree draws, whatever the pool's size.
         "max_samples": Param(numbers=(_int(1, 100_000), Number(0, 1, low_open=True)), null=True),
@@ -180,12 +188,12 @@ def _admits(param: Param, value) -> bool:
     if isinstance(value, (str, bool)):
         return any(value == w and type(value) is type(w) for w in param.words)
     if isinstance(value, dict) and param.weights:
-        return len(value) <= MAX_CLASSES and all(
-            _is_number(v) and param.weights.admits(v) for v in value.values())
+        return len(value) <= MAX_CLASSES and all(_is_number(v) and param.weights.admits(v) for v in value.values())
     if isinstance(value, list) and param.sequence:
         return len(value) <= param.max_items and all(
             _is_number(v) and (not param.sequence.integer or isinstance(v, int)) and param.sequence.admits(v)
-            for v in value)
+            for v in value
+        )
     return False
 
 
@@ -202,8 +210,7 @@ def check(model_type: str, name: str, value) -> None:
     if param is None:
         raise InvalidInput(f"parameter {name!r} of {model_type} is not supported", field=field)
     if _oversized_int(value):
-        raise InvalidInput(f"{name} must be {param.describe()}; integers beyond ±{INT32_MAX} are refused",
-                           field=field)
+        raise InvalidInput(f"{name} must be {param.describe()}; integers beyond ±{INT32_MAX} are refused", field=field)
     if not _admits(param, value):
         raise InvalidInput(f"{name} must be {param.describe()}, got {shown(value)}", field=field)
 
@@ -228,28 +235,42 @@ def _forest_split_features(params: dict) -> int | None:
 
 def check_together(model_type: str, params: dict) -> None:
     """Bounds that depend on another parameter."""
-    if model_type == "logistic_regression" and params.get("solver") in SLOW_EPOCH_SOLVERS \
-            and params.get("max_iter", 100) > SLOW_EPOCH_MAX_ITER:
-        raise InvalidInput(f"max_iter must be at most {SLOW_EPOCH_MAX_ITER} with solver {params['solver']!r} "
-                           f"(each iteration is a pass over every labeled row), got {params['max_iter']}",
-                           field="model.params.max_iter")
-    if model_type == "sgd_classifier" and _sgd_runs_every_epoch(params) \
-            and params.get("max_iter", 1000) > SGD_LOOSE_TOL_MAX_ITER:
-        raise InvalidInput(f"max_iter must be at most {SGD_LOOSE_TOL_MAX_ITER} when tol is null or below "
-                           f"{SGD_LOOSE_TOL:g} (every epoch then runs), got {params.get('max_iter', 1000)}",
-                           field="model.params.max_iter")
+    if (
+        model_type == "logistic_regression"
+        and params.get("solver") in SLOW_EPOCH_SOLVERS
+        and params.get("max_iter", 100) > SLOW_EPOCH_MAX_ITER
+    ):
+        raise InvalidInput(
+            f"max_iter must be at most {SLOW_EPOCH_MAX_ITER} with solver {params['solver']!r} "
+            f"(each iteration is a pass over every labeled row), got {params['max_iter']}",
+            field="model.params.max_iter",
+        )
+    if (
+        model_type == "sgd_classifier"
+        and _sgd_runs_every_epoch(params)
+        and params.get("max_iter", 1000) > SGD_LOOSE_TOL_MAX_ITER
+    ):
+        raise InvalidInput(
+            f"max_iter must be at most {SGD_LOOSE_TOL_MAX_ITER} when tol is null or below "
+            f"{SGD_LOOSE_TOL:g} (every epoch then runs), got {params.get('max_iter', 1000)}",
+            field="model.params.max_iter",
+        )
     if model_type != "random_forest":
         return
     if params.get("bootstrap") is False and _forest_trees(params) > MAX_FOREST_TREES:
-        raise InvalidInput(f"n_estimators must be at most {MAX_FOREST_TREES // 2} with bootstrap false (each tree "
-                           f"then fits every labeled row), got {params.get('n_estimators', 100)}",
-                           field="model.params.n_estimators")
+        raise InvalidInput(
+            f"n_estimators must be at most {MAX_FOREST_TREES // 2} with bootstrap false (each tree "
+            f"then fits every labeled row), got {params.get('n_estimators', 100)}",
+            field="model.params.n_estimators",
+        )
     work = _forest_split_features(params)
     if work is not None and work > MAX_FOREST_SPLIT_FEATURES:
-        raise InvalidInput(f"n_estimators x max_features must be at most {MAX_FOREST_SPLIT_FEATURES:,} (the default "
-                           f"forest's on 64 features), half that with bootstrap false; got "
-                           f"{params.get('n_estimators', 100)} x {params['max_features']}",
-                           field="model.params.max_features")
+        raise InvalidInput(
+            f"n_estimators x max_features must be at most {MAX_FOREST_SPLIT_FEATURES:,} (the default "
+            f"forest's on 64 features), half that with bootstrap false; got "
+            f"{params.get('n_estimators', 100)} x {params['max_features']}",
+            field="model.params.max_features",
+        )
 
 
 def within_bounds(model_type: str, params: dict) -> dict:

@@ -1,4 +1,5 @@
 """Choosing a batch of k rows to label: one entry point over every query strategy."""
+
 from __future__ import annotations
 
 import numbers
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from . import auto, badge, clustering, committee, density, diversity
-from .strategies import STRATEGIES, entropy, scores, top_k
+from sieve.core import auto, badge, clustering, committee, density, diversity
+from sieve.core.strategies import STRATEGIES, entropy, scores, top_k
 
 RANKING_STRATEGIES: tuple[str, ...] = STRATEGIES + ("qbc_vote_entropy", "qbc_kl", "density_weighted")
 """A score per row: the batch of k is the top k of one ranking, which can be stored and walked."""
@@ -92,7 +93,8 @@ def ranking_scores(strategy: str, candidates: Candidates) -> np.ndarray:
         return scores(strategy, c.proba[rows])
     if strategy == "density_weighted":
         return density.information_density(
-            entropy(c.proba[rows]), density.mean_cosine_similarity(c.features[rows], c.features[rows]))
+            entropy(c.proba[rows]), density.mean_cosine_similarity(c.features[rows], c.features[rows])
+        )
     members = committee.committee_proba(c.features, c.labeled, c.labels, rows, c.spec, c.rng)
     return committee.vote_entropy(members) if strategy == "qbc_vote_entropy" else committee.consensus_kl(members)
 

@@ -1,4 +1,5 @@
 """When to stop labeling: a label budget, a target metric, and stabilizing predictions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -21,10 +22,11 @@ def cohen_kappa(a, b) -> float:
     if a.size == 0:
         raise ValueError("kappa needs at least one item")
     classes, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
-    ca, cb = codes[:a.size], codes[a.size:]
+    ca, cb = codes[: a.size], codes[a.size :]
     observed = np.mean(ca == cb)
-    expected = float(np.dot(np.bincount(ca, minlength=len(classes)), np.bincount(cb, minlength=len(classes)))
-                     ) / a.size ** 2
+    expected = (
+        float(np.dot(np.bincount(ca, minlength=len(classes)), np.bincount(cb, minlength=len(classes)))) / a.size**2
+    )
     if expected == 1.0:
         return 1.0
     return float((observed - expected) / (1.0 - expected))
@@ -60,24 +62,30 @@ class StoppingPolicy:
             raise ValueError("enforce_budget needs a budget")
 
     @classmethod
-    def from_spec(cls, spec: dict | None) -> "StoppingPolicy":
+    def from_spec(cls, spec: dict | None) -> StoppingPolicy:
         """The policy of a pool's JSON `stopping` spec (validated by the API's schema); None: defaults."""
         spec = spec or {}
         target, plateau = spec.get("target"), spec.get("plateau", {})
-        return cls(budget=spec.get("budget"), enforce_budget=bool(spec.get("enforce_budget", False)),
-                   target=target["value"] if target else None,
-                   target_metric=target["metric"] if target else "accuracy",
-                   plateau=plateau is not None,
-                   kappa_threshold=(plateau or {}).get("kappa", cls.kappa_threshold),
-                   window=(plateau or {}).get("window", cls.window))
+        return cls(
+            budget=spec.get("budget"),
+            enforce_budget=bool(spec.get("enforce_budget", False)),
+            target=target["value"] if target else None,
+            target_metric=target["metric"] if target else "accuracy",
+            plateau=plateau is not None,
+            kappa_threshold=(plateau or {}).get("kappa", cls.kappa_threshold),
+            window=(plateau or {}).get("window", cls.window),
+        )
 
     def to_spec(self) -> dict:
         """The JSON form from_spec reads, with every default filled in."""
-        return {"budget": self.budget, "enforce_budget": self.enforce_budget,
-                "target": None if self.target is None else {"metric": self.target_metric, "value": self.target},
-                "plateau": {"kappa": self.kappa_threshold, "window": self.window} if self.plateau else None}
+        return {
+            "budget": self.budget,
+            "enforce_budget": self.enforce_budget,
+            "target": None if self.target is None else {"metric": self.target_metric, "value": self.target},
+            "plateau": {"kappa": self.kappa_threshold, "window": self.window} if self.plateau else None,
+        }
 
-    def without_budget(self) -> "StoppingPolicy":
+    def without_budget(self) -> StoppingPolicy:
         """The rules that depend on models only; the budget depends on the live label count."""
         return replace(self, budget=None, enforce_budget=False)
 
@@ -131,8 +139,10 @@ def recommendation(policy: StoppingPolicy, rounds: list[Round]) -> dict:
         if policy.target is not None and value is not None and value >= policy.target:
             estimated = " (cross-validated estimate)" if last.metrics.get("source") == "cross_validation" else ""
             reasons.append(f"target: {policy.target_metric} {value:.4f} >= {policy.target}{estimated}")
-        if policy.plateau and plateau_reached([r.kappa_with_previous for r in rounds], policy.kappa_threshold,
-                                              policy.window):
-            reasons.append(f"plateau: predictions agreed with kappa > {policy.kappa_threshold} for "
-                           f"{policy.window} rounds")
+        if policy.plateau and plateau_reached(
+            [r.kappa_with_previous for r in rounds], policy.kappa_threshold, policy.window
+        ):
+            reasons.append(
+                f"plateau: predictions agreed with kappa > {policy.kappa_threshold} for {policy.window} rounds"
+            )
     return {"recommended": bool(reasons), "reasons": reasons}

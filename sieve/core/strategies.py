@@ -30,9 +30,7 @@ def validate_proba(proba, min_classes: int = 1) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"probabilities must be a 2-D array (items x classes), got {arr.ndim}-D")
     if arr.shape[1] < min_classes:
-        raise ValueError(
-            f"probabilities need at least {min_classes} class column(s), got {arr.shape[1]}"
-        )
+        raise ValueError(f"probabilities need at least {min_classes} class column(s), got {arr.shape[1]}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("probabilities must be finite (no NaN or infinity)")
     if np.any(arr < 0):

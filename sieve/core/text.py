@@ -1,4 +1,5 @@
 """Text pools: the featurizer that turns text into fixed-width sparse float32 rows, and its JSON spec."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
-from ..limits import MAX_TEXT_FEATURES
-from .errors import InvalidInput
+from sieve.core.errors import InvalidInput
+from sieve.limits import MAX_TEXT_FEATURES
 
 FEATURIZER_TYPES = ("hashing",)
 DEFAULT_FEATURIZER = {"type": "hashing", "n_features": 1024, "ngram_max": 1, "tfidf": True}
@@ -28,12 +29,15 @@ def normalize_featurizer(spec: dict | None) -> dict:
         raise InvalidInput("featurizer must be an object", field="featurizer")
     unknown = sorted(set(spec) - set(DEFAULT_FEATURIZER))
     if unknown:
-        raise InvalidInput(f"unknown featurizer key {unknown[0]!r}; valid keys: {', '.join(DEFAULT_FEATURIZER)}",
-                           field=f"featurizer.{unknown[0]}")
+        raise InvalidInput(
+            f"unknown featurizer key {unknown[0]!r}; valid keys: {', '.join(DEFAULT_FEATURIZER)}",
+            field=f"featurizer.{unknown[0]}",
+        )
     spec = {**DEFAULT_FEATURIZER, **spec}
     if spec["type"] not in FEATURIZER_TYPES:
-        raise InvalidInput(f"unknown featurizer type {spec['type']!r}; valid: {', '.join(FEATURIZER_TYPES)}",
-                           field="featurizer.type")
+        raise InvalidInput(
+            f"unknown featurizer type {spec['type']!r}; valid: {', '.join(FEATURIZER_TYPES)}", field="featurizer.type"
+        )
     _integer(spec, "n_features", 2, MAX_TEXT_FEATURES)
     _integer(spec, "ngram_max", 1, MAX_NGRAM)
     if not isinstance(spec["tfidf"], bool):
@@ -49,8 +53,13 @@ def featurize(texts: list[str], spec: dict) -> sparse.csr_matrix:
     time: the API featurizes at ingestion and every stored row stays valid. Inverse document
     frequencies depend on the whole pool, so they are learned by the model (see core.training).
     """
-    vectorizer = HashingVectorizer(n_features=spec["n_features"], ngram_range=(1, spec["ngram_max"]),
-                                   alternate_sign=False, norm=None, dtype=np.float32)
+    vectorizer = HashingVectorizer(
+        n_features=spec["n_features"],
+        ngram_range=(1, spec["ngram_max"]),
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
     counts = vectorizer.transform(texts)
     np.log(counts.data, out=counts.data)
     counts.data += 1.0  # sublinear tf: 1 + log(count)

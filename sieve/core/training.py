@@ -1,4 +1,5 @@
 """One refresh of a pool, as pure computation: fit on the labeled rows, score and rank the rest."""
+
 from __future__ import annotations
 
 import time
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fitting import fit, predict_proba
-from .selection import ALL_STRATEGIES, BATCH_STRATEGIES, Candidates, ranking_scores, select
-from .strategies import STRATEGIES, margin, random_scores, ranking
+from sieve.core.fitting import fit, predict_proba
+from sieve.core.selection import ALL_STRATEGIES, BATCH_STRATEGIES, Candidates, ranking_scores, select
+from sieve.core.strategies import STRATEGIES, margin, random_scores, ranking
 
 ALWAYS_RANKED: tuple[str, ...] = STRATEGIES
 """Strategies every refresh ranks: they all come from the one predict_proba pass it needs anyway.
@@ -48,9 +49,19 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
 
 
-def rank_pool(features, labeled_rows: np.ndarray, labels: list[str], spec: dict,
-              seed: int, version: int, model=None, strategies=ALWAYS_RANKED, horizon: int = 256,
-              featurizer: dict | None = None, eval_rows: np.ndarray | None = None) -> Rankings:
+def rank_pool(
+    features,
+    labeled_rows: np.ndarray,
+    labels: list[str],
+    spec: dict,
+    seed: int,
+    version: int,
+    model=None,
+    strategies=ALWAYS_RANKED,
+    horizon: int = 256,
+    featurizer: dict | None = None,
+    eval_rows: np.ndarray | None = None,
+) -> Rankings:
     """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
     `strategies` (random always included). `features` is an array, or a text pool's CSR matrix.
     Evaluation rows are neither trained on nor ranked.
@@ -87,9 +98,16 @@ def rank_pool(features, labeled_rows: np.ndarray, labels: list[str], spec: dict,
     for strategy in strategies:
         if strategy == "random":
             continue
-        candidates = Candidates(features=features, unlabeled=rows, labeled=labeled_rows,
-                                labels=np.asarray(labels), proba=proba, model=model, spec=spec,
-                                rng=rng(strategy))
+        candidates = Candidates(
+            features=features,
+            unlabeled=rows,
+            labeled=labeled_rows,
+            labels=np.asarray(labels),
+            proba=proba,
+            model=model,
+            spec=spec,
+            rng=rng(strategy),
+        )
         if cold:
             if cold_order is None:  # the same diverse first batch whatever the strategy
                 cold_order = _head_first(select(strategy, candidates, horizon), random_order[0])
@@ -100,6 +118,12 @@ def rank_pool(features, labeled_rows: np.ndarray, labels: list[str], spec: dict,
             orders[strategy] = _head_first(select(strategy, candidates, horizon), margin_order)
         else:
             orders[strategy] = _order(rows, ranking_scores(strategy, candidates))
-    return Rankings(cold_start=cold, model=model, classes=[] if cold else [str(c) for c in model.classes_],
-                    proba=proba, orders=orders, fit_seconds=fitted - started,
-                    score_seconds=time.perf_counter() - fitted)
+    return Rankings(
+        cold_start=cold,
+        model=model,
+        classes=[] if cold else [str(c) for c in model.classes_],
+        proba=proba,
+        orders=orders,
+        fit_seconds=fitted - started,
+        score_seconds=time.perf_counter() - fitted,
+    )

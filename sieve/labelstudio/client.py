@@ -1,5 +1,6 @@
 """Label Studio's REST API, as far as Sieve uses it: import predictions, set a project's model version, delete
 the predictions of a model version."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -10,8 +11,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from ..limits import MAX_POOL_ITEMS
-from .origins import OriginError, check_resolved, origin, refuse_address
+from sieve.origins import OriginError, check_resolved, origin, refuse_address
+from sieve.limits import MAX_POOL_ITEMS
 
 HTTP_TIMEOUT_SECONDS = 30
 """How long one call to Label Studio may take before the push fails (and RQ retries it)."""
@@ -67,7 +68,8 @@ class _CheckedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": _CheckedHTTPConnection}),
-            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": _CheckedHTTPSConnection})}
+            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": _CheckedHTTPSConnection}),
+        }
 
 
 def checked_session() -> requests.Session:
@@ -82,8 +84,13 @@ def checked_session() -> requests.Session:
 
 
 class LabelStudioClient:
-    def __init__(self, url: str, token: str, allowed_origins: Collection[str] | None = None,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        allowed_origins: Collection[str] | None = None,
+        session: requests.Session | None = None,
+    ):
         """`allowed_origins`: the origins `url` must be among (None: an operator-given URL, called as is)."""
         self.url = url.rstrip("/")
         self._token = token
@@ -111,8 +118,9 @@ class LabelStudioClient:
         self._check_origin()
         headers = {"Authorization": self._auth()} if auth else {}
         try:
-            answer = self._session.request(method, self.url + path, headers=headers, timeout=HTTP_TIMEOUT_SECONDS,
-                                           allow_redirects=False, **kwargs)
+            answer = self._session.request(
+                method, self.url + path, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, allow_redirects=False, **kwargs
+            )
         except requests.RequestException as error:
             raise LabelStudioError(f"{method} {path}: {type(error).__name__}") from None
         if missing_ok and answer.status_code == 404:
@@ -142,10 +150,18 @@ class LabelStudioClient:
         seen: set = set()
         total = None
         for page in range(1, MAX_TASK_PAGES + 1):
-            answer = self._call("GET", "/api/tasks/", missing_ok=page > 1, params={
-                "project": project_id, "fields": "all" if annotations else "",
-                "include": TASK_FIELDS if annotations else "id", "page": page,
-                "page_size": TASKS_PER_PAGE})
+            answer = self._call(
+                "GET",
+                "/api/tasks/",
+                missing_ok=page > 1,
+                params={
+                    "project": project_id,
+                    "fields": "all" if annotations else "",
+                    "include": TASK_FIELDS if annotations else "id",
+                    "page": page,
+                    "page_size": TASKS_PER_PAGE,
+                },
+            )
             body = answer.json() if answer is not None else {}
             tasks = body.get("tasks") if isinstance(body, dict) else None
             tasks = tasks if isinstance(tasks, list) else []
@@ -171,8 +187,11 @@ class LabelStudioClient:
         """Stores predictions (each with its task id); how many Label Studio created."""
         created = 0
         for start in range(0, len(predictions), PREDICTIONS_PER_CALL):
-            answer = self._call("POST", f"/api/projects/{project_id}/import/predictions",
-                                json=predictions[start:start + PREDICTIONS_PER_CALL])
+            answer = self._call(
+                "POST",
+                f"/api/projects/{project_id}/import/predictions",
+                json=predictions[start : start + PREDICTIONS_PER_CALL],
+            )
             created += int(answer.json().get("created", 0))
         return created
 
@@ -204,8 +223,9 @@ class LabelStudioClient:
         """Deletes every prediction of this model version in the project; how many Label Studio deleted."""
         # Label Studio's own call for it: the version goes in the body, and the path's slash is needed, as a
         # redirect to it would not be followed.
-        answer = self._call("DELETE", f"/api/projects/{project_id}/model-versions/",
-                            json={"model_version": model_version})
+        answer = self._call(
+            "DELETE", f"/api/projects/{project_id}/model-versions/", json={"model_version": model_version}
+        )
         try:
             body = answer.json()
         except ValueError:

@@ -1,5 +1,6 @@
 """Reads what Sieve needs from a Label Studio label config: the choices, and the task field Sieve reads (a
 text, or a vector the tasks carry)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from ..core.errors import InvalidInput
-from ..limits import MAX_CLASSES, MAX_LABEL_LENGTH
+from sieve.core.errors import InvalidInput
+from sieve.limits import MAX_CLASSES, MAX_LABEL_LENGTH
 
 MAX_CONFIG_CHARS = 1_000_000
 """Longest label config read; Label Studio's own are a few kilobytes."""
@@ -19,8 +20,10 @@ MAX_FIELD_NAME = 100
 TEXT_TAGS = ("Text", "HyperText")
 """Object tags whose `$field` Sieve featurizes itself; any other object (Image, Audio...) is read as a vector."""
 
-SUPPORTED = ('Sieve needs a <Choices> tag whose toName is a <Text value="$field"> tag (a text project), or '
-             "another object tag such as <Image> whose tasks carry a vector (a vector project)")
+SUPPORTED = (
+    'Sieve needs a <Choices> tag whose toName is a <Text value="$field"> tag (a text project), or '
+    "another object tag such as <Image> whose tasks carry a vector (a vector project)"
+)
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ class LabelConfig:
     vectors: bool = False
 
 
-def parse_label_config(xml: object, field: str = "schema", vector_field: str = "embedding",
-                       vectors: bool = False) -> LabelConfig:
+def parse_label_config(
+    xml: object, field: str = "schema", vector_field: str = "embedding", vectors: bool = False
+) -> LabelConfig:
     """The first Choices tag of a config that labels an object; InvalidInput when there is none.
 
     Choices over a Text tag make a text project on its `$field`; over any other object tag, or with
@@ -52,8 +56,11 @@ def parse_label_config(xml: object, field: str = "schema", vector_field: str = "
     except (ParseError, DefusedXmlException) as error:
         raise InvalidInput(f"the label config is not acceptable XML: {error}", field=field) from None
     # Object tags show task data: their value names a task field (`$image`); control tags point at them.
-    objects = {tag.get("name"): tag for tag in root.iter()
-               if tag.get("name") and tag.get("value", "").startswith("$") and tag.get("toName") is None}
+    objects = {
+        tag.get("name"): tag
+        for tag in root.iter()
+        if tag.get("name") and tag.get("value", "").startswith("$") and tag.get("toName") is None
+    }
     for choices in root.iter("Choices"):
         to_name = choices.get("toName", "").split(",")[0]
         target = objects.get(to_name)
@@ -68,7 +75,14 @@ def parse_label_config(xml: object, field: str = "schema", vector_field: str = "
             raise InvalidInput("the Choices tag has no Choice values", field=field)
         if len(classes) > MAX_CLASSES:
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field=field)
-        return LabelConfig(from_name=choices.get("name", ""), to_name=to_name, field=text_field or vector_field,
-                           classes=classes, vectors=not text_field)
-    raise InvalidInput(f"{SUPPORTED}; this config has none (Sieve classifies whole tasks: no labels on regions, "
-                       "spans or time)", field=field)
+        return LabelConfig(
+            from_name=choices.get("name", ""),
+            to_name=to_name,
+            field=text_field or vector_field,
+            classes=classes,
+            vectors=not text_field,
+        )
+    raise InvalidInput(
+        f"{SUPPORTED}; this config has none (Sieve classifies whole tasks: no labels on regions, spans or time)",
+        field=field,
+    )

@@ -1,4 +1,5 @@
 """Label Studio's ML-backend payloads, read and written as plain data: no Flask, no Redis."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,8 @@ import re
 
 import numpy as np
 
-from ..core.strategies import STRATEGIES
-from ..limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
+from sieve.core.strategies import STRATEGIES
+from sieve.limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
 
 RESULT_TYPE = "choices"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -33,7 +34,7 @@ def ranked_version_of(pool_id: str, name) -> int | None:
     prefix = f"sieve-{pool_id[:8]}-"
     if not isinstance(name, str) or not name.startswith(prefix):
         return None
-    number = name[len(prefix):]
+    number = name[len(prefix) :]
     return int(number) if _VERSION_NUMBER.fullmatch(number) else None
 
 
@@ -44,7 +45,7 @@ def project_id(value) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 0 <= value < 10 ** 18 else None
+        return value if 0 <= value < 10**18 else None
     if is_project(value):
         return int(value.split(".", 1)[0])
     return None
@@ -55,7 +56,7 @@ def task_id(value) -> str | None:
     are 64-bit: a longer one would make an item id past MAX_ID_LENGTH)."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10 ** 18:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**18:
         return None
     return str(value)
 
@@ -140,8 +141,11 @@ def confidence(strategy: str, scores: np.ndarray, n_classes: int) -> np.ndarray:
 
 def prediction(label, score: float | None, model_version: str, from_name: str, to_name: str) -> dict:
     """One task's prediction in the shape Label Studio stores: a choices result (none without a model)."""
-    result = [] if label is None else [{"from_name": from_name, "to_name": to_name, "type": RESULT_TYPE,
-                                        "value": {"choices": [str(label)]}}]
+    result = (
+        []
+        if label is None
+        else [{"from_name": from_name, "to_name": to_name, "type": RESULT_TYPE, "value": {"choices": [str(label)]}}]
+    )
     answer = {"result": result, "model_version": model_version}
     if score is not None:
         answer["score"] = float(score)

@@ -5,14 +5,15 @@ never sends a failed webhook again) is found here. For each task Label Studio li
 (by id) that is not cancelled and chooses one of the pool's classes gives the label; a task without one
 has none. A task the pool holds that a complete listing no longer names was deleted.
 """
+
 from __future__ import annotations
 
-from ..core import labels as label_values
-from ..limits import MAX_ITEMS_PER_CALL
-from ..pools import Pools
-from ..storage.keys import PoolKeys
-from ..storage.labelstudio import Link, LinkStore
-from . import protocol
+from sieve.core import labels as label_values
+from sieve.labelstudio import protocol
+from sieve.limits import MAX_ITEMS_PER_CALL
+from sieve.storage.keys import PoolKeys
+from sieve.storage.link_store import Link, LinkStore
+from sieve.use_cases import Pools
 
 
 class Reading:
@@ -68,8 +69,7 @@ class Reconciler:
         self.links = LinkStore(pools.redis)
 
     def reading(self, link: Link) -> Reading:
-        return Reading(link, set(self.pools.status(link.pool_id)["classes"] or []),
-                       set(self._task_items(link.pool_id)))
+        return Reading(link, set(self.pools.status(link.pool_id)["classes"] or []), set(self._task_items(link.pool_id)))
 
     def apply(self, reading: Reading, before: dict[str, tuple[str, str]], complete: bool) -> dict:
         """Relabels, unlabels and marks deleted what differs. `before`: the pool's remembered annotations
@@ -78,9 +78,11 @@ class Reconciler:
         does not name taken for deleted."""
         pool_id = reading.link.pool_id
         now = self.links.annotations(pool_id)
-        touched = {now[a][0] for a in now.keys() - before.keys()} | \
-                  {before[a][0] for a in before.keys() - now.keys()} | \
-                  {now[a][0] for a in now.keys() & before.keys() if now[a] != before[a]}
+        touched = (
+            {now[a][0] for a in now.keys() - before.keys()}
+            | {before[a][0] for a in before.keys() - now.keys()}
+            | {now[a][0] for a in now.keys() & before.keys() if now[a] != before[a]}
+        )
         # A task deleted (by its webhook) while the reading went on keeps no label, whatever its page said.
         gone = self.links.deleted(pool_id)
         listed = [t for t in reading.seen if t not in touched and t not in reading.unreadable and t not in gone]
@@ -93,13 +95,14 @@ class Reconciler:
             deleted = [t for t in reading.items if t not in reading.seen and t not in gone and t not in touched]
         ids = list(relabel)
         for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
-            chunk = ids[start:start + MAX_ITEMS_PER_CALL]
+            chunk = ids[start : start + MAX_ITEMS_PER_CALL]
             self.pools.teach(pool_id, chunk, [relabel[t] for t in chunk], source="labelstudio")
         unlabeled = 0
         for ids in (unlabel, deleted):
             for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
-                unlabeled += self.pools.unlabel(pool_id, ids[start:start + MAX_ITEMS_PER_CALL],
-                                                source="labelstudio")[0]
+                unlabeled += self.pools.unlabel(pool_id, ids[start : start + MAX_ITEMS_PER_CALL], source="labelstudio")[
+                    0
+                ]
         self.links.mark_deleted(pool_id, deleted)
         # Which annotation labels which task, as the reading found it, for the webhooks that follow.
         settled = set(current) | set(deleted)
@@ -113,7 +116,7 @@ class Reconciler:
         keys = PoolKeys(pool_id)
         out = {}
         for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
-            chunk = ids[start:start + MAX_ITEMS_PER_CALL]
+            chunk = ids[start : start + MAX_ITEMS_PER_CALL]
             rows = self.redis.hmget(keys.rows, chunk)
             held = [(i, r) for i, r in zip(chunk, rows) if r is not None]
             labels = self.redis.hmget(keys.labels, [r for _, r in held]) if held else []

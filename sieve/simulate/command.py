@@ -1,4 +1,5 @@
 """`sieve simulate`: checks the options, runs the simulation, writes results.json and the plot."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,10 @@ import click
 from sieve.core.errors import InvalidInput
 from sieve.core.estimators import normalize_model_spec
 from sieve.core.selection import ALL_STRATEGIES
-
-from .datasets import load_dataset
-from .plot import plot_curves
-from .results import BASELINE, table
-from .runner import Plan, simulate
+from sieve.simulate.datasets import load_dataset
+from sieve.simulate.plot import plot_curves
+from sieve.simulate.results import BASELINE, table
+from sieve.simulate.runner import Plan, simulate
 
 DEFAULT_PARAMS = {"logistic_regression": {"max_iter": 1000}}
 """Params used when --model-params is not given: enough iterations that standardized data converges."""
@@ -37,15 +37,37 @@ def _spec(model: str, params: str | None) -> dict:
         raise click.BadParameter(f"{exc} ({exc.field})", param_hint="--model") from None
 
 
-def run_command(dataset, label_column, strategies, batch_size, budget, init_per_class, seeds, model,
-                model_params, out, url, api_key, jobs) -> dict:
+def run_command(
+    dataset,
+    label_column,
+    strategies,
+    batch_size,
+    budget,
+    init_per_class,
+    seeds,
+    model,
+    model_params,
+    out,
+    url,
+    api_key,
+    jobs,
+) -> dict:
     if jobs == 0:
-        raise click.BadParameter("0 runs nothing: give a number of processes, or -1 for one per core",
-                                 param_hint="--jobs")
+        raise click.BadParameter(
+            "0 runs nothing: give a number of processes, or -1 for one per core", param_hint="--jobs"
+        )
     try:
         data = load_dataset(dataset, label_column)
-        plan = Plan(strategies=_strategies(strategies), spec=_spec(model, model_params), batch_size=batch_size,
-                    budget=budget, init_per_class=init_per_class, seeds=seeds, url=url, api_key=api_key)
+        plan = Plan(
+            strategies=_strategies(strategies),
+            spec=_spec(model, model_params),
+            batch_size=batch_size,
+            budget=budget,
+            init_per_class=init_per_class,
+            seeds=seeds,
+            url=url,
+            api_key=api_key,
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     results = simulate(data, plan, jobs=jobs)

@@ -1,4 +1,5 @@
 """The labeled data a simulation replays: a named benchmark, or a CSV or NPZ file of the user's."""
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,7 @@ class Dataset:
     classes: list
 
     @classmethod
-    def of(cls, name: str, X, y) -> "Dataset":
+    def of(cls, name: str, X, y) -> Dataset:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
             raise ValueError(f"{name}: features must be a non-empty 2-D array with one label per row")
@@ -35,8 +36,9 @@ class Dataset:
 def _synth20k():
     from sklearn.datasets import make_classification
 
-    return make_classification(n_samples=20_000, n_features=50, n_informative=20, n_redundant=10, n_classes=10,
-                               random_state=0)
+    return make_classification(
+        n_samples=20_000, n_features=50, n_informative=20, n_redundant=10, n_classes=10, random_state=0
+    )
 
 
 def _sklearn(loader_name: str):
@@ -44,6 +46,7 @@ def _sklearn(loader_name: str):
         import sklearn.datasets
 
         return getattr(sklearn.datasets, loader_name)(return_X_y=True)
+
     return load
 
 

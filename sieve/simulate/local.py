@@ -1,4 +1,5 @@
 """The loop in process: fit, measure, pick a batch with the strategy, add its true labels, again."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,8 @@ import numpy as np
 from sieve.core.fitting import predict_proba
 from sieve.core.training import rank_pool, unlabeled_rows
 from sieve.settings import Settings
-
-from .protocol import Setup, decode, fit, label_texts
-from .trace import Trace, batch_size_now
+from sieve.simulate.protocol import Setup, decode, fit, label_texts
+from sieve.simulate.trace import Trace, batch_size_now
 
 FIRST_VERSION = 2
 """A Sieve pool created with its items and initial labels in one call is at version 2 when first
@@ -31,9 +31,17 @@ def run_local(setup: Setup, strategy: str, spec: dict, batch_size: int, budget: 
             return trace
         # What a query for k answers right after a refresh: the head of the strategy's ranking (for a
         # batch strategy, the first k of its batch for the horizon), exactly as a worker orders it.
-        ranked = rank_pool(setup.X_pool, np.sort(labeled), label_texts(setup.y_pool[np.sort(labeled)]), spec,
-                           seed=setup.seed, version=version, model=model, strategies=[strategy],
-                           horizon=Settings.batch_horizon)
+        ranked = rank_pool(
+            setup.X_pool,
+            np.sort(labeled),
+            label_texts(setup.y_pool[np.sort(labeled)]),
+            spec,
+            seed=setup.seed,
+            version=version,
+            model=model,
+            strategies=[strategy],
+            horizon=Settings.batch_horizon,
+        )
         picked = ranked.orders[strategy][0][:k]
         trace.picked(picked)
         labeled = np.concatenate([labeled, picked])

@@ -1,4 +1,5 @@
 """Figures drawn from learning curves: area under the curve, labels to a target, paired comparisons."""
+
 from __future__ import annotations
 
 import math
@@ -41,19 +42,28 @@ def median_or_none(values) -> float | None:
 def paired(values, baseline) -> dict:
     """Per-seed differences against the baseline: their median, and wins, ties and losses (|diff| < TIE)."""
     diffs = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
-    return {"daulc": float(np.median(diffs)), "wins": int(np.sum(diffs >= TIE)),
-            "ties": int(np.sum(np.abs(diffs) < TIE)), "losses": int(np.sum(diffs <= -TIE))}
+    return {
+        "daulc": float(np.median(diffs)),
+        "wins": int(np.sum(diffs >= TIE)),
+        "ties": int(np.sum(np.abs(diffs) < TIE)),
+        "losses": int(np.sum(diffs <= -TIE)),
+    }
 
 
-def stop_point(labels, accuracy, kappas, full_accuracy: float, policy: StoppingPolicy = StoppingPolicy()) -> dict:
+def stop_point(labels, accuracy, kappas, full_accuracy: float, policy: StoppingPolicy | None = None) -> dict:
     """Where the plateau rule (stabilizing predictions) would have stopped this run, and whether that was good:
     accuracy there at least GOOD_STOP_SHARE of full-pool accuracy, with at most GOOD_STOP_SLACK times the labels
     that first reached that share."""
+    policy = policy or StoppingPolicy()
     needed = labels_to(labels, accuracy, GOOD_STOP_SHARE * full_accuracy)
     for i in range(len(kappas)):
-        if plateau_reached(kappas[:i + 1], policy.kappa_threshold, policy.window):
+        if plateau_reached(kappas[: i + 1], policy.kappa_threshold, policy.window):
             share = accuracy[i] / full_accuracy
             good = share >= GOOD_STOP_SHARE and needed is not None and labels[i] <= GOOD_STOP_SLACK * needed
-            return {"labels": int(labels[i]), "accuracy_share": float(share), "good": bool(good),
-                    "labels_to_97": needed}
+            return {
+                "labels": int(labels[i]),
+                "accuracy_share": float(share),
+                "good": bool(good),
+                "labels_to_97": needed,
+            }
     return {"labels": None, "accuracy_share": None, "good": False, "labels_to_97": needed}

@@ -1,4 +1,5 @@
 """The learning curves as a PNG: mean ± std over seeds per strategy, and the full-pool accuracy."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,11 +25,19 @@ def plot_curves(results: dict, path: Path) -> None:
         color = plt.get_cmap("tab20")(ALL_STRATEGIES.index(name) % 20)
         axes.plot(labels, mean, label=name, color=color, linestyle="--" if name == "random" else "-")
         axes.fill_between(labels, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-    axes.axhline(results["full_pool_accuracy"], color="black", linewidth=1, linestyle=":",
-                 label=f"full pool ({results['n_pool']} labels)")
+    axes.axhline(
+        results["full_pool_accuracy"],
+        color="black",
+        linewidth=1,
+        linestyle=":",
+        label=f"full pool ({results['n_pool']} labels)",
+    )
     seeds = len(results["full_pool_accuracy_per_seed"])
-    axes.set(xlabel="labels", ylabel="test accuracy",
-             title=f"{results['dataset']}: mean ± std over {seeds} seed{'' if seeds == 1 else 's'}")
+    axes.set(
+        xlabel="labels",
+        ylabel="test accuracy",
+        title=f"{results['dataset']}: mean ± std over {seeds} seed{'' if seeds == 1 else 's'}",
+    )
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()

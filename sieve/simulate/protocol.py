@@ -1,4 +1,5 @@
 """One seed's experiment: the split, the initial labels and the stop set that every strategy shares."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sieve.core import fitting
-
-from .datasets import Dataset
+from sieve.simulate.datasets import Dataset
 
 TEST_SHARE = 0.2
 STOP_SET_SIZE = 1000
@@ -34,8 +34,9 @@ class Setup:
 def prepare(data: Dataset, seed: int, init_per_class: int) -> Setup:
     """A stratified 80/20 pool/test split, standardized with the pool's statistics, and
     `init_per_class` initial labels per class drawn with the seed."""
-    X_pool, X_test, y_pool, y_test = train_test_split(data.X, data.y, test_size=TEST_SHARE, stratify=data.y,
-                                                      random_state=seed)
+    X_pool, X_test, y_pool, y_test = train_test_split(
+        data.X, data.y, test_size=TEST_SHARE, stratify=data.y, random_state=seed
+    )
     scaler = StandardScaler().fit(X_pool)
     rng = np.random.default_rng(seed)
     initial = []
@@ -43,9 +44,15 @@ def prepare(data: Dataset, seed: int, init_per_class: int) -> Setup:
         members = np.flatnonzero(y_pool == code)
         initial.extend(rng.choice(members, size=min(init_per_class, len(members)), replace=False).tolist())
     stop_rows = np.sort(rng.choice(len(y_pool), size=min(STOP_SET_SIZE, len(y_pool)), replace=False))
-    return Setup(seed=seed, X_pool=scaler.transform(X_pool).astype(np.float32), y_pool=y_pool,
-                 X_test=scaler.transform(X_test).astype(np.float32), y_test=y_test,
-                 initial=np.sort(np.asarray(initial, dtype=np.int64)), stop_rows=stop_rows)
+    return Setup(
+        seed=seed,
+        X_pool=scaler.transform(X_pool).astype(np.float32),
+        y_pool=y_pool,
+        X_test=scaler.transform(X_test).astype(np.float32),
+        y_test=y_test,
+        initial=np.sort(np.asarray(initial, dtype=np.int64)),
+        stop_rows=stop_rows,
+    )
 
 
 def label_texts(codes) -> list[str]:

@@ -1,4 +1,5 @@
 """The same loop against a live Sieve: one pool per seed and strategy, queried and taught over HTTP."""
+
 from __future__ import annotations
 
 import time
@@ -7,9 +8,8 @@ import numpy as np
 import requests
 
 from sieve import limits
-
-from .protocol import Setup
-from .trace import Trace, batch_size_now
+from sieve.simulate.protocol import Setup
+from sieve.simulate.trace import Trace, batch_size_now
 
 MODEL_WAIT_SECONDS = 300.0
 """How long to wait for the worker's model to reflect the labels just taught."""
@@ -38,8 +38,9 @@ def _predict(client: SieveClient, pool: str, expected_version: int, key: str, ro
     most MAX_PREDICT_ROWS rows."""
     labels = []
     for start in range(0, len(rows), limits.MAX_PREDICT_ROWS):
-        answer = client.call("POST", f"/v1/pools/{pool}/predict",
-                             json={key: rows[start:start + limits.MAX_PREDICT_ROWS]})
+        answer = client.call(
+            "POST", f"/v1/pools/{pool}/predict", json={key: rows[start : start + limits.MAX_PREDICT_ROWS]}
+        )
         if answer["model_version"] != expected_version:
             raise RuntimeError(f"pool {pool}: model version {answer['model_version']}, expected {expected_version}")
         labels.extend(p["predicted_label"] for p in answer["predictions"])
@@ -60,12 +61,18 @@ def run_remote(client: SieveClient, setup: Setup, strategy: str, spec: dict, bat
     n_pool = len(setup.y_pool)
     if n_pool > limits.MAX_ITEMS_PER_CALL:
         raise ValueError(f"the pool has {n_pool} rows; one create call carries at most {limits.MAX_ITEMS_PER_CALL}")
-    pool = client.call("POST", "/v1/pools", json={
-        "name": f"simulate {strategy} seed {setup.seed}", "model": spec, "strategy": strategy,
-        "random_state": setup.seed,
-        "items": [{"id": i, "features": row} for i, row in zip(_ids(range(n_pool)), setup.X_pool.tolist())],
-        "labels": [{"id": i, "label": int(setup.y_pool[r])} for i, r in zip(_ids(setup.initial), setup.initial)],
-    })["pool_id"]
+    pool = client.call(
+        "POST",
+        "/v1/pools",
+        json={
+            "name": f"simulate {strategy} seed {setup.seed}",
+            "model": spec,
+            "strategy": strategy,
+            "random_state": setup.seed,
+            "items": [{"id": i, "features": row} for i, row in zip(_ids(range(n_pool)), setup.X_pool.tolist())],
+            "labels": [{"id": i, "label": int(setup.y_pool[r])} for i, r in zip(_ids(setup.initial), setup.initial)],
+        },
+    )["pool_id"]
     try:
         trace = Trace()
         n_labels, labels_version = len(setup.initial), 1
@@ -78,14 +85,20 @@ def run_remote(client: SieveClient, setup: Setup, strategy: str, spec: dict, bat
             k = batch_size_now(n_labels, n_pool - n_labels, batch_size, budget)
             if k == 0:
                 return trace
-            answer = client.call("GET", f"/v1/pools/{pool}/query", params={
-                "k": k, "strategy": strategy, "wait": limits.MAX_QUERY_WAIT_SECONDS, "lease_seconds": 0})
+            answer = client.call(
+                "GET",
+                f"/v1/pools/{pool}/query",
+                params={"k": k, "strategy": strategy, "wait": limits.MAX_QUERY_WAIT_SECONDS, "lease_seconds": 0},
+            )
             if answer["ranked_labels_version"] != labels_version:
                 raise RuntimeError(f"pool {pool}: the ranking is behind the labels: {answer}")
             picked = [int(item["id"][1:]) for item in answer["items"]]
             trace.picked(picked)
-            client.call("POST", f"/v1/pools/{pool}/teach", json={
-                "labels": [{"id": f"r{r}", "label": int(setup.y_pool[r])} for r in picked]})
+            client.call(
+                "POST",
+                f"/v1/pools/{pool}/teach",
+                json={"labels": [{"id": f"r{r}", "label": int(setup.y_pool[r])} for r in picked]},
+            )
             n_labels += len(picked)
             labels_version += 1
     finally:

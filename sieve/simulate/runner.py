@@ -1,4 +1,5 @@
 """Runs every seed and strategy, in parallel, in process or against a live Sieve, and sums them up."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,12 +8,11 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from sieve.core.selection import ALL_STRATEGIES
-
-from .datasets import Dataset
-from .local import run_local
-from .protocol import full_pool_accuracy, prepare
-from .remote import SieveClient, run_remote
-from .results import summarize
+from sieve.simulate.datasets import Dataset
+from sieve.simulate.local import run_local
+from sieve.simulate.protocol import full_pool_accuracy, prepare
+from sieve.simulate.remote import SieveClient, run_remote
+from sieve.simulate.results import summarize
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,15 @@ class Plan:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1")
 
     def settings(self) -> dict:
-        return {"strategies": list(self.strategies), "model": self.spec, "batch_size": self.batch_size,
-                "budget": self.budget, "init_per_class": self.init_per_class, "seeds": list(range(self.seeds)),
-                "mode": "http" if self.url else "in-process"}
+        return {
+            "strategies": list(self.strategies),
+            "model": self.spec,
+            "batch_size": self.batch_size,
+            "budget": self.budget,
+            "init_per_class": self.init_per_class,
+            "seeds": list(range(self.seeds)),
+            "mode": "http" if self.url else "in-process",
+        }
 
 
 def _task(data: Dataset, plan: Plan, seed: int, strategy: str | None):
@@ -45,8 +51,9 @@ def _task(data: Dataset, plan: Plan, seed: int, strategy: str | None):
     if strategy is None:
         return seed, None, full_pool_accuracy(setup, plan.spec)
     if plan.url:
-        trace = run_remote(SieveClient(plan.url, plan.api_key), setup, strategy, plan.spec, plan.batch_size,
-                           plan.budget)
+        trace = run_remote(
+            SieveClient(plan.url, plan.api_key), setup, strategy, plan.spec, plan.batch_size, plan.budget
+        )
     else:
         trace = run_local(setup, strategy, plan.spec, plan.batch_size, plan.budget)
     return seed, strategy, trace
@@ -56,7 +63,8 @@ def simulate(data: Dataset, plan: Plan, jobs: int = -1, progress: bool = True) -
     """results.json's content; `jobs` processes run the (seed, strategy) runs, -1 meaning every core."""
     tasks = [(seed, strategy) for seed in range(plan.seeds) for strategy in (None, *plan.strategies)]
     outputs = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-        delayed(_task)(data, plan, seed, strategy) for seed, strategy in tasks)
+        delayed(_task)(data, plan, seed, strategy) for seed, strategy in tasks
+    )
     full, traces = {}, {s: {} for s in plan.strategies}
     for seed, strategy, outcome in tqdm(outputs, total=len(tasks), desc=data.name, unit="run", disable=not progress):
         if strategy is None:
@@ -65,5 +73,11 @@ def simulate(data: Dataset, plan: Plan, jobs: int = -1, progress: bool = True) -
             traces[strategy][seed] = outcome
     first = prepare(data, 0, plan.init_per_class)
     seeds = range(plan.seeds)
-    return summarize(data.name, len(first.y_pool), len(first.y_test), [full[s] for s in seeds],
-                     {name: [runs[s] for s in seeds] for name, runs in traces.items()}, plan.settings())
+    return summarize(
+        data.name,
+        len(first.y_pool),
+        len(first.y_test),
+        [full[s] for s in seeds],
+        {name: [runs[s] for s in seeds] for name, runs in traces.items()},
+        plan.settings(),
+    )

@@ -1,4 +1,5 @@
 """What one run of the loop leaves behind: per round, the labels spent, test accuracy and stop-set kappa."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

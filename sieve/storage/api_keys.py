@@ -1,4 +1,5 @@
 """API keys: Redis keeps only a digest of each secret; a presented key is checked in constant time."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,14 @@ class ApiKeys:
         keys = []
         for key_id, raw in self.redis.hgetall(KEYS_HASH).items():
             record = json.loads(raw)
-            keys.append(ApiKey(key_id=key_id.decode(), tenant=record["tenant"], name=record["name"],
-                               created_at=record["created_at"]))
+            keys.append(
+                ApiKey(
+                    key_id=key_id.decode(),
+                    tenant=record["tenant"],
+                    name=record["name"],
+                    created_at=record["created_at"],
+                )
+            )
         return sorted(keys, key=lambda k: k.created_at)
 
     def revoke(self, key_id: str) -> bool:

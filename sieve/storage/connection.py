@@ -1,11 +1,12 @@
 """Redis clients built from settings."""
+
 from __future__ import annotations
 
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..settings import Settings
+from sieve.settings import Settings
 
 
 def connect(settings: Settings, retry_commands: bool = True) -> Redis:

@@ -4,14 +4,15 @@ float32 rows for a pool of feature vectors, sparse rows for a text pool.
 A pool's rows per chunk are fixed when its first rows are stored (meta field `chunk_rows`), derived from
 its dimension so that no chunk exceeds MAX_CHUNK_BYTES; readers and writers take them from the meta.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from redis import Redis
 from scipy import sparse
 
-from ..limits import MAX_CHUNK_BYTES, MAX_TEXT_FEATURES, ROWS_PER_CHUNK
-from .keys import PoolKeys
+from sieve.limits import MAX_CHUNK_BYTES, MAX_TEXT_FEATURES, ROWS_PER_CHUNK
+from sieve.storage.keys import PoolKeys
 
 DTYPE = np.dtype("<f4")
 
@@ -40,7 +41,7 @@ def chunk_payloads(first_row: int, features: np.ndarray, chunk_rows: int) -> lis
     while done < len(features):
         chunk = row // chunk_rows
         room = (chunk + 1) * chunk_rows - row
-        part = features[done:done + room]
+        part = features[done : done + room]
         payloads.append((chunk, np.ascontiguousarray(part, dtype=DTYPE).tobytes()))
         row += len(part)
         done += len(part)
@@ -59,7 +60,7 @@ def read_rows(redis: Redis, keys: PoolKeys, start: int, stop: int, dim: int, chu
         data = redis.getrange(keys.chunk(chunk), offset, offset + (end - row) * row_bytes - 1)
         if len(data) != (end - row) * row_bytes:
             raise RuntimeError(f"pool {keys.pool_id}: feature chunk {chunk} is shorter than its rows")
-        out[row - start:end - start] = np.frombuffer(data, dtype=DTYPE).reshape(-1, dim)
+        out[row - start : end - start] = np.frombuffer(data, dtype=DTYPE).reshape(-1, dim)
         row = end
     return out
 
@@ -89,8 +90,7 @@ INDEX = np.dtype("<u2")
 assert MAX_TEXT_FEATURES <= np.iinfo(INDEX).max + 1 and MAX_TEXT_FEATURES <= np.iinfo(COUNT).max
 
 
-def sparse_payloads(first_row: int, rows: sparse.csr_matrix,
-                    chunk_rows: int) -> list[tuple[int, bytes, bytes, bytes]]:
+def sparse_payloads(first_row: int, rows: sparse.csr_matrix, chunk_rows: int) -> list[tuple[int, bytes, bytes, bytes]]:
     """Splits CSR rows that start at first_row into (chunk index, counts, indices, values) to append."""
     rows = rows.tocsr()
     rows.sort_indices()
@@ -100,8 +100,14 @@ def sparse_payloads(first_row: int, rows: sparse.csr_matrix,
         chunk = row // chunk_rows
         end = done + min((chunk + 1) * chunk_rows - row, rows.shape[0] - done)
         lo, hi = rows.indptr[done], rows.indptr[end]
-        payloads.append((chunk, np.diff(rows.indptr[done:end + 1]).astype(COUNT).tobytes(),
-                         rows.indices[lo:hi].astype(INDEX).tobytes(), rows.data[lo:hi].astype(DTYPE).tobytes()))
+        payloads.append(
+            (
+                chunk,
+                np.diff(rows.indptr[done : end + 1]).astype(COUNT).tobytes(),
+                rows.indices[lo:hi].astype(INDEX).tobytes(),
+                rows.data[lo:hi].astype(DTYPE).tobytes(),
+            )
+        )
         row += end - done
         done = end
     return payloads
@@ -111,12 +117,15 @@ def _csr(counts: np.ndarray, indices: bytes, values: bytes, dim: int) -> sparse.
     indptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     # Copies: arrays over Redis's reply bytes would be read-only.
-    return sparse.csr_matrix((np.frombuffer(values, dtype=DTYPE).copy(),
-                              np.frombuffer(indices, dtype=INDEX).astype(np.int32), indptr), shape=(len(counts), dim))
+    return sparse.csr_matrix(
+        (np.frombuffer(values, dtype=DTYPE).copy(), np.frombuffer(indices, dtype=INDEX).astype(np.int32), indptr),
+        shape=(len(counts), dim),
+    )
 
 
-def read_sparse_rows(redis: Redis, keys: PoolKeys, start: int, stop: int, dim: int,
-                     chunk_rows: int) -> sparse.csr_matrix:
+def read_sparse_rows(
+    redis: Redis, keys: PoolKeys, start: int, stop: int, dim: int, chunk_rows: int
+) -> sparse.csr_matrix:
     """Rows [start, stop) of a text pool as a float32 CSR matrix, two round trips per chunk."""
     parts = []
     row = start
@@ -140,8 +149,9 @@ def read_sparse_rows(redis: Redis, keys: PoolKeys, start: int, stop: int, dim: i
     return sparse.vstack(parts, format="csr") if parts else sparse.csr_matrix((0, dim), dtype=DTYPE)
 
 
-def read_selected_sparse_rows(redis: Redis, keys: PoolKeys, rows: list[int], dim: int,
-                              chunk_rows: int) -> sparse.csr_matrix:
+def read_selected_sparse_rows(
+    redis: Redis, keys: PoolKeys, rows: list[int], dim: int, chunk_rows: int
+) -> sparse.csr_matrix:
     """The given rows of a text pool, in order, in two round trips."""
     places = [divmod(row, chunk_rows) for row in rows]
     chunks = sorted({chunk for chunk, _ in places})
@@ -149,8 +159,10 @@ def read_selected_sparse_rows(redis: Redis, keys: PoolKeys, rows: list[int], dim
     for chunk in chunks:
         pipe.get(keys.sparse_chunk(chunk)[0])
     # Each chunk's row offsets into its indices and values, from its counts.
-    starts = {chunk: np.concatenate([[0], np.cumsum(np.frombuffer(data or b"", dtype=COUNT), dtype=np.int64)])
-              for chunk, data in zip(chunks, pipe.execute())}
+    starts = {
+        chunk: np.concatenate([[0], np.cumsum(np.frombuffer(data or b"", dtype=COUNT), dtype=np.int64)])
+        for chunk, data in zip(chunks, pipe.execute())
+    }
     counts = np.array([starts[c][local + 1] - starts[c][local] for c, local in places], dtype=np.int64)
     for (chunk, local), count in zip(places, counts):
         if count == 0:

@@ -1,11 +1,12 @@
 """Refresh outcomes and durations, counted in Redis by the workers, for /metrics to read at scrape time."""
+
 from __future__ import annotations
 
 import math
 
 from redis import Redis
 
-from .replies import decode_hash
+from sieve.storage.replies import decode_hash
 
 JOB_STATS = "sieve:job_stats"
 """A hash: how many refreshes ended per outcome, and their durations as histogram buckets."""

@@ -1,9 +1,10 @@
 """The Redis key layout; every key of a pool shares one hash tag, so one cluster slot."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.selection import ALL_STRATEGIES
+from sieve.core.selection import ALL_STRATEGIES
 
 POOL_INDEX = "sieve:pools"
 """A set of every pool id, for the workers' sweeper and /metrics; listing reads the tenant's index."""
@@ -191,10 +192,38 @@ class PoolKeys:
         return keys
 
     def all_keys(self, n_chunks: int) -> list[str]:
-        fixed = [self.meta, self.ids, self.rows, self.labels, self.labeled, self.class_counts,
-                 self.log, self.model, self.proba, self.cursor, self.leases, self.lease_owners,
-                 self.returned, self.held, self.idempotency, self.idempotency_at, self.pending, self.running,
-                 self.lost, self.labelstudio, self.ls_annotations, self.ls_deleted, self.ls_sync, self.ls_sync_due,
-                 self.eval, self.history, self.stop_set, self.stop_labels]
-        return fixed + self.ranking_keys() + [key for i in range(n_chunks)
-                                              for key in (self.chunk(i), *self.sparse_chunk(i))]
+        fixed = [
+            self.meta,
+            self.ids,
+            self.rows,
+            self.labels,
+            self.labeled,
+            self.class_counts,
+            self.log,
+            self.model,
+            self.proba,
+            self.cursor,
+            self.leases,
+            self.lease_owners,
+            self.returned,
+            self.held,
+            self.idempotency,
+            self.idempotency_at,
+            self.pending,
+            self.running,
+            self.lost,
+            self.labelstudio,
+            self.ls_annotations,
+            self.ls_deleted,
+            self.ls_sync,
+            self.ls_sync_due,
+            self.eval,
+            self.history,
+            self.stop_set,
+            self.stop_labels,
+        ]
+        return (
+            fixed
+            + self.ranking_keys()
+            + [key for i in range(n_chunks) for key in (self.chunk(i), *self.sparse_chunk(i))]
+        )

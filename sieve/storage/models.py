@@ -1,4 +1,5 @@
 """Fitted models as HMAC-signed bytes: nothing is unpickled unless Sieve signed it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,8 @@ class _Bounded(io.BytesIO):
             raise ModelTooLarge(
                 f"the fitted model takes more than {self.max_bytes / 2**20:g} MB stored, the most SIEVE_MAX_MODEL_MB "
                 "allows (every /predict loads it): choose a smaller model (for a forest, fewer trees or a "
-                "max_depth or min_samples_leaf) or raise SIEVE_MAX_MODEL_MB")
+                "max_depth or min_samples_leaf) or raise SIEVE_MAX_MODEL_MB"
+            )
         return super().write(data)
 
 

@@ -1,4 +1,5 @@
 """The refresh job's side of storage: take a consistent snapshot, then publish with compare-and-set."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 from redis import Redis
 
-from ..core.history import Labeled, Review
-from ..core.selection import ALL_STRATEGIES
-from ..core.stopping import StoppingPolicy
-from ..limits import ROWS_PER_CHUNK
-from .features import SPARSE, stored_chunk_rows
-from .keys import POOL_INDEX, PoolKeys
-from .replies import text
-from .scripts import Scripts
+from sieve.core.history import Labeled, Review
+from sieve.core.selection import ALL_STRATEGIES
+from sieve.core.stopping import StoppingPolicy
+from sieve.limits import ROWS_PER_CHUNK
+from sieve.storage.features import SPARSE, stored_chunk_rows
+from sieve.storage.keys import POOL_INDEX, PoolKeys
+from sieve.storage.replies import text
+from sieve.storage.scripts import Scripts
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class Snapshot:
 
     @property
     def labeled(self) -> Labeled:
-        return Labeled(rows=self.labeled_rows, labels=self.label_texts, eval_rows=self.eval_rows,
-                       eval_labels=self.eval_texts)
+        return Labeled(
+            rows=self.labeled_rows, labels=self.label_texts, eval_rows=self.eval_rows, eval_labels=self.eval_texts
+        )
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,7 @@ class RefreshStore:
         """
         keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
-        self.scripts.claim(keys=[keys.meta, keys.pending, keys.running],
-                           args=[job_id, ttl_ms], client=pipe)
+        self.scripts.claim(keys=[keys.meta, keys.pending, keys.running], args=[job_id, ttl_ms], client=pipe)
         pipe.hgetall(keys.meta)
         pipe.hgetall(keys.labels)
         pipe.hgetall(keys.eval)
@@ -113,26 +114,33 @@ class RefreshStore:
         eval_rows, eval_texts = _sorted_labels(evals)
         previous = json.loads(stop_labels) if stop_labels else None
         return "ok", Snapshot(
-            pool_id=pool_id, version=int(meta["version"]), labels_version=int(meta["labels_version"]),
-            n_items=int(meta["n_items"]), dim=int(meta["dim"] or 0), model_spec=json.loads(meta["model"]),
+            pool_id=pool_id,
+            version=int(meta["version"]),
+            labels_version=int(meta["labels_version"]),
+            n_items=int(meta["n_items"]),
+            dim=int(meta["dim"] or 0),
+            model_spec=json.loads(meta["model"]),
             seed=int(meta["seed"]),
             strategies=[meta["strategy"], *filter(None, meta.get("wanted", "").split(","))],
             model_version=int(meta["model_version"]) if meta.get("model_version") else None,
             ranked_version=int(meta["ranked_version"]) if meta.get("ranked_version") else None,
-            labeled_rows=rows, label_texts=texts, eval_rows=eval_rows, eval_texts=eval_texts,
+            labeled_rows=rows,
+            label_texts=texts,
+            eval_rows=eval_rows,
+            eval_texts=eval_texts,
             policy=StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None),
             history=sorted((json.loads(e) for e in history), key=lambda e: e["model_version"]),
             stop_rows=None if stop_set is None else np.frombuffer(stop_set, dtype="<u4").astype(np.int64),
             previous_stop=(previous["model_version"], previous["labels"]) if previous else None,
             featurizer=json.loads(meta["featurizer"]) if meta.get("featurizer") else None,
             chunk_rows=stored_chunk_rows(meta.get("chunk_rows"), int(meta["n_items"]), int(meta["dim"] or 1)),
-            stored_sparse=meta.get("layout") == SPARSE)
+            stored_sparse=meta.get("layout") == SPARSE,
+        )
 
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
         """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""
         keys = PoolKeys(pool_id)
-        return bool(self.scripts.recover(keys=[keys.meta, keys.pending, keys.running],
-                                         args=[job_id, pending_ttl_ms]))
+        return bool(self.scripts.recover(keys=[keys.meta, keys.pending, keys.running], args=[job_id, pending_ttl_ms]))
 
     def queued_job(self, pool_id: str) -> str | None:
         """The pool's pending job while no refresh of the pool runs; None otherwise."""
@@ -140,14 +148,18 @@ class RefreshStore:
         pending, running = self.redis.mget(keys.pending, keys.running)
         return text(pending) if pending and not running else None
 
-    def recover_lost(self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int,
-                     waiting: bool) -> bool:
+    def recover_lost(
+        self, pool_id: str, lost_id: str, job_id: str, pending_ttl_ms: int, grace_ms: int, waiting: bool
+    ) -> bool:
         """Replaces the pool's pending job `lost_id` by `job_id` once two looks `grace_ms` apart found it
         neither waiting in a queue nor running; True when the caller must enqueue `job_id`."""
         keys = PoolKeys(pool_id)
-        return bool(self.scripts.recover_lost(keys=[keys.pending, keys.running, keys.lost],
-                                              args=[lost_id, job_id, pending_ttl_ms, grace_ms,
-                                                    "1" if waiting else ""]))
+        return bool(
+            self.scripts.recover_lost(
+                keys=[keys.pending, keys.running, keys.lost],
+                args=[lost_id, job_id, pending_ttl_ms, grace_ms, "1" if waiting else ""],
+            )
+        )
 
     def defer(self, pool_id: str, job_id: str, new_job_id: str, pending_ttl_ms: int) -> bool:
         """Passes a busy pool's pending mark from `job_id` to `new_job_id`; True when the caller must
@@ -184,19 +196,39 @@ class RefreshStore:
             blobs += [order.astype("<u4").tobytes(), by_row.tobytes()]
         review = result.review
         reply = self.scripts.publish(
-            keys=[keys.meta, keys.model, keys.proba, keys.running, keys.cursor, keys.returned, keys.history,
-                  keys.stop_set, keys.stop_labels, *keys.ranking_keys()],
-            args=[result.version, result.labels_version,
-                  "" if result.model_version is None else result.model_version,
-                  json.dumps(result.model_classes), len(result.model_classes),
-                  result.model_blob or b"",
-                  b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
-                  result.n_ranked, job_id, repr(result.finished_at), repr(result.duration_s),
-                  "1" if result.cold_start else "0", ",".join(result.rankings),
-                  json.dumps(review.entry) if review else "", json.dumps(review.model_stop) if review else "",
-                  review.stop_rows.astype("<u4").tobytes() if review else b"",
-                  json.dumps({"model_version": result.model_version, "labels": review.stop_labels})
-                  if review else "", *blobs])
+            keys=[
+                keys.meta,
+                keys.model,
+                keys.proba,
+                keys.running,
+                keys.cursor,
+                keys.returned,
+                keys.history,
+                keys.stop_set,
+                keys.stop_labels,
+                *keys.ranking_keys(),
+            ],
+            args=[
+                result.version,
+                result.labels_version,
+                "" if result.model_version is None else result.model_version,
+                json.dumps(result.model_classes),
+                len(result.model_classes),
+                result.model_blob or b"",
+                b"" if result.proba is None else result.proba.astype("<f4").tobytes(),
+                result.n_ranked,
+                job_id,
+                repr(result.finished_at),
+                repr(result.duration_s),
+                "1" if result.cold_start else "0",
+                ",".join(result.rankings),
+                json.dumps(review.entry) if review else "",
+                json.dumps(review.model_stop) if review else "",
+                review.stop_rows.astype("<u4").tobytes() if review else b"",
+                json.dumps({"model_version": result.model_version, "labels": review.stop_labels}) if review else "",
+                *blobs,
+            ],
+        )
         return text(reply)
 
     def record_failure(self, pool_id: str, job_id: str, message: str) -> None:

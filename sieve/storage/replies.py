@@ -1,11 +1,12 @@
 """Decoding Redis replies, and the one error every lookup of a missing pool raises."""
+
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 
-from ..core.errors import NotFound
-from ..core.stopping import with_budget
+from sieve.core.errors import NotFound
+from sieve.core.stopping import with_budget
 
 
 def text(value) -> str:

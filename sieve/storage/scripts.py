@@ -1,4 +1,5 @@
 """Loads the Lua scripts once per client; each runs atomically inside Redis."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +38,28 @@ class Scripts:
     adopt_pool: Script
 
     @classmethod
-    def register(cls, redis: Redis) -> "Scripts":
-        return cls(**{name: redis.register_script(_source(name))
-                      for name in ("add_items", "teach", "claim", "publish", "query", "finish", "release",
-                                   "create_pool", "index_pool", "heartbeat", "recover", "recover_lost", "defer",
-                                   "want", "unlabel",
-                                   "set_stopping", "adopt_pool")})
+    def register(cls, redis: Redis) -> Scripts:
+        return cls(
+            **{
+                name: redis.register_script(_source(name))
+                for name in (
+                    "add_items",
+                    "teach",
+                    "claim",
+                    "publish",
+                    "query",
+                    "finish",
+                    "release",
+                    "create_pool",
+                    "index_pool",
+                    "heartbeat",
+                    "recover",
+                    "recover_lost",
+                    "defer",
+                    "want",
+                    "unlabel",
+                    "set_stopping",
+                    "adopt_pool",
+                )
+            }
+        )

@@ -1,13 +1,14 @@
 """Enters pools made before tenants had their own index into it, once per Redis."""
+
 from __future__ import annotations
 
 from itertools import islice
 
 from redis import Redis
 
-from .keys import LABELSTUDIO_PROJECTS, POOL_INDEX, TENANT_INDEX_READY, PoolKeys, TenantKeys
-from .replies import text
-from .scripts import Scripts
+from sieve.storage.keys import LABELSTUDIO_PROJECTS, POOL_INDEX, TENANT_INDEX_READY, PoolKeys, TenantKeys
+from sieve.storage.replies import text
+from sieve.storage.scripts import Scripts
 
 BATCH = 500
 
@@ -29,8 +30,9 @@ def backfill(redis: Redis, scripts: Scripts) -> int:
         for pool_id, owner in zip(batch, owners):
             if owner is not None:
                 tenant = text(owner)
-                scripts.index_pool(keys=[PoolKeys(pool_id).meta, TenantKeys(tenant).pools], args=[pool_id, tenant],
-                                   client=pipe)
+                scripts.index_pool(
+                    keys=[PoolKeys(pool_id).meta, TenantKeys(tenant).pools], args=[pool_id, tenant], client=pipe
+                )
         entered += sum(pipe.execute())
     redis.set(TENANT_INDEX_READY, "1")
     return entered
@@ -48,7 +50,10 @@ def adopt_unowned(redis: Redis, scripts: Scripts, tenant: str) -> int:
         pipe = redis.pipeline(transaction=False)
         for pool_id in batch:
             keys = PoolKeys(pool_id)
-            scripts.adopt_pool(keys=[keys.meta, unowned, TenantKeys(tenant).pools, keys.labelstudio,
-                                     LABELSTUDIO_PROJECTS], args=[pool_id, tenant], client=pipe)
+            scripts.adopt_pool(
+                keys=[keys.meta, unowned, TenantKeys(tenant).pools, keys.labelstudio, LABELSTUDIO_PROJECTS],
+                args=[pool_id, tenant],
+                client=pipe,
+            )
         adopted += sum(pipe.execute())
     return adopted

@@ -1,4 +1,5 @@
 """openapi.yaml is a valid OpenAPI document, generated from the code, and it describes every route."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ from pathlib import Path
 import yaml
 from openapi_spec_validator import validate
 
-from sieve.app import create_app
+from sieve.service.app import create_app
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.yaml"
 

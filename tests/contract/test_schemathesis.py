@@ -15,6 +15,7 @@ A second, short pass sends every operation a bad API key: the 401s must be docum
 Bounded: SIEVE_SCHEMATHESIS_EXAMPLES examples per operation (default 40) plus schemathesis' coverage cases,
 no body above MAX_BODY_BYTES (the document allows 100k items of 10k values per call), no deadline.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,19 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings as hypothesis_settings
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_headers_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.stack import wait_until
 
@@ -46,8 +52,7 @@ CLASSES = ("neg", "pos")
 ITEM_IDS = [f"i{i}" for i in range(40)]
 
 schema = schemathesis.openapi.from_path(SPEC)
-schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                                max_examples=MAX_EXAMPLES)
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=MAX_EXAMPLES)
 
 REAL: dict = {}
 """The real pools and job of the running test, set by the `real_pools` fixture."""
@@ -98,7 +103,7 @@ def before_call(context, case, kwargs) -> None:
     if not isinstance(body, dict):
         return
     if route.endswith("/teach") and isinstance(body.get("labels"), list):
-        for i, entry in enumerate(body["labels"][:len(ITEM_IDS)]):
+        for i, entry in enumerate(body["labels"][: len(ITEM_IDS)]):
             if isinstance(entry, dict):
                 entry["id"] = ITEM_IDS[i]
                 entry["label"] = CLASSES[_crc(entry.get("label")) % 2]
@@ -118,7 +123,7 @@ def before_call(context, case, kwargs) -> None:
 
 
 def _real_ids(n: int) -> list[str]:
-    return ITEM_IDS[:max(1, min(n, len(ITEM_IDS)))]
+    return ITEM_IDS[: max(1, min(n, len(ITEM_IDS)))]
 
 
 def _fit_row(row):
@@ -137,13 +142,22 @@ def status_code_listed(ctx, response, case):
     listed = {str(code) for code in case.operation.responses.status_codes} - {"default"}
     status = str(response.status_code)
     if status not in listed and f"{status[0]}XX" not in listed:
-        raise AssertionError(f"{case.method} {case.operation.path} answered {status}, which it does not list "
-                             f"(it lists {', '.join(sorted(listed))})")
+        raise AssertionError(
+            f"{case.method} {case.operation.path} answered {status}, which it does not list "
+            f"(it lists {', '.join(sorted(listed))})"
+        )
     return None
 
 
-CHECKS = [not_a_server_error, status_code_conformance, status_code_listed, content_type_conformance,
-          response_headers_conformance, response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    status_code_listed,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -160,12 +174,16 @@ def api(live_url, redis):
         yield session
 
 
-
 def _create_pool(api, live_url, labels: list[dict]) -> dict:
-    items = [{"id": item_id, "features": [float(i % 7), float(i % 2) * 3.0, i / 40.0, -1.0]}
-             for i, item_id in enumerate(ITEM_IDS)]
-    answer = api.post(f"{live_url}/v1/pools", timeout=30, json={
-        "name": "schemathesis", "items": items, "labels": labels, "classes": list(CLASSES), "random_state": 0})
+    items = [
+        {"id": item_id, "features": [float(i % 7), float(i % 2) * 3.0, i / 40.0, -1.0]}
+        for i, item_id in enumerate(ITEM_IDS)
+    ]
+    answer = api.post(
+        f"{live_url}/v1/pools",
+        timeout=30,
+        json={"name": "schemathesis", "items": items, "labels": labels, "classes": list(CLASSES), "random_state": 0},
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -174,8 +192,9 @@ def _create_pool(api, live_url, labels: list[dict]) -> dict:
 def real_pools(api, live_url):
     """Fresh pools per operation (DELETE, teach and add-items change them), their rankings built: one
     trained on 4 labels of 2 classes, one cold (no labels, no model)."""
-    trained = _create_pool(api, live_url, [{"id": item_id, "label": CLASSES[i % 2]}
-                                           for i, item_id in enumerate(ITEM_IDS[:4])])
+    trained = _create_pool(
+        api, live_url, [{"id": item_id, "label": CLASSES[i % 2]} for i, item_id in enumerate(ITEM_IDS[:4])]
+    )
     cold = _create_pool(api, live_url, [])
     pools = [trained["pool_id"], cold["pool_id"]]
 
@@ -190,8 +209,12 @@ def real_pools(api, live_url):
 
 
 # Function-scoped fixtures serve every example of an operation, on purpose.
-SUPPRESSED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
-              HealthCheck.data_too_large]
+SUPPRESSED = [
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.too_slow,
+    HealthCheck.filter_too_much,
+    HealthCheck.data_too_large,
+]
 
 
 @schema.parametrize()
@@ -206,8 +229,12 @@ BAD_KEY = {"Authorization": "Bearer sk_000000000000_not-a-key-of-this-sieve"}
 
 
 @schema.parametrize()
-@hypothesis_settings(deadline=None, max_examples=3, phases=[Phase.generate],  # no coverage cases here
-                     suppress_health_check=SUPPRESSED)
+@hypothesis_settings(
+    deadline=None,
+    max_examples=3,
+    phases=[Phase.generate],  # no coverage cases here
+    suppress_health_check=SUPPRESSED,
+)
 def test_a_bad_api_key_gets_a_documented_answer(case, api, live_url):
     """An invalid bearer key is refused on every /v1 route (401), whether or not keys are required yet;
     the answer must be documented like any other. The open routes just answer."""

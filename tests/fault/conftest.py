@@ -6,6 +6,7 @@ process groups (sessions), so a test can kill a gunicorn master together with it
 also reaps what a killed parent leaves behind (an RQ worker's forked scheduler survives a SIGKILL of the
 worker).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,6 @@ from tests.stack import wait_until  # noqa: F401 (the fault tests take it from h
 
 SECRET = "fault-test-secret-0123456789abcdef"
 PROBLEM_JSON = "application/problem+json"
-
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -88,8 +88,13 @@ class Stack:
 
         n = len(self.workers)
         log = open(self.root / f"worker{n}.log", "w")
-        process = subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=self.env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sieve.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.workers.append(process)
         client = self.redis()
@@ -116,9 +121,23 @@ class Stack:
         n = len(self.apis)
         log = open(self.root / f"api{n}.log", "w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "sieve.cli", "api", "--host", "127.0.0.1", "--port", str(self.api_port),
-             "--processes", "1"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "sieve.cli",
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+                "--processes",
+                "1",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.apis.append(process)
 
@@ -185,12 +204,19 @@ def make_stack(tmp_path):
 
 # -- reading a pool straight from Redis ------------------------------------------------------------
 
+
 def label_log(redis: Redis, pool_id: str) -> list[dict]:
     """Every entry of the pool's label log, decoded: labels_version, source, ids, labels."""
     entries = []
     for _, fields in redis.xrange(f"sieve:{{{pool_id}}}:log"):
-        entries.append({"labels_version": int(fields[b"labels_version"]), "source": fields[b"source"].decode(),
-                        "ids": json.loads(fields[b"ids"]), "labels": json.loads(fields[b"labels"])})
+        entries.append(
+            {
+                "labels_version": int(fields[b"labels_version"]),
+                "source": fields[b"source"].decode(),
+                "ids": json.loads(fields[b"ids"]),
+                "labels": json.loads(fields[b"labels"]),
+            }
+        )
     return entries
 
 
@@ -205,8 +231,7 @@ def labeled_bits(redis: Redis, pool_id: str) -> set[str]:
     """Ids whose bit is set in the pool's `labeled` bitmap."""
     rows = {int(row): item_id.decode() for row, item_id in redis.hgetall(f"sieve:{{{pool_id}}}:ids").items()}
     bitmap = redis.get(f"sieve:{{{pool_id}}}:labeled") or b""
-    return {rows[byte * 8 + bit] for byte, value in enumerate(bitmap) for bit in range(8)
-            if value & (0x80 >> bit)}
+    return {rows[byte * 8 + bit] for byte, value in enumerate(bitmap) for bit in range(8) if value & (0x80 >> bit)}
 
 
 def pool_meta(redis: Redis, pool_id: str) -> dict[str, str]:
@@ -228,8 +253,11 @@ class RetrainLost(AssertionError):
 def make_random_pool(url: str, n_items: int, seed: int) -> str:
     """A cold pool of n_items random 2-feature items named i0, i1, ...; its id."""
     features = np.random.default_rng(seed).normal(size=(n_items, 2)).round(4)
-    created = requests.post(f"{url}/v1/pools", timeout=60, json={
-        "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(features)]})
+    created = requests.post(
+        f"{url}/v1/pools",
+        timeout=60,
+        json={"items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(features)]},
+    )
     assert created.status_code == 201, created.text
     return created.json()["pool_id"]
 
@@ -241,8 +269,9 @@ def teach_through(fault, make_teacher, n_items: int, n_clients: int, acked_each_
     at least `acked_each_side` calls are acknowledged before the fault and after it. Returns the teachers.
     """
     phase = ["before"]
-    teachers = [make_teacher([f"i{i}" for i in range(t, n_items, n_clients)], lambda: phase[0])
-                for t in range(n_clients)]
+    teachers = [
+        make_teacher([f"i{i}" for i in range(t, n_items, n_clients)], lambda: phase[0]) for t in range(n_clients)
+    ]
     acked = lambda when: sum(c["status"] == 202 and c["phase"] == when for t in teachers for c in list(t.calls))
     try:
         for teacher in teachers:
@@ -265,16 +294,26 @@ def make_slow_pool(url: str) -> tuple[str, list[tuple[str, str]]]:
     X = rng.normal(size=(SLOW_ITEMS, SLOW_DIM))
     # Noisy labels make deep trees, so that the forest takes seconds to fit.
     y = np.where(X[:, 0] + X[:, 1] + rng.normal(scale=1.5, size=SLOW_ITEMS) > 0, "pos", "neg")
-    answer = requests.post(f"{url}/v1/pools", timeout=60, json={
-        "name": "slow", "model": SLOW_MODEL, "random_state": 0,
-        "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)]})
+    answer = requests.post(
+        f"{url}/v1/pools",
+        timeout=60,
+        json={
+            "name": "slow",
+            "model": SLOW_MODEL,
+            "random_state": 0,
+            "items": [{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
+        },
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["pool_id"], [(f"i{i}", str(y[i])) for i in range(SLOW_TAUGHT)]
 
 
 def teach(url: str, pool_id: str, pairs) -> dict:
-    answer = requests.post(f"{url}/v1/pools/{pool_id}/teach", timeout=60,
-                           json={"labels": [{"id": i, "label": label} for i, label in pairs]})
+    answer = requests.post(
+        f"{url}/v1/pools/{pool_id}/teach",
+        timeout=60,
+        json={"labels": [{"id": i, "label": label} for i, label in pairs]},
+    )
     assert answer.status_code == 202, answer.text
     return answer.json()
 
@@ -312,12 +351,12 @@ class Watch:
             status = self.up_to_date()
             if status:
                 return status
-            self.session.get(f"{self.url}/v1/pools/{self.pool_id}/query", params={"k": 5, "wait": 1},
-                             timeout=30)
+            self.session.get(f"{self.url}/v1/pools/{self.pool_id}/query", params={"k": 5, "wait": 1}, timeout=30)
         return None
 
     def assert_model_version_never_went_back(self):
         seen = self.model_versions
         for before, after in zip(seen, seen[1:]):
-            assert before is None or (after is not None and after >= before), \
+            assert before is None or (after is not None and after >= before), (
                 f"model_version went back from {before} to {after}: {seen}"
+            )

@@ -1,5 +1,6 @@
 """The API (gunicorn master and workers) SIGKILLed in the middle of teach calls of several labels each:
 every call is recorded whole or not at all, and every acknowledged call is recorded."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,7 @@ from collections import Counter
 
 import requests
 
-from tests.fault.conftest import (label_log, labeled_bits, labels_by_id, make_random_pool, pool_meta,
-                                  teach_through)
+from tests.fault.conftest import label_log, labeled_bits, labels_by_id, make_random_pool, pool_meta, teach_through
 
 N_ITEMS, N_CLIENTS, IDS_PER_CALL = 40_000, 8, 5
 CLASSES = ["a", "b", "c"]
@@ -34,11 +34,14 @@ class BatchTeacher(threading.Thread):
         for start in range(0, len(self.ids) - IDS_PER_CALL + 1, IDS_PER_CALL):
             if self.stop.is_set():
                 break
-            ids = self.ids[start:start + IDS_PER_CALL]
+            ids = self.ids[start : start + IDS_PER_CALL]
             call = {"ids": tuple(ids), "labels": tuple(label_of(i) for i in ids), "phase": self.clock()}
             try:
-                answer = session.post(f"{self.url}/v1/pools/{self.pool_id}/teach", timeout=30, json={
-                    "labels": [{"id": i, "label": label} for i, label in zip(call["ids"], call["labels"])]})
+                answer = session.post(
+                    f"{self.url}/v1/pools/{self.pool_id}/teach",
+                    timeout=30,
+                    json={"labels": [{"id": i, "label": label} for i, label in zip(call["ids"], call["labels"])]},
+                )
                 call.update(status=answer.status_code, body=answer.json() if answer.content else None)
             except requests.RequestException as error:
                 call.update(status=None, error=type(error).__name__)
@@ -74,14 +77,14 @@ def test_an_api_process_killed_during_teach_calls_applies_each_call_whole_or_not
         phase[0] = "down"
         stack.start_api()
 
-    teachers = teach_through(kill_the_api, lambda ids, when: BatchTeacher(url, pool_id, ids, when),
-                             N_ITEMS, N_CLIENTS, acked_each_side=200)
+    teachers = teach_through(
+        kill_the_api, lambda ids, when: BatchTeacher(url, pool_id, ids, when), N_ITEMS, N_CLIENTS, acked_each_side=200
+    )
     calls = {c["ids"]: c for t in teachers for c in t.calls}
     assert len(calls) == sum(len(t.calls) for t in teachers)
     cut = [c for c in calls.values() if c["phase"] == "before" and c["status"] is None]
     assert cut, "no call was in flight when the API died; the kill came too late or too early"
-    assert all(c["status"] in (202, None) for c in calls.values()), \
-        Counter(c["status"] for c in calls.values())
+    assert all(c["status"] in (202, None) for c in calls.values()), Counter(c["status"] for c in calls.values())
 
     redis = stack.redis()
     log = label_log(redis, pool_id)
@@ -107,8 +110,7 @@ def test_an_api_process_killed_during_teach_calls_applies_each_call_whole_or_not
             assert tuple(labels[i] for i in ids) == call["labels"], call
     # Every acknowledged call is there, under the labels_version its answer named.
     version_of = {tuple(e["ids"]): e["labels_version"] for e in log}
-    lost = [c for c in calls.values()
-            if c["status"] == 202 and version_of.get(c["ids"]) != c["body"]["labels_version"]]
+    lost = [c for c in calls.values() if c["status"] == 202 and version_of.get(c["ids"]) != c["body"]["labels_version"]]
     assert lost == [], f"{len(lost)} acknowledged calls are missing or under another version, e.g. {lost[:3]}"
     assert [e["labels_version"] for e in log] == list(range(1, int(meta["labels_version"]) + 1))
     status = requests.get(f"{url}/v1/pools/{pool_id}", timeout=30).json()
@@ -116,6 +118,8 @@ def test_an_api_process_killed_during_teach_calls_applies_each_call_whole_or_not
     assert sum(status["classes_seen"].values()) == len(labels)
 
     applied_unacked = [c for c in cut if c["ids"] in in_log]
-    print(f"\n{len(calls)} teach calls, {sum(c['status'] == 202 for c in calls.values())} acknowledged, "
-          f"{len(cut)} cut by the kill ({len(applied_unacked)} of them applied), {len(log)} in the log; "
-          f"retrain {status['retrain']}, version {status['version']}, ranked_version {status['ranked_version']}")
+    print(
+        f"\n{len(calls)} teach calls, {sum(c['status'] == 202 for c in calls.values())} acknowledged, "
+        f"{len(cut)} cut by the kill ({len(applied_unacked)} of them applied), {len(log)} in the log; "
+        f"retrain {status['retrain']}, version {status['version']}, ranked_version {status['ranked_version']}"
+    )

@@ -1,5 +1,6 @@
 """Redis SIGKILLed and restarted on its data: no acknowledged label may be lost (AOF with `appendfsync
 always`), no call may be acknowledged that is not recorded, and the service must work again afterwards."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,20 @@ from collections import Counter
 
 import requests
 
-from tests.fault.conftest import (PROBLEM_JSON, RetrainLost, Watch, label_log, labeled_bits, labels_by_id,
-                                  make_random_pool, make_slow_pool, pool_meta, teach, teach_through, wait_until)
+from tests.fault.conftest import (
+    PROBLEM_JSON,
+    RetrainLost,
+    Watch,
+    label_log,
+    labeled_bits,
+    labels_by_id,
+    make_random_pool,
+    make_slow_pool,
+    pool_meta,
+    teach,
+    teach_through,
+    wait_until,
+)
 
 N_ITEMS, N_CLIENTS = 20_000, 4
 OUTAGE_S = 3.0
@@ -34,10 +47,16 @@ class Teacher(threading.Thread):
             label = "pos" if int(item_id[1:]) % 3 else "neg"
             call = {"id": item_id, "label": label, "phase": self.clock()}
             try:
-                answer = session.post(f"{self.url}/v1/pools/{self.pool_id}/teach", timeout=30,
-                                      json={"labels": [{"id": item_id, "label": label}]})
-                call.update(status=answer.status_code, content_type=answer.headers.get("Content-Type", ""),
-                            body=answer.json() if answer.content else None)
+                answer = session.post(
+                    f"{self.url}/v1/pools/{self.pool_id}/teach",
+                    timeout=30,
+                    json={"labels": [{"id": item_id, "label": label}]},
+                )
+                call.update(
+                    status=answer.status_code,
+                    content_type=answer.headers.get("Content-Type", ""),
+                    body=answer.json() if answer.content else None,
+                )
             except requests.RequestException as error:
                 call.update(status=None, error=type(error).__name__)
             self.calls.append(call)
@@ -61,14 +80,18 @@ def test_every_acknowledged_label_survives_a_redis_restart_mid_teach(make_stack)
         time.sleep(OUTAGE_S)
         stack.start_redis(appendfsync="always")
 
-    teachers = teach_through(crash_redis, lambda ids, when: Teacher(url, pool_id, ids, when),
-                             N_ITEMS, N_CLIENTS, acked_each_side=150)
+    teachers = teach_through(
+        crash_redis, lambda ids, when: Teacher(url, pool_id, ids, when), N_ITEMS, N_CLIENTS, acked_each_side=150
+    )
     calls = [c for t in teachers for c in t.calls]
 
     # During the outage a call may fail, but only as a 5xx problem or a broken connection; never a 4xx
     # (a 404 would mean the pool vanished) and never a 2xx other than 202.
-    wrong = [c for c in calls if not (c["status"] == 202 or c["status"] is None
-                                      or (c["status"] >= 500 and c["content_type"] == PROBLEM_JSON))]
+    wrong = [
+        c
+        for c in calls
+        if not (c["status"] == 202 or c["status"] is None or (c["status"] >= 500 and c["content_type"] == PROBLEM_JSON))
+    ]
     assert wrong == [], wrong[:5]
     assert any(c["status"] != 202 for c in calls), "no call noticed the outage: the test proved nothing"
 
@@ -97,10 +120,12 @@ def test_every_acknowledged_label_survives_a_redis_restart_mid_teach(make_stack)
     outcomes = Counter((c["phase"], c["status"] if c["status"] else c["error"]) for c in calls)
     twice = [i for i, n in Counter(i for e in log for i in e["ids"]).items() if n > 1]
     unacked_but_recorded = [c for c in calls if c["status"] != 202 and c["id"] in labels]
-    print(f"\n{len(calls)} teach calls: {dict(sorted(outcomes.items(), key=str))}; "
-          f"{len(ok)} acknowledged, {len(labels)} labels recorded, {len(unacked_but_recorded)} recorded "
-          f"without a 202, {len(twice)} ids logged twice: {twice[:5]}; workers alive: "
-          f"{[w.poll() is None for w in stack.workers]}")
+    print(
+        f"\n{len(calls)} teach calls: {dict(sorted(outcomes.items(), key=str))}; "
+        f"{len(ok)} acknowledged, {len(labels)} labels recorded, {len(unacked_but_recorded)} recorded "
+        f"without a 202, {len(twice)} ids logged twice: {twice[:5]}; workers alive: "
+        f"{[w.poll() is None for w in stack.workers]}"
+    )
 
 
 class WorkerQuit(AssertionError):

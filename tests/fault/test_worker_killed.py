@@ -6,6 +6,7 @@ refresh renews its pool's running mark every few seconds, so a killed worker's m
 10 s, and every worker's sweeper then finds the pool behind its labels with nothing queued or running
 and asks for the refresh again.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,16 @@ import time
 
 import requests
 
-from tests.fault.conftest import (RetrainLost, Watch, label_log, labels_by_id, make_random_pool, make_slow_pool,
-                                  teach, wait_until)
+from tests.fault.conftest import (
+    RetrainLost,
+    Watch,
+    label_log,
+    labels_by_id,
+    make_random_pool,
+    make_slow_pool,
+    teach,
+    wait_until,
+)
 
 RECOVERY_DEADLINE_S = 30.0
 """How long after the kill the pool may take to be up to date again, its retrain included (2-8 s here)."""
@@ -29,8 +38,9 @@ def _kill_the_worker_running(stack, redis, watch: Watch) -> tuple[dict, str]:
     """Waits until the pool's retrain runs, finds its worker in RQ's registry and SIGKILLs it."""
     from rq import Worker
 
-    running = wait_until(lambda: (s := watch.status())["retrain"]["running"] and s, 20,
-                         "the retrain to start", interval=0.02)
+    running = wait_until(
+        lambda: (s := watch.status())["retrain"]["running"] and s, 20, "the retrain to start", interval=0.02
+    )
     job_id = running["retrain"]["running_job_id"]
     holders = [w for w in Worker.all(connection=redis) if w.get_current_job_id() == job_id]
     assert len(holders) == 1, f"RQ names {len(holders)} workers running {job_id}"
@@ -52,14 +62,16 @@ def _rq_state(redis, job_id: str) -> str:
 
     job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
     registry = StartedJobRegistry(job.origin, connection=redis, serializer=JSONSerializer)
-    expiries = [score for key, score in redis.zrange(registry.key, 0, -1, withscores=True)
-                if key.decode().startswith(job_id + ":")]
+    expiries = [
+        score
+        for key, score in redis.zrange(registry.key, 0, -1, withscores=True)
+        if key.decode().startswith(job_id + ":")
+    ]
     due = f"{min(expiries) - time.time():.0f} s from now" if expiries else "not in the StartedJobRegistry"
     return f"{job.get_status().value}, abandoned (then retried at a worker's maintenance pass) {due}"
 
 
-def _assert_every_label_present(redis, watch: Watch, pool_id: str, taught: list[tuple[str, str]],
-                                n_calls: int):
+def _assert_every_label_present(redis, watch: Watch, pool_id: str, taught: list[tuple[str, str]], n_calls: int):
     status = watch.status()
     assert status["n_labeled"] == len(taught)
     assert status["labels_version"] == n_calls
@@ -99,7 +111,8 @@ def test_a_worker_killed_mid_retrain_does_not_lose_the_retrain(make_stack):
             f"{RECOVERY_DEADLINE_S:.0f} s after the kill the pool is still behind its labels: "
             f"version {status['version']}, ranked_version {status['ranked_version']}, "
             f"labels_version {status['labels_version']}, model_version {status['model_version']}, "
-            f"retrain {status['retrain']}; in RQ the killed job is {_rq_state(redis, killed_job)}")
+            f"retrain {status['retrain']}; in RQ the killed job is {_rq_state(redis, killed_job)}"
+        )
     assert final["n_labeled"] == len(taught)
     _assert_every_label_present(redis, watch, pool_id, taught, n_calls=1)
 
@@ -128,11 +141,12 @@ def _dequeue_as_a_worker_would(redis, env: dict) -> str:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
+    from sieve.job_queue import worker_queues
     from sieve.settings import Settings
-    from sieve.workers.queue import worker_queues
 
-    taken = Queue.dequeue_any(worker_queues(redis, Settings.from_env(env)), None, connection=redis,
-                              serializer=JSONSerializer)
+    taken = Queue.dequeue_any(
+        worker_queues(redis, Settings.from_env(env)), None, connection=redis, serializer=JSONSerializer
+    )
     assert taken is not None, "no refresh job was queued"
     return taken[0].id
 
@@ -152,8 +166,8 @@ def test_a_refresh_whose_worker_died_right_after_dequeue_is_asked_again(make_sta
     stack.start_worker()
     recovered = watch.wait_up_to_date(LOST_JOB_DEADLINE_S)
     assert recovered is not None, (
-        f"{LOST_JOB_DEADLINE_S:.0f} s after a worker started, the pool is still behind its labels: "
-        f"{watch.status()}")
+        f"{LOST_JOB_DEADLINE_S:.0f} s after a worker started, the pool is still behind its labels: {watch.status()}"
+    )
     assert recovered["model_version"] == recovered["labels_version"] == 1
     job = requests.get(f"{stack.api_url}/v1/jobs/{lost_job}", timeout=10).json()
     assert job["status"] == "failed", job

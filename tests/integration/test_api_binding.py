@@ -1,4 +1,5 @@
 """`sieve api` keeps an API without keys (auth off) off every address but loopback unless told otherwise."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 from sieve.embedded import free_port
 from sieve.storage.api_keys import ApiKeys
-from tests.stack import wait_until, _answers
+from tests.stack import _answers, wait_until
 
 
 def _api(env, *args) -> list[str]:
@@ -15,8 +16,9 @@ def _api(env, *args) -> list[str]:
 
 def test_api_refuses_a_public_address_while_no_api_key_exists(service_env, redis):
     assert not ApiKeys(redis).required()
-    result = subprocess.run(_api(service_env, "--host", "0.0.0.0"), env=service_env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        _api(service_env, "--host", "0.0.0.0"), env=service_env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "no API keys exist" in result.stderr and "--allow-anonymous" in result.stderr, result.stderr
 

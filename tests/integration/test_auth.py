@@ -1,4 +1,5 @@
 """API keys and tenants: every endpoint but health needs a key once keys exist; no tenant sees another's pool."""
+
 from __future__ import annotations
 
 import base64
@@ -22,19 +23,33 @@ from tests.stack import running_service
 def keyed(tmp_path_factory):
     """A Sieve of its own (auth switches on for its whole Redis), with keys for two tenants."""
     server = EmbeddedRedis(tmp_path_factory.mktemp("auth-redis")).start()
-    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET,
-           "SIEVE_LABELSTUDIO_ORIGINS": "http://localhost:8080"}  # the hostname of the captured setup
+    env = {
+        **os.environ,
+        "REDIS_URL": server.url,
+        "SIEVE_SECRET_KEY": SECRET,
+        "SIEVE_LABELSTUDIO_ORIGINS": "http://localhost:8080",
+    }  # the hostname of the captured setup
     try:
         with running_service(env, tmp_path_factory.mktemp("auth-logs"), workers=1) as url:
             anonymous = ApiClient(url)
             open_pool = anonymous.create_pool(name="made while auth was off")
             tokens = {}
             for tenant in ("acme", "globex"):
-                made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
-                                      env=env, capture_output=True, text=True, check=True)
+                made = subprocess.run(
+                    [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 tokens[tenant] = made.stdout.strip().rsplit(" ", 1)[-1]
-            yield {"url": url, "redis": Redis.from_url(server.url), "tokens": tokens, "open_pool": open_pool,
-                   "env": env}
+            yield {
+                "url": url,
+                "redis": Redis.from_url(server.url),
+                "tokens": tokens,
+                "open_pool": open_pool,
+                "env": env,
+            }
     finally:
         server.stop()
 
@@ -64,8 +79,13 @@ def test_redis_keeps_only_digests_of_the_keys(keyed):
 def test_without_a_key_every_endpoint_but_health_is_a_401(keyed):
     api = client(keyed, None)
     wait_for_auth(api)
-    for method, path in [("GET", "/v1/pools"), ("POST", "/v1/pools"), ("GET", f"/v1/pools/{keyed['open_pool']}"),
-                         ("GET", f"/v1/pools/{keyed['open_pool']}/query"), ("GET", "/v1/jobs/refresh-00-1")]:
+    for method, path in [
+        ("GET", "/v1/pools"),
+        ("POST", "/v1/pools"),
+        ("GET", f"/v1/pools/{keyed['open_pool']}"),
+        ("GET", f"/v1/pools/{keyed['open_pool']}/query"),
+        ("GET", "/v1/jobs/refresh-00-1"),
+    ]:
         answer = api.request(method, path, json={} if method == "POST" else None)
         assert answer.status_code == 401, (method, path)
         assert answer.headers["Content-Type"] == "application/problem+json"
@@ -82,14 +102,21 @@ def test_a_wrong_key_is_a_401(keyed, header):
 
 def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_list(keyed):
     acme, globex = client(keyed, "acme"), client(keyed, "globex")
-    pool = acme.create_pool(items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
-                            labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}])
+    pool = acme.create_pool(
+        items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
+        labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}],
+    )
     taught = acme.teach(pool, [("a", "x")])
-    for method, path, body in [("GET", "", None), ("DELETE", "", None), ("GET", "/query", None),
-                               ("POST", "/teach", {"labels": [{"id": "a", "label": "y"}]}),
-                               ("POST", "/items", {"items": [{"id": "c", "features": [2.0]}]}),
-                               ("POST", "/predict", {"ids": ["a"]}), ("POST", "/release", {"ids": ["a"]}),
-                               ("PATCH", "", {"stopping": {"budget": 1, "enforce_budget": True}})]:
+    for method, path, body in [
+        ("GET", "", None),
+        ("DELETE", "", None),
+        ("GET", "/query", None),
+        ("POST", "/teach", {"labels": [{"id": "a", "label": "y"}]}),
+        ("POST", "/items", {"items": [{"id": "c", "features": [2.0]}]}),
+        ("POST", "/predict", {"ids": ["a"]}),
+        ("POST", "/release", {"ids": ["a"]}),
+        ("PATCH", "", {"stopping": {"budget": 1, "enforce_budget": True}}),
+    ]:
         answer = globex.request(method, f"/v1/pools/{pool}{path}", json=body)
         assert answer.status_code == 404, (method, path)
         assert answer.json()["field"] == "pool_id"
@@ -103,8 +130,10 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
 
 def test_a_deleted_pools_jobs_are_a_404_to_every_tenant(keyed):
     acme, globex = client(keyed, "acme"), client(keyed, "globex")
-    pool = acme.create_pool(items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
-                            labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}])
+    pool = acme.create_pool(
+        items=[{"id": "a", "features": [0.0]}, {"id": "b", "features": [1.0]}],
+        labels=[{"id": "a", "label": "x"}, {"id": "b", "label": "y"}],
+    )
     acme.wait_idle(pool)
     job = acme.teach(pool, [("a", "x")])["job_id"]
     assert job and acme.get(f"/v1/jobs/{job}").status_code == 200
@@ -116,23 +145,32 @@ def test_a_deleted_pools_jobs_are_a_404_to_every_tenant(keyed):
 
 
 def test_the_same_idempotency_key_in_two_tenants_makes_two_pools(keyed):
-    made = {tenant: client(keyed, tenant).post("/v1/pools", json={"name": "n"}, headers={"Idempotency-Key": "k1"})
-            for tenant in ("acme", "globex")}
+    made = {
+        tenant: client(keyed, tenant).post("/v1/pools", json={"name": "n"}, headers={"Idempotency-Key": "k1"})
+        for tenant in ("acme", "globex")
+    }
     assert made["acme"].json()["pool_id"] != made["globex"].json()["pool_id"]
 
 
 def test_a_revoked_key_is_refused_and_auth_stays_on(keyed):
     env = keyed["env"]
-    made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech"],
-                          env=env, capture_output=True, text=True, check=True).stdout.split()
+    made = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     key_id, token = made[1], made[-1]
     api = ApiClient(keyed["url"])
     assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    listed = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "list"], env=env, capture_output=True,
-                            text=True, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "list"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert key_id in listed and token not in listed
-    subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "revoke", key_id], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "revoke", key_id], env=env, check=True, capture_output=True
+    )
     assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
@@ -143,11 +181,15 @@ def test_label_studio_authenticates_with_a_key_as_its_basic_auth_password(keyed)
     refused = api.post("/labelstudio/setup", json=setup)
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
     assert api.get("/labelstudio/health").status_code == 200  # Label Studio's connection check
-    basic = {tenant: {"Authorization": "Basic " + base64.b64encode(f"ls:{token}".encode()).decode()}
-             for tenant, token in keyed["tokens"].items()}
+    basic = {
+        tenant: {"Authorization": "Basic " + base64.b64encode(f"ls:{token}".encode()).decode()}
+        for tenant, token in keyed["tokens"].items()
+    }
     assert api.post("/labelstudio/setup", json=setup, headers=basic["acme"]).status_code == 200
-    names = {tenant: [p["name"] for p in client(keyed, tenant).get("/v1/pools").json()["pools"]]
-             for tenant in ("acme", "globex")}
+    names = {
+        tenant: [p["name"] for p in client(keyed, tenant).get("/v1/pools").json()["pools"]]
+        for tenant in ("acme", "globex")
+    }
     assert "Label Studio project 1" in names["acme"] and "Label Studio project 1" not in names["globex"]
     created = one("05_update_training_delete.jsonl", "/webhook", "ANNOTATION_CREATED")["body"]
     assert api.post("/labelstudio/webhook", json=created, headers=basic["globex"]).json()["status"] == "ignored"
@@ -161,8 +203,13 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     globex = client(keyed, "globex")  # its key was created without the flag
     wait_for_auth(globex)
     assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
-    made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech",
-                           "--adopt-unowned"], env=keyed["env"], capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech", "--adopt-unowned"],
+        env=keyed["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key_line, adopted_line = made.stdout.strip().splitlines()
     assert adopted_line == "adopted 1 pools made while auth was off into tenant 'initech'"
     initech = ApiClient(keyed["url"])
@@ -174,6 +221,11 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
     assert open_pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
     # Nothing is left unowned, so a second adoption takes nothing.
-    again = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "umbrella",
-                            "--adopt-unowned"], env=keyed["env"], capture_output=True, text=True, check=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "umbrella", "--adopt-unowned"],
+        env=keyed["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert again.stdout.strip().splitlines()[-1] == "adopted 0 pools made while auth was off into tenant 'umbrella'"

@@ -1,4 +1,5 @@
 """Bad input over real HTTP: a 4xx problem+json naming the field at fault, and the pool left as it was."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,12 @@ def pool(api):
     """Forty 4-d items in two blobs, classes neg/pos, one label of each, a model and a ranking built."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-2, 1, size=(20, 4)), rng.normal(2, 1, size=(20, 4))])
-    pool_id = api.create_pool(items=items_of(X), classes=["neg", "pos"], random_state=0,
-                              labels=[{"id": "i0", "label": "neg"}, {"id": "i39", "label": "pos"}])
+    pool_id = api.create_pool(
+        items=items_of(X),
+        classes=["neg", "pos"],
+        random_state=0,
+        labels=[{"id": "i0", "label": "neg"}, {"id": "i39", "label": "pos"}],
+    )
     api.wait_idle(pool_id)
     return pool_id
 
@@ -47,8 +52,18 @@ def snapshot(api: ApiClient, redis, pool_id: str) -> dict:
     predicted = api.post(f"/v1/pools/{pool_id}/predict", json={"ids": ALL_IDS})
     assert predicted.status_code == 200, predicted.text
     return {
-        "status": {key: status[key] for key in ("n_items", "n_labeled", "labels_version", "version", "dimension",
-                                                "classes_seen", "model_version")},
+        "status": {
+            key: status[key]
+            for key in (
+                "n_items",
+                "n_labeled",
+                "labels_version",
+                "version",
+                "dimension",
+                "classes_seen",
+                "model_version",
+            )
+        },
         "log": redis.xlen(f"sieve:{{{pool_id}}}:log"),
         "unlabeled": sorted(item["id"] for item in api.query(pool_id, k=1000, lease_seconds=0)["items"]),
         "predictions": predicted.json()["predictions"],
@@ -71,6 +86,7 @@ def raw(api: ApiClient, method: str, path: str, text: str | bytes) -> requests.R
 
 # -- the body itself ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/v1/pools/{pool}/items", "/v1/pools/{pool}/teach", "/v1/pools/{pool}/predict"])
 def test_malformed_json_body_is_a_400_naming_the_body_and_pool_is_unchanged(api, redis, pool, path):
     before = snapshot(api, redis, pool)
@@ -84,13 +100,18 @@ def test_malformed_json_body_on_create_is_a_400_and_creates_no_pool(api, pool):
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("text/plain", '{"labels": [{"id": "i1", "label": "neg"}]}'),
-    ("application/x-www-form-urlencoded", "labels=i1"),
-    (None, b'{"labels": [{"id": "i1", "label": "neg"}]}'),
-], ids=["text-plain", "form-encoded", "no-content-type"])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("text/plain", '{"labels": [{"id": "i1", "label": "neg"}]}'),
+        ("application/x-www-form-urlencoded", "labels=i1"),
+        (None, b'{"labels": [{"id": "i1", "label": "neg"}]}'),
+    ],
+    ids=["text-plain", "form-encoded", "no-content-type"],
+)
 def test_a_body_that_is_not_declared_json_is_a_415_naming_the_content_type_and_nothing_is_recorded(
-        api, redis, pool, content_type, body):
+    api, redis, pool, content_type, body
+):
     before = snapshot(api, redis, pool)
     headers = {"Content-Type": content_type} if content_type else {}
     answer = api.post(f"/v1/pools/{pool}/teach", data=body, headers=headers)
@@ -104,8 +125,9 @@ def test_a_form_encoded_create_is_a_415_and_creates_no_pool(api, pool):
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("body", ['[{"id": "i1", "label": "neg"}]', '"labels"', "null", "42"],
-                         ids=["array", "string", "null", "number"])
+@pytest.mark.parametrize(
+    "body", ['[{"id": "i1", "label": "neg"}]', '"labels"', "null", "42"], ids=["array", "string", "null", "number"]
+)
 def test_a_json_body_that_is_not_an_object_is_a_422_naming_the_body_and_nothing_is_recorded(api, redis, pool, body):
     before = snapshot(api, redis, pool)
     assert_problem(raw(api, "POST", f"/v1/pools/{pool}/teach", body), 422, "body")
@@ -119,8 +141,11 @@ def test_a_create_body_that_is_not_an_object_is_a_422_and_creates_no_pool(api, p
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000, '{"random_state": 1' + "0" * 5000 + "}"],
-                         ids=["nested-100000-deep", "integer-of-5001-digits"])
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000 + "]" * 100_000, '{"random_state": 1' + "0" * 5000 + "}"],
+    ids=["nested-100000-deep", "integer-of-5001-digits"],
+)
 def test_json_that_python_cannot_decode_is_a_400_naming_the_body_not_a_500(api, pool, body):
     before = pool_ids(api)
     assert_problem(raw(api, "POST", "/v1/pools", body), 400, "body")
@@ -128,6 +153,7 @@ def test_json_that_python_cannot_decode_is_a_400_naming_the_body_not_a_500(api, 
 
 
 # -- features -------------------------------------------------------------------------------------------------
+
 
 def _new_items(n: int = 5, dim: int = 4) -> list[dict]:
     return [{"id": f"new{i}", "features": [0.5] * dim} for i in range(n)]
@@ -154,8 +180,11 @@ def test_nan_feature_in_a_new_pool_is_rejected_naming_the_item_and_creates_no_po
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("value", ["1e39", "-1e39", "1" + "0" * 39, "1" + "0" * 400],
-                         ids=["float-1e39", "float-minus-1e39", "integer-1e39", "integer-1e400"])
+@pytest.mark.parametrize(
+    "value",
+    ["1e39", "-1e39", "1" + "0" * 39, "1" + "0" * 400],
+    ids=["float-1e39", "float-minus-1e39", "integer-1e39", "integer-1e400"],
+)
 def test_a_feature_beyond_float32_range_is_rejected_naming_the_item_and_pool_is_unchanged(api, redis, pool, value):
     before = snapshot(api, redis, pool)
     items = _new_items()
@@ -166,8 +195,9 @@ def test_a_feature_beyond_float32_range_is_rejected_naming_the_item_and_pool_is_
     assert_not_in_pool(api, pool, ["new0"])
 
 
-@pytest.mark.parametrize("value", ["0.5", None, True, False, [0.5], {"v": 0.5}],
-                         ids=["string", "null", "true", "false", "list", "object"])
+@pytest.mark.parametrize(
+    "value", ["0.5", None, True, False, [0.5], {"v": 0.5}], ids=["string", "null", "true", "false", "list", "object"]
+)
 def test_a_non_number_inside_features_is_rejected_naming_the_item_and_pool_is_unchanged(api, redis, pool, value):
     before = snapshot(api, redis, pool)
     items = _new_items()
@@ -178,8 +208,7 @@ def test_a_non_number_inside_features_is_rejected_naming_the_item_and_pool_is_un
     assert_not_in_pool(api, pool, ["new0"])
 
 
-def test_ragged_features_in_one_request_are_rejected_naming_the_first_odd_item_and_pool_is_unchanged(
-        api, redis, pool):
+def test_ragged_features_in_one_request_are_rejected_naming_the_first_odd_item_and_pool_is_unchanged(api, redis, pool):
     before = snapshot(api, redis, pool)
     items = _new_items()
     items[2]["features"] = [0.5] * 3
@@ -198,8 +227,9 @@ def test_ragged_features_in_a_new_pool_are_rejected_and_create_no_pool(api, pool
 
 def test_features_of_another_dimension_than_the_pools_are_rejected_and_pool_is_unchanged(api, redis, pool):
     before = snapshot(api, redis, pool)
-    body = assert_problem(api.post(f"/v1/pools/{pool}/items", json={"items": _new_items(dim=5)}), 422,
-                          "items[0].features")
+    body = assert_problem(
+        api.post(f"/v1/pools/{pool}/items", json={"items": _new_items(dim=5)}), 422, "items[0].features"
+    )
     assert "dimension 4" in body["errors"][0]["message"]
     assert snapshot(api, redis, pool) == before
     assert_not_in_pool(api, pool, ["new0"])
@@ -240,6 +270,7 @@ def test_predict_features_of_another_dimension_are_rejected(api, pool):
 
 # -- ids ------------------------------------------------------------------------------------------------------
 
+
 def test_duplicate_ids_within_one_request_are_rejected_naming_the_second_and_pool_is_unchanged(api, redis, pool):
     before = snapshot(api, redis, pool)
     items = _new_items()
@@ -253,15 +284,17 @@ def test_duplicate_ids_within_one_request_are_rejected_naming_the_second_and_poo
 def test_ids_already_in_the_pool_are_a_409_naming_them_and_nothing_is_added(api, redis, pool):
     before = snapshot(api, redis, pool)
     items = _new_items() + [{"id": "i7", "features": [0.0] * 4}, {"id": "i12", "features": [0.0] * 4}]
-    body = assert_problem(api.post(f"/v1/pools/{pool}/items", json={"items": items}), 409,
-                          f"items[{len(items) - 2}].id")
+    body = assert_problem(
+        api.post(f"/v1/pools/{pool}/items", json={"items": items}), 409, f"items[{len(items) - 2}].id"
+    )
     assert "'i7'" in body["detail"] and "'i12'" in body["detail"]
     assert snapshot(api, redis, pool) == before
     assert_not_in_pool(api, pool, ["new0", "new4"])
 
 
-@pytest.mark.parametrize("bad_id", ["x" * 201, "", 17, None, "\ud800"],
-                         ids=["201-chars", "empty", "number", "null", "lone-surrogate"])
+@pytest.mark.parametrize(
+    "bad_id", ["x" * 201, "", 17, None, "\ud800"], ids=["201-chars", "empty", "number", "null", "lone-surrogate"]
+)
 def test_an_id_that_is_not_1_to_200_characters_of_text_is_rejected_naming_the_item(api, redis, pool, bad_id):
     before = snapshot(api, redis, pool)
     items = _new_items()
@@ -279,36 +312,48 @@ def test_an_id_of_exactly_200_characters_is_accepted(api, pool):
 
 # -- teach ----------------------------------------------------------------------------------------------------
 
+
 def _teach(api, pool, entries) -> requests.Response:
     return api.post(f"/v1/pools/{pool}/teach", json={"labels": entries})
 
 
 def test_unknown_ids_in_teach_are_a_422_naming_them_and_nothing_is_recorded(api, redis, pool):
     before = snapshot(api, redis, pool)
-    body = assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "ghost", "label": "pos"},
-                                             {"id": "phantom", "label": "neg"}]), 422, "labels[1].id")
+    body = assert_problem(
+        _teach(
+            api,
+            pool,
+            [{"id": "i1", "label": "neg"}, {"id": "ghost", "label": "pos"}, {"id": "phantom", "label": "neg"}],
+        ),
+        422,
+        "labels[1].id",
+    )
     assert "'ghost'" in body["detail"] and "'phantom'" in body["detail"] and "'i1'" not in body["detail"]
     assert snapshot(api, redis, pool) == before
 
 
 def test_duplicate_ids_in_one_teach_call_are_rejected_naming_the_second_and_nothing_is_recorded(api, redis, pool):
     before = snapshot(api, redis, pool)
-    body = assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "neg"},
-                                             {"id": "i1", "label": "pos"}]), 422, "labels[2].id")
+    body = assert_problem(
+        _teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "neg"}, {"id": "i1", "label": "pos"}]),
+        422,
+        "labels[2].id",
+    )
     assert "'i1'" in body["errors"][0]["message"]
     assert snapshot(api, redis, pool) == before
 
 
 def test_a_label_outside_the_pools_classes_is_a_422_naming_it_and_nothing_is_recorded(api, redis, pool):
     before = snapshot(api, redis, pool)
-    body = assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "maybe"}]), 422,
-                          "labels[1].label")
+    body = assert_problem(
+        _teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "maybe"}]), 422, "labels[1].label"
+    )
     assert "'maybe'" in body["errors"][0]["message"]
     assert snapshot(api, redis, pool) == before
 
 
 def test_classes_added_to_a_closed_list_are_accepted_by_teach_and_others_still_refused(api, redis, pool):
-    from sieve.storage.pools import PoolStore
+    from sieve.storage.pool_store import PoolStore
 
     PoolStore(redis, pending_ttl_ms=60_000).widen_classes(pool, ["maybe"])
     assert api.status(pool)["classes"] == ["neg", "pos", "maybe"]
@@ -326,31 +371,40 @@ def test_a_pool_stored_before_its_classes_were_kept_encoded_still_refuses_other_
 
 def test_mixing_string_and_integer_labels_is_rejected_naming_the_first_odd_label(api, redis, pool):
     before = snapshot(api, redis, pool)
-    assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "neg"},
-                                      {"id": "i3", "label": 1}]), 422, "labels[2].label")
+    assert_problem(
+        _teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": "neg"}, {"id": "i3", "label": 1}]),
+        422,
+        "labels[2].label",
+    )
     assert snapshot(api, redis, pool) == before
 
 
 def test_mixing_string_and_integer_labels_in_a_new_pool_is_rejected_and_creates_no_pool(api, pool):
     before = pool_ids(api)
     items = _new_items(2)
-    answer = api.post("/v1/pools", json={"items": items, "labels": [{"id": "new0", "label": 0},
-                                                                    {"id": "new1", "label": "one"}]})
+    answer = api.post(
+        "/v1/pools", json={"items": items, "labels": [{"id": "new0", "label": 0}, {"id": "new1", "label": "one"}]}
+    )
     assert_problem(answer, 422, "labels[1].label")
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("label", [1.5, 1.0, True, False, None, ["neg"], {"name": "neg"}, ""],
-                         ids=["float", "integral-float", "true", "false", "null", "list", "object", "empty"])
+@pytest.mark.parametrize(
+    "label",
+    [1.5, 1.0, True, False, None, ["neg"], {"name": "neg"}, ""],
+    ids=["float", "integral-float", "true", "false", "null", "list", "object", "empty"],
+)
 def test_a_label_that_is_not_a_string_or_integer_is_rejected_naming_it(api, redis, pool, label):
     before = snapshot(api, redis, pool)
-    assert_problem(_teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": label}]), 422,
-                   "labels[1].label")
+    assert_problem(
+        _teach(api, pool, [{"id": "i1", "label": "neg"}, {"id": "i2", "label": label}]), 422, "labels[1].label"
+    )
     assert snapshot(api, redis, pool) == before
 
 
-@pytest.mark.parametrize("bad_id", ["x" * 201, "", 17, "\ud800"], ids=["201-chars", "empty", "number",
-                                                                      "lone-surrogate"])
+@pytest.mark.parametrize(
+    "bad_id", ["x" * 201, "", 17, "\ud800"], ids=["201-chars", "empty", "number", "lone-surrogate"]
+)
 def test_a_teach_id_that_is_not_1_to_200_characters_of_text_is_rejected_naming_it(api, redis, pool, bad_id):
     before = snapshot(api, redis, pool)
     text = json.dumps({"labels": [{"id": "i1", "label": "neg"}, {"id": bad_id, "label": "pos"}]})
@@ -372,8 +426,12 @@ def test_a_teach_without_labels_is_rejected_naming_labels(api, redis, pool):
 
 # -- query ----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("k", ["0", "-1", "1001", "1" + "0" * 30, "ten", "2.5", ""],
-                         ids=["zero", "negative", "1001", "1e30", "word", "fraction", "empty"])
+
+@pytest.mark.parametrize(
+    "k",
+    ["0", "-1", "1001", "1" + "0" * 30, "ten", "2.5", ""],
+    ids=["zero", "negative", "1001", "1e30", "word", "fraction", "empty"],
+)
 def test_k_outside_1_to_1000_or_not_an_integer_is_a_422_naming_k(api, pool, k):
     assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": k}), 422, "k")
 
@@ -390,47 +448,69 @@ def test_wait_outside_0_to_30_seconds_or_not_a_number_is_a_422_naming_wait(api, 
 
 # -- the model spec and the create body -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, field", [
-    ({"model": {"type": "svm"}}, "model.type"),
-    ({"model": {"type": 3}}, "model.type"),
-    ({"model": {"params": {"gamma": 1}}}, "model.params.gamma"),
-    ({"model": {"params": {"n_jobs": 4}}}, "model.params.n_jobs"),
-    ({"model": {"type": "random_forest", "params": {"random_state": 1}}}, "model.params.random_state"),
-    ({"model": {"params": {"C": -1}}}, "model.params.C"),
-    ({"model": {"params": {"C": "lots"}}}, "model.params.C"),
-    ({"model": {"type": "random_forest", "params": {"n_estimators": 100_000}}}, "model.params.n_estimators"),
-    ({"model": {"type": "sgd_classifier", "params": {"loss": "hinge"}}}, "model.params.loss"),
-    ({"model": {"params": {"penalty": "l1", "solver": "lbfgs"}}}, "model.params"),
-    ({"model": {"params": {"C": [[[[[1]]]]]}}}, "model.params.C"),
-    ({"model": {"kind": "svm"}}, "model.kind"),
-    ({"model": {"params": [1]}}, "model.params"),
-    ({"model": "svm"}, "model"),
-    ({"model": {"standardize": "yes"}}, "model.standardize"),
-], ids=["unknown-type", "type-not-a-string", "unknown-param", "forbidden-n_jobs", "forbidden-random_state",
-        "C-negative", "C-a-word", "n_estimators-too-many", "sgd-without-probabilities", "l1-with-lbfgs",
-        "param-nested-too-deep", "unknown-model-key", "params-not-an-object", "model-not-an-object",
-        "standardize-not-a-boolean"])
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model": {"type": "svm"}}, "model.type"),
+        ({"model": {"type": 3}}, "model.type"),
+        ({"model": {"params": {"gamma": 1}}}, "model.params.gamma"),
+        ({"model": {"params": {"n_jobs": 4}}}, "model.params.n_jobs"),
+        ({"model": {"type": "random_forest", "params": {"random_state": 1}}}, "model.params.random_state"),
+        ({"model": {"params": {"C": -1}}}, "model.params.C"),
+        ({"model": {"params": {"C": "lots"}}}, "model.params.C"),
+        ({"model": {"type": "random_forest", "params": {"n_estimators": 100_000}}}, "model.params.n_estimators"),
+        ({"model": {"type": "sgd_classifier", "params": {"loss": "hinge"}}}, "model.params.loss"),
+        ({"model": {"params": {"penalty": "l1", "solver": "lbfgs"}}}, "model.params"),
+        ({"model": {"params": {"C": [[[[[1]]]]]}}}, "model.params.C"),
+        ({"model": {"kind": "svm"}}, "model.kind"),
+        ({"model": {"params": [1]}}, "model.params"),
+        ({"model": "svm"}, "model"),
+        ({"model": {"standardize": "yes"}}, "model.standardize"),
+    ],
+    ids=[
+        "unknown-type",
+        "type-not-a-string",
+        "unknown-param",
+        "forbidden-n_jobs",
+        "forbidden-random_state",
+        "C-negative",
+        "C-a-word",
+        "n_estimators-too-many",
+        "sgd-without-probabilities",
+        "l1-with-lbfgs",
+        "param-nested-too-deep",
+        "unknown-model-key",
+        "params-not-an-object",
+        "model-not-an-object",
+        "standardize-not-a-boolean",
+    ],
+)
 def test_a_bad_model_spec_is_a_422_naming_the_model_field_and_creates_no_pool(api, pool, body, field):
     before = pool_ids(api)
     assert_problem(api.post("/v1/pools", json=body), 422, field)
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("leaves", [10 ** 7, 10 ** 18, 10 ** 30])
+@pytest.mark.parametrize("leaves", [10**7, 10**18, 10**30])
 def test_a_forest_with_a_huge_max_leaf_nodes_is_a_422_naming_it_not_a_500_or_gigabytes(api, pool, leaves):
     before = pool_ids(api)
-    body = assert_problem(api.post("/v1/pools", json={"model": {"type": "random_forest",
-                                                                "params": {"max_leaf_nodes": leaves}}}),
-                          422, "model.params.max_leaf_nodes")
+    body = assert_problem(
+        api.post("/v1/pools", json={"model": {"type": "random_forest", "params": {"max_leaf_nodes": leaves}}}),
+        422,
+        "model.params.max_leaf_nodes",
+    )
     assert "1,000" in body["detail"]
     assert pool_ids(api) == before
 
 
 def test_sgd_asked_for_100000_epochs_without_a_tolerance_is_a_422_naming_max_iter(api, pool):
     before = pool_ids(api)
-    body = assert_problem(api.post("/v1/pools", json={"model": {"type": "sgd_classifier",
-                                                                "params": {"max_iter": 100_000, "tol": None}}}),
-                          422, "model.params.max_iter")
+    body = assert_problem(
+        api.post("/v1/pools", json={"model": {"type": "sgd_classifier", "params": {"max_iter": 100_000, "tol": None}}}),
+        422,
+        "model.params.max_iter",
+    )
     assert "1,000" in body["detail"]
     assert pool_ids(api) == before
 
@@ -442,29 +522,50 @@ def test_a_model_param_nested_hundreds_deep_is_a_422_not_a_500(api, pool):
     assert pool_ids(api) == before
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "x", "colour": "red"}, "colour"),
-    ({"name": 5}, "name"),
-    ({"name": "x" * 201}, "name"),
-    ({"name": "\ud800"}, "name"),
-    ({"strategy": "oracle"}, "strategy"),
-    ({"random_state": -1}, "random_state"),
-    ({"random_state": 1.5}, "random_state"),
-    ({"random_state": True}, "random_state"),
-    ({"classes": []}, "classes"),
-    ({"classes": ["a", "a"]}, "classes"),
-    ({"classes": ["a", 1.5]}, "classes[1]"),
-    ({"items": [{"id": "a", "features": [1.0]}], "labels": [{"id": "b", "label": "x"}]}, "labels[0].id"),
-    ({"items": [{"id": "a", "features": [1.0]}], "classes": ["x"], "labels": [{"id": "a", "label": "y"}]},
-     "labels[0].label"),
-    ({"items": [{"id": "a", "features": [1.0], "colour": "red"}]}, "items[0].colour"),
-    ({"items": [{"id": "a"}]}, "items[0].features"),
-    ({"items": ["a"]}, "items[0]"),
-    ({"items": {"a": [1.0]}}, "items"),
-], ids=["unknown-field", "name-not-a-string", "name-too-long", "name-lone-surrogate", "unknown-strategy",
-        "random_state-negative", "random_state-fraction", "random_state-boolean", "classes-empty",
-        "classes-repeated", "class-a-float", "label-of-an-unknown-item", "label-outside-classes",
-        "unknown-item-field", "item-without-features", "item-not-an-object", "items-not-a-list"])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "x", "colour": "red"}, "colour"),
+        ({"name": 5}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "\ud800"}, "name"),
+        ({"strategy": "oracle"}, "strategy"),
+        ({"random_state": -1}, "random_state"),
+        ({"random_state": 1.5}, "random_state"),
+        ({"random_state": True}, "random_state"),
+        ({"classes": []}, "classes"),
+        ({"classes": ["a", "a"]}, "classes"),
+        ({"classes": ["a", 1.5]}, "classes[1]"),
+        ({"items": [{"id": "a", "features": [1.0]}], "labels": [{"id": "b", "label": "x"}]}, "labels[0].id"),
+        (
+            {"items": [{"id": "a", "features": [1.0]}], "classes": ["x"], "labels": [{"id": "a", "label": "y"}]},
+            "labels[0].label",
+        ),
+        ({"items": [{"id": "a", "features": [1.0], "colour": "red"}]}, "items[0].colour"),
+        ({"items": [{"id": "a"}]}, "items[0].features"),
+        ({"items": ["a"]}, "items[0]"),
+        ({"items": {"a": [1.0]}}, "items"),
+    ],
+    ids=[
+        "unknown-field",
+        "name-not-a-string",
+        "name-too-long",
+        "name-lone-surrogate",
+        "unknown-strategy",
+        "random_state-negative",
+        "random_state-fraction",
+        "random_state-boolean",
+        "classes-empty",
+        "classes-repeated",
+        "class-a-float",
+        "label-of-an-unknown-item",
+        "label-outside-classes",
+        "unknown-item-field",
+        "item-without-features",
+        "item-not-an-object",
+        "items-not-a-list",
+    ],
+)
 def test_a_bad_create_body_is_a_422_naming_the_field_and_creates_no_pool(api, pool, body, field):
     before = pool_ids(api)
     assert_problem(raw(api, "POST", "/v1/pools", json.dumps(body)), 422, field)
@@ -473,8 +574,9 @@ def test_a_bad_create_body_is_a_422_naming_the_field_and_creates_no_pool(api, po
 
 # -- size -----------------------------------------------------------------------------------------------------
 
+
 def test_a_body_over_the_configured_maximum_is_a_413_naming_the_body(settings, redis):
-    from sieve.app import create_app
+    from sieve.service.app import create_app
 
     app = create_app(settings.with_overrides(max_content_length=1024 * 1024))
     client = app.test_client()
@@ -506,16 +608,21 @@ def test_a_body_over_64_mib_is_a_413_over_real_http(api, pool):
 
 # -- unknown pools and jobs -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", "", None),
-    ("DELETE", "", None),
-    ("POST", "/items", {"items": [{"id": "a", "features": [0.0] * 4}]}),
-    ("GET", "/query", None),
-    ("POST", "/teach", {"labels": [{"id": "a", "label": "neg"}]}),
-    ("POST", "/predict", {"features": [[0.0] * 4]}),
-    ("POST", "/predict", {"ids": ["a"]}),
-    ("POST", "/release", {"ids": ["a"]}),
-], ids=["status", "delete", "add-items", "query", "teach", "predict-features", "predict-ids", "release"])
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "", None),
+        ("DELETE", "", None),
+        ("POST", "/items", {"items": [{"id": "a", "features": [0.0] * 4}]}),
+        ("GET", "/query", None),
+        ("POST", "/teach", {"labels": [{"id": "a", "label": "neg"}]}),
+        ("POST", "/predict", {"features": [[0.0] * 4]}),
+        ("POST", "/predict", {"ids": ["a"]}),
+        ("POST", "/release", {"ids": ["a"]}),
+    ],
+    ids=["status", "delete", "add-items", "query", "teach", "predict-features", "predict-ids", "release"],
+)
 def test_an_unknown_pool_is_a_404_naming_pool_id_on_every_endpoint(api, pool, method, path, body):
     before = pool_ids(api)
     answer = api.request(method, f"/v1/pools/0123456789abcdef{path}", json=body)
@@ -530,14 +637,16 @@ def test_an_unknown_job_is_a_404_naming_job_id(api):
 
 # -- predict --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("body", [{}, {"features": [[0.0] * 4], "ids": ["i1"]}], ids=["neither", "both"])
 def test_predict_needs_exactly_one_of_features_or_ids(api, pool, body):
     body = assert_problem(api.post(f"/v1/pools/{pool}/predict", json=body), 422, "features")
     assert "exactly one of features, texts or ids" in body["errors"][0]["message"]
 
 
-@pytest.mark.parametrize("bad_id", ["x" * 201, "", 17, "\ud800"], ids=["201-chars", "empty", "number",
-                                                                      "lone-surrogate"])
+@pytest.mark.parametrize(
+    "bad_id", ["x" * 201, "", 17, "\ud800"], ids=["201-chars", "empty", "number", "lone-surrogate"]
+)
 def test_predict_with_an_id_that_is_not_1_to_200_characters_of_text_is_a_422_naming_it(api, pool, bad_id):
     text = json.dumps({"ids": ["i1", bad_id]})
     assert_problem(raw(api, "POST", f"/v1/pools/{pool}/predict", text), 422, "ids[1]")
@@ -545,24 +654,32 @@ def test_predict_with_an_id_that_is_not_1_to_200_characters_of_text_is_a_422_nam
 
 def test_predict_with_unknown_ids_is_a_422_naming_them(api, redis, pool):
     before = snapshot(api, redis, pool)
-    body = assert_problem(api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i1", "ghost", "i2", "phantom"]}),
-                          422, "ids[1]")
+    body = assert_problem(
+        api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i1", "ghost", "i2", "phantom"]}), 422, "ids[1]"
+    )
     assert "'ghost'" in body["detail"] and "'phantom'" in body["detail"] and "'i1'" not in body["detail"]
     assert snapshot(api, redis, pool) == before
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"lease_seconds": -1}, "lease_seconds"), ({"lease_seconds": "nan"}, "lease_seconds"),
-    ({"lease_seconds": 10 ** 6}, "lease_seconds"), ({"annotator": ""}, "annotator"),
-    ({"annotator": "x" * 201}, "annotator")])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"lease_seconds": -1}, "lease_seconds"),
+        ({"lease_seconds": "nan"}, "lease_seconds"),
+        ({"lease_seconds": 10**6}, "lease_seconds"),
+        ({"annotator": ""}, "annotator"),
+        ({"annotator": "x" * 201}, "annotator"),
+    ],
+)
 def test_bad_lease_arguments_are_rejected_naming_them(api, redis, pool, params, field):
     before = snapshot(api, redis, pool)
     assert_problem(api.get(f"/v1/pools/{pool}/query", params=params), 422, field)
     assert snapshot(api, redis, pool) == before
 
 
-@pytest.mark.parametrize("body, field", [({}, "ids"), ({"ids": []}, "ids"), ({"ids": ["i1"], "annotator": ""},
-                                                                            "annotator")])
+@pytest.mark.parametrize(
+    "body, field", [({}, "ids"), ({"ids": []}, "ids"), ({"ids": ["i1"], "annotator": ""}, "annotator")]
+)
 def test_bad_release_bodies_are_rejected_naming_the_field(api, redis, pool, body, field):
     assert_problem(api.post(f"/v1/pools/{pool}/release", json=body), 422, field)
 
@@ -573,11 +690,15 @@ def test_a_path_too_long_for_the_server_is_a_414_problem_naming_the_url(api, len
     assert_problem(answer, 414, "url")
 
 
-@pytest.mark.parametrize("raw, status, field", [
-    (b"GARBAGE\r\n\r\n", 400, "request line"),
-    (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method"),
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431, "headers"),
-], ids=["bad request line", "bad method", "header too large"])
+@pytest.mark.parametrize(
+    "raw, status, field",
+    [
+        (b"GARBAGE\r\n\r\n", 400, "request line"),
+        (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method"),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431, "headers"),
+    ],
+    ids=["bad request line", "bad method", "header too large"],
+)
 def test_a_request_the_server_refuses_before_the_app_is_a_problem_naming_its_part(api, raw, status, field):
     address = urlsplit(api.base_url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as connection:

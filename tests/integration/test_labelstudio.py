@@ -1,5 +1,6 @@
 """Label Studio's ML-backend protocol, replayed from requests Label Studio 1.23.2 really sent, against the
 real app (gunicorn), real workers and a real Redis."""
+
 from __future__ import annotations
 
 import copy
@@ -146,20 +147,48 @@ def test_start_training_and_other_events_are_acknowledged(connected):
 
 def test_tasks_created_adds_the_tasks_with_text(connected):
     api = connected
-    body = {"action": "TASKS_CREATED", "project": event("START_TRAINING")["project"],
-            "tasks": [{"id": 101, "data": {"text": "new and shiny"}}, {"id": 102, "data": {"image": "x.png"}},
-                      {"id": 1, "data": {"text": "already there"}}, "not a task", {"id": "103"}]}
+    body = {
+        "action": "TASKS_CREATED",
+        "project": event("START_TRAINING")["project"],
+        "tasks": [
+            {"id": 101, "data": {"text": "new and shiny"}},
+            {"id": 102, "data": {"image": "x.png"}},
+            {"id": 1, "data": {"text": "already there"}},
+            "not a task",
+            {"id": "103"},
+        ],
+    }
     assert webhook(api, body)["added"] == 1
     assert api.status(pool_of(api))["n_items"] == len(PREDICT["tasks"]) + 1
 
 
-@pytest.mark.parametrize("body", [None, [], "text", {}, {"action": 3}, {"action": "ANNOTATION_CREATED"},
-                                  {"action": "ANNOTATION_CREATED", "project": {"id": 1}},
-                                  {"action": "ANNOTATION_CREATED", "project": {"id": 1}, "annotation": "x"},
-                                  {"action": "ANNOTATIONS_DELETED", "project": {"id": 1}, "annotations": [None, {}]},
-                                  {"action": "TASKS_CREATED", "project": 1, "tasks": {"id": 1}}],
-                         ids=["null", "list", "string", "empty", "numeric-action", "no-project", "no-annotation",
-                              "annotation-not-object", "odd-deletions", "tasks-not-list"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "text",
+        {},
+        {"action": 3},
+        {"action": "ANNOTATION_CREATED"},
+        {"action": "ANNOTATION_CREATED", "project": {"id": 1}},
+        {"action": "ANNOTATION_CREATED", "project": {"id": 1}, "annotation": "x"},
+        {"action": "ANNOTATIONS_DELETED", "project": {"id": 1}, "annotations": [None, {}]},
+        {"action": "TASKS_CREATED", "project": 1, "tasks": {"id": 1}},
+    ],
+    ids=[
+        "null",
+        "list",
+        "string",
+        "empty",
+        "numeric-action",
+        "no-project",
+        "no-annotation",
+        "annotation-not-object",
+        "odd-deletions",
+        "tasks-not-list",
+    ],
+)
 def test_a_webhook_of_any_shape_gets_a_2xx(connected, body):
     before = connected.status(pool_of(connected))
     answer = webhook(connected, body)
@@ -210,16 +239,19 @@ def test_a_label_outside_the_config_and_an_unknown_or_deleted_project_are_ignore
     assert webhook(api, event("ANNOTATION_CREATED"))["status"] == "ignored"
 
 
-@pytest.mark.parametrize("path,body,field", [
-    ("/setup", {"project": "1.2", "schema": "<View><Text name='t' value='$t'/></View>"}, "schema"),
-    ("/setup", {"project": "1.2", "schema": "<View"}, "schema"),
-    ("/setup", {"project": "1.2", "schema": '<!DOCTYPE v [<!ENTITY a "b">]><View>&a;</View>'}, "schema"),
-    ("/setup", {"project": None, "schema": SETUP["schema"]}, "project"),
-    ("/setup", ["not", "an", "object"], "body"),
-    ("/predict", {"tasks": "x", "project": PROJECT}, "tasks"),
-    ("/predict", {"tasks": [], "project": "x", "label_config": SETUP["schema"]}, "project"),
-    ("/predict", {"tasks": [{"id": 1}], "project": "5.1", "label_config": 3}, "label_config"),
-])
+@pytest.mark.parametrize(
+    "path,body,field",
+    [
+        ("/setup", {"project": "1.2", "schema": "<View><Text name='t' value='$t'/></View>"}, "schema"),
+        ("/setup", {"project": "1.2", "schema": "<View"}, "schema"),
+        ("/setup", {"project": "1.2", "schema": '<!DOCTYPE v [<!ENTITY a "b">]><View>&a;</View>'}, "schema"),
+        ("/setup", {"project": None, "schema": SETUP["schema"]}, "project"),
+        ("/setup", ["not", "an", "object"], "body"),
+        ("/predict", {"tasks": "x", "project": PROJECT}, "tasks"),
+        ("/predict", {"tasks": [], "project": "x", "label_config": SETUP["schema"]}, "project"),
+        ("/predict", {"tasks": [{"id": 1}], "project": "5.1", "label_config": 3}, "label_config"),
+    ],
+)
 def test_bad_setup_and_predict_calls_are_problems_naming_the_field(api, path, body, field):
     answer = ls(api, "POST", path, body)
     assert answer.status_code == 422, answer.text

@@ -1,4 +1,5 @@
 """SIEVE_LABELSTUDIO_BASIC_AUTH: /labelstudio then needs those credentials, as Label Studio sends them."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,12 @@ def test_the_configured_credentials_open_labelstudio_and_nothing_else_does(guard
     assert answer.status_code == 200 and answer.json()["status"] == "ignored"  # project 2 is not set up
     setup = one("04_repredict_after_version_bump.jsonl", "/setup")["body"]
     assert guarded.post("/labelstudio/setup", json=setup, headers=header).status_code == 200
-    for headers in ({}, {"Authorization": "Basic bWx1c2VyOndyb25n"}, {"Authorization": "Basic !!"},
-                    {"Authorization": "Bearer mlpass"}):
+    for headers in (
+        {},
+        {"Authorization": "Basic bWx1c2VyOndyb25n"},
+        {"Authorization": "Basic !!"},
+        {"Authorization": "Bearer mlpass"},
+    ):
         refused = guarded.post("/labelstudio/setup", json=setup, headers=headers)
         assert refused.status_code == 401, headers
         assert refused.headers["Content-Type"] == "application/problem+json"

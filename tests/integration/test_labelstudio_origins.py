@@ -1,6 +1,7 @@
 """Where Sieve's workers may send requests: only to the Label Studio origins the operator allows
 (SIEVE_LABELSTUDIO_ORIGINS, here the recording servers' origins), never elsewhere, never along a redirect,
 never with another origin's token; and a project's tasks are read in a bounded number of pages."""
+
 from __future__ import annotations
 
 import re
@@ -16,10 +17,12 @@ TASKS = re.compile(r"^/api/tasks/")
 
 def _sync_job(api, redis, pool: str) -> dict:
     """The finished (or failed) job that read the project's tasks after its setup."""
+
     def done():
         ids = [k.decode().split(":")[-1] for k in redis.scan_iter(f"rq:job:lssync-{pool}-*")]
         jobs = [api.get(f"/v1/jobs/{i}").json() for i in ids]
         return next((j for j in jobs if j.get("status") in ("finished", "failed")), None)
+
     return _wait_for(done, "the sync job to end")
 
 
@@ -31,8 +34,12 @@ def _next_push(api, pool: str) -> dict:
     label["task"]["id"] = 1
     assert webhook(api, label)["status"] == "ok"
     job_id = f"lspush-{pool}-{api.wait_idle(pool)['ranked_version']}"
-    return _wait_for(lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
-        api.get(f"/v1/jobs/{job_id}").json()), "the push to end")
+    return _wait_for(
+        lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
+            api.get(f"/v1/jobs/{job_id}").json()
+        ),
+        "the push to end",
+    )
 
 
 def test_an_allowed_origin_is_called_with_its_token(api, redis):
@@ -45,12 +52,31 @@ def test_an_allowed_origin_is_called_with_its_token(api, redis):
         assert redis.hget(f"sieve:{{{pool}}}:labelstudio", "hostname") == fake.url.encode()
 
 
-@pytest.mark.parametrize("hostname", [
-    "{other}", "{allowed}/api/projects/1/?x=", "{allowed}?page=1", "{allowed}#top",
-    "http://user:pass@{allowed_host}", "http://169.254.169.254", "http://169.254.169.254/latest/meta-data/",
-    "file:///etc/passwd", "{allowed}\t"],
-    ids=["another-origin", "a-path", "a-query", "a-fragment", "userinfo", "metadata-address",
-         "metadata-path", "another-scheme", "a-tab"])
+@pytest.mark.parametrize(
+    "hostname",
+    [
+        "{other}",
+        "{allowed}/api/projects/1/?x=",
+        "{allowed}?page=1",
+        "{allowed}#top",
+        "http://user:pass@{allowed_host}",
+        "http://169.254.169.254",
+        "http://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+        "{allowed}\t",
+    ],
+    ids=[
+        "another-origin",
+        "a-path",
+        "a-query",
+        "a-fragment",
+        "userinfo",
+        "metadata-address",
+        "metadata-path",
+        "another-scheme",
+        "a-tab",
+    ],
+)
 def test_a_setup_naming_anything_but_an_allowed_origin_is_a_422_and_nothing_is_called(api, redis, hostname):
     with FakeLabelStudio() as allowed, FakeLabelStudio(allowed=False) as other:
         name = hostname.format(other=other.url, allowed=allowed.url, allowed_host=allowed.url.split("//")[1])
@@ -129,13 +155,29 @@ def test_a_task_text_or_id_longer_than_the_limits_is_not_read_on_any_path(api, r
         pool = pool_of(api)
         assert _sync_job(api, redis, pool)["result"]["added"] == 1  # the sync
         project = event("START_TRAINING")["project"]
-        created = webhook(api, {"action": "TASKS_CREATED", "project": project,
-                                "tasks": [{"id": 3, "data": {"text": LONG}}, {"id": 4, "data": {"text": "ok"}},
-                                          {"id": 10 ** 300, "data": {"text": "an id past MAX_ID_LENGTH"}}]})
+        created = webhook(
+            api,
+            {
+                "action": "TASKS_CREATED",
+                "project": project,
+                "tasks": [
+                    {"id": 3, "data": {"text": LONG}},
+                    {"id": 4, "data": {"text": "ok"}},
+                    {"id": 10**300, "data": {"text": "an id past MAX_ID_LENGTH"}},
+                ],
+            },
+        )
         assert created["added"] == 1  # a webhook
-        predict = ls(api, "POST", "/predict", {"project": SETUP["project"], "label_config": SETUP["schema"],
-                                               "tasks": [{"id": 5, "data": {"text": LONG}},
-                                                         {"id": 6, "data": {"text": "fine"}}]})
+        predict = ls(
+            api,
+            "POST",
+            "/predict",
+            {
+                "project": SETUP["project"],
+                "label_config": SETUP["schema"],
+                "tasks": [{"id": 5, "data": {"text": LONG}}, {"id": 6, "data": {"text": "fine"}}],
+            },
+        )
         assert predict.status_code == 200, predict.text
         assert predict.json()["results"][0]["score"] == 1.0  # unreadable: last in Label Studio's queue
         assert api.status(pool)["n_items"] == 3  # tasks 2, 4 and 6
@@ -162,11 +204,16 @@ def _nested(depth: int) -> str:
 
 # Python parses these in the request, so what reads them afterwards must not recurse.
 @pytest.mark.parametrize("depth", [300, 900])
-@pytest.mark.parametrize("template", [
-    '{"action": %s}', '{"action": "TASKS_CREATED", "project": %s}',
-    '{"action": "TASKS_CREATED", "project": 1, "tasks": [{"id": 1, "data": {"text": %s}}]}',
-    '{"action": "ANNOTATION_CREATED", "project": 1, "annotation": {"id": 1, "task": 1, "result": %s}}'],
-    ids=["action", "project", "task-text", "annotation-result"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"action": %s}',
+        '{"action": "TASKS_CREATED", "project": %s}',
+        '{"action": "TASKS_CREATED", "project": 1, "tasks": [{"id": 1, "data": {"text": %s}}]}',
+        '{"action": "ANNOTATION_CREATED", "project": 1, "annotation": {"id": 1, "task": 1, "result": %s}}',
+    ],
+    ids=["action", "project", "task-text", "annotation-result"],
+)
 def test_a_webhook_nested_as_deep_as_python_parses_is_acknowledged(connected, template, depth):
     body = template % _nested(depth)
     answer = connected.request("POST", "/labelstudio/webhook", data=body, headers={"Content-Type": "application/json"})
@@ -174,13 +221,17 @@ def test_a_webhook_nested_as_deep_as_python_parses_is_acknowledged(connected, te
 
 
 @pytest.mark.parametrize("depth", [300, 900])
-@pytest.mark.parametrize("path, template", [
-    ("/setup", '{"project": "1.1795785340", "schema": "<View/>", "extra_params": %s}'),
-    ("/setup", '{"project": %s, "schema": "<View/>"}'),
-    ("/predict", '{"project": "1.1795785340", "tasks": [{"id": 1, "data": {"text": "x", "more": %s}}]}'),
-    ("/predict", '{"project": "1.1795785340", "tasks": [], "params": %s}'),
-    ("/predict", '{"project": "1.1795785340", "tasks": %s}')],
-    ids=["setup-extra-params", "setup-project", "predict-task-data", "predict-params", "predict-tasks"])
+@pytest.mark.parametrize(
+    "path, template",
+    [
+        ("/setup", '{"project": "1.1795785340", "schema": "<View/>", "extra_params": %s}'),
+        ("/setup", '{"project": %s, "schema": "<View/>"}'),
+        ("/predict", '{"project": "1.1795785340", "tasks": [{"id": 1, "data": {"text": "x", "more": %s}}]}'),
+        ("/predict", '{"project": "1.1795785340", "tasks": [], "params": %s}'),
+        ("/predict", '{"project": "1.1795785340", "tasks": %s}'),
+    ],
+    ids=["setup-extra-params", "setup-project", "predict-task-data", "predict-params", "predict-tasks"],
+)
 def test_setup_and_predict_nested_as_deep_as_python_parses_answer_without_a_500(connected, path, template, depth):
     body = template % _nested(depth)
     answer = connected.request("POST", f"/labelstudio{path}", data=body, headers={"Content-Type": "application/json"})

@@ -1,6 +1,7 @@
 """Label Studio keeps every prediction it is sent: each push deletes the predictions of the pool's earlier model
 versions (Label Studio's DELETE /api/projects/{id}/model-versions/), so that a project holds about one prediction
 per unlabeled task, whatever the number of retrains. Real API, Redis and workers; a recording Label Studio."""
+
 from __future__ import annotations
 
 from tests.integration.test_labelstudio import PREDICT, event, webhook
@@ -42,8 +43,10 @@ def _number(version: str) -> int:
 def _job(api, pool: str, version: str) -> dict:
     """The push job of this model version, once it ended."""
     job = f"lspush-{pool}-{_number(version)}"
-    return _wait_for(lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
-        api.get(f"/v1/jobs/{job}").json()), f"push job {job} to end")
+    return _wait_for(
+        lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(api.get(f"/v1/jobs/{job}").json()),
+        f"push job {job} to end",
+    )
 
 
 def test_each_push_deletes_the_pools_superseded_versions_never_the_current_or_a_foreign_one(api):
@@ -64,9 +67,12 @@ def test_each_push_deletes_the_pools_superseded_versions_never_the_current_or_a_
         assert all(set(r["body"]) == {"model_version"} for r in deletions)
         # A version is deleted only once a newer one is the project's.
         for deletion in deletions:
-            before = fake.requests[:fake.requests.index(deletion)]
-            assert any(_number(r["body"]["model_version"]) > _number(deletion["body"]["model_version"])
-                       for r in before if r["method"] == "PATCH")
+            before = fake.requests[: fake.requests.index(deletion)]
+            assert any(
+                _number(r["body"]["model_version"]) > _number(deletion["body"]["model_version"])
+                for r in before
+                if r["method"] == "PATCH"
+            )
         assert fake.versions == {**FOREIGN, current: fake.versions[current]}
         assert set(_job(api, pool, current)["result"]["pruned"]) <= superseded
 
@@ -96,15 +102,22 @@ def test_a_push_that_a_newer_ranking_overtook_sets_no_version_and_deletes_nothin
     """Two pushes on two workers: the newer one has set its version and deleted the older one's; the older
     push, finishing last, must not point the project back at predictions that are gone."""
     from sieve.labelstudio.client import LabelStudioClient
-    from sieve.storage.labelstudio import LinkStore
-    from sieve.workers.labelstudio import _follow
+    from sieve.storage.link_store import LinkStore
+    from sieve.workers.labelstudio_jobs import _follow
 
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake)
         current = _pushed(api, fake, pool)
         older = _number(current) - 1
         calls = len(fake.requests)
-        answer = _follow(redis, LabelStudioClient(fake.url, "legacy-token-123"), LinkStore(redis).load(pool), pool,
-                         older, f"sieve-{pool[:8]}-{older}", created=2)
+        answer = _follow(
+            redis,
+            LabelStudioClient(fake.url, "legacy-token-123"),
+            LinkStore(redis).load(pool),
+            pool,
+            older,
+            f"sieve-{pool[:8]}-{older}",
+            created=2,
+        )
         assert answer["outcome"] == "superseded" and answer["ranked_version"] == _number(current)
         assert fake.requests[calls:] == []

@@ -1,5 +1,6 @@
 """The live loop: after each retrain a real worker pushes the new predictions to Label Studio (here a small
 real HTTP server that records them) and makes the project follow the new model version."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,10 @@ def _wait_for(check, what: str = "Label Studio to be called"):
 
 def _model_version_set(fake, version: str) -> list:
     """The PATCHes that set the project's model version to `version`, once one came."""
-    return _wait_for(lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}],
-                     f"the project's model version {version}")
+    return _wait_for(
+        lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}],
+        f"the project's model version {version}",
+    )
 
 
 def _settled_version(api, pool: str) -> str:
@@ -82,8 +85,11 @@ def test_tasks_added_later_are_pushed_with_the_next_retrain(api):
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake)
         api.wait_idle(pool)
-        tasks = {"action": "TASKS_CREATED", "project": event("START_TRAINING")["project"],
-                 "tasks": [{"id": 77, "data": {"text": "a late task"}}]}
+        tasks = {
+            "action": "TASKS_CREATED",
+            "project": event("START_TRAINING")["project"],
+            "tasks": [{"id": 77, "data": {"text": "a late task"}}],
+        }
         assert webhook(api, tasks)["added"] == 1
         version = _settled_version(api, pool)
         imports = _wait_for(lambda: _imports(fake, version))
@@ -97,8 +103,11 @@ def test_start_training_queues_the_retrain_a_lost_change_needs(api, redis):
         # A change whose refresh was lost, as when the API dies between its script and its enqueue.
         redis.hincrby(f"sieve:{{{pool}}}:meta", "version", 1)
         answer = webhook(api, event("START_TRAINING"))
-        job = _wait_for(lambda: (lambda j: j if j.get("status") == "finished" else None)(
-            api.get(f"/v1/jobs/{answer['job_id']}").json()))
+        job = _wait_for(
+            lambda: (lambda j: j if j.get("status") == "finished" else None)(
+                api.get(f"/v1/jobs/{answer['job_id']}").json()
+            )
+        )
         assert job["result"]["outcome"] == "retraining" and job["result"]["refresh"].startswith(f"refresh-{pool}-")
         assert api.wait_idle(pool)["ranked_version"] == before["ranked_version"] + 1
 
@@ -107,16 +116,29 @@ def test_setup_reads_the_tasks_and_labels_label_studio_already_has(api):
     with FakeLabelStudio() as fake:
         texts = ["great", "awful", "fine", "superb", "dreadful"] * 110  # 550 tasks: two pages
         fake.tasks = [{"id": i + 1, "data": {"text": f"{t} {i}"}, "annotations": []} for i, t in enumerate(texts)]
-        fake.tasks[0]["annotations"] = [{"id": 11, "result": [
-            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]}]
+        fake.tasks[0]["annotations"] = [
+            {
+                "id": 11,
+                "result": [
+                    {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}
+                ],
+            }
+        ]
         fake.tasks[1]["annotations"] = [{"id": 12, "was_cancelled": True, "result": []}]
-        fake.tasks[4]["annotations"] = [{"id": 15, "result": [
-            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Negative"]}}]}]
+        fake.tasks[4]["annotations"] = [
+            {
+                "id": 15,
+                "result": [
+                    {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Negative"]}}
+                ],
+            }
+        ]
         fake.tasks[5]["data"] = {"other": "no text"}
         ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "legacy-token-123"})
         pool = pool_of(api)
-        status = _wait_for(lambda: (lambda s: s if s["n_items"] == 549 and s["n_labeled"] == 2 else None)(
-            api.status(pool)))
+        status = _wait_for(
+            lambda: (lambda s: s if s["n_items"] == 549 and s["n_labeled"] == 2 else None)(api.status(pool))
+        )
         assert status["classes_seen"] == {"Negative": 1, "Positive": 1}
         pages = fake.calls("GET", re.compile(r"^/api/tasks/"))
         assert [parse_qs(urlsplit(p["path"]).query)["page"] for p in pages] == [["1"], ["2"]]
@@ -130,8 +152,14 @@ def test_deleted_tasks_lose_their_labels_and_get_no_more_predictions(api):
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake)
         api.wait_idle(pool)
-        deleted = webhook(api, {"action": "TASKS_DELETED", "project": event("START_TRAINING")["project"],
-                                "tasks": [{"id": 3}, {"id": 5}, {"id": 999}]})
+        deleted = webhook(
+            api,
+            {
+                "action": "TASKS_DELETED",
+                "project": event("START_TRAINING")["project"],
+                "tasks": [{"id": 3}, {"id": 5}, {"id": 999}],
+            },
+        )
         assert deleted["deleted"] == 2 and deleted["unlabeled"] == 1  # task 3 was labeled
         webhook(api, event("ANNOTATION_CREATED"))  # a change, so a retrain and a push follow
         version = _settled_version(api, pool)
@@ -143,8 +171,14 @@ def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api,
     with FakeLabelStudio() as fake:
         fake.tasks = [{"id": i, "data": {"text": "x"}, "annotations": []} for i in (1, 2, 3, 4, 5)]  # task 6 is gone
         for task, annotation, label in ((3, 1, "Positive"), (4, 2, "Negative")):  # as the webhooks say
-            fake.tasks[task - 1]["annotations"] = [{"id": annotation, "result": [
-                {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]}]
+            fake.tasks[task - 1]["annotations"] = [
+                {
+                    "id": annotation,
+                    "result": [
+                        {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+                    ],
+                }
+            ]
         pool = _connect(api, fake)
         version = _settled_version(api, pool)
         _model_version_set(fake, version)
@@ -156,14 +190,27 @@ def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api,
 def test_many_annotations_at_once_teach_their_tasks(api):
     with FakeLabelStudio() as fake:
         pool = _connect(api, fake)
-        choice = lambda label: [{"from_name": "sentiment", "to_name": "text", "type": "choices",  # noqa: E731
-                                 "value": {"choices": [label]}}]
-        body = {"action": "ANNOTATIONS_CREATED", "project": event("START_TRAINING")["project"],
-                "annotation": [{"id": 40, "task": 1, "result": choice("Positive")},
-                               {"id": 41, "task": 50, "result": choice("Negative")},
-                               {"id": 42, "task": 2, "result": [], "was_cancelled": True}],
-                "task": [{"id": 1, "data": {"text": "I love this product"}},
-                         {"id": 50, "data": {"text": "a task Sieve had not seen"}}]}
+        choice = lambda label: [
+            {
+                "from_name": "sentiment",
+                "to_name": "text",
+                "type": "choices",  # noqa: E731
+                "value": {"choices": [label]},
+            }
+        ]
+        body = {
+            "action": "ANNOTATIONS_CREATED",
+            "project": event("START_TRAINING")["project"],
+            "annotation": [
+                {"id": 40, "task": 1, "result": choice("Positive")},
+                {"id": 41, "task": 50, "result": choice("Negative")},
+                {"id": 42, "task": 2, "result": [], "was_cancelled": True},
+            ],
+            "task": [
+                {"id": 1, "data": {"text": "I love this product"}},
+                {"id": 50, "data": {"text": "a task Sieve had not seen"}},
+            ],
+        }
         assert webhook(api, body)["labeled"] == 2
         status = api.status(pool)
         assert status["n_items"] == 7 and status["n_labeled"] == 4

@@ -2,6 +2,7 @@
 (a sync, then the retrain or the push again), and a linked pool is reconciled with its project when the
 workers start and periodically. Label Studio is the recording server of tests/labelstudio_support.py;
 Redis, workers and the API are real processes."""
+
 from __future__ import annotations
 
 import copy
@@ -34,9 +35,13 @@ def _annotated(annotation_id: int, task: int, label: str) -> dict:
 
 def _project(fake, annotations: dict[int, list[tuple[int, str]]]) -> None:
     """The project's six tasks as GET /api/tasks/ lists them, with these annotations (task → [(id, label)])."""
-    fake.tasks = [{**copy.deepcopy(task), "annotations": [{"id": a, "result": _choice(label)}
-                                                         for a, label in annotations.get(task["id"], [])]}
-                  for task in PREDICT["tasks"]]
+    fake.tasks = [
+        {
+            **copy.deepcopy(task),
+            "annotations": [{"id": a, "result": _choice(label)} for a, label in annotations.get(task["id"], [])],
+        }
+        for task in PREDICT["tasks"]
+    ]
 
 
 def _link(api, fake, labels: dict[int, tuple[int, str]]) -> str:
@@ -66,13 +71,19 @@ def _studio_labels(fake) -> dict[str, str]:
 
 
 def _reconciled(redis: Redis, pool: str, fake) -> dict:
-    return _wait_for(lambda: (lambda got: got if got == _studio_labels(fake) else None)(_labels(redis, pool)),
-                     "Sieve's labels to equal Label Studio's")
+    return _wait_for(
+        lambda: (lambda got: got if got == _studio_labels(fake) else None)(_labels(redis, pool)),
+        "Sieve's labels to equal Label Studio's",
+    )
 
 
 def _job(api, job_id: str) -> dict:
-    return _wait_for(lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
-        api.get(f"/v1/jobs/{job_id}").json()), f"job {job_id} to end")
+    return _wait_for(
+        lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
+            api.get(f"/v1/jobs/{job_id}").json()
+        ),
+        f"job {job_id} to end",
+    )
 
 
 def _setup_synced(api, redis: Redis, pool: str) -> None:
@@ -153,10 +164,14 @@ def test_workers_starting_after_an_outage_make_sieves_labels_label_studios(servi
             with _sieve(service_env, server.url, _logs(tmp_path, "b"), period=3600) as api:
                 assert _reconciled(redis, pool, fake) == {"1": "Positive", "2": "Negative", "3": "Negative"}
                 assert _wait_for(lambda: redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"})
-                annotations = {a.decode(): json.loads(v) for a, v in
-                               redis.hgetall(f"sieve:{{{pool}}}:ls_annotations").items()}
-                assert annotations == {"1": {"task": "3", "label": "Negative"}, "3": {"task": "1", "label": "Positive"},
-                                       "10": {"task": "2", "label": "Negative"}}
+                annotations = {
+                    a.decode(): json.loads(v) for a, v in redis.hgetall(f"sieve:{{{pool}}}:ls_annotations").items()
+                }
+                assert annotations == {
+                    "1": {"task": "3", "label": "Negative"},
+                    "3": {"task": "1", "label": "Positive"},
+                    "10": {"task": "2", "label": "Negative"},
+                }
                 api.wait_idle(pool)
             # A second outage, with no change in Sieve in between: task 1's annotation is deleted.
             fake.tasks[0]["annotations"] = []
@@ -188,9 +203,10 @@ def test_the_periodic_sync_reconciles_each_change_missed_while_sieve_runs(servic
             # refused for the deleted task: ids), never the predictions that `fields=all` adds.
             queries = [parse_qs(urlsplit(p["path"]).query) for p in fake.calls("GET", re.compile(r"^/api/tasks/"))]
             assert len([q for q in queries if q.get("fields") == ["all"]]) >= 3
-            assert all(q["include"] == (["id,data,annotations,result,was_cancelled"] if q.get("fields") == ["all"]
-                                        else ["id"])
-                       for q in queries)
+            assert all(
+                q["include"] == (["id,data,annotations,result,was_cancelled"] if q.get("fields") == ["all"] else ["id"])
+                for q in queries
+            )
     finally:
         redis.close()
         server.stop()

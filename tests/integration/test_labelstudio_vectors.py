@@ -2,6 +2,7 @@
 user's encoder in `data.embedding`, and the project runs the same live loop as a text project. Real API,
 workers and Redis; Label Studio's side is the recording server of tests/labelstudio_support.py. Refused
 setup and predict calls are logged with their reason in the API's own log."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ from tests.integration.test_labelstudio import PROJECT, SETUP, ls, pool_of, webh
 from tests.labelstudio_support import FakeLabelStudio
 from tests.stack import wait_until
 
-IMAGE_CONFIG = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image" choice="single">'
-                '<Choice value="Cat"/><Choice value="Dog"/></Choices></View>')
+IMAGE_CONFIG = (
+    '<View><Image name="image" value="$image"/><Choices name="label" toName="image" choice="single">'
+    '<Choice value="Cat"/><Choice value="Dog"/></Choices></View>'
+)
 IMAGE_SETUP = {**SETUP, "schema": IMAGE_CONFIG}
 DIM = 8
 
@@ -27,37 +30,59 @@ def vector(task_id: int) -> list[float]:
 
 
 def image_task(task_id: int, **data) -> dict:
-    return {"id": task_id, "data": {"image": f"/data/upload/1/{task_id}.jpg", "embedding": vector(task_id), **data},
-            "annotations": [], "predictions": []}
+    return {
+        "id": task_id,
+        "data": {"image": f"/data/upload/1/{task_id}.jpg", "embedding": vector(task_id), **data},
+        "annotations": [],
+        "predictions": [],
+    }
 
 
 def predict(api, tasks, project=PROJECT):
-    body = {"tasks": tasks, "project": project, "label_config": IMAGE_CONFIG,
-            "params": {"login": None, "password": None, "context": None}}
+    body = {
+        "tasks": tasks,
+        "project": project,
+        "label_config": IMAGE_CONFIG,
+        "params": {"login": None, "password": None, "context": None},
+    }
     # As Python's json writes it: a NaN the encoder made goes out as the NaN literal, which requests refuses.
-    return api.request("POST", "/labelstudio/predict", data=json.dumps(body),
-                       headers={"Content-Type": "application/json"})
+    return api.request(
+        "POST", "/labelstudio/predict", data=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
 
 
 def annotated(task_id: int, annotation_id: int, label: str) -> dict:
     """ANNOTATION_CREATED as Label Studio sends it for an image project."""
-    return {"action": "ANNOTATION_CREATED", "project": {"id": 1},
-            "task": image_task(task_id),
-            "annotation": {"id": annotation_id, "task": task_id, "was_cancelled": False, "result": [
-                {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]}}
+    return {
+        "action": "ANNOTATION_CREATED",
+        "project": {"id": 1},
+        "task": image_task(task_id),
+        "annotation": {
+            "id": annotation_id,
+            "task": task_id,
+            "was_cancelled": False,
+            "result": [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}],
+        },
+    }
 
 
 def warnings_in(service_logs, what: str) -> list[dict]:
     """The API's WARNING lines of the Label Studio logger that contain `what`."""
-    lines = [json.loads(line) for line in (service_logs / "api.log").read_text().splitlines()
-             if line.startswith("{")]
-    return [line for line in lines if line.get("logger") == "sieve.labelstudio" and line.get("level") == "WARNING"
-            and what in line.get("message", "")]
+    lines = [json.loads(line) for line in (service_logs / "api.log").read_text().splitlines() if line.startswith("{")]
+    return [
+        line
+        for line in lines
+        if line.get("logger") == "sieve.labelstudio"
+        and line.get("level") == "WARNING"
+        and what in line.get("message", "")
+    ]
 
 
 def test_a_refused_setup_is_logged_at_warning_with_its_reason_and_says_it_in_the_status_line(api, service_logs):
-    config = ('<View><Image name="image" value="$image"/><RectangleLabels name="box" toName="image">'
-              '<Label value="Cat"/></RectangleLabels></View>')
+    config = (
+        '<View><Image name="image" value="$image"/><RectangleLabels name="box" toName="image">'
+        '<Label value="Cat"/></RectangleLabels></View>'
+    )
     answer = ls(api, "POST", "/setup", {**SETUP, "project": "41.1795785340", "schema": config})
     assert answer.status_code == 422 and answer.json()["field"] == "schema"
     # Label Studio shows only "422 Client Error: <reason phrase> for url": the reason is Sieve's own.
@@ -108,20 +133,27 @@ def test_a_task_without_a_readable_vector_is_not_added_and_comes_last(api):
 
 def test_an_image_project_whose_tasks_carry_no_vector_is_told_what_is_missing(api, service_logs):
     ls(api, "POST", "/setup", {**IMAGE_SETUP, "project": "42.1795785340"})
-    answer = predict(api, [{"id": 1, "data": {"image": "a.jpg"}}, {"id": 2, "data": {"image": "b.jpg"}}],
-                     project="42.1795785340")
+    answer = predict(
+        api, [{"id": 1, "data": {"image": "a.jpg"}}, {"id": 2, "data": {"image": "b.jpg"}}], project="42.1795785340"
+    )
     assert answer.status_code == 422, answer.text
     problem = answer.json()
     assert problem["field"] == "tasks[0].data.embedding"
     assert "data.embedding" in problem["detail"] and "vector_field" in problem["detail"]
     assert "image" in problem["detail"]  # what the task does carry
     assert answer.reason.startswith("tasks[0].data.embedding: ")
-    logged = wait_until(lambda: [line for line in warnings_in(service_logs, "/labelstudio/predict")
-                                 if line.get("project") == "42.1795785340"], 10, "the refusal in api.log")
+    logged = wait_until(
+        lambda: [
+            line for line in warnings_in(service_logs, "/labelstudio/predict") if line.get("project") == "42.1795785340"
+        ],
+        10,
+        "the refusal in api.log",
+    )
     assert logged[0]["field"] == "tasks[0].data.embedding"
     # Vectors written as text (as some exports do) are no vectors either, and the answer says what it found.
-    answer = predict(api, [{"id": 1, "data": {"image": "a.jpg", "embedding": json.dumps(vector(1))}}],
-                     project="42.1795785340")
+    answer = predict(
+        api, [{"id": 1, "data": {"image": "a.jpg", "embedding": json.dumps(vector(1))}}], project="42.1795785340"
+    )
     assert answer.status_code == 422 and answer.json()["field"] == "tasks[0].data.embedding"
     assert "has a str" in answer.json()["detail"]
     # Once a task has brought its vector, a task without one is skipped, as a task without text is.
@@ -164,8 +196,9 @@ def test_an_image_project_runs_the_live_loop_from_sync_to_push(api):
         fake.tasks.append(image_task(22))
         assert webhook(api, late)["added"] == 1
         fake.tasks.append(image_task(23))  # annotated before Sieve saw it: the event brings its vector
-        for annotation_id, (task_id, label) in enumerate([(1, "Cat"), (2, "Dog"), (3, "Cat"), (4, "Dog"),
-                                                          (23, "Cat")], 100):
+        for annotation_id, (task_id, label) in enumerate(
+            [(1, "Cat"), (2, "Dog"), (3, "Cat"), (4, "Dog"), (23, "Cat")], 100
+        ):
             assert webhook(api, annotated(task_id, annotation_id, label))["status"] == "ok"
         blind = annotated(24, 200, "Dog")
         del blind["task"]["data"]["embedding"]
@@ -174,8 +207,11 @@ def test_an_image_project_runs_the_live_loop_from_sync_to_push(api):
         status = api.wait_idle(pool)
         assert status["n_labeled"] == 5 and status["n_items"] == 22
         version = f"sieve-{pool[:8]}-{status['ranked_version']}"
-        patches = wait_until(lambda: [r for r in fake.calls("PATCH", fake.PROJECT)
-                                      if r["body"] == {"model_version": version}], 30, "the push of the new version")
+        patches = wait_until(
+            lambda: [r for r in fake.calls("PATCH", fake.PROJECT) if r["body"] == {"model_version": version}],
+            30,
+            "the push of the new version",
+        )
         assert patches[0]["path"] == "/api/projects/1/"
         imports = [r for r in fake.calls("POST", fake.IMPORT) if r["body"][0]["model_version"] == version]
         predictions = imports[-1]["body"]

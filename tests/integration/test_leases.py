@@ -1,4 +1,5 @@
 """Leases: what /query returns is reserved for its caller until taught, released or expired."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Logs are JSON lines, and a request's lines carry its request id."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def json_logs():
 
 
 def test_a_request_logs_one_json_line_with_its_request_id_and_route(settings, redis, capsys, json_logs):
-    from sieve.app import create_app, request_context
+    from sieve.service.app import create_app, request_context
 
     logs.configure("api", context=request_context)
     client = create_app(settings.with_overrides(access_log=True)).test_client()
@@ -32,7 +33,7 @@ def test_a_request_logs_one_json_line_with_its_request_id_and_route(settings, re
 
 
 def test_without_sieve_access_log_requests_log_no_access_line(settings, redis, capsys, json_logs):
-    from sieve.app import create_app, request_context
+    from sieve.service.app import create_app, request_context
 
     logs.configure("api", context=request_context)
     client = create_app(settings).test_client()

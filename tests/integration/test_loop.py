@@ -1,4 +1,5 @@
 """The active-learning loop end to end: real HTTP, real gunicorn, real RQ workers, real Redis."""
+
 from __future__ import annotations
 
 import time
@@ -88,8 +89,7 @@ def test_relabeling_replaces_the_label_and_the_log_keeps_both(api, redis):
 
 def test_add_items_joins_the_ranking_after_the_next_refresh(api):
     X, y = _blobs(np.random.default_rng(5))
-    pool = api.create_pool(items=items_of(X[:40]), labels=[{"id": "i0", "label": "neg"},
-                                                          {"id": "i39", "label": "pos"}])
+    pool = api.create_pool(items=items_of(X[:40]), labels=[{"id": "i0", "label": "neg"}, {"id": "i39", "label": "pos"}])
     answer = api.post(f"/v1/pools/{pool}/items", json={"items": items_of(X[40:], prefix="new")})
     assert answer.status_code == 202 and answer.json()["added"] == 20 and answer.json()["n_items"] == 60
     api.wait_idle(pool)
@@ -115,8 +115,8 @@ def test_predict_answers_with_the_current_model_or_409_before_one_exists(api):
 def test_a_burst_of_teach_calls_is_coalesced_and_the_last_retrain_sees_every_label(api, redis):
     from rq.registry import FinishedJobRegistry
 
+    from sieve.job_queue import worker_queues
     from sieve.settings import Settings
-    from sieve.workers.queue import worker_queues
 
     rng = np.random.default_rng(7)
     X, y = _blobs(rng, n=200)
@@ -128,8 +128,11 @@ def test_a_burst_of_teach_calls_is_coalesced_and_the_last_retrain_sees_every_lab
         api.teach(pool, [(f"i{row}", y[row])])
     status = api.wait_idle(pool)
     assert status["labels_version"] == 50 and status["model_version"] == 50 and status["n_labeled"] == 50
-    finished = [job_id for queue in worker_queues(redis, Settings())
-                for job_id in FinishedJobRegistry(queue=queue).get_job_ids()]
+    finished = [
+        job_id
+        for queue in worker_queues(redis, Settings())
+        for job_id in FinishedJobRegistry(queue=queue).get_job_ids()
+    ]
     runs = [job_id for job_id in finished if job_id.startswith(f"refresh-{pool}-")]
     print(f"{len(runs)} refresh runs for 50 teach calls")
     assert 1 <= len(runs) < 25, runs
@@ -144,7 +147,7 @@ def test_a_refresh_run_again_changes_nothing(api, redis, settings):
     api.wait_idle(pool)
     before = {key: redis.dump(key) for key in redis.scan_iter(f"sieve:{{{pool}}}:*")}
     queue = Queue("sieve", connection=redis, serializer=JSONSerializer)
-    job = queue.enqueue_call("sieve.workers.jobs.refresh_pool", args=[pool], job_id=f"refresh-{pool}-again")
+    job = queue.enqueue_call("sieve.workers.refresh_job.refresh_pool", args=[pool], job_id=f"refresh-{pool}-again")
     for _ in range(600):
         if job.get_status(refresh=True).value in ("finished", "failed"):
             break
@@ -168,7 +171,7 @@ def test_deleting_a_pool_leaves_no_key_behind(api, redis):
 
 
 def test_the_query_answer_is_exactly_what_its_schema_would_dump(api):
-    from sieve.http.schemas import QueryAnswerSchema
+    from sieve.service.pool_schemas import QueryAnswerSchema
 
     X, y = _blobs(np.random.default_rng(10))
     for labels in ([], [{"id": "i0", "label": "neg"}, {"id": "i59", "label": "pos"}]):
@@ -195,13 +198,21 @@ def test_a_pool_with_standardize_predicts_as_the_scaled_model_fitted_in_process(
     X = (X * [1.0, 1000.0, 0.001, 50.0]).astype(np.float32)
     labeled = [0, 1, 2, 57, 58, 59]
     spec = {"type": "logistic_regression", "params": {}, "standardize": True}
-    answer = api.post("/v1/pools", json={"items": items_of(X), "model": spec, "random_state": 3,
-                                         "labels": [{"id": f"i{i}", "label": y[i]} for i in labeled]})
+    answer = api.post(
+        "/v1/pools",
+        json={
+            "items": items_of(X),
+            "model": spec,
+            "random_state": 3,
+            "labels": [{"id": f"i{i}", "label": y[i]} for i in labeled],
+        },
+    )
     assert answer.status_code == 201 and answer.json()["model"] == spec
     pool = answer.json()["pool_id"]
     api.query(pool, k=1, wait=20)
     predicted = api.post(f"/v1/pools/{pool}/predict", json={"features": X.tolist()}).json()["predictions"]
     model = build_estimator(spec, random_state=3).fit(X[labeled].astype(np.float64), [y[i] for i in labeled])
     expected = model.predict_proba(X.astype(np.float64))
-    np.testing.assert_allclose([[p["probabilities"][c] for c in model.classes_] for p in predicted], expected,
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        [[p["probabilities"][c] for c in model.classes_] for p in predicted], expected, rtol=1e-5, atol=1e-7
+    )

@@ -1,4 +1,5 @@
 """/metrics over real HTTP from a multi-process-mode gunicorn, with real workers; who may read it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,18 @@ from sieve.storage.api_keys import ApiKeys
 from tests.helpers import items_of
 from tests.integration.test_bad_input import PROBLEM
 
-FAMILIES = {"sieve_http_requests", "sieve_http_request_duration_seconds", "sieve_queue_depth", "sieve_refresh_jobs",
-            "sieve_refresh_failures", "sieve_refresh_duration_seconds", "sieve_pools", "sieve_pool_items",
-            "sieve_pool_labeled", "sieve_pool_eval"}
+FAMILIES = {
+    "sieve_http_requests",
+    "sieve_http_request_duration_seconds",
+    "sieve_queue_depth",
+    "sieve_refresh_jobs",
+    "sieve_refresh_failures",
+    "sieve_refresh_duration_seconds",
+    "sieve_pools",
+    "sieve_pool_items",
+    "sieve_pool_labeled",
+    "sieve_pool_eval",
+}
 
 
 def _scrape(answer) -> dict:
@@ -27,14 +37,20 @@ def _refused(answer) -> dict:
 
 
 def _value(family, **labels) -> float:
-    return next(s.value for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items())
-                and s.name == family.name + ("_total" if family.type == "counter" else ""))
+    return next(
+        s.value
+        for s in family.samples
+        if all(s.labels.get(k) == v for k, v in labels.items())
+        and s.name == family.name + ("_total" if family.type == "counter" else "")
+    )
 
 
 def test_metrics_parse_and_hold_requests_by_route_queue_jobs_and_pool_sizes(api):
     X = np.random.default_rng(0).normal(size=(30, 3))
-    pool = api.create_pool(items=items_of(X), labels=[{"id": "i0", "label": "a"}, {"id": "i1", "label": "b"},
-                                                      {"id": "i2", "label": "a", "split": "eval"}])
+    pool = api.create_pool(
+        items=items_of(X),
+        labels=[{"id": "i0", "label": "a"}, {"id": "i1", "label": "b"}, {"id": "i2", "label": "a", "split": "eval"}],
+    )
     api.wait_idle(pool)
     for _ in range(3):
         api.query(pool, k=2)
@@ -43,8 +59,11 @@ def test_metrics_parse_and_hold_requests_by_route_queue_jobs_and_pool_sizes(api)
     route = "/v1/pools/<string:pool_id>/query"
     assert _value(families["sieve_http_requests"], route=route, method="GET", status="200") >= 3
     assert not any(pool in s.labels.get("route", "") for s in families["sieve_http_requests"].samples)
-    counts = [s for s in families["sieve_http_request_duration_seconds"].samples
-              if s.name.endswith("_count") and s.labels["route"] == route]
+    counts = [
+        s
+        for s in families["sieve_http_request_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels["route"] == route
+    ]
     assert counts and counts[0].value >= 3
     assert _value(families["sieve_pool_items"], pool_id=pool) == 30
     assert _value(families["sieve_pool_labeled"], pool_id=pool) == 2
@@ -52,13 +71,16 @@ def test_metrics_parse_and_hold_requests_by_route_queue_jobs_and_pool_sizes(api)
     assert _value(families["sieve_pools"]) >= 1
     assert _value(families["sieve_refresh_jobs"], outcome="ok") >= 1
     assert _value(families["sieve_queue_depth"], queue="sieve") >= 0
-    durations = {s.labels.get("le"): s.value for s in families["sieve_refresh_duration_seconds"].samples
-                 if s.name.endswith("_bucket")}
+    durations = {
+        s.labels.get("le"): s.value
+        for s in families["sieve_refresh_duration_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
     assert durations["+Inf"] >= 1
 
 
 def test_a_metrics_token_opens_metrics_and_nothing_else_does(settings, redis):
-    from sieve.app import create_app
+    from sieve.service.app import create_app
 
     client = create_app(settings.with_overrides(metrics_token="scraper-token-0123")).test_client()
     _refused(client.get("/metrics"))
@@ -67,7 +89,7 @@ def test_a_metrics_token_opens_metrics_and_nothing_else_does(settings, redis):
 
 
 def test_once_api_keys_exist_metrics_needs_its_own_token(settings, redis):
-    from sieve.app import create_app
+    from sieve.service.app import create_app
 
     _, token = ApiKeys(redis).create("acme", "")
     client = create_app(settings).test_client()
@@ -95,7 +117,10 @@ def test_invented_methods_are_counted_as_other_so_metrics_stay_small(api):
     answer = api.get("/metrics")
     assert len(answer.content) - before < 20_000
     families = _scrape(answer)
-    methods = {s.labels["method"] for name in ("sieve_http_requests", "sieve_http_request_duration_seconds")
-               for s in families[name].samples}
+    methods = {
+        s.labels["method"]
+        for name in ("sieve_http_requests", "sieve_http_request_duration_seconds")
+        for s in families[name].samples
+    }
     assert methods <= {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"}, methods
     assert _value(families["sieve_http_requests"], method="other", status="405") >= 3000

@@ -1,4 +1,5 @@
 """Models in Redis are signed: bytes Sieve did not sign are never unpickled."""
+
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,5 @@
 """A refresh whose model would be bigger than SIEVE_MAX_MODEL_MB publishes nothing and says why."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +7,10 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from sieve.job_queue import worker_queues
 from sieve.settings import Settings
-from sieve.workers.queue import worker_queues
 from tests.helpers import ApiClient
 from tests.stack import running_service, wait_until
-
 
 QUEUE = "sieve-small-models"
 
@@ -28,9 +28,11 @@ def test_a_model_over_the_size_limit_fails_its_refresh_and_publishes_nothing(sma
     rng = np.random.default_rng(3)
     X = rng.normal(size=(600, 8)).round(4)
     y = np.where(X[:, 0] + rng.normal(scale=1.5, size=len(X)) > 0, "pos", "neg")  # noisy: deep trees
-    pool = api.create_pool(model={"type": "random_forest", "params": {"n_estimators": 100}},
-                           items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
-                           labels=[{"id": f"i{i}", "label": str(y[i])} for i in range(500)])
+    pool = api.create_pool(
+        model={"type": "random_forest", "params": {"n_estimators": 100}},
+        items=[{"id": f"i{i}", "features": row.tolist()} for i, row in enumerate(X)],
+        labels=[{"id": f"i{i}", "label": str(y[i])} for i in range(500)],
+    )
 
     def ended():
         status = api.status(pool)
@@ -42,7 +44,14 @@ def test_a_model_over_the_size_limit_fails_its_refresh_and_publishes_nothing(sma
     assert status["model_version"] is None and status["ranked_version"] is None
     assert not redis.exists(f"sieve:{{{pool}}}:model")
     assert api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i0"]}).status_code == 409
-    failed = wait_until(lambda: [job_id for queue in worker_queues(redis, Settings(queue_name=QUEUE))
-                                 for job_id in queue.failed_job_registry.get_job_ids()], 10, "the job to be failed")
+    failed = wait_until(
+        lambda: [
+            job_id
+            for queue in worker_queues(redis, Settings(queue_name=QUEUE))
+            for job_id in queue.failed_job_registry.get_job_ids()
+        ],
+        10,
+        "the job to be failed",
+    )
     job = Job.fetch(failed[0], connection=redis, serializer=JSONSerializer)
     assert len(job.results()) == 1, "a refresh whose model is too large is not retried"

@@ -1,5 +1,6 @@
 """GET /v1/pools reads only the caller's pools, a page at a time; a tenant holds at most
 SIEVE_MAX_POOLS_PER_TENANT pools; pools stored before tenants had indexes still list."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ from redis import Redis
 from sieve.embedded import EmbeddedRedis
 from sieve.storage.api_keys import ApiKeys
 from sieve.storage.keys import POOL_INDEX
-from sieve.storage.pools import PoolConfig, PoolStore
+from sieve.storage.pool_store import PoolConfig, PoolStore
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
 
@@ -28,8 +29,14 @@ def service(tmp_path_factory):
     store = PoolStore(redis, pending_ttl_ms=60_000)
 
     def pool_of(tenant: str, name: str) -> str:
-        config = PoolConfig(name=name, model={"type": "logistic_regression"}, strategy="margin", random_state=0,
-                            classes=None, tenant=tenant)
+        config = PoolConfig(
+            name=name,
+            model={"type": "logistic_regression"},
+            strategy="margin",
+            random_state=0,
+            classes=None,
+            tenant=tenant,
+        )
         return store.create(config, [], None, [], [])[0]
 
     legacy = pool_of("acme", "stored before tenant indexes")
@@ -38,8 +45,7 @@ def service(tmp_path_factory):
     for i in range(40):
         pool_of(f"crowd-{i}", "someone else's")
     tokens = {tenant: ApiKeys(redis).create(tenant, "")[1] for tenant in ("acme", "globex", "initech")}
-    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET,
-           "SIEVE_MAX_POOLS_PER_TENANT": str(CAP)}
+    env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET, "SIEVE_MAX_POOLS_PER_TENANT": str(CAP)}
     try:
         with running_service(env, tmp_path_factory.mktemp("listing-logs"), workers=0) as url:
             yield {"url": url, "redis": redis, "tokens": tokens, "legacy": legacy}
@@ -96,8 +102,9 @@ def test_past_the_cap_a_create_is_a_409_naming_pools_and_writes_nothing(service)
     made = [api.create_pool(name=f"capped {i}") for i in range(CAP)]
     stored = redis.scard(POOL_INDEX)
     for headers in ({}, {"Idempotency-Key": "one-too-many"}):
-        answer = api.post("/v1/pools", json={"name": "one too many", "items": [{"id": "a", "features": [1.0]}]},
-                          headers=headers)
+        answer = api.post(
+            "/v1/pools", json={"name": "one too many", "items": [{"id": "a", "features": [1.0]}]}, headers=headers
+        )
         assert answer.status_code == 409 and answer.json()["field"] == "pools"
         assert answer.headers["Content-Type"] == "application/problem+json"
     assert redis.scard(POOL_INDEX) == stored and sorted(listed(api)) == sorted(made)

@@ -1,4 +1,5 @@
 """/predict names the item of each prediction when it was asked by ids."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,10 @@ def test_predictions_by_ids_echo_each_id_in_the_order_asked_and_feature_rows_car
     by_ids = api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i8", "i1", "i8"]})
     assert by_ids.status_code == 200, by_ids.text
     assert [(p["id"], p["predicted_label"]) for p in by_ids.json()["predictions"]] == [
-        ("i8", "pos"), ("i1", "neg"), ("i8", "pos")]
+        ("i8", "pos"),
+        ("i1", "neg"),
+        ("i8", "pos"),
+    ]
     by_rows = api.post(f"/v1/pools/{pool}/predict", json={"features": [[3.0, 3.0]]})
     assert by_rows.status_code == 200, by_rows.text
     assert [p["id"] for p in by_rows.json()["predictions"]] == [None]

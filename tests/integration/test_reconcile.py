@@ -1,27 +1,37 @@
 """The reconciliation against a real Redis, with what webhooks change while a reading is under way."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from sieve.core.items import ItemBatch
 from sieve.labelstudio.reconcile import Reconciler
-from sieve.pools import Pools
-from sieve.storage.labelstudio import Link, LinkStore
+from sieve.storage.link_store import Link, LinkStore
+from sieve.use_cases import Pools
 
 
 def _annotated(task_id: int, annotation_id: int, label: str) -> dict:
-    return {"id": task_id, "data": {}, "annotations": [
-        {"id": annotation_id, "result": [{"from_name": "sentiment", "type": "choices",
-                                          "value": {"choices": [label]}}]}]}
+    return {
+        "id": task_id,
+        "data": {},
+        "annotations": [
+            {
+                "id": annotation_id,
+                "result": [{"from_name": "sentiment", "type": "choices", "value": {"choices": [label]}}],
+            }
+        ],
+    }
 
 
 def _pool(redis, settings) -> tuple[Pools, Link]:
     # Its own queue: the refreshes these changes ask for need no worker here.
     pools = Pools(redis, settings.with_overrides(queue_name="reconcile-test"))
-    pool_id = pools.create(None, ItemBatch(ids=["1", "2"], features=np.eye(2, dtype=np.float32)), [], [],
-                           classes=["Positive", "Negative"])
-    return pools, Link(pool_id=pool_id, project="1.1", project_id=1, from_name="sentiment", to_name="text",
-                       field="text")
+    pool_id = pools.create(
+        None, ItemBatch(ids=["1", "2"], features=np.eye(2, dtype=np.float32)), [], [], classes=["Positive", "Negative"]
+    )
+    return pools, Link(
+        pool_id=pool_id, project="1.1", project_id=1, from_name="sentiment", to_name="text", field="text"
+    )
 
 
 def test_a_task_added_while_the_reading_went_on_is_not_taken_for_deleted(redis, settings):

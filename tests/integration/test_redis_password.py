@@ -1,4 +1,5 @@
 """A Redis that requires a password works through REDIS_URL, for the API and the workers alike."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,10 @@ def test_the_loop_runs_on_a_password_protected_redis(tmp_path):
         env = {**os.environ, "REDIS_URL": server.url, "SIEVE_SECRET_KEY": SECRET}
         with running_service(env, tmp_path, workers=1) as url:
             api = ApiClient(url)
-            pool = api.create_pool(items=[{"id": str(i), "features": [float(i)]} for i in range(6)],
-                                   labels=[{"id": "0", "label": "lo"}, {"id": "5", "label": "hi"}])
+            pool = api.create_pool(
+                items=[{"id": str(i), "features": [float(i)]} for i in range(6)],
+                labels=[{"id": "0", "label": "lo"}, {"id": "5", "label": "hi"}],
+            )
             answer = api.query(pool, k=2, wait=20)
             assert answer["model_version"] == 1 and len(answer["items"]) == 2
             assert api.get("/readyz").json() == {"status": "ok", "redis": True, "workers": 1}

@@ -1,4 +1,5 @@
 """The seed experiment over HTTP: Sieve picks exactly what the in-process loop picks, and learns as well."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,8 @@ def test_seed_experiment_over_http_matches_the_in_process_loop(api):
     pool = api.create_pool(
         items=[{"id": i, "features": row.tolist()} for i, row in zip(ids, X_pool)],
         labels=[{"id": ids[i], "label": int(y_pool[i])} for i in range(len(X_lab))],
-        model={"type": "logistic_regression", "params": {}})
+        model={"type": "logistic_regression", "params": {}},
+    )
 
     labeled = list(range(len(X_lab)))
     for round_ in range(ROUNDS):
@@ -37,8 +39,10 @@ def test_seed_experiment_over_http_matches_the_in_process_loop(api):
         in_process_accuracy = model.score(X_test, y_test)
         predicted = api.post(f"/v1/pools/{pool}/predict", json={"features": X_test.tolist()}).json()
         sieve_accuracy = np.mean([p["predicted_label"] for p in predicted["predictions"]] == y_test)
-        print(f"round {round_:2d}: {len(labeled):3d} labels, accuracy in process {in_process_accuracy:.3f}, "
-              f"Sieve {sieve_accuracy:.3f}")
+        print(
+            f"round {round_:2d}: {len(labeled):3d} labels, accuracy in process {in_process_accuracy:.3f}, "
+            f"Sieve {sieve_accuracy:.3f}"
+        )
         assert sieve_accuracy == pytest.approx(in_process_accuracy, abs=1e-9)
 
         api.teach(pool, [(ids[i], int(y_pool[i])) for i in picked])

@@ -1,4 +1,5 @@
 """`sieve up` as a new user runs it: embedded Redis, workers and the API, stopped cleanly by Ctrl-C."""
+
 from __future__ import annotations
 
 import os
@@ -25,9 +26,15 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SIEVE_SECRET_KEY")}
     env["SIEVE_DATA_DIR"] = str(tmp_path / "data")
-    up = subprocess.Popen([sys.executable, "-m", "sieve.cli", "up", "--port", str(port), "--workers", "1",
-                           "--api-processes", "1"], env=env, cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "sieve.cli", "up", "--port", str(port), "--workers", "1", "--api-processes", "1"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         api = ApiClient(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 60
@@ -40,8 +47,10 @@ def test_sieve_up_serves_the_loop_on_embedded_redis_and_stops_cleanly_on_ctrl_c(
                 pass
             assert time.monotonic() < deadline and up.poll() is None, "sieve up did not become ready"
             time.sleep(0.2)
-        pool = api.create_pool(items=[{"id": str(i), "features": [float(i)]} for i in range(10)],
-                               labels=[{"id": "0", "label": "low"}, {"id": "9", "label": "high"}])
+        pool = api.create_pool(
+            items=[{"id": str(i), "features": [float(i)]} for i in range(10)],
+            labels=[{"id": "0", "label": "low"}, {"id": "9", "label": "high"}],
+        )
         answer = api.query(pool, k=3, wait=30)
         assert answer["cold_start"] is False and answer["model_version"] == 1 and len(answer["items"]) == 3
 
@@ -79,9 +88,15 @@ def _up_env(data_dir) -> dict:
 
 
 def _start_up(tmp, port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sieve.cli", "up", "--port", str(port), "--workers", "1",
-                             "--api-processes", "1"], env=_up_env(tmp / "data"), cwd=tmp,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sieve.cli", "up", "--port", str(port), "--workers", "1", "--api-processes", "1"],
+        env=_up_env(tmp / "data"),
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _finish(process: subprocess.Popen, timeout: float = 30) -> str:
@@ -114,6 +129,7 @@ class Up:
                 return answer.ok and answer.json()["workers"] >= 1
             except requests.ConnectionError:
                 return False
+
         wait_until(ready, 60, "sieve up to serve", interval=0.2)
 
 
@@ -138,8 +154,13 @@ def test_a_second_sieve_up_on_the_same_data_folder_refuses_at_once_and_leaves_re
     assert output.strip().splitlines() == [output.strip()] and "is in use by `sieve up` (pid" in output, output
     assert (noted.read_bytes(), noted.stat().st_mtime_ns) == before
     assert up.process.poll() is None and up.api.get("/readyz").ok
-    keys = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "list"], env=_up_env(up.data),
-                          capture_output=True, text=True, timeout=60)
+    keys = subprocess.run(
+        [sys.executable, "-m", "sieve.cli", "keys", "list"],
+        env=_up_env(up.data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert keys.returncode == 0, keys.stderr
 
 
@@ -165,23 +186,30 @@ def test_the_data_folder_and_everything_redis_writes_in_it_are_readable_by_their
     files += list((up.data / "redis").glob("appendonly*")) + [up.data / "redis" / "redis.log"]
     assert len(files) >= 6
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in files} == {
-        path.name: oct(0o600) for path in files}
+        path.name: oct(0o600) for path in files
+    }
 
 
 def test_sieve_keys_says_clearly_when_it_cannot_reach_redis(up):
     port = up.redis().connection_pool.connection_kwargs["port"]
     for url in (f"redis://127.0.0.1:{free_port()}/0", f"redis://:wrong-password@127.0.0.1:{port}/0"):
-        keys = subprocess.run([sys.executable, "-m", "sieve.cli", "keys", "list"],
-                              env={**_up_env(up.data), "REDIS_URL": url}, capture_output=True, text=True,
-                              timeout=60)
+        keys = subprocess.run(
+            [sys.executable, "-m", "sieve.cli", "keys", "list"],
+            env={**_up_env(up.data), "REDIS_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert keys.returncode == 1, keys.stderr
         assert keys.stderr.startswith("Error: cannot use the Redis named by REDIS_URL: "), keys.stderr
         assert "Traceback" not in keys.stderr and "wrong-password" not in keys.stderr
 
 
 def test_sieve_up_restarts_its_embedded_redis_after_kill_9_and_the_data_is_still_there(up):
-    pool = up.api.create_pool(items=[{"id": str(i), "features": [float(i)]} for i in range(10)],
-                              labels=[{"id": "0", "label": "low"}, {"id": "9", "label": "high"}])
+    pool = up.api.create_pool(
+        items=[{"id": str(i), "features": [float(i)]} for i in range(10)],
+        labels=[{"id": "0", "label": "low"}, {"id": "9", "label": "high"}],
+    )
     assert up.api.query(pool, k=3, wait=30)["model_version"] == 1
     killed = up.redis().info("server")["process_id"]
     os.kill(killed, signal.SIGKILL)
@@ -192,6 +220,7 @@ def test_sieve_up_restarts_its_embedded_redis_after_kill_9_and_the_data_is_still
         except requests.ConnectionError:
             return None
         return answer.json() if answer.ok else None
+
     status = wait_until(served, 15, "the API to answer again after Redis was killed", interval=0.2)
     assert status["n_items"] == 10 and status["n_labeled"] == 2
     assert up.redis().info("server")["process_id"] != killed

@@ -1,4 +1,5 @@
 """The simulation run against a live Sieve draws the same learning curves as the one run in process."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ SPEC = normalize_model_spec({"type": "logistic_regression", "params": {"max_iter
 
 @pytest.mark.parametrize("strategy", ["auto", "margin", "random"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_loop(
-        live_url, redis, seed, strategy):
+def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_loop(live_url, redis, seed, strategy):
     setup = prepare(load_dataset("iris"), seed, init_per_class=1)
     local = run_local(setup, strategy, SPEC, batch_size=4, budget=23)
     remote = run_remote(SieveClient(live_url), setup, strategy, SPEC, batch_size=4, budget=23)
@@ -32,8 +32,21 @@ def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_
 
 
 def test_sieve_simulate_with_url_writes_the_results_of_the_in_process_run(live_url, redis, tmp_path):
-    args = ["simulate", "--dataset", "iris", "--strategies", "random,margin", "--seeds", "2", "--budget", "18",
-            "--batch-size", "5", "--jobs", "2"]
+    args = [
+        "simulate",
+        "--dataset",
+        "iris",
+        "--strategies",
+        "random,margin",
+        "--seeds",
+        "2",
+        "--budget",
+        "18",
+        "--batch-size",
+        "5",
+        "--jobs",
+        "2",
+    ]
     local = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "local")])
     remote = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "remote"), "--url", live_url])
     assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output

@@ -1,4 +1,5 @@
 """Clients that are slow on purpose, over real HTTP: they must not keep anyone else waiting."""
+
 from __future__ import annotations
 
 import socket
@@ -51,8 +52,9 @@ def test_forty_long_polls_on_a_pool_that_never_ranks_leave_the_api_free_for_othe
     def long_poll():
         started = time.monotonic()
         try:
-            status = requests.get(f"{unserved_url}/v1/pools/{never}/query", params={"k": 1, "wait": 30},
-                                  timeout=40).status_code
+            status = requests.get(
+                f"{unserved_url}/v1/pools/{never}/query", params={"k": 1, "wait": 30}, timeout=40
+            ).status_code
         except requests.RequestException:
             status = 0  # the API stopped at the end of the module
         answers.append((status, time.monotonic() - started))
@@ -67,4 +69,4 @@ def test_forty_long_polls_on_a_pool_that_never_ranks_leave_the_api_free_for_othe
     deadline = time.monotonic() + 10
     while len(answers) < 40 - MAX_WAITING and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert [status for status, _ in answers[:40 - MAX_WAITING]] == [202] * (40 - MAX_WAITING)
+    assert [status for status, _ in answers[: 40 - MAX_WAITING]] == [202] * (40 - MAX_WAITING)

@@ -1,5 +1,6 @@
 """Stopping over real HTTP with real workers: budget, plateau, the stop flag, the curve, bad specs, and a
 policy changed after creation."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,12 @@ def _rounds(api, pool, batches):
 
 def test_the_plateau_fires_once_predictions_have_settled(api):
     X, y = _blobs()
-    pool = api.create_pool(items=items_of(X), random_state=0, stopping={"plateau": {"kappa": 0.99, "window": 3}},
-                           labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}])
+    pool = api.create_pool(
+        items=items_of(X),
+        random_state=0,
+        stopping={"plateau": {"kappa": 0.99, "window": 3}},
+        labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}],
+    )
     api.wait_idle(pool)
     assert api.status(pool)["stop"] == {"recommended": False, "reasons": []}
     # Far-apart blobs: every new label confirms what the model already predicts.
@@ -43,8 +48,9 @@ def test_the_plateau_fires_once_predictions_have_settled(api):
 
 def test_the_plateau_does_not_fire_while_predictions_keep_changing(api):
     X, y = _blobs()
-    pool = api.create_pool(items=items_of(X), random_state=0,
-                           labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}])
+    pool = api.create_pool(
+        items=items_of(X), random_state=0, labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}]
+    )
     api.wait_idle(pool)
     # The two labels swap every round: the model flips its predictions each time.
     swaps = [[("i0", "pos"), ("i199", "neg")], [("i0", "neg"), ("i199", "pos")]] * 2
@@ -76,20 +82,23 @@ def test_a_spent_budget_recommends_stopping_at_once_and_refuses_queries_when_enf
     assert status["stopping"]["enforce_budget"] is True
 
 
-@pytest.mark.parametrize("stopping, field", [
-    ({"budget": 0}, "stopping.budget"),
-    ({"budget": 1.5}, "stopping.budget"),
-    ({"enforce_budget": True}, "stopping.enforce_budget"),
-    ({"budget": 3, "enforce_budget": 1}, "stopping.enforce_budget"),
-    ({"target": {"metric": "speed", "value": 0.9}}, "stopping.target.metric"),
-    ({"target": {"metric": "accuracy", "value": 2}}, "stopping.target.value"),
-    ({"target": {"metric": "accuracy"}}, "stopping.target.value"),
-    ({"plateau": {"kappa": 0}}, "stopping.plateau.kappa"),
-    ({"plateau": {"window": 0}}, "stopping.plateau.window"),
-    ({"plateau": {"window": "3"}}, "stopping.plateau.window"),
-    ({"patience": 3}, "stopping.patience"),
-    ("soon", "stopping"),
-])
+@pytest.mark.parametrize(
+    "stopping, field",
+    [
+        ({"budget": 0}, "stopping.budget"),
+        ({"budget": 1.5}, "stopping.budget"),
+        ({"enforce_budget": True}, "stopping.enforce_budget"),
+        ({"budget": 3, "enforce_budget": 1}, "stopping.enforce_budget"),
+        ({"target": {"metric": "speed", "value": 0.9}}, "stopping.target.metric"),
+        ({"target": {"metric": "accuracy", "value": 2}}, "stopping.target.value"),
+        ({"target": {"metric": "accuracy"}}, "stopping.target.value"),
+        ({"plateau": {"kappa": 0}}, "stopping.plateau.kappa"),
+        ({"plateau": {"window": 0}}, "stopping.plateau.window"),
+        ({"plateau": {"window": "3"}}, "stopping.plateau.window"),
+        ({"patience": 3}, "stopping.patience"),
+        ("soon", "stopping"),
+    ],
+)
 def test_a_bad_stopping_spec_is_a_422_naming_the_field(api, stopping, field):
     assert_problem(api.post("/v1/pools", json={"stopping": stopping}), 422, field)
 
@@ -117,11 +126,17 @@ def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_querie
     served = api.query(pool, k=1)
     assert served["stop"] == spent and len(served["items"]) == 1
     _patch(api, pool, {"budget": 3, "enforce_budget": True})
-    assert "budget" in assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": 1}), 409,
-                                      "stopping.budget")["detail"]
+    assert (
+        "budget"
+        in assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": 1}), 409, "stopping.budget")["detail"]
+    )
     lifted = _patch(api, pool, {})
-    assert lifted["stopping"] == {"budget": None, "enforce_budget": False, "target": None,
-                                  "plateau": {"kappa": 0.99, "window": 3}}
+    assert lifted["stopping"] == {
+        "budget": None,
+        "enforce_budget": False,
+        "target": None,
+        "plateau": {"kappa": 0.99, "window": 3},
+    }
     served = api.query(pool, k=1)
     assert served["stop"] == NOT_YET and len(served["items"]) == 1
     # The policy the pool already has is no change: no new version, no refresh.
@@ -132,9 +147,13 @@ def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_querie
 def test_target_and_plateau_changed_after_creation_are_decided_again_over_the_history(api):
     X, y = _blobs()
     target = {"metric": "accuracy", "value": 0.9}
-    pool = api.create_pool(items=items_of(X), random_state=0, stopping={"target": target},
-                           labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}]
-                           + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 180, 190)])
+    pool = api.create_pool(
+        items=items_of(X),
+        random_state=0,
+        stopping={"target": target},
+        labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}]
+        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 180, 190)],
+    )
     api.wait_idle(pool)
     _rounds(api, pool, [[(f"i{i}", y[i]), (f"i{199 - i}", y[199 - i])] for i in (1, 2, 3)])
     before = api.get(f"/v1/pools/{pool}/history").json()["versions"]
@@ -163,15 +182,18 @@ def test_target_and_plateau_changed_after_creation_are_decided_again_over_the_hi
 
 def test_a_refresh_that_raced_a_policy_change_is_superseded_by_the_one_the_change_asks_for(api, redis):
     from sieve.core.history import Review
-    from sieve.storage.pools import PoolConfig, PoolStore
+    from sieve.storage.pool_store import PoolConfig, PoolStore
     from sieve.storage.refresh import Published, RefreshStore
 
     X, y = _blobs(40)
     # Made in storage, so that no worker refreshes it before this test has claimed its first refresh.
     pool, first_job = PoolStore(redis, pending_ttl_ms=60_000).create(
-        PoolConfig(name=None, model={"type": "logistic_regression"}, strategy="margin", random_state=0,
-                   classes=None), [f"i{i}" for i in range(40)], X.astype(np.float32),
-        ["i0", "i1", "i38", "i39"], [y[0], y[1], y[38], y[39]])
+        PoolConfig(name=None, model={"type": "logistic_regression"}, strategy="margin", random_state=0, classes=None),
+        [f"i{i}" for i in range(40)],
+        X.astype(np.float32),
+        ["i0", "i1", "i38", "i39"],
+        [y[0], y[1], y[38], y[39]],
+    )
     refresh = RefreshStore(redis)
     status, snapshot = refresh.claim(pool, first_job, 60_000)
     assert status == "ok" and snapshot.policy.plateau
@@ -179,15 +201,35 @@ def test_a_refresh_that_raced_a_policy_change_is_superseded_by_the_one_the_chang
     assert _patch(api, pool, {"plateau": None})["stop"] == NOT_YET
     # The raced refresh publishes what it decided under the policy it read.
     stale = {"recommended": True, "reasons": ["plateau: decided under the old policy"]}
-    entry = {"model_version": snapshot.labels_version, "n_labels": 4, "n_eval": 0, "metrics": None,
-             "kappa_with_previous": None, "stop_set_size": 36, "fit_seconds": 0.0, "score_seconds": 0.0,
-             "eval_seconds": 0.0, "finished_at": 0.0, "stop": stale}
+    entry = {
+        "model_version": snapshot.labels_version,
+        "n_labels": 4,
+        "n_eval": 0,
+        "metrics": None,
+        "kappa_with_previous": None,
+        "stop_set_size": 36,
+        "fit_seconds": 0.0,
+        "score_seconds": 0.0,
+        "eval_seconds": 0.0,
+        "finished_at": 0.0,
+        "stop": stale,
+    }
     published = Published(
-        version=snapshot.version, labels_version=snapshot.labels_version, model_version=snapshot.labels_version,
-        model_classes=["neg", "pos"], model_blob=None, proba=np.full((40, 2), 0.5, dtype=np.float32),
-        n_ranked=36, rankings={}, finished_at=0.0, duration_s=0.0, cold_start=False,
-        review=Review(entry=entry, model_stop=stale, stop_rows=np.arange(2, 38),
-                      stop_labels=["neg"] * 18 + ["pos"] * 18))
+        version=snapshot.version,
+        labels_version=snapshot.labels_version,
+        model_version=snapshot.labels_version,
+        model_classes=["neg", "pos"],
+        model_blob=None,
+        proba=np.full((40, 2), 0.5, dtype=np.float32),
+        n_ranked=36,
+        rankings={},
+        finished_at=0.0,
+        duration_s=0.0,
+        cold_start=False,
+        review=Review(
+            entry=entry, model_stop=stale, stop_rows=np.arange(2, 38), stop_labels=["neg"] * 18 + ["pos"] * 18
+        ),
+    )
     assert refresh.publish(pool, first_job, published) == "ok"
     # The refresh the change asked for has been waiting for that one; it decides again under the new policy.
     settled = api.wait_idle(pool)
@@ -195,20 +237,23 @@ def test_a_refresh_that_raced_a_policy_change_is_superseded_by_the_one_the_chang
     assert api.get(f"/v1/pools/{pool}/history").json()["versions"][-1]["stop"] == NOT_YET
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"stopping": {"patience": 3}}, "stopping.patience"),
-    ({"stopping": {"budget": 0}}, "stopping.budget"),
-    ({"stopping": {"enforce_budget": True}}, "stopping.enforce_budget"),
-    ({"stopping": {"plateau": {"window": 0}}}, "stopping.plateau.window"),
-    ({"stopping": {"target": {"metric": "speed", "value": 0.9}}}, "stopping.target.metric"),
-    ('{"stopping": {"budget": NaN}}', "stopping.budget"),
-    ('{"stopping": {"target": {"metric": "accuracy", "value": NaN}}}', "stopping.target.value"),
-    ('{"stopping": {"plateau": {"kappa": NaN}}}', "stopping.plateau.kappa"),
-    ({}, "stopping"),
-    ({"stopping": None}, "stopping"),
-    ({"stopping": "soon"}, "stopping"),
-    ({"name": "renamed", "stopping": {}}, "name"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"stopping": {"patience": 3}}, "stopping.patience"),
+        ({"stopping": {"budget": 0}}, "stopping.budget"),
+        ({"stopping": {"enforce_budget": True}}, "stopping.enforce_budget"),
+        ({"stopping": {"plateau": {"window": 0}}}, "stopping.plateau.window"),
+        ({"stopping": {"target": {"metric": "speed", "value": 0.9}}}, "stopping.target.metric"),
+        ('{"stopping": {"budget": NaN}}', "stopping.budget"),
+        ('{"stopping": {"target": {"metric": "accuracy", "value": NaN}}}', "stopping.target.value"),
+        ('{"stopping": {"plateau": {"kappa": NaN}}}', "stopping.plateau.kappa"),
+        ({}, "stopping"),
+        ({"stopping": None}, "stopping"),
+        ({"stopping": "soon"}, "stopping"),
+        ({"name": "renamed", "stopping": {}}, "name"),
+    ],
+)
 def test_a_bad_stopping_change_is_a_422_naming_the_field_and_changes_nothing(api, body, field):
     pool = api.create_pool(stopping={"budget": 10, "enforce_budget": True})
     before = api.status(pool)
@@ -231,9 +276,13 @@ def test_a_bad_split_is_a_422_naming_the_field(api):
 
 def test_the_learning_curve_is_a_png_of_the_expected_size_and_an_svg(api):
     X, y = _blobs(60)
-    pool = api.create_pool(items=items_of(X), random_state=0, stopping={"target": {"metric": "accuracy", "value": 0.9}},
-                           labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 2, 57, 58, 59)]
-                           + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 40, 50)])
+    pool = api.create_pool(
+        items=items_of(X),
+        random_state=0,
+        stopping={"target": {"metric": "accuracy", "value": 0.9}},
+        labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 2, 57, 58, 59)]
+        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 40, 50)],
+    )
     api.wait_idle(pool)
     _rounds(api, pool, [[("i3", "neg"), ("i56", "pos")]])
     assert api.status(pool)["stop"]["reasons"][0].startswith("target: accuracy 1.0000 >= 0.9")
@@ -249,8 +298,11 @@ def test_the_learning_curve_is_a_png_of_the_expected_size_and_an_svg(api):
 
 def test_unlabeling_gives_the_budget_back_at_once(api):
     X, y = _blobs(40)
-    pool = api.create_pool(items=items_of(X), stopping={"budget": 4, "enforce_budget": True},
-                           labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 38, 39)])
+    pool = api.create_pool(
+        items=items_of(X),
+        stopping={"budget": 4, "enforce_budget": True},
+        labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 38, 39)],
+    )
     assert_problem(api.get(f"/v1/pools/{pool}/query", params={"k": 1}), 409, "stopping.budget")
     assert api.post(f"/v1/pools/{pool}/unlabel", json={"ids": ["i1"]}).status_code == 202
     answer = api.query(pool, k=1, wait=20)

@@ -1,4 +1,5 @@
 """Every strategy is served over HTTP: rankings made on first use, batch strategies as batch orders."""
+
 from __future__ import annotations
 
 import time
@@ -59,9 +60,16 @@ def test_a_kcenter_query_answers_the_greedy_core_set_and_the_next_query_continue
     pool = _pool(api, X, y, strategy="kcenter")
     first, second = ids(api.query(pool, k=4)), ids(api.query(pool, k=4))
     labeled = np.array([0, 40, 80])
-    candidates = Candidates(features=X.astype(np.float32), unlabeled=np.setdiff1d(np.arange(len(X)), labeled),
-                            labeled=labeled, labels=y[labeled], proba=np.full((len(X), 3), 1 / 3),
-                            model=None, spec={}, rng=np.random.default_rng(0))
+    candidates = Candidates(
+        features=X.astype(np.float32),
+        unlabeled=np.setdiff1d(np.arange(len(X)), labeled),
+        labeled=labeled,
+        labels=y[labeled],
+        proba=np.full((len(X), 3), 1 / 3),
+        model=None,
+        spec={},
+        rng=np.random.default_rng(0),
+    )
     # Greedy k-center is the same batch whatever k, cut short: two leased slices make the batch of 8.
     expected = [f"i{r}" for r in select("kcenter", candidates, 8)]
     assert first + second == expected

@@ -1,4 +1,5 @@
 """The sweeper against a real Redis, with no worker: what it takes for a lost refresh and what it does not."""
+
 from __future__ import annotations
 
 import time
@@ -11,9 +12,9 @@ from rq.serializers import JSONSerializer
 
 from sieve.core.items import ItemBatch
 from sieve.embedded import EmbeddedRedis
-from sieve.pools import Pools
+from sieve.job_queue import refresh_queue
 from sieve.storage.keys import PoolKeys
-from sieve.workers.queue import refresh_queue
+from sieve.use_cases import Pools
 from sieve.workers.sweeper import LOST_GRACE_MS, Sweeper
 
 

@@ -1,4 +1,5 @@
 """A text pool costs memory in proportion to its text, in Redis and in the API, not texts x columns."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,8 +64,9 @@ def test_10000_short_texts_at_8192_columns_take_a_few_megabytes_of_redis(api, re
 def test_the_api_does_not_grow_by_gigabytes_on_a_large_text_create_or_predict(api, live_url):
     pids = _api_processes(live_url)
     big = _texts(12_000, 12, seed=1)  # 1.2 MB of text
-    growth, created = _peak_growth_mb(pids, lambda: api.post("/v1/pools", json={
-        "items": _items(big), "featurizer": {"n_features": 8192}}))
+    growth, created = _peak_growth_mb(
+        pids, lambda: api.post("/v1/pools", json={"items": _items(big), "featurizer": {"n_features": 8192}})
+    )
     assert created.status_code == 201, created.text
     assert growth < 300, f"the API grew by {growth:.0f} MB on a 1.2 MB create"
     pool = created.json()["pool_id"]
@@ -80,8 +82,12 @@ def test_the_api_does_not_grow_by_gigabytes_on_a_large_text_create_or_predict(ap
 @pytest.mark.parametrize("model", ["logistic_regression", "gaussian_nb"])
 def test_every_strategy_ranks_a_text_pool(api, model):
     texts = _texts(400, 5, seed=3)
-    pool = api.create_pool(items=_items(texts), featurizer={"n_features": 8192}, model={"type": model},
-                           labels=[{"id": f"t{i}", "label": "ab"[i % 2]} for i in range(6)])
+    pool = api.create_pool(
+        items=_items(texts),
+        featurizer={"n_features": 8192},
+        model={"type": model},
+        labels=[{"id": f"t{i}", "label": "ab"[i % 2]} for i in range(6)],
+    )
     api.wait_idle(pool)
     for strategy in ALL_STRATEGIES:
         answer = api.query(pool, k=5, strategy=strategy, lease_seconds=0, wait=20)

@@ -1,10 +1,21 @@
 """Text pools end to end: items carry text, the API featurizes it, workers fit a tf-idf model."""
+
 from __future__ import annotations
 
-POSITIVE = ["great film, loved it", "wonderful acting and a great story", "loved every minute, wonderful",
-            "a great and joyful film", "wonderful, great fun"]
-NEGATIVE = ["boring film, hated it", "dull story and awful acting", "hated every minute, boring",
-            "an awful and dull film", "boring, awful waste"]
+POSITIVE = [
+    "great film, loved it",
+    "wonderful acting and a great story",
+    "loved every minute, wonderful",
+    "a great and joyful film",
+    "wonderful, great fun",
+]
+NEGATIVE = [
+    "boring film, hated it",
+    "dull story and awful acting",
+    "hated every minute, boring",
+    "an awful and dull film",
+    "boring, awful waste",
+]
 
 
 def _items(texts, prefix="t"):
@@ -13,8 +24,14 @@ def _items(texts, prefix="t"):
 
 def test_a_text_pool_learns_from_labels_and_predicts_texts(api):
     texts = POSITIVE + NEGATIVE
-    answer = api.post("/v1/pools", json={"items": _items(texts), "featurizer": {"n_features": 512},
-                                         "labels": [{"id": "t0", "label": "pos"}, {"id": "t5", "label": "neg"}]})
+    answer = api.post(
+        "/v1/pools",
+        json={
+            "items": _items(texts),
+            "featurizer": {"n_features": 512},
+            "labels": [{"id": "t0", "label": "pos"}, {"id": "t5", "label": "neg"}],
+        },
+    )
     assert answer.status_code == 201, answer.text
     status = answer.json()
     assert status["dimension"] == 512
@@ -59,8 +76,13 @@ def test_a_pool_takes_text_or_features_never_both(api):
 
 def test_a_text_pool_may_not_standardize_its_rows(api):
     # Standardizing centres every column, which would make the sparse rows of a text pool dense in the worker.
-    refused = api.post("/v1/pools", json={"items": [{"id": "a", "text": "great film"}],
-                                          "model": {"type": "logistic_regression", "standardize": True}})
+    refused = api.post(
+        "/v1/pools",
+        json={
+            "items": [{"id": "a", "text": "great film"}],
+            "model": {"type": "logistic_regression", "standardize": True},
+        },
+    )
     assert refused.status_code == 422, refused.text
     assert refused.headers["Content-Type"].startswith("application/problem+json")
     assert refused.json()["field"] == "model.standardize"

@@ -1,4 +1,5 @@
 """Removing labels: atomic, logged, versioned, and the items come back among the unlabeled."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,11 @@ from tests.helpers import items_of
 def _pool(api):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-2, 1, size=(10, 3)), rng.normal(2, 1, size=(10, 3))])
-    return api.create_pool(items=items_of(X), random_state=0,
-                           labels=[{"id": "i0", "label": "neg"}, {"id": "i1", "label": "neg"},
-                                   {"id": "i19", "label": "pos"}])
+    return api.create_pool(
+        items=items_of(X),
+        random_state=0,
+        labels=[{"id": "i0", "label": "neg"}, {"id": "i1", "label": "neg"}, {"id": "i19", "label": "pos"}],
+    )
 
 
 def test_unlabel_removes_the_label_logs_it_and_the_item_is_ranked_again(api, redis):

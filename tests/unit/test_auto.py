@@ -1,4 +1,5 @@
 """The default strategy against the definition of uncertainty herding, on cases worked out by hand."""
+
 import numpy as np
 import pytest
 
@@ -56,7 +57,9 @@ def test_uncertainty_herding_is_greedy_uncertainty_coverage():
     weights = (1 - (top2[:, 1] - top2[:, 0])) ** auto.SHARPNESS
     chosen = []
     for _ in range(8):
-        values = [-np.inf if j in chosen else _objective(kernel, weights, cover, chosen + [j]) for j in range(len(rows))]
+        values = [
+            -np.inf if j in chosen else _objective(kernel, weights, cover, chosen + [j]) for j in range(len(rows))
+        ]
         chosen.append(int(np.argmax(values)))
     picked = uncertainty_herding(proba, X, rows, labeled, 8, np.random.default_rng(0))
     assert picked.tolist() == rows[chosen].tolist()
@@ -95,8 +98,15 @@ def test_a_longer_batch_starts_with_the_shorter_one_and_large_pools_are_sampled(
 def test_select_serves_it_as_auto():
     rng = np.random.default_rng(4)
     X, p = rng.normal(size=(50, 3)), rng.dirichlet(np.ones(2), size=50)
-    candidates = Candidates(features=X, unlabeled=np.arange(4, 50), labeled=np.arange(4),
-                            labels=np.array(["a", "b", "a", "b"]), proba=p, model=None, spec={},
-                            rng=np.random.default_rng(0))
+    candidates = Candidates(
+        features=X,
+        unlabeled=np.arange(4, 50),
+        labeled=np.arange(4),
+        labels=np.array(["a", "b", "a", "b"]),
+        proba=p,
+        model=None,
+        spec={},
+        rng=np.random.default_rng(0),
+    )
     expected = uncertainty_herding(p, X, np.arange(4, 50), np.arange(4), 5, np.random.default_rng(0))
     assert select("auto", candidates, 5).tolist() == expected.tolist()

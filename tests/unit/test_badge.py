@@ -1,4 +1,5 @@
 """BADGE: the gradient embedding is the loss gradient of a softmax last layer; seeding is k-means++."""
+
 import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
@@ -25,8 +26,9 @@ def test_embedding_is_the_numerical_gradient_of_the_loss_at_the_predicted_label(
             for j in range(dim + 1):
                 step = np.zeros_like(weights)
                 step[c, j] = h
-                numerical[c, j] = (cross_entropy(weights + step, xb, label)
-                                   - cross_entropy(weights - step, xb, label)) / (2 * h)
+                numerical[c, j] = (
+                    cross_entropy(weights + step, xb, label) - cross_entropy(weights - step, xb, label)
+                ) / (2 * h)
         np.testing.assert_allclose(gradient_embedding(p[None], x[None])[0], numerical.ravel(), atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """`sieve --version` names the installed distribution's version."""
+
 from __future__ import annotations
 
 from importlib.metadata import version

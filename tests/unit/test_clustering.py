@@ -1,4 +1,5 @@
 """Diverse mini-batches and cluster-margin on hand-made groups of rows."""
+
 import numpy as np
 import pytest
 

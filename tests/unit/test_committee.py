@@ -1,4 +1,5 @@
 """Query by committee: vote entropy and consensus KL against their definitions, and the bagged committee."""
+
 import math
 
 import numpy as np
@@ -27,8 +28,7 @@ def test_vote_entropy_ignores_how_sure_the_members_are():
 
 
 def test_consensus_kl_is_the_mean_divergence_from_the_average_member():
-    committee = [[[0.8, 0.2], [1.0, 0.0], [0.5, 0.5]],
-                 [[0.4, 0.6], [0.0, 1.0], [0.5, 0.5]]]
+    committee = [[[0.8, 0.2], [1.0, 0.0], [0.5, 0.5]], [[0.4, 0.6], [0.0, 1.0], [0.5, 0.5]]]
     # Consensus of item 0 is (0.6, 0.4); of item 1, (0.5, 0.5); item 2: members agree.
     kl_1 = 0.8 * math.log(0.8 / 0.6) + 0.2 * math.log(0.2 / 0.4)
     kl_2 = 0.4 * math.log(0.4 / 0.6) + 0.6 * math.log(0.6 / 0.4)
@@ -63,8 +63,15 @@ def test_members_that_missed_a_class_give_it_probability_zero_in_its_own_column(
     assert missed_c.any() and not missed_c.all()
     # Where "c" was seen, its column holds the probability of "c": highest near c's center.
     saw_c = np.flatnonzero(~missed_c)[0]
-    near_c = committee_proba(np.vstack([features, [[0.0, 4.0]]]), labeled, labels,
-                             np.array([len(features)]), {}, np.random.default_rng(0), size=20)
+    near_c = committee_proba(
+        np.vstack([features, [[0.0, 4.0]]]),
+        labeled,
+        labels,
+        np.array([len(features)]),
+        {},
+        np.random.default_rng(0),
+        size=20,
+    )
     assert near_c[saw_c, 0].argmax() == 2
 
 

@@ -1,4 +1,5 @@
 """Information density: uncertainty times the mean cosine similarity to the unlabeled pool."""
+
 import numpy as np
 import pytest
 from sklearn.metrics.pairwise import cosine_similarity
@@ -12,8 +13,9 @@ CLUSTER_AND_OUTLIER = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [0.5, 0.0], 
 def test_mean_cosine_similarity_by_hand():
     # A cluster row: cos 1 with the four cluster rows (itself included) and 0 with the outlier.
     # The outlier: cos 1 with itself, 0 with the rest.
-    np.testing.assert_allclose(mean_cosine_similarity(CLUSTER_AND_OUTLIER, CLUSTER_AND_OUTLIER),
-                               [0.8, 0.8, 0.8, 0.8, 0.2])
+    np.testing.assert_allclose(
+        mean_cosine_similarity(CLUSTER_AND_OUTLIER, CLUSTER_AND_OUTLIER), [0.8, 0.8, 0.8, 0.8, 0.2]
+    )
 
 
 def test_mean_cosine_similarity_equals_the_mean_of_the_similarity_matrix():
@@ -32,8 +34,7 @@ def test_density_prefers_a_less_uncertain_row_of_the_cluster_to_the_most_uncerta
     scores = information_density(uncertainty, similarity)
     np.testing.assert_allclose(scores, [0.6 * 0.8, 0.08, 0.08, 0.08, 0.9 * 0.2])
     assert scores.argmax() == 0 and uncertainty.argmax() == 4
-    np.testing.assert_allclose(information_density(uncertainty, similarity, beta=2.0),
-                               uncertainty * similarity ** 2)
+    np.testing.assert_allclose(information_density(uncertainty, similarity, beta=2.0), uncertainty * similarity**2)
     np.testing.assert_allclose(information_density(uncertainty, similarity, beta=0.0), uncertainty)
 
 

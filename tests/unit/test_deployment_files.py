@@ -1,4 +1,5 @@
 """The container files agree with the code: what can be checked without a Docker engine."""
+
 from __future__ import annotations
 
 from pathlib import Path

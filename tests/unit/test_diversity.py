@@ -1,4 +1,5 @@
 """Farthest-first (k-center) and k-means++ seeding, on points whose answer can be worked out by hand."""
+
 import numpy as np
 import pytest
 

@@ -179,8 +179,18 @@ def test_resource_bounds_are_enforced(model_type, name, value):
 
 
 def test_values_at_the_resource_bounds_are_accepted():
-    normalize_model_spec({"type": "random_forest", "params": {
-        "n_estimators": 100, "max_depth": 100, "max_leaf_nodes": 1000, "max_features": 8, "max_samples": 100_000}})
+    normalize_model_spec(
+        {
+            "type": "random_forest",
+            "params": {
+                "n_estimators": 100,
+                "max_depth": 100,
+                "max_leaf_nodes": 1000,
+                "max_features": 8,
+                "max_samples": 100_000,
+            },
+        }
+    )
     normalize_model_spec({"type": "random_forest", "params": {"n_estimators": 12, "max_features": 64}})
     normalize_model_spec({"type": "random_forest", "params": {"max_features": 0.125, "max_samples": 1.0}})
     normalize_model_spec({"type": "sgd_classifier", "params": {"max_iter": 1000}})
@@ -213,7 +223,7 @@ def test_every_numeric_parameter_accepts_the_top_of_its_range_and_refuses_beyond
     assert info.value.field == f"model.params.{name}"
 
 
-@pytest.mark.parametrize("value", [10 ** 7, 10 ** 18, 10 ** 30])
+@pytest.mark.parametrize("value", [10**7, 10**18, 10**30])
 def test_a_huge_max_leaf_nodes_is_refused_without_allocating_for_it(value):
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert _field_of({"type": "random_forest", "params": {"max_leaf_nodes": value}}) == "model.params.max_leaf_nodes"
@@ -221,17 +231,20 @@ def test_a_huge_max_leaf_nodes_is_refused_without_allocating_for_it(value):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024
 
 
-@pytest.mark.parametrize("model_type, name, value", [
-    ("random_forest", "n_estimators", 10 ** 18),
-    ("random_forest", "min_samples_leaf", 10 ** 30),
-    ("random_forest", "max_samples", 10 ** 30),
-    ("random_forest", "criterion", 10 ** 30),
-    ("random_forest", "class_weight", {"a": 10 ** 30}),
-    ("random_forest", "monotonic_cst", [0, 10 ** 18]),
-    ("gaussian_nb", "priors", [10 ** 30, 0]),
-    ("sgd_classifier", "average", 10 ** 30),
-    ("logistic_regression", "max_iter", -(10 ** 30)),
-])
+@pytest.mark.parametrize(
+    "model_type, name, value",
+    [
+        ("random_forest", "n_estimators", 10**18),
+        ("random_forest", "min_samples_leaf", 10**30),
+        ("random_forest", "max_samples", 10**30),
+        ("random_forest", "criterion", 10**30),
+        ("random_forest", "class_weight", {"a": 10**30}),
+        ("random_forest", "monotonic_cst", [0, 10**18]),
+        ("gaussian_nb", "priors", [10**30, 0]),
+        ("sgd_classifier", "average", 10**30),
+        ("logistic_regression", "max_iter", -(10**30)),
+    ],
+)
 def test_an_integer_beyond_32_bits_anywhere_is_refused_naming_its_parameter(model_type, name, value):
     assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
 
@@ -265,9 +278,18 @@ def test_newton_cholesky_is_refused_for_its_hessian_of_features_times_classes_sq
     assert _field_of({"params": {"solver": "newton-cholesky"}}) == "model.params.solver"
 
 
-@pytest.mark.parametrize("name, value", [("n_estimators", True), ("C", False), ("max_depth", 5.0),
-                                         ("solver", 3), ("class_weight", [{"a": 1.0}]),
-                                         ("monotonic_cst", [0.5]), ("priors", ["a"])])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("n_estimators", True),
+        ("C", False),
+        ("max_depth", 5.0),
+        ("solver", 3),
+        ("class_weight", [{"a": 1.0}]),
+        ("monotonic_cst", [0.5]),
+        ("priors", ["a"]),
+    ],
+)
 def test_a_value_of_the_wrong_kind_is_refused_naming_its_parameter(name, value):
     model_type = next(t for t, table in PARAMS.items() if name in table)
     assert _field_of({"type": model_type, "params": {name: value}}) == f"model.params.{name}"
@@ -282,13 +304,18 @@ def test_trees_times_features_weighed_per_split_are_bounded_together():
 
 def test_a_forest_without_bootstrap_is_held_to_half_the_trees():
     normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 50}})
-    normalize_model_spec({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 25,
-                                                              "max_features": 16}})
+    normalize_model_spec(
+        {"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 25, "max_features": 16}}
+    )
     assert _field_of({"type": "random_forest", "params": {"bootstrap": False}}) == "model.params.n_estimators"
-    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 51}}) \
+    assert (
+        _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 51}})
         == "model.params.n_estimators"
-    assert _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 26,
-                                                          "max_features": 16}}) == "model.params.max_features"
+    )
+    assert (
+        _field_of({"type": "random_forest", "params": {"bootstrap": False, "n_estimators": 26, "max_features": 16}})
+        == "model.params.max_features"
+    )
 
 
 def test_an_integer_max_samples_above_the_probes_rows_is_valid():
@@ -309,8 +336,9 @@ def test_a_spec_stored_before_the_bounds_is_built_within_them():
     assert (forest.n_estimators, forest.max_features) == (50, 16)
     forest = build_estimator({"type": "random_forest", "params": {"bootstrap": False}}, 0)
     assert forest.n_estimators == 50
-    sgd = build_estimator({"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000,
-                                                                "tol": None}}, 0)
+    sgd = build_estimator(
+        {"type": "sgd_classifier", "params": {"loss": "log_loss", "max_iter": 100_000, "tol": None}}, 0
+    )
     assert sgd.max_iter == 100 and sgd.tol is None
     saga = build_estimator({"type": "logistic_regression", "params": {"solver": "saga", "max_iter": 5000}}, 0)
     assert saga.max_iter == 100

@@ -1,4 +1,5 @@
 """Evaluation metrics against scikit-learn's, and the cross-validated estimate's bounds."""
+
 from __future__ import annotations
 
 import numpy as np

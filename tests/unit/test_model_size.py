@@ -1,4 +1,5 @@
 """The bound on a stored model's size counts bytes, so that a model is refused before it is copied whole."""
+
 import pickle
 
 import numpy as np

@@ -1,4 +1,5 @@
 """select(): every strategy by name, at most k distinct unlabeled rows, a diverse seeded batch in a cold start."""
+
 import functools
 
 import numpy as np
@@ -20,9 +21,16 @@ from sieve.core.strategies import STRATEGIES, scores, top_k
 
 
 def candidates(proba=None, unlabeled=(0, 2, 3, 4), seed=0):
-    return Candidates(features=np.zeros((5, 2)), unlabeled=np.array(unlabeled), labeled=np.array([1]),
-                      labels=np.array(["a"]), proba=None if proba is None else np.asarray(proba),
-                      model=None, spec={}, rng=np.random.default_rng(seed))
+    return Candidates(
+        features=np.zeros((5, 2)),
+        unlabeled=np.array(unlabeled),
+        labeled=np.array([1]),
+        labels=np.array(["a"]),
+        proba=None if proba is None else np.asarray(proba),
+        model=None,
+        spec={},
+        rng=np.random.default_rng(seed),
+    )
 
 
 PROBA = [[0.9, 0.1], [0.5, 0.5], [0.6, 0.4], [0.99, 0.01], [0.7, 0.3]]
@@ -51,10 +59,12 @@ def test_bad_strategy_or_k_is_a_value_error(strategy, k):
 
 # -- every strategy through the one entry point ---------------------------------------------------
 
+
 @functools.lru_cache
 def _fitted(n, n_labeled, seed):
-    X, y = make_classification(n_samples=n, n_features=5, n_informative=4, n_redundant=0, n_classes=3,
-                               random_state=seed)
+    X, y = make_classification(
+        n_samples=n, n_features=5, n_informative=4, n_redundant=0, n_classes=3, random_state=seed
+    )
     labeled = np.arange(0, n, n // n_labeled)[:n_labeled]
     return X, y, labeled, LogisticRegression().fit(X[labeled], y[labeled])
 
@@ -62,9 +72,16 @@ def _fitted(n, n_labeled, seed):
 def pool(n=300, n_labeled=30, seed=0, model=True):
     """A 3-class pool with every n_labeled-th row labeled; a fresh generator seeded with `seed`."""
     X, y, labeled, fitted = _fitted(n, n_labeled, seed)
-    return Candidates(features=X, unlabeled=np.setdiff1d(np.arange(n), labeled), labeled=labeled,
-                      labels=y[labeled], proba=fitted.predict_proba(X) if model else None,
-                      model=fitted if model else None, spec={}, rng=np.random.default_rng(seed))
+    return Candidates(
+        features=X,
+        unlabeled=np.setdiff1d(np.arange(n), labeled),
+        labeled=labeled,
+        labels=y[labeled],
+        proba=fitted.predict_proba(X) if model else None,
+        model=fitted if model else None,
+        spec={},
+        rng=np.random.default_rng(seed),
+    )
 
 
 def test_strategy_names_split_into_rankings_and_batches():
@@ -101,8 +118,16 @@ def test_a_cold_start_batch_spreads_over_the_clusters_for_every_strategy_but_ran
     rng = np.random.default_rng(0)
     features = np.repeat([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]], 25, axis=0)
     features = features + rng.normal(scale=0.1, size=features.shape)
-    candidates = Candidates(features=features, unlabeled=np.arange(100), labeled=np.zeros(0, dtype=np.int64),
-                            labels=np.zeros(0), proba=None, model=None, spec={}, rng=np.random.default_rng(1))
+    candidates = Candidates(
+        features=features,
+        unlabeled=np.arange(100),
+        labeled=np.zeros(0, dtype=np.int64),
+        labels=np.zeros(0),
+        proba=None,
+        model=None,
+        spec={},
+        rng=np.random.default_rng(1),
+    )
     assert candidates.cold_start
     assert sorted((select(strategy, candidates, 4) // 25).tolist()) == [0, 1, 2, 3]
 
@@ -144,14 +169,17 @@ def _replace(candidates, **changes):
     return Candidates(**{**candidates.__dict__, **changes})
 
 
-@pytest.mark.parametrize("changes", [
-    {"unlabeled": np.array([0, 3, 5])},                 # row 0 is labeled
-    {"unlabeled": np.array([1, 10_000])},               # beyond the features
-    {"unlabeled": np.array([[1, 2]])},                  # not 1-D
-    {"labels": np.array([0, 1])},                       # not one label per labeled row
-    {"proba": np.full((5, 3), 1 / 3)},                  # not one probability row per row
-    {"features": np.zeros(300)},                        # not 2-D
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"unlabeled": np.array([0, 3, 5])},  # row 0 is labeled
+        {"unlabeled": np.array([1, 10_000])},  # beyond the features
+        {"unlabeled": np.array([[1, 2]])},  # not 1-D
+        {"labels": np.array([0, 1])},  # not one label per labeled row
+        {"proba": np.full((5, 3), 1 / 3)},  # not one probability row per row
+        {"features": np.zeros(300)},  # not 2-D
+    ],
+)
 def test_inconsistent_candidates_are_value_errors(changes):
     with pytest.raises(ValueError):
         select("badge", _replace(pool(), **changes), 3)

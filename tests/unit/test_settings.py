@@ -1,4 +1,5 @@
 """Settings come from environment variables, validated once, with clear messages."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,23 +15,32 @@ def test_unset_variables_give_the_documented_defaults():
 
 
 def test_variables_are_parsed_into_their_types():
-    settings = Settings.from_env({"REDIS_URL": "rediss://:pw@host:6380/2", "SIEVE_JOB_TIMEOUT": "30",
-                                  "SIEVE_FIRST_RANKING_WAIT": "2.5", "SIEVE_WORKER_CACHE_MB": "16"})
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "rediss://:pw@host:6380/2",
+            "SIEVE_JOB_TIMEOUT": "30",
+            "SIEVE_FIRST_RANKING_WAIT": "2.5",
+            "SIEVE_WORKER_CACHE_MB": "16",
+        }
+    )
     assert settings.redis_url == "rediss://:pw@host:6380/2"
     assert settings.job_timeout == 30 and settings.first_ranking_wait == 2.5
     assert settings.worker_cache_bytes == 16 * 1024 * 1024
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"SIEVE_JOB_TIMEOUT": "soon"}, "SIEVE_JOB_TIMEOUT must be an integer"),
-    ({"SIEVE_JOB_TIMEOUT": "0"}, "SIEVE_JOB_TIMEOUT must be at least 1"),
-    ({"SIEVE_FIRST_RANKING_WAIT": "nan"}, "SIEVE_FIRST_RANKING_WAIT must be at least 0"),
-    ({"SIEVE_MAX_BODY_BYTES": "10"}, "SIEVE_MAX_BODY_BYTES must be at least 1024"),
-    ({"SIEVE_MAX_POOLS_PER_TENANT": "0"}, "SIEVE_MAX_POOLS_PER_TENANT must be at least 1"),
-    ({"SIEVE_MAX_POOLS_PER_TENANT": "many"}, "SIEVE_MAX_POOLS_PER_TENANT must be an integer"),
-    ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "0"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be at least 1"),
-    ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "often"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be an integer"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SIEVE_JOB_TIMEOUT": "soon"}, "SIEVE_JOB_TIMEOUT must be an integer"),
+        ({"SIEVE_JOB_TIMEOUT": "0"}, "SIEVE_JOB_TIMEOUT must be at least 1"),
+        ({"SIEVE_FIRST_RANKING_WAIT": "nan"}, "SIEVE_FIRST_RANKING_WAIT must be at least 0"),
+        ({"SIEVE_MAX_BODY_BYTES": "10"}, "SIEVE_MAX_BODY_BYTES must be at least 1024"),
+        ({"SIEVE_MAX_POOLS_PER_TENANT": "0"}, "SIEVE_MAX_POOLS_PER_TENANT must be at least 1"),
+        ({"SIEVE_MAX_POOLS_PER_TENANT": "many"}, "SIEVE_MAX_POOLS_PER_TENANT must be an integer"),
+        ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "0"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be at least 1"),
+        ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "often"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be an integer"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
@@ -45,18 +55,32 @@ def test_a_short_or_missing_secret_key_is_refused_when_one_is_needed():
 def test_label_studio_origins_are_normalised_bare_origins():
     raw = "http://localhost:8080/, HTTPS://LS.Example.com:443,http://[::1]:80,,http://10.0.0.3"
     settings = Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": raw})
-    assert settings.labelstudio_origins == ("http://localhost:8080", "https://ls.example.com", "http://[::1]",
-                                            "http://10.0.0.3")
+    assert settings.labelstudio_origins == (
+        "http://localhost:8080",
+        "https://ls.example.com",
+        "http://[::1]",
+        "http://10.0.0.3",
+    )
     assert Settings.from_env({}).labelstudio_origins == ()
 
 
-@pytest.mark.parametrize("entry, message", [
-    ("http://ls/api", "no path"), ("http://ls?x=1", "no path, query"), ("http://ls#f", "fragment"),
-    ("http://user:pw@ls", "user info"), ("ftp://ls", "http:// or https://"), ("ls:8080", "http:// or https://"),
-    ("http://169.254.169.254", "link-local"), ("http://[fe80::1]:8080", "link-local"),
-    ("http://[::ffff:169.254.169.254]", "link-local"), ("http://0.0.0.0", "unspecified"),
-    ("http://ls:99999", "an origin such as"), ("http://l s", "an origin such as"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("http://ls/api", "no path"),
+        ("http://ls?x=1", "no path, query"),
+        ("http://ls#f", "fragment"),
+        ("http://user:pw@ls", "user info"),
+        ("ftp://ls", "http:// or https://"),
+        ("ls:8080", "http:// or https://"),
+        ("http://169.254.169.254", "link-local"),
+        ("http://[fe80::1]:8080", "link-local"),
+        ("http://[::ffff:169.254.169.254]", "link-local"),
+        ("http://0.0.0.0", "unspecified"),
+        ("http://ls:99999", "an origin such as"),
+        ("http://l s", "an origin such as"),
+    ],
+)
 def test_a_label_studio_origin_that_is_more_than_an_origin_is_refused_at_start(entry, message):
     with pytest.raises(ValueError, match=f"SIEVE_LABELSTUDIO_ORIGINS: .*{message}"):
         Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": f"http://ok.example.com,{entry}"})

@@ -1,4 +1,5 @@
 """`sieve simulate` end to end on a tiny case, its data sets, its protocol and its plot."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,20 @@ from sieve.simulate.datasets import load_dataset
 from sieve.simulate.plot import DPI, SIZE_INCHES
 from sieve.simulate.protocol import prepare
 
-TINY = ["--dataset", "iris", "--seeds", "2", "--budget", "16", "--batch-size", "5", "--init-per-class", "1",
-        "--jobs", "1"]
+TINY = [
+    "--dataset",
+    "iris",
+    "--seeds",
+    "2",
+    "--budget",
+    "16",
+    "--batch-size",
+    "5",
+    "--init-per-class",
+    "1",
+    "--jobs",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +60,18 @@ def test_the_plot_is_a_png_of_the_expected_size(tiny_run):
     assert image.shape[:2] == (SIZE_INCHES[1] * DPI, SIZE_INCHES[0] * DPI)
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--strategies", "margin,psychic", "unknown strategies psychic"),
-    ("--budget", "0", "budget must be at least 1"),
-    ("--model-params", '{"C": -1}', "model.params.C"),
-    ("--model-params", "{oops", "not JSON"),
-    ("--dataset", "nowhere.csv", "no file nowhere.csv"),
-    ("--dataset", "mnist", "unknown data set 'mnist'"),
-    ("--jobs", "0", "0 runs nothing"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--strategies", "margin,psychic", "unknown strategies psychic"),
+        ("--budget", "0", "budget must be at least 1"),
+        ("--model-params", '{"C": -1}', "model.params.C"),
+        ("--model-params", "{oops", "not JSON"),
+        ("--dataset", "nowhere.csv", "no file nowhere.csv"),
+        ("--dataset", "mnist", "unknown data set 'mnist'"),
+        ("--jobs", "0", "0 runs nothing"),
+    ],
+)
 def test_bad_options_are_usage_errors_that_say_what_is_wrong(tmp_path, option, value, message):
     # Given twice, an option takes its last value.
     result = CliRunner().invoke(main, ["simulate", *TINY, "--out", str(tmp_path), option, value])

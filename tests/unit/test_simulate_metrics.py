@@ -1,4 +1,5 @@
 """The simulation's figures on hand-made learning curves."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,16 @@ def test_labels_to_is_the_first_round_that_reaches_the_target_or_none():
     assert labels_to(labels, accuracy, 0.96) is None
 
 
-@pytest.mark.parametrize("values, median", [([10, 30, 20], 20), ([10, 20, None], 20), ([10, None, None], None),
-                                            ([10, 20, 30, None], 25), ([10, 20, None, None], None)])
+@pytest.mark.parametrize(
+    "values, median",
+    [
+        ([10, 30, 20], 20),
+        ([10, 20, None], 20),
+        ([10, None, None], None),
+        ([10, 20, 30, None], 25),
+        ([10, 20, None, None], None),
+    ],
+)
 def test_a_median_over_seeds_that_never_reached_a_target_is_none(values, median):
     assert median_or_none(values) == median
 
@@ -81,15 +90,35 @@ def _trace(accuracy, kappas=None) -> Trace:
 
 
 def test_summary_has_every_figure_per_strategy_paired_by_seed_against_random():
-    traces = {"random": [_trace([0.5, 0.6, 0.7, 0.8]), _trace([0.5, 0.7, 0.8, 0.9])],
-              "margin": [_trace([0.5, 0.8, 0.9, 0.95]), _trace([0.5, 0.7, 0.8, 0.9])]}
+    traces = {
+        "random": [_trace([0.5, 0.6, 0.7, 0.8]), _trace([0.5, 0.7, 0.8, 0.9])],
+        "margin": [_trace([0.5, 0.8, 0.9, 0.95]), _trace([0.5, 0.7, 0.8, 0.9])],
+    }
     results = summarize("toy", 100, 25, [1.0, 1.0], traces, {"mode": "in-process"})
-    assert set(results) == {"dataset", "n_pool", "n_test", "full_pool_accuracy", "full_pool_accuracy_per_seed",
-                            "settings", "ranking_by_daulc", "strategies"}
+    assert set(results) == {
+        "dataset",
+        "n_pool",
+        "n_test",
+        "full_pool_accuracy",
+        "full_pool_accuracy_per_seed",
+        "settings",
+        "ranking_by_daulc",
+        "strategies",
+    }
     assert results["ranking_by_daulc"] == ["margin", "random"]
     margin = results["strategies"]["margin"]
-    assert set(margin) >= {"aulc", "daulc", "labels_to_95", "labels_to_99", "ratio_95_vs_random", "wins", "ties",
-                           "losses", "curve", "stop"}
+    assert set(margin) >= {
+        "aulc",
+        "daulc",
+        "labels_to_95",
+        "labels_to_99",
+        "ratio_95_vs_random",
+        "wins",
+        "ties",
+        "losses",
+        "curve",
+        "stop",
+    }
     # Seed 0: margin's AULC is (0.65 + 0.85 + 0.925) / 3 against random's (0.55 + 0.65 + 0.75) / 3;
     # seed 1: both draw the same curve, of AULC (0.6 + 0.75 + 0.85) / 3.
     assert margin["aulc"] == pytest.approx(np.median([2.425 / 3, 2.2 / 3]))

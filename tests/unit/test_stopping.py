@@ -1,4 +1,5 @@
 """Stopping rules: kappa against scikit-learn's, and budget, target and plateau as their definitions say."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,15 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from sieve.core.history import model_stop
-from sieve.core.stopping import (Round, StoppingPolicy, choose_stop_set, cohen_kappa, plateau_reached, recommendation,
-                                 with_budget)
+from sieve.core.stopping import (
+    Round,
+    StoppingPolicy,
+    choose_stop_set,
+    cohen_kappa,
+    plateau_reached,
+    recommendation,
+    with_budget,
+)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -43,10 +51,15 @@ def test_plateau_needs_a_full_window_of_high_kappas():
 
 
 def test_a_settled_pool_is_told_to_stop_and_a_changing_one_is_not():
-    settled = [Round(10), Round(20, kappa_with_previous=0.9)] + [Round(30 + i, kappa_with_previous=0.995)
-                                                                  for i in range(3)]
-    changing = [Round(10), Round(20, kappa_with_previous=0.995), Round(30, kappa_with_previous=0.97),
-                Round(40, kappa_with_previous=0.999)]
+    settled = [Round(10), Round(20, kappa_with_previous=0.9)] + [
+        Round(30 + i, kappa_with_previous=0.995) for i in range(3)
+    ]
+    changing = [
+        Round(10),
+        Round(20, kappa_with_previous=0.995),
+        Round(30, kappa_with_previous=0.97),
+        Round(40, kappa_with_previous=0.999),
+    ]
     assert recommendation(StoppingPolicy(), settled)["recommended"] is True
     assert recommendation(StoppingPolicy(), changing) == {"recommended": False, "reasons": []}
 
@@ -58,22 +71,34 @@ def test_budget_and_target_each_recommend_stopping_with_their_reason():
     assert not recommendation(StoppingPolicy(budget=101, target=0.95, plateau=False), rounds)["recommended"]
 
 
-@pytest.mark.parametrize("kwargs", [{"budget": 0}, {"kappa_threshold": 0}, {"kappa_threshold": 1.5},
-                                    {"window": 0}])
+@pytest.mark.parametrize("kwargs", [{"budget": 0}, {"kappa_threshold": 0}, {"kappa_threshold": 1.5}, {"window": 0}])
 def test_a_policy_refuses_meaningless_settings(kwargs):
     with pytest.raises(ValueError):
         StoppingPolicy(**kwargs)
 
 
 def test_a_policy_reads_the_json_spec_and_writes_it_back_with_defaults():
-    spec = {"budget": 50, "enforce_budget": True, "target": {"metric": "macro_f1", "value": 0.8},
-            "plateau": {"kappa": 0.95, "window": 2}}
+    spec = {
+        "budget": 50,
+        "enforce_budget": True,
+        "target": {"metric": "macro_f1", "value": 0.8},
+        "plateau": {"kappa": 0.95, "window": 2},
+    }
     policy = StoppingPolicy.from_spec(spec)
-    assert (policy.budget, policy.target, policy.target_metric, policy.kappa_threshold, policy.window) == \
-        (50, 0.8, "macro_f1", 0.95, 2)
+    assert (policy.budget, policy.target, policy.target_metric, policy.kappa_threshold, policy.window) == (
+        50,
+        0.8,
+        "macro_f1",
+        0.95,
+        2,
+    )
     assert policy.to_spec() == spec
-    assert StoppingPolicy.from_spec(None).to_spec() == {"budget": None, "enforce_budget": False, "target": None,
-                                                        "plateau": {"kappa": 0.99, "window": 3}}
+    assert StoppingPolicy.from_spec(None).to_spec() == {
+        "budget": None,
+        "enforce_budget": False,
+        "target": None,
+        "plateau": {"kappa": 0.99, "window": 3},
+    }
     assert StoppingPolicy.from_spec({"plateau": None}).plateau is False
     with pytest.raises(ValueError):
         StoppingPolicy.from_spec({"enforce_budget": True})
@@ -87,8 +112,15 @@ def test_the_live_budget_joins_the_model_rules_reasons():
 
 def test_the_model_rules_over_history_entries_follow_the_policy_and_leave_the_budget_out():
     # Out of order, as a hash of entries is read; the plateau looks at the newest versions.
-    entries = [{"model_version": v, "n_labels": 10 * v, "metrics": {"accuracy": 0.5 + v / 10},
-                "kappa_with_previous": None if v == 1 else 0.995} for v in (3, 1, 4, 2)]
+    entries = [
+        {
+            "model_version": v,
+            "n_labels": 10 * v,
+            "metrics": {"accuracy": 0.5 + v / 10},
+            "kappa_with_previous": None if v == 1 else 0.995,
+        }
+        for v in (3, 1, 4, 2)
+    ]
     both = model_stop(StoppingPolicy(budget=5, target=0.85), entries)
     assert [r.split(":")[0] for r in both["reasons"]] == ["target", "plateau"] and both["recommended"]
     assert model_stop(StoppingPolicy(target=0.95, window=4), entries) == {"recommended": False, "reasons": []}

@@ -197,4 +197,3 @@ def test_random_strategy_needs_a_generator():
         random_scores(3, rng=42)
     with pytest.raises(ValueError, match="non-negative"):
         random_scores(-1, np.random.default_rng(0))
-

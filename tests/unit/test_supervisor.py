@@ -1,4 +1,5 @@
 """The supervisor of `sieve up` restarts what dies, later and later while it keeps dying at once."""
+
 from __future__ import annotations
 
 import subprocess
@@ -66,8 +67,10 @@ def test_a_program_that_cannot_be_started_again_is_retried_with_the_reason():
     supervisor.check()
     clock.now = program.restart_at
     supervisor.check()
-    assert said[-1] == ("sieve redis did not start (the embedded Redis did not start), 0 s after it started "
-                        "(death 2 in a row); restarting it in 2 s")
+    assert said[-1] == (
+        "sieve redis did not start (the embedded Redis did not start), 0 s after it started "
+        "(death 2 in a row); restarting it in 2 s"
+    )
     clock.now = program.restart_at
     supervisor.check()
     assert attempts == [0.0, 1.0, 3.0]

@@ -1,4 +1,5 @@
 """The text featurizer and the tf-idf step a text pool's model learns from every row of the pool."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 from scipy import sparse
 
 from sieve.core.errors import InvalidInput
-from sieve.core.text import DEFAULT_FEATURIZER, featurize, normalize_featurizer
 from sieve.core.selection import ALL_STRATEGIES
+from sieve.core.text import DEFAULT_FEATURIZER, featurize, normalize_featurizer
 from sieve.core.training import fit, predict_proba, rank_pool
 from sieve.limits import MAX_TEXT_FEATURES
 
@@ -31,10 +32,15 @@ def test_featurize_is_sublinear_in_term_counts_and_the_same_in_every_call():
 
 def test_normalize_featurizer_fills_defaults_and_names_the_bad_field():
     assert normalize_featurizer(None) == DEFAULT_FEATURIZER
-    for bad, field in [({"n_features": MAX_TEXT_FEATURES + 1}, "featurizer.n_features"),
-                       ({"n_features": True}, "featurizer.n_features"), ({"ngram_max": 4}, "featurizer.ngram_max"),
-                       ({"type": "bert"}, "featurizer.type"), ({"tfidf": "yes"}, "featurizer.tfidf"),
-                       ({"stop_words": "english"}, "featurizer.stop_words"), ([], "featurizer")]:
+    for bad, field in [
+        ({"n_features": MAX_TEXT_FEATURES + 1}, "featurizer.n_features"),
+        ({"n_features": True}, "featurizer.n_features"),
+        ({"ngram_max": 4}, "featurizer.ngram_max"),
+        ({"type": "bert"}, "featurizer.type"),
+        ({"tfidf": "yes"}, "featurizer.tfidf"),
+        ({"stop_words": "english"}, "featurizer.stop_words"),
+        ([], "featurizer"),
+    ]:
         with pytest.raises(InvalidInput) as caught:
             normalize_featurizer(bad)
         assert caught.value.field == field
@@ -44,8 +50,14 @@ def test_a_tfidf_model_learns_document_frequencies_from_the_whole_pool_and_predi
     spec = normalize_featurizer({"n_features": 256})
     texts = ["great fun film"] * 5 + ["dull boring film"] * 5 + ["film"] * 40
     features = featurize(texts, spec)
-    model = fit(features, np.array([0, 5]), ["pos", "neg"], {"type": "logistic_regression", "params": {}},
-                random_state=0, featurizer=spec)
+    model = fit(
+        features,
+        np.array([0, 5]),
+        ["pos", "neg"],
+        {"type": "logistic_regression", "params": {}},
+        random_state=0,
+        featurizer=spec,
+    )
     # "film" is in every row: its idf is the lowest, which only the unlabeled rows can tell.
     idf = model.named_steps["tfidf"].idf_
     film = featurize(["film"], spec).indices[0]
@@ -58,9 +70,12 @@ def test_a_tfidf_model_learns_document_frequencies_from_the_whole_pool_and_predi
 def test_a_tfidf_pipeline_feeds_models_that_take_dense_rows_only():
     spec = normalize_featurizer({"n_features": 8})
     rng = np.random.default_rng(0)
-    features = featurize([" ".join(rng.choice(["ant", "bee", "cat", "dog", "eel", "fox"], size=6)) for _ in range(20)], spec)
-    model = fit(features, np.arange(20), ["x", "y"] * 10, {"type": "gaussian_nb", "params": {}},
-                random_state=0, featurizer=spec)
+    features = featurize(
+        [" ".join(rng.choice(["ant", "bee", "cat", "dog", "eel", "fox"], size=6)) for _ in range(20)], spec
+    )
+    model = fit(
+        features, np.arange(20), ["x", "y"] * 10, {"type": "gaussian_nb", "params": {}}, random_state=0, featurizer=spec
+    )
     proba = predict_proba(model, features)
     assert proba.shape == (20, 2) and np.isfinite(proba).all()
 
@@ -76,8 +91,14 @@ def test_a_dense_only_model_fits_and_scores_sparse_rows_a_bounded_block_at_a_tim
     rng = np.random.default_rng(1)
     words = [f"w{i}" for i in range(50)]
     features = featurize([" ".join(rng.choice(words, size=5)) for _ in range(3000)], spec)
-    model = fit(features, np.arange(1500), ["x", "y"] * 750, {"type": "gaussian_nb", "params": {}},
-                random_state=0, featurizer=spec)
+    model = fit(
+        features,
+        np.arange(1500),
+        ["x", "y"] * 750,
+        {"type": "gaussian_nb", "params": {}},
+        random_state=0,
+        featurizer=spec,
+    )
     proba = predict_proba(model, features)
     assert proba.shape == (3000, 2) and np.allclose(proba.sum(axis=1), 1)
 
@@ -90,7 +111,16 @@ def test_every_strategy_ranks_a_text_pool_from_its_sparse_rows(model):
     texts = [" ".join(rng.choice(words, size=4)) for _ in range(300)]
     features = featurize(texts, spec)
     for labeled, labels in [(np.array([0]), ["a"]), (np.array([0, 1, 2, 3]), ["a", "b", "a", "b"])]:
-        result = rank_pool(features, labeled, labels, {"type": model, "params": {}}, seed=0, version=1,
-                           strategies=ALL_STRATEGIES, horizon=16, featurizer=spec)
+        result = rank_pool(
+            features,
+            labeled,
+            labels,
+            {"type": model, "params": {}},
+            seed=0,
+            version=1,
+            strategies=ALL_STRATEGIES,
+            horizon=16,
+            featurizer=spec,
+        )
         for strategy, (order, _) in result.orders.items():
             assert sorted(order.tolist()) == list(range(len(labeled), 300)), strategy

@@ -5,6 +5,7 @@ prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `sieve a
 lands on any process sums them all. Queue depth, pool sizes and refresh outcomes live in Redis already
 (the workers count refreshes there), so they are read when scraped, never held in a process.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis import Redis
 
-from ..limits import MAX_METRICS_POOLS
-from ..storage import job_stats
-from ..storage.keys import POOL_INDEX, PoolKeys
-from ..storage.replies import text
+from sieve.limits import MAX_METRICS_POOLS
+from sieve.storage import job_stats
+from sieve.storage.keys import POOL_INDEX, PoolKeys
+from sieve.storage.replies import text
 
 if TYPE_CHECKING:
-    from ..workers.queue import RefreshQueues
+    from sieve.job_queue import RefreshQueues
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 """Methods counted by name; any other is counted as `other`, so that clients cannot add label values."""
@@ -43,8 +44,9 @@ class RedisCollector:
         self.queue = queue
 
     def collect(self):
-        depth = GaugeMetricFamily("sieve_queue_depth", "Refresh jobs waiting in the queue (all its lanes).",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily(
+            "sieve_queue_depth", "Refresh jobs waiting in the queue (all its lanes).", labels=["queue"]
+        )
         depth.add_metric([self.queue.name], self.queue.count)
         yield depth
         yield from self._pools()
@@ -69,9 +71,14 @@ class RedisCollector:
         shown = ids[:MAX_METRICS_POOLS]
         for pool_id in shown:
             pipe.hmget(PoolKeys(pool_id).meta, ["n_items", "n_labeled", "n_eval"])
-        families = {name: GaugeMetricFamily(f"sieve_pool_{name}", doc, labels=["pool_id"]) for name, doc in (
-            ("items", "Items in the pool."), ("labeled", "Items labeled for training."),
-            ("eval", "Evaluation items."))}
+        families = {
+            name: GaugeMetricFamily(f"sieve_pool_{name}", doc, labels=["pool_id"])
+            for name, doc in (
+                ("items", "Items in the pool."),
+                ("labeled", "Items labeled for training."),
+                ("eval", "Evaluation items."),
+            )
+        }
         for pool_id, values in zip(shown, pipe.execute()):
             if values[0] is None:
                 continue  # deleted since the listing
@@ -86,10 +93,16 @@ def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
     Every label has a bounded set of values: a known method or `other`, the URL rule (never the raw path)
     or `unmatched`, and the status code."""
     registry = CollectorRegistry()
-    requests = Counter("sieve_http_requests", "HTTP requests answered.", ["method", "route", "status"],
-                       registry=registry)
-    latency = Histogram("sieve_http_request_duration_seconds", "Time to answer an HTTP request.",
-                        ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry)
+    requests = Counter(
+        "sieve_http_requests", "HTTP requests answered.", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "sieve_http_request_duration_seconds",
+        "Time to answer an HTTP request.",
+        ["method", "route"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
     collector = RedisCollector(redis, queue)
     if not multiprocess_mode():
         registry.register(collector)

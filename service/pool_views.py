@@ -1,4 +1,5 @@
 """/v1/pools: create, list, inspect, change, delete pools; add items, query, teach, predict."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,16 +7,34 @@ import hashlib
 from flask import Response, current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 
-from ..core.errors import Pending
-from ..pools import Pools
-from ..storage.pools import Idempotency
-from .parsing import SieveBlueprint
-from .responses import BODY_ERRORS, problems
-from .schemas import (AddItemsSchema, CreatePoolSchema, CurveArgsSchema, HistorySchema, IdempotencyHeaderSchema,
-                      ItemsAddedSchema, PoolListArgsSchema, PoolListSchema, PoolStatusSchema, PredictAnswerSchema,
-                      PredictSchema, QueryAnswerSchema, QueryArgsSchema, QueryPendingSchema, ReleaseAnswerSchema,
-                      ReleaseSchema, TeachAnswerSchema, TeachSchema, UnlabelAnswerSchema, UnlabelSchema,
-                      UpdatePoolSchema)
+from sieve.core.errors import Pending
+from sieve.service.parsing import SieveBlueprint
+from sieve.service.pool_schemas import (
+    AddItemsSchema,
+    CreatePoolSchema,
+    CurveArgsSchema,
+    HistorySchema,
+    IdempotencyHeaderSchema,
+    ItemsAddedSchema,
+    PoolListArgsSchema,
+    PoolListSchema,
+    PoolStatusSchema,
+    PredictAnswerSchema,
+    PredictSchema,
+    QueryAnswerSchema,
+    QueryArgsSchema,
+    QueryPendingSchema,
+    ReleaseAnswerSchema,
+    ReleaseSchema,
+    TeachAnswerSchema,
+    TeachSchema,
+    UnlabelAnswerSchema,
+    UnlabelSchema,
+    UpdatePoolSchema,
+)
+from sieve.service.responses import BODY_ERRORS, problems
+from sieve.storage.pool_store import Idempotency
+from sieve.use_cases import Pools
 
 CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -24,7 +43,7 @@ blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Poo
 
 
 def pools() -> Pools:
-    return current_app.extensions["sieve.pools"]
+    return current_app.extensions["sieve.use_cases"]
 
 
 def _idempotency(headers) -> Idempotency | None:
@@ -59,11 +78,21 @@ class PoolCollection(MethodView):
         first call made while it exists (once deleted, a replay makes a new pool). A tenant holding
         SIEVE_MAX_POOLS_PER_TENANT pools gets a 409 (field `pools`)."""
         ids, labels, splits = _labels(body)
-        pool_id = pools().create(body.get("name"), body.get("items"), ids, labels, classes=body.get("classes"),
-                                 model=body.get("model"), strategy=body.get("strategy"),
-                                 random_state=body.get("random_state"), idem=_idempotency(headers),
-                                 tenant=g.tenant, featurizer=body.get("featurizer"), stopping=body.get("stopping"),
-                                 splits=splits)
+        pool_id = pools().create(
+            body.get("name"),
+            body.get("items"),
+            ids,
+            labels,
+            classes=body.get("classes"),
+            model=body.get("model"),
+            strategy=body.get("strategy"),
+            random_state=body.get("random_state"),
+            idem=_idempotency(headers),
+            tenant=g.tenant,
+            featurizer=body.get("featurizer"),
+            stopping=body.get("stopping"),
+            splits=splits,
+        )
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -107,18 +136,36 @@ def add_items(body, headers, pool_id):
 @blp.route("/<string:pool_id>/query", methods=["GET"])
 @blp.arguments(QueryArgsSchema(), location="query")
 @blp.response(200, QueryAnswerSchema)
-@blp.alt_response(202, schema=QueryPendingSchema, description="The ranking is being computed (a new pool, "
-                   "or a strategy the pool has not used before): nothing is leased; ask again shortly.")
+@blp.alt_response(
+    202,
+    schema=QueryPendingSchema,
+    description="The ranking is being computed (a new pool, "
+    "or a strategy the pool has not used before): nothing is leased; ask again shortly.",
+)
 @problems(blp, 404, 409, 422)
 def query(args, pool_id):
     """The k unlabeled items the current model is least sure about, most informative first (409 once a
     pool that enforces its label budget has spent it)."""
     try:
-        answer = pools().query_answer(pool_id, args["k"], args.get("strategy"), args["wait"],
-                                      args.get("lease_seconds"), args.get("annotator", ""), g.tenant)
+        answer = pools().query_answer(
+            pool_id,
+            args["k"],
+            args.get("strategy"),
+            args["wait"],
+            args.get("lease_seconds"),
+            args.get("annotator", ""),
+            g.tenant,
+        )
     except Pending as pending:
-        response = jsonify({"pool_id": pool_id, "strategy": pending.strategy, "status": "pending",
-                            "detail": pending.message, "job_id": pending.job_id})
+        response = jsonify(
+            {
+                "pool_id": pool_id,
+                "strategy": pending.strategy,
+                "status": "pending",
+                "detail": pending.message,
+                "job_id": pending.job_id,
+            }
+        )
         response.status_code = 202
         response.headers["Retry-After"] = "1"
         if pending.job_id:
@@ -169,18 +216,24 @@ def history(pool_id):
 
 
 def _curve(pool_id: str, args, image_format: str):
-    from ..curves import render  # matplotlib loads on the first plot, not with every API process
+    from sieve.curves import render  # matplotlib loads on the first plot, not with every API process
 
     data = pools().history(pool_id)
     target = data["stopping"]["target"]
     metric = args.get("metric") or (target["metric"] if target else "accuracy")
-    body = render(data["versions"], metric, target["value"] if target and target["metric"] == metric else None,
-                  image_format, title=data["name"] or f"pool {pool_id}")
+    body = render(
+        data["versions"],
+        metric,
+        target["value"] if target and target["metric"] == metric else None,
+        image_format,
+        title=data["name"] or f"pool {pool_id}",
+    )
     return Response(body, mimetype=CURVE_TYPES[image_format])
 
 
-_CURVE_DOC = ("The metric against the number of labels, one point per model version; the target and the stop "
-              "point marked.")
+_CURVE_DOC = (
+    "The metric against the number of labels, one point per model version; the target and the stop point marked."
+)
 
 
 @blp.route("/<string:pool_id>/learning_curve.png", methods=["GET"])
@@ -207,5 +260,4 @@ def learning_curve_svg(args, pool_id):
 @problems(blp, 404, 409, *BODY_ERRORS)
 def predict(body, pool_id):
     """Predicted labels and probabilities of the current model, for raw features, texts or pool items."""
-    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"),
-                                  texts=body.get("texts"))
+    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"), texts=body.get("texts"))

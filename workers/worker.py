@@ -1,4 +1,5 @@
 """Runs one RQ worker on the refresh queue, through Redis outages, with a sweeper for lost refreshes."""
+
 from __future__ import annotations
 
 import logging
@@ -6,22 +7,23 @@ import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, get_current_job
-from rq.worker import DequeueStrategy
 from rq.serializers import JSONSerializer
+from rq.worker import DequeueStrategy
 
-from .. import logs
-from ..settings import Settings
-from ..storage.connection import connect
-from .job_class import SieveJob
-from .queue import worker_queues
-from .sweeper import Sweeper
+from sieve import logs
+from sieve.job_queue import worker_queues
+from sieve.settings import Settings
+from sieve.storage.connection import connect
+from sieve.workers.job_class import SieveJob
+from sieve.workers.sweeper import Sweeper
 
 log = logging.getLogger("sieve.worker")
 
 
 def run_worker(settings: Settings, burst: bool = False) -> bool:
     settings.require_secret_key()  # fail at start, not at the first job
-    from . import jobs  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
+    from sieve.workers import refresh_job  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
+
     logs.configure("worker", context=_job_context)
     redis = connect(settings)
     sweeper = None if burst else Sweeper(redis, settings).start()
@@ -29,8 +31,9 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
         while True:
             # SimpleWorker runs jobs in this process, so the feature cache survives between jobs; SieveJob
             # runs only Sieve's job functions, whatever else a job in Redis names.
-            worker = SimpleWorker(worker_queues(redis, settings), connection=redis, serializer=JSONSerializer,
-                                  job_class=SieveJob)
+            worker = SimpleWorker(
+                worker_queues(redis, settings), connection=redis, serializer=JSONSerializer, job_class=SieveJob
+            )
             try:
                 # In turn from each lane: one tenant's backlog waits behind other tenants' next jobs.
                 return worker.work(burst=burst, logging_level="INFO", dequeue_strategy=DequeueStrategy.ROUND_ROBIN)

@@ -4,6 +4,7 @@ Jobs wait in lanes, one RQ queue each, and a tenant's jobs all go to the lane it
 take from the lanes in turn (RQ's round-robin dequeue), so a tenant with a long backlog delays another
 tenant by at most the jobs already running, not by its backlog.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,11 +17,11 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from ..settings import Settings
-from ..storage.keys import PoolKeys
-from ..storage.replies import text
+from sieve.settings import Settings
+from sieve.storage.keys import PoolKeys
+from sieve.storage.replies import text
 
-REFRESH_FUNCTION = "sieve.workers.jobs.refresh_pool"
+REFRESH_FUNCTION = "sieve.workers.refresh_job.refresh_pool"
 RETRY_INTERVALS = [0]
 """Retries go straight back on the queue: a delay would need RQ's scheduler, a process forked from a
 worker that outlives it when the worker is killed and keeps its Redis connections, so that the killed
@@ -39,7 +40,6 @@ def pool_of_job(job_id: str) -> str | None:
     return match.group(1) if match else None
 
 
-
 def lane_of(tenant: str | None, pool_id: str) -> int:
     """The lane of the pool's tenant; of the pool itself when it has none (API keys off)."""
     owner = f"tenant:{tenant}" if tenant else f"pool:{pool_id}"
@@ -53,8 +53,7 @@ class RefreshQueues:
     def __init__(self, redis: Redis, settings: Settings):
         self.connection = redis
         self.name = settings.queue_name
-        self.lanes = [Queue(f"{self.name}:lane:{n}", connection=redis, serializer=JSONSerializer)
-                      for n in range(LANES)]
+        self.lanes = [Queue(f"{self.name}:lane:{n}", connection=redis, serializer=JSONSerializer) for n in range(LANES)]
         self.shared = Queue(self.name, connection=redis, serializer=JSONSerializer)
 
     def for_pool(self, pool_id: str) -> Queue:
@@ -83,29 +82,33 @@ def worker_queues(redis: Redis, settings: Settings) -> list[Queue]:
 
 
 def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
-    return dict(job_id=job_id, job_timeout=settings.job_timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
-                retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
-                description=f"refresh pool {pool_id}")
+    return dict(
+        job_id=job_id,
+        job_timeout=settings.job_timeout,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
+        description=f"refresh pool {pool_id}",
+    )
 
 
 def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: Settings) -> str:
     """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
     try:
-        queues.for_pool(pool_id).enqueue(REFRESH_FUNCTION, pool_id, unique=True,
-                                         **_options(pool_id, job_id, settings))
+        queues.for_pool(pool_id).enqueue(REFRESH_FUNCTION, pool_id, unique=True, **_options(pool_id, job_id, settings))
     except DuplicateJobError:
         pass
     return job_id
 
 
+PUSH_FUNCTION = "sieve.workers.labelstudio_jobs.push_predictions"
+SYNC_FUNCTION = "sieve.workers.labelstudio_jobs.sync_project"
+TRAIN_FUNCTION = "sieve.workers.labelstudio_jobs.train_project"
 
-PUSH_FUNCTION = "sieve.workers.labelstudio.push_predictions"
-SYNC_FUNCTION = "sieve.workers.labelstudio.sync_project"
-TRAIN_FUNCTION = "sieve.workers.labelstudio.train_project"
 
-
-def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings,
-                  description: str) -> str:
+def _enqueue_once(
+    queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings, description: str
+) -> str:
     """Enqueues a job under a deterministic id, once."""
     options = _options(args[0], job_id, settings)
     try:
@@ -117,8 +120,14 @@ def _enqueue_once(queues: RefreshQueues, function: str, args: tuple, job_id: str
 
 def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings) -> str:
     """Enqueues the push of this ranking to Label Studio, once per ranking."""
-    return _enqueue_once(queues, PUSH_FUNCTION, (pool_id, ranked_version), f"lspush-{pool_id}-{ranked_version}",
-                         settings, f"push pool {pool_id} to Label Studio")
+    return _enqueue_once(
+        queues,
+        PUSH_FUNCTION,
+        (pool_id, ranked_version),
+        f"lspush-{pool_id}-{ranked_version}",
+        settings,
+        f"push pool {pool_id} to Label Studio",
+    )
 
 
 def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = "s") -> str:

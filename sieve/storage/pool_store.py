@@ -1,4 +1,5 @@
 """Pools in Redis: create, add items, teach, read status, delete; every change atomic and versioned."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,22 @@ import numpy as np
 from redis import Redis
 from scipy import sparse
 
-from ..core import labels as label_values
-from ..core.errors import Conflict, InvalidInput
-from ..core.history import model_stop
-from ..core.stopping import StoppingPolicy
-from ..limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
-from .features import SPARSE, chunk_count, chunk_payloads, rows_per_chunk, sparse_payloads, stored_chunk_rows
-from .keys import POOL_INDEX, PoolKeys, TenantKeys
-from .replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
-from .scripts import Scripts
+from sieve.core import labels as label_values
+from sieve.core.errors import Conflict, InvalidInput
+from sieve.core.history import model_stop
+from sieve.core.stopping import StoppingPolicy
+from sieve.limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from sieve.storage.features import (
+    SPARSE,
+    chunk_count,
+    chunk_payloads,
+    rows_per_chunk,
+    sparse_payloads,
+    stored_chunk_rows,
+)
+from sieve.storage.keys import POOL_INDEX, PoolKeys, TenantKeys
+from sieve.storage.replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
+from sieve.storage.scripts import Scripts
 
 JOB_PREFIX = "refresh-"
 
@@ -61,16 +69,21 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 
 def _key_reused() -> InvalidInput:
-    return InvalidInput("this Idempotency-Key was used with a different request; use a new key",
-                        field="Idempotency-Key")
+    return InvalidInput(
+        "this Idempotency-Key was used with a different request; use a new key", field="Idempotency-Key"
+    )
 
 
 def _replayed(record: bytes, idem: Idempotency) -> Change:
     stored = json.loads(record)
     if stored["hash"] != idem.body_hash:
         raise _key_reused()
-    return Change(version=stored["version"], labels_version=stored.get("labels_version", 0),
-                  job_id=stored["job_id"] or None, n_items=stored.get("n_items"))
+    return Change(
+        version=stored["version"],
+        labels_version=stored.get("labels_version", 0),
+        job_id=stored["job_id"] or None,
+        n_items=stored.get("n_items"),
+    )
 
 
 class PoolStore:
@@ -84,9 +97,17 @@ class PoolStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def create(self, config: PoolConfig, ids: list[str], features: np.ndarray | None,
-               label_ids: list[str], labels: list, idem: Idempotency | None = None,
-               splits: list[str] | None = None, max_pools: int | None = None) -> tuple[str, str | None]:
+    def create(
+        self,
+        config: PoolConfig,
+        ids: list[str],
+        features: np.ndarray | None,
+        label_ids: list[str],
+        labels: list,
+        idem: Idempotency | None = None,
+        splits: list[str] | None = None,
+        max_pools: int | None = None,
+    ) -> tuple[str, str | None]:
         """Creates the pool under a new random id; its id and the refresh job to enqueue. Under an
         Idempotency-Key, a replay returns the pool the first call made while it exists (and no job).
         With `max_pools`, a tenant that holds that many pools gets a Conflict and nothing is written."""
@@ -96,8 +117,9 @@ class PoolStore:
         # The scripts of the transaction below would refuse items or labels only after its meta was written.
         if ids:
             _check_values(0, features, sparse_layout=bool(config.featurizer))
-        training = {label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels))
-                    if split != "eval"}
+        training = {
+            label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels)) if split != "eval"
+        }
         if len(training) > MAX_CLASSES:
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         for _ in range(100):
@@ -109,18 +131,31 @@ class PoolStore:
             meta = _meta(config, features, seed)
             pipe = self.redis.pipeline(transaction=True)
             self.scripts.create_pool(
-                keys=[keys.meta, POOL_INDEX, tenant.pools, tenant.creates, tenant.creates_at,
-                      PoolKeys(recorded or pool_id).meta],
-                args=[pool_id, idem.key if idem else "", idem.body_hash if idem else "", recorded,
-                      "" if max_pools is None else max_pools, IDEMPOTENCY_TTL_SECONDS,
-                      *(x for pair in meta.items() for x in pair)],
-                client=pipe)
+                keys=[
+                    keys.meta,
+                    POOL_INDEX,
+                    tenant.pools,
+                    tenant.creates,
+                    tenant.creates_at,
+                    PoolKeys(recorded or pool_id).meta,
+                ],
+                args=[
+                    pool_id,
+                    idem.key if idem else "",
+                    idem.body_hash if idem else "",
+                    recorded,
+                    "" if max_pools is None else max_pools,
+                    IDEMPOTENCY_TTL_SECONDS,
+                    *(x for pair in meta.items() for x in pair),
+                ],
+                client=pipe,
+            )
             if ids:
-                self._add_items_call(keys, 0, ids, features, rows_per_chunk(features.shape[1]),
-                                     bool(config.featurizer), client=pipe)
+                self._add_items_call(
+                    keys, 0, ids, features, rows_per_chunk(features.shape[1]), bool(config.featurizer), client=pipe
+                )
             if label_ids:
-                self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True,
-                                 splits=splits)
+                self._teach_call(keys, label_ids, labels, kind, "create", client=pipe, first_labels=True, splits=splits)
             created, *outcomes = pipe.execute()
             status = text(created[0])
             if status in ("retry", "exists"):
@@ -130,12 +165,16 @@ class PoolStore:
             if status == "replay":
                 return text(created[1]), None
             if status == "full":
-                raise Conflict(f"this tenant already has {text(created[1])} pools, the most "
-                               f"SIEVE_MAX_POOLS_PER_TENANT allows; delete one first", field="pools")
+                raise Conflict(
+                    f"this tenant already has {text(created[1])} pools, the most "
+                    f"SIEVE_MAX_POOLS_PER_TENANT allows; delete one first",
+                    field="pools",
+                )
             if any(text(outcome[0]) != "ok" for outcome in outcomes):
                 raise RuntimeError(f"pool creation refused by Redis: {outcomes!r}")
-            job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + \
-                      ([self._teach_change(outcomes[-1]).job_id] if label_ids else [])
+            job_ids = ([self._items_change(outcomes[0]).job_id] if ids else []) + (
+                [self._teach_change(outcomes[-1]).job_id] if label_ids else []
+            )
             return pool_id, next((job_id for job_id in job_ids if job_id), None)
         raise RuntimeError("too many concurrent creations under one Idempotency-Key")
 
@@ -169,25 +208,36 @@ class PoolStore:
             if status == "gone":
                 raise pool_not_found(pool_id)
             if status == "dim":
-                raise InvalidInput(f"features must have this pool's dimension {text(outcome[1])}",
-                                   field="items[0].features")
+                raise InvalidInput(
+                    f"features must have this pool's dimension {text(outcome[1])}", field="items[0].features"
+                )
             if status == "full":
-                raise InvalidInput(f"a pool holds at most {MAX_POOL_ITEMS} items; this one has "
-                                   f"{text(outcome[1])}", field="items")
+                raise InvalidInput(
+                    f"a pool holds at most {MAX_POOL_ITEMS} items; this one has {text(outcome[1])}", field="items"
+                )
             if status == "values":
                 _check_values(int(text(outcome[1])), features, sparse_layout)
             if status == "chunk":
-                raise InvalidInput("this pool's feature storage is full; put further items in a new pool",
-                                   field="items")
+                raise InvalidInput(
+                    "this pool's feature storage is full; put further items in a new pool", field="items"
+                )
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
-                raise Conflict(f"these ids are already in the pool: {dups}",
-                               field=f"items[{ids.index(dups[0])}].id", ids=dups)
+                raise Conflict(
+                    f"these ids are already in the pool: {dups}", field=f"items[{ids.index(dups[0])}].id", ids=dups
+                )
             return self._items_change(outcome)
         raise RuntimeError("too many concurrent item additions to one pool")
 
-    def teach(self, pool_id: str, ids: list[str], labels: list, source: str = "api",
-              idem: Idempotency | None = None, splits: list[str] | None = None) -> Change:
+    def teach(
+        self,
+        pool_id: str,
+        ids: list[str],
+        labels: list,
+        source: str = "api",
+        idem: Idempotency | None = None,
+        splits: list[str] | None = None,
+    ) -> Change:
         keys = PoolKeys(pool_id)
         kind = label_values.label_kind(labels)
         outcome = self._teach_call(keys, ids, labels, kind, source, idem=idem, splits=splits)
@@ -205,12 +255,16 @@ class PoolStore:
             raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
         if status == "not_allowed":
             index, classes = int(outcome[1]), label_values.decode_all(json.loads(outcome[2]))
-            raise InvalidInput(f"label {labels[index]!r} is not one of the pool's classes {classes!r}",
-                               field=f"labels[{index}].label")
+            raise InvalidInput(
+                f"label {labels[index]!r} is not one of the pool's classes {classes!r}", field=f"labels[{index}].label"
+            )
         if status == "split":
             i = int(text(outcome[1]))
-            raise Conflict(f"item {ids[i]!r} is already labeled in the other split; an item stays in the split "
-                           "it was first labeled in", field=f"labels[{i}].split")
+            raise Conflict(
+                f"item {ids[i]!r} is already labeled in the other split; an item stays in the split "
+                "it was first labeled in",
+                field=f"labels[{i}].split",
+            )
         return self._teach_change(outcome)
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
@@ -218,7 +272,8 @@ class PoolStore:
         keys = PoolKeys(pool_id)
         outcome = self.scripts.unlabel(
             keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
-            args=[len(ids), f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, *ids])
+            args=[len(ids), f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, *ids],
+        )
         status = text(outcome[0])
         if status == "gone":
             raise pool_not_found(pool_id)
@@ -239,8 +294,7 @@ class PoolStore:
             wider = known + [c for c in classes if c not in known]
             pipe.multi()
             if wider != known:
-                pipe.hset(keys.meta, mapping={"classes": json.dumps(wider),
-                                              "allowed_labels": _allowed_labels(wider)})
+                pipe.hset(keys.meta, mapping={"classes": json.dumps(wider), "allowed_labels": _allowed_labels(wider)})
 
         self.redis.transaction(widen, keys.meta)
 
@@ -255,9 +309,16 @@ class PoolStore:
             pipe.multi()
             self.scripts.set_stopping(
                 keys=[keys.meta, keys.pending],
-                args=[fields["stopping"], fields["budget"], fields["enforce_budget"],
-                      json.dumps(model_stop(policy, entries)), f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms],
-                client=pipe)
+                args=[
+                    fields["stopping"],
+                    fields["budget"],
+                    fields["enforce_budget"],
+                    json.dumps(model_stop(policy, entries)),
+                    f"{JOB_PREFIX}{pool_id}-",
+                    self.pending_ttl_ms,
+                ],
+                client=pipe,
+            )
 
         # WATCH on the history: a refresh publishing a model between the read and the write makes the
         # recommendation retry with that model's entry.
@@ -269,9 +330,10 @@ class PoolStore:
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         """Ends the leases on these items (only `annotator`'s, when named); how many ended."""
         keys = PoolKeys(pool_id)
-        outcome = self.scripts.release(keys=[keys.meta, keys.rows, keys.labeled, keys.leases, keys.lease_owners,
-                                             keys.returned, keys.held],
-                                       args=[annotator, *ids])
+        outcome = self.scripts.release(
+            keys=[keys.meta, keys.rows, keys.labeled, keys.leases, keys.lease_owners, keys.returned, keys.held],
+            args=[annotator, *ids],
+        )
         status = text(outcome[0])
         if status == "gone":
             raise pool_not_found(pool_id)
@@ -282,8 +344,9 @@ class PoolStore:
     def want(self, pool_id: str, strategy: str) -> str | None:
         """Has the pool rank `strategy` from now on; the refresh job to enqueue, if one is needed."""
         keys = PoolKeys(pool_id)
-        outcome = self.scripts.want(keys=[keys.meta, keys.pending],
-                                    args=[strategy, f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms])
+        outcome = self.scripts.want(
+            keys=[keys.meta, keys.pending], args=[strategy, f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms]
+        )
         if text(outcome[0]) == "gone":
             raise pool_not_found(pool_id)
         return text(outcome[1]) or None
@@ -310,8 +373,17 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
-    def _add_items_call(self, keys: PoolKeys, first_row: int, ids, features, chunk_rows: int, sparse_layout: bool,
-                        client=None, idem: Idempotency | None = None):
+    def _add_items_call(
+        self,
+        keys: PoolKeys,
+        first_row: int,
+        ids,
+        features,
+        chunk_rows: int,
+        sparse_layout: bool,
+        client=None,
+        idem: Idempotency | None = None,
+    ):
         if sparse_layout:
             parts = sparse_payloads(first_row, features, chunk_rows)
             chunk_keys = [key for c, *_ in parts for key in keys.sparse_chunk(c)]
@@ -321,24 +393,72 @@ class PoolStore:
             chunk_keys, payloads = [keys.chunk(c) for c, _ in parts], [data for _, data in parts]
         return self.scripts.add_items(
             keys=[keys.meta, keys.ids, keys.rows, keys.pending, keys.idempotency, keys.idempotency_at, *chunk_keys],
-            args=[first_row, features.shape[1], len(ids), MAX_POOL_ITEMS, f"{JOB_PREFIX}{keys.pool_id}-",
-                  self.pending_ttl_ms, idem.key if idem else "", idem.body_hash if idem else "",
-                  IDEMPOTENCY_TTL_SECONDS, chunk_rows, REDIS_MAX_STRING_BYTES,
-                  _stored_values(features, sparse_layout), MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
-                  *ids, *payloads],
-            client=client)
+            args=[
+                first_row,
+                features.shape[1],
+                len(ids),
+                MAX_POOL_ITEMS,
+                f"{JOB_PREFIX}{keys.pool_id}-",
+                self.pending_ttl_ms,
+                idem.key if idem else "",
+                idem.body_hash if idem else "",
+                IDEMPOTENCY_TTL_SECONDS,
+                chunk_rows,
+                REDIS_MAX_STRING_BYTES,
+                _stored_values(features, sparse_layout),
+                MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
+                *ids,
+                *payloads,
+            ],
+            client=client,
+        )
 
-    def _teach_call(self, keys: PoolKeys, ids, labels, kind, source, client=None,
-                    idem: Idempotency | None = None, first_labels: bool = False, splits: list[str] | None = None):
+    def _teach_call(
+        self,
+        keys: PoolKeys,
+        ids,
+        labels,
+        kind,
+        source,
+        client=None,
+        idem: Idempotency | None = None,
+        first_labels: bool = False,
+        splits: list[str] | None = None,
+    ):
         return self.scripts.teach(
-            keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending,
-                  keys.leases, keys.lease_owners, keys.returned, keys.held, keys.idempotency,
-                  keys.idempotency_at, keys.eval],
-            args=[len(ids), kind, f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, MAX_CLASSES,
-                  idem.key if idem else "", idem.body_hash if idem else "", IDEMPOTENCY_TTL_SECONDS,
-                  "1" if first_labels else "", *ids, *(label_values.encode(x) for x in labels),
-                  *("e" if split == "eval" else "t" for split in (splits or ["train"] * len(ids)))],
-            client=client)
+            keys=[
+                keys.meta,
+                keys.rows,
+                keys.labels,
+                keys.labeled,
+                keys.class_counts,
+                keys.log,
+                keys.pending,
+                keys.leases,
+                keys.lease_owners,
+                keys.returned,
+                keys.held,
+                keys.idempotency,
+                keys.idempotency_at,
+                keys.eval,
+            ],
+            args=[
+                len(ids),
+                kind,
+                f"{JOB_PREFIX}{keys.pool_id}-",
+                self.pending_ttl_ms,
+                source,
+                MAX_CLASSES,
+                idem.key if idem else "",
+                idem.body_hash if idem else "",
+                IDEMPOTENCY_TTL_SECONDS,
+                "1" if first_labels else "",
+                *ids,
+                *(label_values.encode(x) for x in labels),
+                *("e" if split == "eval" else "t" for split in (splits or ["train"] * len(ids))),
+            ],
+            client=client,
+        )
 
     @staticmethod
     def _items_change(outcome) -> Change:
@@ -377,17 +497,18 @@ class PoolStore:
         for pool_id in pool_ids:
             _read_status(pipe, pool_id)
         replies = pipe.execute()
-        found = (_status(pool_id, *replies[4 * i:4 * i + 4]) for i, pool_id in enumerate(pool_ids))
+        found = (_status(pool_id, *replies[4 * i : 4 * i + 4]) for i, pool_id in enumerate(pool_ids))
         return [status for status in found if status is not None]
 
     def list_page(self, tenant: str, after: str, limit: int) -> tuple[list[str], str | None]:
         """Up to `limit` of the tenant's pool ids after `after`, in id order, and the cursor of the next page
         (None on the last)."""
         start = f"({after}" if after else "-"
-        ids = [text(x) for x in self.redis.zrange(TenantKeys(tenant).pools, start, "+", bylex=True,
-                                                   offset=0, num=limit + 1)]
+        ids = [
+            text(x)
+            for x in self.redis.zrange(TenantKeys(tenant).pools, start, "+", bylex=True, offset=0, num=limit + 1)
+        ]
         return ids[:limit], (ids[limit - 1] if len(ids) > limit else None)
-
 
     def history(self, pool_id: str) -> dict:
         """Every model version's entry, oldest first, with the pool's stopping policy and recommendation."""
@@ -399,9 +520,13 @@ class PoolStore:
         if n_items is None:
             raise pool_not_found(pool_id)
         policy = StoppingPolicy.from_spec(json.loads(stopping) if stopping else None)
-        return {"pool_id": pool_id, "name": text(name) if name else None, "stopping": policy.to_spec(),
-                "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
-                "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"])}
+        return {
+            "pool_id": pool_id,
+            "name": text(name) if name else None,
+            "stopping": policy.to_spec(),
+            "stop": stop_answer(text(stop) if stop else None, int(n_labeled or 0), policy.budget),
+            "versions": sorted((json.loads(e) for e in entries), key=lambda e: e["model_version"]),
+        }
 
     def featurizer(self, pool_id: str) -> dict | None:
         """A text pool's featurizer; None for a pool of feature vectors."""
@@ -425,19 +550,28 @@ class PoolStore:
 def _meta(config: PoolConfig, features: np.ndarray | None, seed: int) -> dict[str, str]:
     """A new pool's meta fields."""
     return {
-        "name": config.name or "", "created_at": repr(time.time()),
-        "model": json.dumps(config.model), "strategy": config.strategy,
+        "name": config.name or "",
+        "created_at": repr(time.time()),
+        "model": json.dumps(config.model),
+        "strategy": config.strategy,
         "random_state": "" if config.random_state is None else str(config.random_state),
-        "seed": str(seed), "classes": "" if config.classes is None else json.dumps(config.classes),
+        "seed": str(seed),
+        "classes": "" if config.classes is None else json.dumps(config.classes),
         # The classes as the teach script compares them: the stored form of each label.
         "allowed_labels": "" if config.classes is None else _allowed_labels(config.classes),
-        "n_items": "0", "dim": "" if features is None else str(features.shape[1]),
+        "n_items": "0",
+        "dim": "" if features is None else str(features.shape[1]),
         "chunk_rows": "" if features is None else str(rows_per_chunk(features.shape[1])),
         # A text pool's rows are stored sparse: their size follows the text, not the columns.
         "layout": SPARSE if config.featurizer else "",
-        "version": "0", "labels_version": "0", "label_kind": "", "tenant": config.tenant or "",
+        "version": "0",
+        "labels_version": "0",
+        "label_kind": "",
+        "tenant": config.tenant or "",
         "featurizer": json.dumps(config.featurizer) if config.featurizer else "",
-        "n_labeled": "0", "n_eval": "0", **_stopping_fields(config.stopping),
+        "n_labeled": "0",
+        "n_eval": "0",
+        **_stopping_fields(config.stopping),
     }
 
 
@@ -450,19 +584,27 @@ def _stored_values(features, sparse_layout: bool) -> int:
 def _check_values(stored: int, features, sparse_layout: bool) -> None:
     adding = _stored_values(features, sparse_layout)
     if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
-        raise InvalidInput(f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
-                           f"of its items); this one holds {stored} and these items add {adding}", field="items")
+        raise InvalidInput(
+            f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
+            f"of its items); this one holds {stored} and these items add {adding}",
+            field="items",
+        )
     if not sparse_layout and stored + adding > MAX_POOL_VALUES:
-        raise InvalidInput(f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
-                           f"holds {stored} and these items add {adding}", field="items")
+        raise InvalidInput(
+            f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
+            f"holds {stored} and these items add {adding}",
+            field="items",
+        )
 
 
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
     """The meta fields of a stopping policy: the policy itself, and its budget apart, since the query script
     reads budget and enforce_budget beside n_labeled, in its one round trip."""
-    return {"stopping": json.dumps(policy.to_spec()),
-            "budget": "" if policy.budget is None else str(policy.budget),
-            "enforce_budget": "1" if policy.enforce_budget else "0"}
+    return {
+        "stopping": json.dumps(policy.to_spec()),
+        "budget": "" if policy.budget is None else str(policy.budget),
+        "enforce_budget": "1" if policy.enforce_budget else "0",
+    }
 
 
 def _allowed_labels(classes: list) -> str:
@@ -472,8 +614,9 @@ def _allowed_labels(classes: list) -> str:
 
 def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput:
     """The error for ids a pool does not hold, naming the first one's place in the request."""
-    return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])),
-                        ids=missing)
+    return InvalidInput(
+        f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])), ids=missing
+    )
 
 
 def _read_status(pipe, pool_id: str) -> None:

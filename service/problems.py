@@ -1,4 +1,5 @@
 """Every non-2xx answer as application/problem+json (RFC 9457), naming the field at fault."""
+
 from __future__ import annotations
 
 import http
@@ -10,11 +11,11 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
+from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-log = logging.getLogger("sieve.http")
+log = logging.getLogger("sieve.service")
 
 _STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413}
 
@@ -42,8 +43,7 @@ def _flatten(messages, path: str = "") -> list[dict]:
         out = []
         for key, value in messages.items():
             if path == "" and key in ("json", "query", "querystring", "form", "headers", "files"):
-                out += _flatten(value, "body" if key in ("json", "form") and not isinstance(value, dict)
-                                else "")
+                out += _flatten(value, "body" if key in ("json", "form") and not isinstance(value, dict) else "")
             elif isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
                 out += _flatten(value, f"{path}[{key}]")
             elif key == "_schema":
@@ -59,8 +59,13 @@ def _flatten(messages, path: str = "") -> list[dict]:
 
 
 def problem(status: int, detail: str, errors: list[dict] | None = None, headers: dict | None = None):
-    body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase, "status": status,
-            "detail": detail, "request_id": getattr(g, "request_id", None)}
+    body = {
+        "type": "about:blank",
+        "title": http.HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": getattr(g, "request_id", None),
+    }
     if errors:
         body["errors"] = errors[:50]
         body["field"] = errors[0]["field"]
@@ -87,8 +92,11 @@ class ProblemApi(Api):
         data = getattr(error, "data", None) or {}
         if error.code == 413:
             limit = current_app.config["MAX_CONTENT_LENGTH"]
-            return problem(413, f"body: larger than the {limit} bytes allowed",
-                           [{"field": "body", "message": f"must be at most {limit} bytes"}])
+            return problem(
+                413,
+                f"body: larger than the {limit} bytes allowed",
+                [{"field": "body", "message": f"must be at most {limit} bytes"}],
+            )
         if error.code >= 500:
             original = getattr(error, "original_exception", None)
             log.error("request %s failed", getattr(g, "request_id", "-"), exc_info=original or error)

@@ -1,4 +1,5 @@
 """The request parser of every blueprint: webargs', with every undecodable JSON body a 400."""
+
 from __future__ import annotations
 
 from flask_smorest import Blueprint

@@ -5,6 +5,7 @@ name the job carries (and its success, failure and stopped callbacks, and send i
 builds every job it takes with this class instead, which resolves only the names below and refuses
 everything else before importing anything, so that a forged job fails and is logged, and runs nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,7 @@ import logging
 from rq.job import Job
 from rq.utils import import_attribute
 
-from .queue import PUSH_FUNCTION, REFRESH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION
+from sieve.job_queue import PUSH_FUNCTION, REFRESH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION
 
 JOB_FUNCTIONS = frozenset({REFRESH_FUNCTION, PUSH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION})
 """Every function a worker may call: Sieve enqueues only these."""
@@ -29,12 +30,20 @@ class SieveJob(Job):
     def func(self):
         name = self.func_name
         if name not in JOB_FUNCTIONS or self.instance is not None:
-            self._refuse(f"it names {name!r}{' on an instance' if self.instance is not None else ''}, "
-                         "which is not one of Sieve's job functions")
-        extras = [kind for kind, value in (("success callback", self._success_callback_name),
-                                           ("failure callback", self._failure_callback_name),
-                                           ("stopped callback", self._stopped_callback_name),
-                                           ("webhooks", self.webhooks)) if value]
+            self._refuse(
+                f"it names {name!r}{' on an instance' if self.instance is not None else ''}, "
+                "which is not one of Sieve's job functions"
+            )
+        extras = [
+            kind
+            for kind, value in (
+                ("success callback", self._success_callback_name),
+                ("failure callback", self._failure_callback_name),
+                ("stopped callback", self._stopped_callback_name),
+                ("webhooks", self.webhooks),
+            )
+            if value
+        ]
         if extras:
             self._refuse(f"it carries {', '.join(extras)}, which Sieve never sets")
         return import_attribute(name)

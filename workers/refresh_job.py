@@ -1,4 +1,5 @@
 """RQ job functions: they take ids, never arrays or pickles, and let failures propagate to RQ."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,16 +11,16 @@ import time
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from ..core.history import review
-from ..core.training import ALWAYS_RANKED, rank_pool
-from ..settings import Settings
-from ..storage import job_stats
-from ..storage.models import ModelTooLarge, dump_model, load_model
-from ..storage.pools import JOB_PREFIX
-from ..storage.refresh import Published, RefreshStore
-from .cache import FeatureCache
-from .labelstudio import push_after_refresh
-from .queue import enqueue_refresh, refresh_queue
+from sieve.core.history import review
+from sieve.core.training import ALWAYS_RANKED, rank_pool
+from sieve.job_queue import enqueue_refresh, refresh_queue
+from sieve.settings import Settings
+from sieve.storage import job_stats
+from sieve.storage.models import ModelTooLarge, dump_model, load_model
+from sieve.storage.pool_store import JOB_PREFIX
+from sieve.storage.refresh import Published, RefreshStore
+from sieve.workers.feature_cache import FeatureCache
+from sieve.workers.labelstudio_jobs import push_after_refresh
 
 RUNNING_TTL_MS = 10_000
 """A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
@@ -45,7 +46,7 @@ class _Heartbeat:
         while not self._stop.wait(RUNNING_TTL_MS / 3000):
             self._beat()
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> _Heartbeat:
         self._thread.start()
         return self
 
@@ -103,9 +104,14 @@ def _run(job, pool_id: str) -> dict:
         raise
     if outcome == "ok":
         push_after_refresh(job.connection, pool_id, snapshot.version, settings)
-    return {"pool_id": pool_id, "outcome": outcome, "version": snapshot.version,
-            "labels_version": snapshot.labels_version, "model_version": published.model_version,
-            "duration_s": round(time.perf_counter() - started, 4)}
+    return {
+        "pool_id": pool_id,
+        "outcome": outcome,
+        "version": snapshot.version,
+        "labels_version": snapshot.labels_version,
+        "model_version": published.model_version,
+        "duration_s": round(time.perf_counter() - started, 4),
+    }
 
 
 def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Settings) -> str | None:
@@ -124,8 +130,9 @@ def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Sett
 def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
     key = settings.require_secret_key()
     pool_id = snapshot.pool_id
-    features = _features.rows(redis, pool_id, snapshot.n_items, snapshot.dim, snapshot.chunk_rows,
-                              snapshot.stored_sparse)
+    features = _features.rows(
+        redis, pool_id, snapshot.n_items, snapshot.dim, snapshot.chunk_rows, snapshot.stored_sparse
+    )
     model = None
     if snapshot.model_version == snapshot.labels_version:
         # Only items changed since the last fit: reuse the model, score the new rows too.
@@ -133,23 +140,57 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
         if blob is not None:
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
-    result = rank_pool(features, snapshot.labeled_rows, snapshot.label_texts, snapshot.model_spec,
-                       seed=snapshot.seed, version=snapshot.version, model=model,
-                       strategies=[*ALWAYS_RANKED, *snapshot.strategies], horizon=settings.batch_horizon,
-                       featurizer=snapshot.featurizer, eval_rows=snapshot.eval_rows)
+    result = rank_pool(
+        features,
+        snapshot.labeled_rows,
+        snapshot.label_texts,
+        snapshot.model_spec,
+        seed=snapshot.seed,
+        version=snapshot.version,
+        model=model,
+        strategies=[*ALWAYS_RANKED, *snapshot.strategies],
+        horizon=settings.batch_horizon,
+        featurizer=snapshot.featurizer,
+        eval_rows=snapshot.eval_rows,
+    )
     model_version = None if result.cold_start else snapshot.labels_version
-    assessed = None if result.cold_start else review(
-        features=features, proba=result.proba, classes=result.classes, model_version=model_version,
-        labeled=snapshot.labeled, spec=snapshot.model_spec, seed=snapshot.seed,
-        unlabeled=result.orders["random"][0], stop_rows=snapshot.stop_rows, previous_stop=snapshot.previous_stop,
-        history=snapshot.history, policy=snapshot.policy, fit_seconds=result.fit_seconds,
-        score_seconds=result.score_seconds, reused=not fitted_here, featurizer=snapshot.featurizer)
+    assessed = (
+        None
+        if result.cold_start
+        else review(
+            features=features,
+            proba=result.proba,
+            classes=result.classes,
+            model_version=model_version,
+            labeled=snapshot.labeled,
+            spec=snapshot.model_spec,
+            seed=snapshot.seed,
+            unlabeled=result.orders["random"][0],
+            stop_rows=snapshot.stop_rows,
+            previous_stop=snapshot.previous_stop,
+            history=snapshot.history,
+            policy=snapshot.policy,
+            fit_seconds=result.fit_seconds,
+            score_seconds=result.score_seconds,
+            reused=not fitted_here,
+            featurizer=snapshot.featurizer,
+        )
+    )
     return Published(
-        version=snapshot.version, labels_version=snapshot.labels_version, model_version=model_version,
+        version=snapshot.version,
+        labels_version=snapshot.labels_version,
+        model_version=model_version,
         model_classes=result.classes,
-        model_blob=(dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes)
-                    if fitted_here and result.model is not None else None),
-        proba=result.proba, n_ranked=len(result.orders["random"][0]),
+        model_blob=(
+            dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes)
+            if fitted_here and result.model is not None
+            else None
+        ),
+        proba=result.proba,
+        n_ranked=len(result.orders["random"][0]),
         rankings=result.orders,
-        finished_at=time.time(), duration_s=time.perf_counter() - started, cold_start=result.cold_start,
-        review=assessed)
+        finished_at=time.time(),
+        duration_s=time.perf_counter() - started,
+        cold_start=result.cold_start,
+        review=assessed,
+    )

@@ -1,4 +1,5 @@
 """/labelstudio: Sieve as Label Studio's ML backend (its URL is http://<sieve>/labelstudio)."""
+
 from __future__ import annotations
 
 import base64
@@ -9,16 +10,29 @@ import re
 
 from flask import current_app, g, jsonify, request
 
-from ..labelstudio.service import LabelStudio
-from .labelstudio_schemas import (LabelStudioHealthSchema, LabelStudioModelVersionSchema, LabelStudioPredictAnswerSchema, LabelStudioPredictSchema,
-                                  LabelStudioSetupSchema, LabelStudioVersionsSchema, LabelStudioWebhookAnswerSchema)
-from .parsing import SieveBlueprint
-from .problems import problem
-from .responses import BODY_ERRORS, problems
+from sieve.labelstudio.backend import LabelStudio
+from sieve.service.labelstudio_schemas import (
+    LabelStudioHealthSchema,
+    LabelStudioModelVersionSchema,
+    LabelStudioPredictAnswerSchema,
+    LabelStudioPredictSchema,
+    LabelStudioSetupSchema,
+    LabelStudioVersionsSchema,
+    LabelStudioWebhookAnswerSchema,
+)
+from sieve.service.parsing import SieveBlueprint
+from sieve.service.problems import problem
+from sieve.service.responses import BODY_ERRORS, problems
 
-blp = SieveBlueprint("labelstudio", __name__, url_prefix="/labelstudio", description=(
-    "Label Studio's ML-backend protocol: set Label Studio's ML backend URL to http://<sieve>/labelstudio. "
-    "Basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password."))
+blp = SieveBlueprint(
+    "labelstudio",
+    __name__,
+    url_prefix="/labelstudio",
+    description=(
+        "Label Studio's ML-backend protocol: set Label Studio's ML backend URL to http://<sieve>/labelstudio. "
+        "Basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password."
+    ),
+)
 
 OPEN = frozenset({"/labelstudio/health"})
 REPORTED = frozenset({"/labelstudio/setup", "/labelstudio/predict"})
@@ -46,8 +60,12 @@ def _basic_credentials() -> tuple[str, str] | None:
 
 
 def _unauthorized(detail: str):
-    return problem(401, detail, [{"field": "Authorization", "message": detail}],
-                   headers={"WWW-Authenticate": 'Basic realm="sieve-labelstudio"'})
+    return problem(
+        401,
+        detail,
+        [{"field": "Authorization", "message": detail}],
+        headers={"WWW-Authenticate": 'Basic realm="sieve-labelstudio"'},
+    )
 
 
 @blp.before_request
@@ -68,8 +86,9 @@ def _authenticate():
             return None
         return _unauthorized("these credentials are not valid for /labelstudio")
     if configured or current_app.extensions["sieve.keys_required"]():
-        return _unauthorized("/labelstudio needs basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key "
-                             "as the password")
+        return _unauthorized(
+            "/labelstudio needs basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password"
+        )
     return None
 
 
@@ -87,9 +106,18 @@ def _report_refusal(response):
     except RecursionError:
         sent = None
     project = sent.get("project") if isinstance(sent, dict) and isinstance(sent.get("project"), str) else None
-    log.warning("Label Studio's %s was refused (%s): %s", request.path, response.status_code, detail,
-                extra={"status": response.status_code, "field": field, "detail": detail,
-                       "project": project[:100] if project else None})
+    log.warning(
+        "Label Studio's %s was refused (%s): %s",
+        request.path,
+        response.status_code,
+        detail,
+        extra={
+            "status": response.status_code,
+            "field": field,
+            "detail": detail,
+            "project": project[:100] if project else None,
+        },
+    )
     if detail:
         # Printable ASCII only: the phrase goes in the status line, which a CR or LF would end.
         reason = _UNPRINTABLE.sub(" ", f"{field}: {detail}" if field else detail)[:_MAX_REASON]
@@ -133,8 +161,9 @@ def predict(body):
 
 
 @blp.route("/webhook", methods=["POST"])
-@blp.doc(requestBody={"content": {"application/json": {"schema": {}}},
-                      "description": "Any Label Studio webhook event."})
+@blp.doc(
+    requestBody={"content": {"application/json": {"schema": {}}}, "description": "Any Label Studio webhook event."}
+)
 @blp.response(200, LabelStudioWebhookAnswerSchema)
 @problems(blp, 413, 415)
 def webhook():

@@ -1,4 +1,5 @@
 """Keeps pools' features resident in a worker process; items are append-only, so only new rows are read."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -7,8 +8,8 @@ import numpy as np
 from redis import Redis
 from scipy import sparse
 
-from ..storage.features import read_rows, read_sparse_rows
-from ..storage.keys import PoolKeys
+from sieve.storage.features import read_rows, read_sparse_rows
+from sieve.storage.keys import PoolKeys
 
 
 def nbytes(rows) -> int:
@@ -25,13 +26,16 @@ class FeatureCache:
         self.max_bytes = max_bytes
         self._arrays: OrderedDict[str, np.ndarray | sparse.csr_matrix] = OrderedDict()
 
-    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int, chunk_rows: int,
-             stored_sparse: bool = False):
+    def rows(self, redis: Redis, pool_id: str, n_items: int, dim: int, chunk_rows: int, stored_sparse: bool = False):
         keys = PoolKeys(pool_id)
         read = read_sparse_rows if stored_sparse else read_rows
         cached = self._arrays.pop(pool_id, None)
-        if cached is None or cached.shape[1] != dim or cached.shape[0] > n_items \
-                or sparse.issparse(cached) != stored_sparse:
+        if (
+            cached is None
+            or cached.shape[1] != dim
+            or cached.shape[0] > n_items
+            or sparse.issparse(cached) != stored_sparse
+        ):
             cached = read(redis, keys, 0, n_items, dim, chunk_rows)
         elif cached.shape[0] < n_items:
             more = read(redis, keys, cached.shape[0], n_items, dim, chunk_rows)

@@ -1,6 +1,7 @@
 """Label Studio's jobs: the push (after a refresh, Label Studio gets the new predictions and follows the new
 model version), the sync (a project's tasks come into its pool, and its labels become the pool's) and
 Start Training (a sync, then a retrain or the push again)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,19 +11,19 @@ from redis import Redis
 from redis.exceptions import LockError
 from rq import get_current_job
 
-from ..labelstudio import protocol
-from ..labelstudio.client import LabelStudioClient, LabelStudioError
-from ..labelstudio.reconcile import Reconciler
-from ..labelstudio.service import LabelStudio
-from ..pools import Pools
-from ..settings import Settings
-from ..storage.labelstudio import Link, LinkStore
-from ..storage.keys import PoolKeys
-from ..storage.pools import JOB_PREFIX
-from ..storage.rankings import read_all
-from ..storage.refresh import RefreshStore
-from ..storage.replies import int_or_none
-from .queue import enqueue_push, enqueue_refresh, refresh_queue
+from sieve.job_queue import enqueue_push, enqueue_refresh, refresh_queue
+from sieve.labelstudio import protocol
+from sieve.labelstudio.backend import LabelStudio
+from sieve.labelstudio.client import LabelStudioClient, LabelStudioError
+from sieve.labelstudio.reconcile import Reconciler
+from sieve.settings import Settings
+from sieve.storage.keys import PoolKeys
+from sieve.storage.link_store import Link, LinkStore
+from sieve.storage.pool_store import JOB_PREFIX
+from sieve.storage.rankings import read_all
+from sieve.storage.refresh import RefreshStore
+from sieve.storage.replies import int_or_none
+from sieve.use_cases import Pools
 
 log = logging.getLogger("sieve.labelstudio")
 
@@ -60,28 +61,33 @@ def push_predictions(pool_id: str, ranked_version: int) -> dict:
             raise
         # Label Studio refuses a whole import that names a task it no longer has (deleted while Sieve
         # missed the webhook): learn which tasks exist, and send the predictions of those.
-        existing = {task.get("id") for page in client.tasks(link.project_id, annotations=False) for task in page
-                    if isinstance(task, dict)}
+        existing = {
+            task.get("id")
+            for page in client.tasks(link.project_id, annotations=False)
+            for task in page
+            if isinstance(task, dict)
+        }
         if client.stopped:  # a partial list would mark tasks deleted that are not
-            raise LabelStudioError(f"reading project {link.project_id}'s tasks {client.stopped}")
+            raise LabelStudioError(f"reading project {link.project_id}'s tasks {client.stopped}") from error
         links.mark_deleted(pool_id, [str(p["task"]) for p in predictions if p["task"] not in existing])
         created = client.import_predictions(link.project_id, [p for p in predictions if p["task"] in existing])
     return _follow(redis, client, link, pool_id, ranked_version, version, created)
 
 
-def _follow(redis: Redis, client: LabelStudioClient, link, pool_id: str, ranked_version: int, version: str,
-            created: int) -> dict:
+def _follow(
+    redis: Redis, client: LabelStudioClient, link, pool_id: str, ranked_version: int, version: str, created: int
+) -> dict:
     """Makes the project follow `version`, unless a newer ranking was published while the push ran (its
     push sets its own, and one set after it would point the project at predictions it then deletes)."""
     latest = read_all(redis, pool_id).ranked_version
     if latest != ranked_version:
         return {"pool_id": pool_id, "outcome": "superseded", "ranked_version": latest, "predictions": created}
     client.set_model_version(link.project_id, version)
-    log.info("pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created,
-             link.project_id, version)
+    log.info(
+        "pool %s: pushed %d predictions to Label Studio project %d as %s", pool_id, created, link.project_id, version
+    )
     pruned = _prune(client, link.project_id, pool_id, ranked_version)
-    return {"pool_id": pool_id, "outcome": "pushed", "predictions": created, "model_version": version,
-            "pruned": pruned}
+    return {"pool_id": pool_id, "outcome": "pushed", "predictions": created, "model_version": version, "pruned": pruned}
 
 
 def _prune(client: LabelStudioClient, project_id: int, pool_id: str, ranked_version: int) -> list[str]:
@@ -101,8 +107,9 @@ def _prune(client: LabelStudioClient, project_id: int, pool_id: str, ranked_vers
                 pruned.append(name)
     except LabelStudioError as error:
         # A Label Studio that refuses one deletion likely refuses the next: stop at once.
-        log.warning("pool %s: could not delete old predictions in Label Studio project %d: %s", pool_id,
-                    project_id, error)
+        log.warning(
+            "pool %s: could not delete old predictions in Label Studio project %d: %s", pool_id, project_id, error
+        )
     return pruned
 
 
@@ -136,8 +143,11 @@ def _sync(redis: Redis, settings: Settings, link: Link, client: LabelStudioClien
     for tasks in client.tasks(link.project_id):
         added += service._add_tasks(link, tasks)  # noqa: SLF001 (labels come from the whole reading)
         reading.add(tasks)
-    outcome = {"pool_id": link.pool_id, "added": added,
-               **reconciler.apply(reading, before, complete=client.stopped is None)}
+    outcome = {
+        "pool_id": link.pool_id,
+        "added": added,
+        **reconciler.apply(reading, before, complete=client.stopped is None),
+    }
     if client.stopped:
         log.warning("pool %s: reading Label Studio project %d %s", link.pool_id, link.project_id, client.stopped)
         return {**outcome, "outcome": "stopped", "reason": client.stopped}

@@ -1,4 +1,5 @@
 """The application service behind the HTTP API: each use case is one method over storage and the queue."""
+
 from __future__ import annotations
 
 import json
@@ -8,24 +9,24 @@ from dataclasses import dataclass
 import numpy as np
 from redis import Redis
 
-from .core import labels as label_values
-from .core.errors import Conflict, InvalidInput, Pending
-from .core.estimators import normalize_model_spec
-from .core.stopping import StoppingPolicy
-from .core.selection import DEFAULT_STRATEGY
-from .core.fitting import predict_proba
-from .core.text import featurize, normalize_featurizer
-from .limits import MAX_LIST_POOLS
-from .settings import Settings
-from .storage import tenant_index
-from .storage.features import SPARSE, read_selected_rows, read_selected_sparse_rows, stored_chunk_rows
-from .storage.keys import PoolKeys
-from .storage.models import load_model
-from .storage.pools import Change, Idempotency, PoolConfig, PoolStore
-from .storage.rankings import Ranking, read_top
-from .storage.replies import pool_not_found
-from .waiting import WaitSlots
-from .workers.queue import enqueue_refresh, refresh_queue
+from sieve.core import labels as label_values
+from sieve.core.errors import Conflict, InvalidInput, Pending
+from sieve.core.estimators import normalize_model_spec
+from sieve.core.fitting import predict_proba
+from sieve.core.selection import DEFAULT_STRATEGY
+from sieve.core.stopping import StoppingPolicy
+from sieve.core.text import featurize, normalize_featurizer
+from sieve.job_queue import enqueue_refresh, refresh_queue
+from sieve.limits import MAX_LIST_POOLS
+from sieve.settings import Settings
+from sieve.storage import tenant_index
+from sieve.storage.features import SPARSE, read_selected_rows, read_selected_sparse_rows, stored_chunk_rows
+from sieve.storage.keys import PoolKeys
+from sieve.storage.models import load_model
+from sieve.storage.pool_store import Change, Idempotency, PoolConfig, PoolStore
+from sieve.storage.rankings import Ranking, read_top
+from sieve.storage.replies import pool_not_found
+from sieve.waiting import WaitSlots
 
 POLL_SECONDS = 0.02
 """How often a waiting query looks for a fresher ranking."""
@@ -63,10 +64,23 @@ class Pools:
         self._enqueue(pool_id, change.job_id)
         return change
 
-    def create(self, name, items, label_ids, labels, *, classes=None, model=None, strategy=None,
-               random_state=None, idem: Idempotency | None = None, tenant: str | None = None,
-               featurizer: dict | None = None, stopping: dict | None = None,
-               splits: list[str] | None = None) -> str:
+    def create(
+        self,
+        name,
+        items,
+        label_ids,
+        labels,
+        *,
+        classes=None,
+        model=None,
+        strategy=None,
+        random_state=None,
+        idem: Idempotency | None = None,
+        tenant: str | None = None,
+        featurizer: dict | None = None,
+        stopping: dict | None = None,
+        splits: list[str] | None = None,
+    ) -> str:
         ids = items.ids if items is not None else []
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
@@ -81,14 +95,25 @@ class Pools:
         model = normalize_model_spec(model)
         if featurizer is not None and model.get("standardize"):
             # Standardizing centres every column, which would make a text pool's sparse rows dense.
-            raise InvalidInput("a text pool's rows are l2-normalized already, and standardizing would make them "
-                               "dense: leave standardize out", field="model.standardize")
-        config = PoolConfig(name=name, model=model, strategy=strategy or DEFAULT_STRATEGY,
-                            random_state=random_state, classes=classes, tenant=tenant, featurizer=featurizer,
-                            stopping=stopping_policy(stopping))
+            raise InvalidInput(
+                "a text pool's rows are l2-normalized already, and standardizing would make them "
+                "dense: leave standardize out",
+                field="model.standardize",
+            )
+        config = PoolConfig(
+            name=name,
+            model=model,
+            strategy=strategy or DEFAULT_STRATEGY,
+            random_state=random_state,
+            classes=classes,
+            tenant=tenant,
+            featurizer=featurizer,
+            stopping=stopping_policy(stopping),
+        )
         self._index_tenants()
-        pool_id, job_id = self.store.create(config, ids, features, label_ids, labels, idem, splits=splits,
-                                            max_pools=self.settings.max_pools_per_tenant)
+        pool_id, job_id = self.store.create(
+            config, ids, features, label_ids, labels, idem, splits=splits, max_pools=self.settings.max_pools_per_tenant
+        )
         self._enqueue(pool_id, job_id)
         return pool_id
 
@@ -98,8 +123,10 @@ class Pools:
         text), features elsewhere."""
         if featurizer is None:
             if items.texts is not None:
-                raise InvalidInput("this pool holds feature vectors, not text; create a pool with a featurizer "
-                                   "for text", field="items[0].text")
+                raise InvalidInput(
+                    "this pool holds feature vectors, not text; create a pool with a featurizer for text",
+                    field="items[0].text",
+                )
             return items.features
         if items.texts is None:
             raise InvalidInput("this is a text pool: send items with text, not features", field="items[0].features")
@@ -109,8 +136,15 @@ class Pools:
         features = self._rows(self.store.featurizer(pool_id), items)
         return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem))
 
-    def teach(self, pool_id: str, ids, labels, idem: Idempotency | None = None, source: str = "api",
-              splits: list[str] | None = None) -> Change:
+    def teach(
+        self,
+        pool_id: str,
+        ids,
+        labels,
+        idem: Idempotency | None = None,
+        source: str = "api",
+        splits: list[str] | None = None,
+    ) -> Change:
         return self._after(pool_id, self.store.teach(pool_id, ids, labels, source=source, idem=idem, splits=splits))
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
@@ -145,8 +179,16 @@ class Pools:
     def delete(self, pool_id: str) -> None:
         self.store.delete(pool_id)
 
-    def query(self, pool_id: str, k: int, strategy: str | None, wait: float, lease_seconds: float | None = None,
-              annotator: str = "", tenant: str | None = None) -> Ranking:
+    def query(
+        self,
+        pool_id: str,
+        k: int,
+        strategy: str | None,
+        wait: float,
+        lease_seconds: float | None = None,
+        annotator: str = "",
+        tenant: str | None = None,
+    ) -> Ranking:
         """The k most informative unlabeled items, leased to the caller; waits up to `wait` s for labels
         to be reflected in the ranking, unless the tenant has as many queries waiting in this process as
         it may."""
@@ -165,8 +207,11 @@ class Pools:
                 self._await(pool_id, strategy, started, ready_by)
             ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
-            raise Pending(f"the pool's ranking for {ranking.strategy} is being computed; poll the job or "
-                          "ask again shortly", self.store.pending_job(pool_id), ranking.strategy)
+            raise Pending(
+                f"the pool's ranking for {ranking.strategy} is being computed; poll the job or ask again shortly",
+                self.store.pending_job(pool_id),
+                ranking.strategy,
+            )
         return ranking
 
     def _await(self, pool_id: str, strategy: str | None, fresh_by: float, ready_by: float) -> None:
@@ -186,8 +231,13 @@ class Pools:
     def release(self, pool_id: str, ids: list[str], annotator: str = "") -> int:
         return self.store.release(pool_id, ids, annotator)
 
-    def predict(self, pool_id: str, features: np.ndarray | None = None, ids: list[str] | None = None,
-                texts: list[str] | None = None) -> Prediction:
+    def predict(
+        self,
+        pool_id: str,
+        features: np.ndarray | None = None,
+        ids: list[str] | None = None,
+        texts: list[str] | None = None,
+    ) -> Prediction:
         keys = PoolKeys(pool_id)
         # The model and its version are read together: a refresh may replace both at any moment.
         pipe = self.redis.pipeline(transaction=True)
@@ -201,46 +251,80 @@ class Pools:
                 raise InvalidInput("this pool holds feature vectors: send features, not texts", field="texts")
             features = featurize(texts, json.loads(featurizer))
         if not model_version or blob is None:
-            raise Conflict("this pool has no model yet: label items of at least two classes first",
-                           field="pool_id")
+            raise Conflict("this pool has no model yet: label items of at least two classes first", field="pool_id")
         dim, model_version = int(dim), int(model_version)
         if ids is not None:
             read = read_selected_sparse_rows if layout == SPARSE.encode() else read_selected_rows
-            features = read(self.redis, keys, self.store.rows_of(pool_id, ids), dim,
-                            stored_chunk_rows(chunk_rows, int(n_items), dim))
+            features = read(
+                self.redis,
+                keys,
+                self.store.rows_of(pool_id, ids),
+                dim,
+                stored_chunk_rows(chunk_rows, int(n_items), dim),
+            )
         elif features.shape[1] != dim:
             raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
         model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)
-        return Prediction(model_version=model_version, classes=label_values.decode_all(model.classes_),
-                          # A text pool stored before rows were kept sparse has a model fitted on dense rows.
-                          proba=predict_proba(model, features, dense_blocks=layout != SPARSE.encode()))
+        return Prediction(
+            model_version=model_version,
+            classes=label_values.decode_all(model.classes_),
+            # A text pool stored before rows were kept sparse has a model fitted on dense rows.
+            proba=predict_proba(model, features, dense_blocks=layout != SPARSE.encode()),
+        )
 
-    def query_answer(self, pool_id: str, k: int, strategy: str | None, wait: float,
-                     lease_seconds: float | None = None, annotator: str = "", tenant: str | None = None) -> dict:
+    def query_answer(
+        self,
+        pool_id: str,
+        k: int,
+        strategy: str | None,
+        wait: float,
+        lease_seconds: float | None = None,
+        annotator: str = "",
+        tenant: str | None = None,
+    ) -> dict:
         ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator, tenant)
         classes = ranking.model_classes
         names = [str(c) for c in classes]
         scores = ranking.scores.tolist()
         if ranking.probabilities is None:
-            items = [{"id": i, "score": s, "predicted_label": None, "probabilities": None}
-                     for i, s in zip(ranking.ids, scores)]
+            items = [
+                {"id": i, "score": s, "predicted_label": None, "probabilities": None}
+                for i, s in zip(ranking.ids, scores)
+            ]
         else:
             best = ranking.probabilities.argmax(axis=1).tolist()
-            items = [{"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p))}
-                     for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())]
-        return {"pool_id": pool_id, "strategy": ranking.strategy, "model_version": ranking.model_version,
-                "labels_version": ranking.labels_version, "ranked_labels_version": ranking.ranked_labels_version,
-                "cold_start": ranking.cold_start, "stop": ranking.stop,
-                "lease": None if ranking.lease_expires_ms is None else {
-                    "expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
-                "items": items}
+            items = [
+                {"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p))}
+                for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())
+            ]
+        return {
+            "pool_id": pool_id,
+            "strategy": ranking.strategy,
+            "model_version": ranking.model_version,
+            "labels_version": ranking.labels_version,
+            "ranked_labels_version": ranking.ranked_labels_version,
+            "cold_start": ranking.cold_start,
+            "stop": ranking.stop,
+            "lease": None
+            if ranking.lease_expires_ms is None
+            else {"expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
+            "items": items,
+        }
 
     def predict_answer(self, pool_id: str, features=None, ids=None, texts=None) -> dict:
         prediction = self.predict(pool_id, features=features, ids=ids, texts=texts)
         classes = prediction.classes
         best = prediction.proba.argmax(axis=1)
         asked = ids if ids is not None else [None] * len(best)
-        return {"pool_id": pool_id, "model_version": prediction.model_version, "predictions": [
-            {"id": i, "predicted_label": classes[b],
-             "probabilities": {str(c): float(p) for c, p in zip(classes, row)}}
-            for i, b, row in zip(asked, best, prediction.proba)]}
+        return {
+            "pool_id": pool_id,
+            "model_version": prediction.model_version,
+            "predictions": [
+                {
+                    "id": i,
+                    "predicted_label": classes[b],
+                    "probabilities": {str(c): float(p) for c, p in zip(classes, row)},
+                }
+                for i, b, row in zip(asked, best, prediction.proba)
+            ],
+        }

@@ -1,4 +1,5 @@
 """The one place that wires the API: settings, Redis, the service, blueprints and error handling."""
+
 from __future__ import annotations
 
 import logging
@@ -10,15 +11,15 @@ from flask import Flask, g, has_request_context, request
 from redis import Redis
 from redis.exceptions import RedisError
 
-from .core.errors import SieveError
-from .http import auth, labelstudio, metrics, ops, pools
-from .labelstudio.service import LabelStudio
-from .http.problems import ProblemApi, domain_error, problem
-from .pools import Pools
-from .settings import Settings
-from .storage.connection import connect
+from sieve.core.errors import SieveError
+from sieve.labelstudio.backend import LabelStudio
+from sieve.service import auth, labelstudio_views, metrics, ops_views, pool_views
+from sieve.service.problems import ProblemApi, domain_error, problem
+from sieve.settings import Settings
+from sieve.storage.connection import connect
+from sieve.use_cases import Pools
 
-log = logging.getLogger("sieve.http")
+log = logging.getLogger("sieve.service")
 access_log = logging.getLogger("sieve.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -34,17 +35,29 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
     app.config.update(
-        API_TITLE="Sieve", API_VERSION="1", OPENAPI_VERSION="3.0.3",
+        API_TITLE="Sieve",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=settings.max_content_length,
         API_SPEC_OPTIONS={
-            "info": {"description": "Active learning as a service: register a pool of unlabeled items, ask "
-                                    "which to label next, teach the labels."},
-            "components": {"securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer",
-                           "description": "Needed once any key exists (`sieve keys create`); without keys, auth "
-                                          "is off."},
-                "metricsToken": {"type": "http", "scheme": "bearer",
-                                 "description": "SIEVE_METRICS_TOKEN, for /metrics only."}}},
+            "info": {
+                "description": "Active learning as a service: register a pool of unlabeled items, ask "
+                "which to label next, teach the labels."
+            },
+            "components": {
+                "securitySchemes": {
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "Needed once any key exists (`sieve keys create`); without keys, auth is off.",
+                    },
+                    "metricsToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "SIEVE_METRICS_TOKEN, for /metrics only.",
+                    },
+                }
+            },
             # Either a key or none: which one applies depends on whether keys exist.
             "security": [{"apiKey": []}, {}],
         },
@@ -52,19 +65,19 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.json.sort_keys = False  # answers keep the schemas' field order, and encode faster
     redis = redis or connect(settings, retry_commands=False)
     app.extensions["sieve.redis"] = redis
-    app.extensions["sieve.pools"] = Pools(redis, settings)
-    app.extensions["sieve.labelstudio"] = LabelStudio(app.extensions["sieve.pools"])
+    app.extensions["sieve.use_cases"] = Pools(redis, settings)
+    app.extensions["sieve.labelstudio"] = LabelStudio(app.extensions["sieve.use_cases"])
     app.config["SIEVE_SETTINGS"] = settings
 
     api = ProblemApi(app)
-    api.register_blueprint(pools.blp)
-    api.register_blueprint(ops.blp)
-    api.register_blueprint(labelstudio.blp)
+    api.register_blueprint(pool_views.blp)
+    api.register_blueprint(ops_views.blp)
+    api.register_blueprint(labelstudio_views.blp)
     app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
 
     app.register_error_handler(SieveError, domain_error)
     # First, so that the clock starts before anything else runs for a request.
-    metrics.install(app, redis, app.extensions["sieve.pools"].queue)
+    metrics.install(app, redis, app.extensions["sieve.use_cases"].queue)
 
     @app.errorhandler(RedisError)
     def _storage_unavailable(error):
@@ -78,8 +91,11 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
         g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
             if not request.is_json:
-                return problem(415, "send the body as application/json",
-                               [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}])
+                return problem(
+                    415,
+                    "send the body as application/json",
+                    [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}],
+                )
         return None
 
     auth.install(app, redis, settings.metrics_token)
@@ -88,10 +104,18 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if settings.access_log and access_log.isEnabledFor(logging.INFO):
-            access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-                "route": request.url_rule.rule if request.url_rule is not None else None,
-                "status": response.status_code, "method": request.method,
-                "duration_ms": round(1000 * (time.perf_counter() - g.started), 3) if "started" in g else None})
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "route": request.url_rule.rule if request.url_rule is not None else None,
+                    "status": response.status_code,
+                    "method": request.method,
+                    "duration_ms": round(1000 * (time.perf_counter() - g.started), 3) if "started" in g else None,
+                },
+            )
         return response
 
     return app

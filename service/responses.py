@@ -1,4 +1,5 @@
 """Documents which problem answers an endpoint can give, by status code."""
+
 from __future__ import annotations
 
 from http import HTTPStatus
@@ -12,8 +13,10 @@ BODY_ERRORS = (400, 413, 415, 422)
 def problems(blp: Blueprint, *codes: int):
     """Adds the named problem+json responses to an endpoint's OpenAPI description, and 401: every
     endpoint described this way needs credentials once they are configured."""
+
     def decorate(view):
         for code in sorted({401, *codes}):
             view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
         return view
+
     return decorate

@@ -1,4 +1,5 @@
 """Marshmallow fields that validate large numeric payloads in bulk with numpy."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,8 @@ from itertools import chain
 import marshmallow as ma
 import numpy as np
 
-from .. import limits
-from ..core.items import ItemBatch
+from sieve import limits
+from sieve.core.items import ItemBatch
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -20,6 +21,7 @@ def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
 
     Errors are raised as {row: {what: [message]}} so that they name the row, e.g. items[3].features.
     """
+
     def at(i: int, message: str):
         return ma.ValidationError({i: {what: [message]} if what else [message]})
 
@@ -71,6 +73,7 @@ class ItemSchema(ma.Schema):
 
 def parse_texts(values, what: str = "text") -> list[str]:
     """Texts of a request, each a storable string within MAX_TEXT_LENGTH; errors name the entry."""
+
     def at(i: int, message: str):
         return ma.ValidationError({i: {what: [message]} if what else [message]})
 
@@ -88,8 +91,9 @@ class ItemsField(ma.fields.List):
     """A list of items, validated as one float32 matrix rather than value by value."""
 
     def __init__(self, **kwargs):
-        super().__init__(ma.fields.Nested(ItemSchema), validate=ma.validate.Length(
-            max=limits.MAX_ITEMS_PER_CALL), **kwargs)
+        super().__init__(
+            ma.fields.Nested(ItemSchema), validate=ma.validate.Length(max=limits.MAX_ITEMS_PER_CALL), **kwargs
+        )
 
     def _deserialize(self, value, attr, data, **kwargs) -> ItemBatch:
         if not isinstance(value, list):
@@ -98,8 +102,9 @@ class ItemsField(ma.fields.List):
             # An empty batch has no dimension to give the pool, which would stay stuck at 0 features.
             raise ma.ValidationError("must hold at least one item; leave items out to create an empty pool")
         if len(value) > limits.MAX_ITEMS_PER_CALL:
-            raise ma.ValidationError(f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more "
-                                     "with POST /v1/pools/{pool_id}/items")
+            raise ma.ValidationError(
+                f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more with POST /v1/pools/{{pool_id}}/items"
+            )
         ids, seen = [], set()
         kind = "text" if isinstance(value[0], dict) and "text" in value[0] else "features"
         for i, item in enumerate(value):
@@ -110,8 +115,7 @@ class ItemsField(ma.fields.List):
                 raise ma.ValidationError({i: {sorted(unknown)[0]: ["unknown field"]}})
             item_id = item.get("id")
             if not isinstance(item_id, str) or not 0 < len(item_id) <= limits.MAX_ID_LENGTH:
-                raise ma.ValidationError({i: {"id": [f"must be a string of 1 to {limits.MAX_ID_LENGTH} "
-                                                     "characters"]}})
+                raise ma.ValidationError({i: {"id": [f"must be a string of 1 to {limits.MAX_ID_LENGTH} characters"]}})
             if _SURROGATE.search(item_id):
                 raise ma.ValidationError({i: {"id": [NOT_STORABLE]}})
             if item_id in seen:
@@ -120,9 +124,17 @@ class ItemsField(ma.fields.List):
             ids.append(item_id)
             if kind not in item:
                 other = "text" if kind == "features" else "features"
-                raise ma.ValidationError({i: {kind: [
-                    f"missing: the items of one call carry all {kind} or all {other}" if other in item
-                    else "missing"]}})
+                raise ma.ValidationError(
+                    {
+                        i: {
+                            kind: [
+                                f"missing: the items of one call carry all {kind} or all {other}"
+                                if other in item
+                                else "missing"
+                            ]
+                        }
+                    }
+                )
             if len(item) > 2:
                 raise ma.ValidationError({i: {"text": ["give features or text, not both"]}})
         if kind == "text":
@@ -134,8 +146,11 @@ class MatrixField(ma.fields.List):
     """A list of feature rows, validated in bulk."""
 
     def __init__(self, **kwargs):
-        super().__init__(ma.fields.List(ma.fields.Float(allow_nan=False)), validate=ma.validate.Length(
-            1, limits.MAX_PREDICT_ROWS), **kwargs)
+        super().__init__(
+            ma.fields.List(ma.fields.Float(allow_nan=False)),
+            validate=ma.validate.Length(1, limits.MAX_PREDICT_ROWS),
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs) -> np.ndarray:
         if not isinstance(value, list) or not value:
@@ -149,8 +164,11 @@ class TextsField(ma.fields.List):
     """A list of texts to predict, validated in bulk."""
 
     def __init__(self, **kwargs):
-        super().__init__(ma.fields.String(validate=ma.validate.Length(0, limits.MAX_TEXT_LENGTH)),
-                         validate=ma.validate.Length(1, limits.MAX_PREDICT_ROWS), **kwargs)
+        super().__init__(
+            ma.fields.String(validate=ma.validate.Length(0, limits.MAX_TEXT_LENGTH)),
+            validate=ma.validate.Length(1, limits.MAX_PREDICT_ROWS),
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
         if not isinstance(value, list) or not value:
@@ -170,7 +188,7 @@ class LabelField(ma.fields.Field):
             raise ma.ValidationError(f"must have 1 to {limits.MAX_LABEL_LENGTH} characters")
         if isinstance(value, str):
             storable(value)
-        if isinstance(value, int) and abs(value) > 2 ** 53:
+        if isinstance(value, int) and abs(value) > 2**53:
             raise ma.ValidationError("integer labels must lie within ±2**53")
         return value
 

@@ -1,4 +1,5 @@
 """Operational endpoints: liveness, readiness, job state and the OpenAPI document."""
+
 from __future__ import annotations
 
 from flask import Response, current_app
@@ -9,12 +10,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from ..core.errors import NotFound
-from ..storage.keys import PoolKeys
-from ..workers.queue import pool_of_job
-from .parsing import SieveBlueprint
-from .responses import problems
-from .schemas import HealthSchema, JobSchema, ReadySchema
+from sieve.core.errors import NotFound
+from sieve.job_queue import pool_of_job
+from sieve.service.parsing import SieveBlueprint
+from sieve.service.pool_schemas import HealthSchema, JobSchema, ReadySchema
+from sieve.service.responses import problems
+from sieve.storage.keys import PoolKeys
 
 blp = SieveBlueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
 
@@ -60,19 +61,33 @@ def job(job_id):
     except (NoSuchJobError, ValueError):
         raise missing from None
     result = found.return_value() if found.is_finished else None
-    return {"job_id": found.id, "status": found.get_status(refresh=False).value,
-            "enqueued_at": _iso(found.enqueued_at), "started_at": _iso(found.started_at),
-            "ended_at": _iso(found.ended_at), "result": result if isinstance(result, dict) else None,
-            "error": (found.latest_result().exc_string.strip().splitlines()[-1]
-                      if found.is_failed and found.latest_result() else None)}
+    return {
+        "job_id": found.id,
+        "status": found.get_status(refresh=False).value,
+        "enqueued_at": _iso(found.enqueued_at),
+        "started_at": _iso(found.started_at),
+        "ended_at": _iso(found.ended_at),
+        "result": result if isinstance(result, dict) else None,
+        "error": (
+            found.latest_result().exc_string.strip().splitlines()[-1]
+            if found.is_failed and found.latest_result()
+            else None
+        ),
+    }
 
 
 @blp.route("/metrics", methods=["GET"])
-@blp.doc(security=[{"metricsToken": []}, {}], responses={
-    "200": {"description": "Prometheus text format: requests and latency per route, queue depth, refresh "
-                           "outcomes and durations, pool sizes.",
-            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}},
-    "401": {"$ref": "#/components/responses/UNAUTHORIZED"}})
+@blp.doc(
+    security=[{"metricsToken": []}, {}],
+    responses={
+        "200": {
+            "description": "Prometheus text format: requests and latency per route, queue depth, refresh "
+            "outcomes and durations, pool sizes.",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+        },
+        "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
+    },
+)
 def metrics():
     """Prometheus metrics. Open while auth is off; once API keys exist, only SIEVE_METRICS_TOKEN opens it."""
     return Response(current_app.extensions["sieve.metrics"](), content_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,6 @@
 """Finds refreshes that were lost (a worker killed mid-retrain) and asks for them again, and queues the
 periodic syncs of the pools linked to Label Studio."""
+
 from __future__ import annotations
 
 import logging
@@ -8,11 +9,11 @@ import threading
 
 from redis import Redis
 
-from ..settings import Settings
-from ..storage.labelstudio import LinkStore
-from ..storage.pools import JOB_PREFIX
-from ..storage.refresh import RefreshStore
-from .queue import enqueue_refresh, enqueue_sync, give_up, refresh_queue, waiting_jobs
+from sieve.job_queue import enqueue_refresh, enqueue_sync, give_up, refresh_queue, waiting_jobs
+from sieve.settings import Settings
+from sieve.storage.link_store import LinkStore
+from sieve.storage.pool_store import JOB_PREFIX
+from sieve.storage.refresh import RefreshStore
 
 SWEEP_SECONDS = 5.0
 """How often each worker looks for pools whose rankings are behind with nothing queued or running."""
@@ -35,7 +36,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sieve-sweeper", daemon=True)
 
-    def start(self) -> "Sweeper":
+    def start(self) -> Sweeper:
         self._thread.start()
         return self
 
@@ -64,8 +65,9 @@ class Sweeper:
         # The projects' index names every linked pool: no pass over every pool of the deployment.
         pool_ids = links.pools()
         for start in range(0, len(pool_ids), 1000):
-            for pool_id in links.sync_due(pool_ids[start:start + 1000], self.settings.labelstudio_sync_seconds,
-                                          force=first):
+            for pool_id in links.sync_due(
+                pool_ids[start : start + 1000], self.settings.labelstudio_sync_seconds, force=first
+            ):
                 queued.append(enqueue_sync(self.queue, pool_id, self.settings, why="p"))
         return queued
 
@@ -75,11 +77,13 @@ class Sweeper:
         queued = self.store.queued_job(pool_id)
         if queued is None:
             return False
-        if not self.store.recover_lost(pool_id, queued, job_id, self.settings.pending_ttl_ms, LOST_GRACE_MS,
-                                       waiting=queued in waiting):
+        if not self.store.recover_lost(
+            pool_id, queued, job_id, self.settings.pending_ttl_ms, LOST_GRACE_MS, waiting=queued in waiting
+        ):
             return False
-        log.warning("pool %s: its queued refresh %s was taken by no live worker; asking again as %s",
-                    pool_id, queued, job_id)
+        log.warning(
+            "pool %s: its queued refresh %s was taken by no live worker; asking again as %s", pool_id, queued, job_id
+        )
         give_up(self.store.redis, queued, f"its worker stopped before it began; {job_id} replaces it")
         return True
 

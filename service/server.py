@@ -11,6 +11,7 @@ Requests gunicorn refuses before the application sees them (a request line or he
 limits, a malformed request line) would be answered with gunicorn's HTML page; `ProblemWorker` answers
 them as application/problem+json like every other error.
 """
+
 from __future__ import annotations
 
 import http
@@ -29,8 +30,11 @@ _CLIENT_FAULTS = (
     (errors.UnsupportedTransferCoding, 501, "Transfer-Encoding"),
     (errors.InvalidRequestMethod, 400, "method"),
     (errors.InvalidHTTPVersion, 400, "version"),
-    ((errors.InvalidHeader, errors.InvalidHeaderName, errors.ObsoleteFolding, errors.InvalidSchemeHeaders),
-     400, "headers"),
+    (
+        (errors.InvalidHeader, errors.InvalidHeaderName, errors.ObsoleteFolding, errors.InvalidSchemeHeaders),
+        400,
+        "headers",
+    ),
     ((errors.InvalidChunkSize, errors.ChunkMissingTerminator, errors.InvalidChunkExtension), 400, "body"),
     (errors.ForbiddenProxyRequest, 403, "proxy"),
     (errors.ParseException, 400, "request line"),
@@ -42,8 +46,7 @@ _MAX_DETAIL = 200
 
 def client_fault(exc: BaseException) -> tuple[int, str] | None:
     """(status, field) when gunicorn refused the request for something the client sent, else None."""
-    if isinstance(exc, (errors.ConfigurationProblem, errors.InvalidResponseHeader,
-                        errors.InvalidResponseHeaderName)):
+    if isinstance(exc, (errors.ConfigurationProblem, errors.InvalidResponseHeader, errors.InvalidResponseHeaderName)):
         return None  # the server's or the application's fault
     for kinds, status, field in _CLIENT_FAULTS:
         if isinstance(exc, kinds):
@@ -54,12 +57,22 @@ def client_fault(exc: BaseException) -> tuple[int, str] | None:
 def problem_bytes(status: int, field: str, detail: str, request_id: str) -> bytes:
     """A whole HTTP/1.1 answer carrying an RFC 9457 problem; the connection closes after it."""
     detail = detail[:_MAX_DETAIL]
-    body = json.dumps({"type": "about:blank", "title": http.HTTPStatus(status).phrase, "status": status,
-                       "detail": f"{field}: {detail}", "request_id": request_id, "field": field,
-                       "errors": [{"field": field, "message": detail}]}).encode()
-    head = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nConnection: close\r\n"
-            f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n"
-            f"X-Request-ID: {request_id}\r\n\r\n")
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": http.HTTPStatus(status).phrase,
+            "status": status,
+            "detail": f"{field}: {detail}",
+            "request_id": request_id,
+            "field": field,
+            "errors": [{"field": field, "message": detail}],
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 

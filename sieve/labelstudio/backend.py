@@ -1,4 +1,5 @@
 """Label Studio's ML-backend use cases over Sieve's pools: setup, predict and webhook events."""
+
 from __future__ import annotations
 
 import json
@@ -6,19 +7,20 @@ import logging
 
 import numpy as np
 
-from ..core.errors import Conflict, InvalidInput, NotFound, SieveError
-from ..core.items import ItemBatch
-from ..core.strategies import STRATEGIES, scores as strategy_scores
-from ..limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
-from ..pools import Pools
-from ..storage.labelstudio import Link, LinkStore
-from ..storage.rankings import read_all
-from ..storage.keys import PoolKeys
-from ..storage.replies import int_or_none
-from ..workers.queue import enqueue_sync, enqueue_train
-from . import protocol
-from .config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
-from .origins import OriginError, origin
+from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError
+from sieve.core.items import ItemBatch
+from sieve.core.strategies import STRATEGIES
+from sieve.core.strategies import scores as strategy_scores
+from sieve.job_queue import enqueue_sync, enqueue_train
+from sieve.labelstudio import protocol
+from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
+from sieve.origins import OriginError, origin
+from sieve.limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
+from sieve.storage.keys import PoolKeys
+from sieve.storage.link_store import Link, LinkStore
+from sieve.storage.rankings import read_all
+from sieve.storage.replies import int_or_none
+from sieve.use_cases import Pools
 
 log = logging.getLogger("sieve.labelstudio")
 
@@ -60,12 +62,18 @@ class LabelStudio:
         try:
             allowed = origin(hostname)
         except OriginError as error:
-            raise InvalidInput(f"hostname {error}; Sieve calls only the origins listed in SIEVE_LABELSTUDIO_ORIGINS "
-                               "(or SIEVE_LABELSTUDIO_URL)", field="hostname") from None
+            raise InvalidInput(
+                f"hostname {error}; Sieve calls only the origins listed in SIEVE_LABELSTUDIO_ORIGINS "
+                "(or SIEVE_LABELSTUDIO_URL)",
+                field="hostname",
+            ) from None
         if allowed not in self.pools.settings.labelstudio_origins:
             log.warning("a Label Studio setup named %r, which SIEVE_LABELSTUDIO_ORIGINS does not list", allowed)
-            raise InvalidInput(f"hostname {allowed} is not a Label Studio origin Sieve may call: add it to "
-                               "SIEVE_LABELSTUDIO_ORIGINS, or set SIEVE_LABELSTUDIO_URL", field="hostname")
+            raise InvalidInput(
+                f"hostname {allowed} is not a Label Studio origin Sieve may call: add it to "
+                "SIEVE_LABELSTUDIO_ORIGINS, or set SIEVE_LABELSTUDIO_URL",
+                field="hostname",
+            )
         return allowed
 
     def _label_config(self, xml, field: str, extra_params=None) -> LabelConfig:
@@ -78,15 +86,24 @@ class LabelStudio:
             except (ValueError, RecursionError):
                 extra_params = None
             if not isinstance(extra_params, dict):
-                raise InvalidInput('Sieve reads the extra params as a JSON object, such as {"vector_field": '
-                                   '"embedding"}', field="extra_params")
+                raise InvalidInput(
+                    'Sieve reads the extra params as a JSON object, such as {"vector_field": "embedding"}',
+                    field="extra_params",
+                )
         named = extra_params.get("vector_field") if isinstance(extra_params, dict) else None
-        if named is not None and (not isinstance(named, str) or not 0 < len(named) <= MAX_FIELD_NAME
-                                  or not named.isprintable()):
-            raise InvalidInput(f"vector_field must name a task data field: 1 to {MAX_FIELD_NAME} printable "
-                               "characters", field="extra_params.vector_field")
-        return parse_label_config(xml, field=field, vectors=named is not None,
-                                  vector_field=named or self.pools.settings.labelstudio_vector_field)
+        if named is not None and (
+            not isinstance(named, str) or not 0 < len(named) <= MAX_FIELD_NAME or not named.isprintable()
+        ):
+            raise InvalidInput(
+                f"vector_field must name a task data field: 1 to {MAX_FIELD_NAME} printable characters",
+                field="extra_params.vector_field",
+            )
+        return parse_label_config(
+            xml,
+            field=field,
+            vectors=named is not None,
+            vector_field=named or self.pools.settings.labelstudio_vector_field,
+        )
 
     @staticmethod
     def _project(value) -> tuple[str, int]:
@@ -95,8 +112,9 @@ class LabelStudio:
             raise InvalidInput('project must be Label Studio\'s "<id>.<created time>"', field="project")
         return value, pid
 
-    def _connect(self, project: str, pid: int, config: LabelConfig, tenant: str | None,
-                 hostname: str = "", token: str = "") -> str:
+    def _connect(
+        self, project: str, pid: int, config: LabelConfig, tenant: str | None, hostname: str = "", token: str = ""
+    ) -> str:
         """Finds the project's pool (of text, or of the tasks' vectors) and lets in the config's new classes,
         or creates the pool."""
         link = self.links.find(tenant, project, pid)
@@ -104,23 +122,53 @@ class LabelStudio:
             pool_id = link.pool_id
             if (self.pools.store.featurizer(pool_id) is None) != config.vectors:
                 held, wanted = ("text", "vectors") if config.vectors else ("vectors", "text")
-                raise Conflict(f"this project's pool holds {held} and this setup asks for {wanted}; a pool keeps "
-                               f"its kind: delete it (DELETE /v1/pools/{pool_id}) and connect again",
-                               field="extra_params.vector_field" if config.vectors else "schema")
+                raise Conflict(
+                    f"this project's pool holds {held} and this setup asks for {wanted}; a pool keeps "
+                    f"its kind: delete it (DELETE /v1/pools/{pool_id}) and connect again",
+                    field="extra_params.vector_field" if config.vectors else "schema",
+                )
             self.pools.store.widen_classes(pool_id, config.classes)
         else:
             # A new id each time: a deterministic one would meet the finished jobs of a deleted namesake.
-            made = self.pools.create(f"Label Studio project {pid}", None, [], [], classes=config.classes,
-                                     featurizer=None if config.vectors else {}, tenant=tenant)
-            self.links.save(Link(pool_id=made, project=project, project_id=pid, from_name=config.from_name,
-                                 to_name=config.to_name, field=config.field, vectors=config.vectors),
-                            tenant=None, index=False)
+            made = self.pools.create(
+                f"Label Studio project {pid}",
+                None,
+                [],
+                [],
+                classes=config.classes,
+                featurizer=None if config.vectors else {},
+                tenant=tenant,
+            )
+            self.links.save(
+                Link(
+                    pool_id=made,
+                    project=project,
+                    project_id=pid,
+                    from_name=config.from_name,
+                    to_name=config.to_name,
+                    field=config.field,
+                    vectors=config.vectors,
+                ),
+                tenant=None,
+                index=False,
+            )
             pool_id = self.links.claim(tenant, project, pid, made)
             if pool_id != made:  # a concurrent setup of the same project won
                 self.pools.delete(made)
-        self.links.save(Link(pool_id=pool_id, project=project, project_id=pid, from_name=config.from_name,
-                             to_name=config.to_name, field=config.field, hostname=hostname, token=token,
-                             vectors=config.vectors), tenant)
+        self.links.save(
+            Link(
+                pool_id=pool_id,
+                project=project,
+                project_id=pid,
+                from_name=config.from_name,
+                to_name=config.to_name,
+                field=config.field,
+                hostname=hostname,
+                token=token,
+                vectors=config.vectors,
+            ),
+            tenant,
+        )
         return pool_id
 
     # -- predict --------------------------------------------------------------------------------------
@@ -133,8 +181,7 @@ class LabelStudio:
         link = self.links.find(tenant, project, pid)
         if link is None:
             # Sieve's Redis lost the project, or never saw its setup: the label config is here too.
-            pool_id = self._connect(project, pid, self._label_config(body.get("label_config"), "label_config"),
-                                    tenant)
+            pool_id = self._connect(project, pid, self._label_config(body.get("label_config"), "label_config"), tenant)
             link = self.links.load(pool_id)
         pool_id = link.pool_id
         ids = [protocol.task_id(task) for task in tasks]
@@ -162,12 +209,16 @@ class LabelStudio:
         else:
             value = tasks[at]["data"][link.field]
             found = f"a list of {len(value)} values" if isinstance(value, list) else f"a {type(value).__name__}"
-            problem = (f"no task here carries a vector Sieve can read in data.{link.field} (tasks[{at}] has "
-                       f"{found}): a vector is a list of 1 to {MAX_FEATURE_DIM} finite numbers within float32 range")
+            problem = (
+                f"no task here carries a vector Sieve can read in data.{link.field} (tasks[{at}] has "
+                f"{found}): a vector is a list of 1 to {MAX_FEATURE_DIM} finite numbers within float32 range"
+            )
         return InvalidInput(
             f"{problem}; import each task with data.{link.field} = [numbers] from your encoder, one length for all, "
-            "or name the field holding them in the ML backend's extra params {\"vector_field\": ...} or "
-            "SIEVE_LABELSTUDIO_VECTOR_FIELD", field=f"tasks[{at or 0}].data.{link.field}")
+            'or name the field holding them in the ML backend\'s extra params {"vector_field": ...} or '
+            "SIEVE_LABELSTUDIO_VECTOR_FIELD",
+            field=f"tasks[{at or 0}].data.{link.field}",
+        )
 
     def _judge(self, pool_id: str, ids: list[str]) -> tuple[dict, dict, str]:
         """Each item's predicted label and Label Studio score, and the model version they come from."""
@@ -181,8 +232,14 @@ class LabelStudio:
         strategy = status["strategy"]
         best = prediction.proba.argmax(axis=1)
         if strategy in STRATEGIES and strategy != "random":  # a score per item, from its probabilities
-            confidence = dict(zip(ids, protocol.confidence(
-                strategy, strategy_scores(strategy, prediction.proba), len(prediction.classes)).tolist()))
+            confidence = dict(
+                zip(
+                    ids,
+                    protocol.confidence(
+                        strategy, strategy_scores(strategy, prediction.proba), len(prediction.classes)
+                    ).tolist(),
+                )
+            )
         else:
             confidence = self._ranked_scores(pool_id, ids)
         return {i: prediction.classes[b] for i, b in zip(ids, best)}, confidence, version
@@ -209,8 +266,11 @@ class LabelStudio:
                     latest[item_id] = (annotation_id, label)
         allowed = set(self.pools.status(link.pool_id)["classes"] or [])
         known = self.pools.store.known_ids(link.pool_id, list(latest))
-        fresh = {item_id: entry for (item_id, entry), k in zip(latest.items(), known)
-                 if k and entry[1] in allowed and not self.links.knows(link.pool_id, entry[0])}
+        fresh = {
+            item_id: entry
+            for (item_id, entry), k in zip(latest.items(), known)
+            if k and entry[1] in allowed and not self.links.knows(link.pool_id, entry[0])
+        }
         if fresh:
             self.pools.teach(link.pool_id, list(fresh), [label for _, label in fresh.values()], source="labelstudio")
             for item_id, (annotation_id, label) in fresh.items():
@@ -226,8 +286,11 @@ class LabelStudio:
             new = new[:MAX_ITEMS_PER_CALL]
             if not new:
                 return added
-            batch = ItemBatch(ids=new, features=np.stack([rows[i] for i in new])) if link.vectors else \
-                ItemBatch(ids=new, texts=[rows[i] for i in new])
+            batch = (
+                ItemBatch(ids=new, features=np.stack([rows[i] for i in new]))
+                if link.vectors
+                else ItemBatch(ids=new, texts=[rows[i] for i in new])
+            )
             try:
                 self.pools.add_items(link.pool_id, batch)
                 return added + len(new)
@@ -271,10 +334,15 @@ class LabelStudio:
     def webhook(self, body, tenant: str | None) -> dict:
         """Handles one event; never raises for what Label Studio sent, and says what it did."""
         action = body.get("action") if isinstance(body, dict) else None
-        handlers = {"ANNOTATION_CREATED": self._annotated, "ANNOTATION_UPDATED": self._annotated,
-                    "ANNOTATIONS_CREATED": self._annotations_created,
-                    "ANNOTATIONS_DELETED": self._annotations_deleted, "TASKS_CREATED": self._tasks_created,
-                    "TASKS_DELETED": self._tasks_deleted, "START_TRAINING": self._start_training}
+        handlers = {
+            "ANNOTATION_CREATED": self._annotated,
+            "ANNOTATION_UPDATED": self._annotated,
+            "ANNOTATIONS_CREATED": self._annotations_created,
+            "ANNOTATIONS_DELETED": self._annotations_deleted,
+            "TASKS_CREATED": self._tasks_created,
+            "TASKS_DELETED": self._tasks_deleted,
+            "START_TRAINING": self._start_training,
+        }
         # Only a string names an event (a list is unhashable, and the repr of a deep one recurses).
         handler = handlers.get(action) if isinstance(action, str) else None
         if handler is None:
@@ -302,10 +370,13 @@ class LabelStudio:
             return self._forget(link, [annotation_id])
         if not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
             task = body.get("task") if isinstance(body.get("task"), dict) else {}
-            if not self._add_tasks(link, [{**task, "id": int(item_id)}]) and \
-                    not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
-                raise NotFound(f"task {item_id} is not in the pool and the event carries no "
-                               f"{self._readable_what(link)} for it")
+            if (
+                not self._add_tasks(link, [{**task, "id": int(item_id)}])
+                and not self.pools.store.known_ids(link.pool_id, [item_id])[0]
+            ):
+                raise NotFound(
+                    f"task {item_id} is not in the pool and the event carries no {self._readable_what(link)} for it"
+                )
         change = self.pools.teach(link.pool_id, [item_id], [label], source="labelstudio")
         self.links.remember(link.pool_id, annotation_id, item_id, label)
         return {"labeled": {item_id: label}, "labels_version": change.labels_version}
@@ -313,8 +384,11 @@ class LabelStudio:
     def _annotations_created(self, link: Link, body: dict) -> dict:
         """Many annotations at once (Label Studio's "predictions to annotations"), with their tasks."""
         annotations = body.get("annotation") if isinstance(body.get("annotation"), list) else []
-        tasks = {protocol.task_id(t): {**t, "annotations": []}
-                 for t in (body.get("task") if isinstance(body.get("task"), list) else []) if protocol.task_id(t)}
+        tasks = {
+            protocol.task_id(t): {**t, "annotations": []}
+            for t in (body.get("task") if isinstance(body.get("task"), list) else [])
+            if protocol.task_id(t)
+        }
         for annotation in annotations:
             item_id = protocol.task_id(annotation.get("task")) if isinstance(annotation, dict) else None
             if item_id is not None:

@@ -1,4 +1,5 @@
 """Bearer API keys: who is calling, and which pools they may see; another tenant's pool is a 404."""
+
 from __future__ import annotations
 
 import hmac
@@ -8,9 +9,9 @@ import time
 from flask import Flask, g, request
 from redis import Redis
 
-from ..storage.api_keys import ApiKeys
-from ..storage.keys import PoolKeys
-from .problems import problem
+from sieve.service.problems import problem
+from sieve.storage.api_keys import ApiKeys
+from sieve.storage.keys import PoolKeys
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
 OWN_AUTH_PREFIX = "/labelstudio/"
@@ -24,8 +25,12 @@ takes effect within this time, and the hot path saves a Redis round trip per req
 
 
 def _unauthorized(detail: str):
-    return problem(401, detail, [{"field": "Authorization", "message": detail}],
-                   headers={"WWW-Authenticate": 'Bearer realm="sieve"'})
+    return problem(
+        401,
+        detail,
+        [{"field": "Authorization", "message": detail}],
+        headers={"WWW-Authenticate": 'Bearer realm="sieve"'},
+    )
 
 
 def _metrics_refused(token: str, keys_required) -> object | None:
@@ -38,8 +43,10 @@ def _metrics_refused(token: str, keys_required) -> object | None:
             return None
         return _unauthorized("/metrics needs `Authorization: Bearer <SIEVE_METRICS_TOKEN>`")
     if keys_required():
-        return _unauthorized("/metrics is closed while API keys are in use: set SIEVE_METRICS_TOKEN on the API "
-                             "and give it to the scraper")
+        return _unauthorized(
+            "/metrics is closed while API keys are in use: set SIEVE_METRICS_TOKEN on the API "
+            "and give it to the scraper"
+        )
     return None
 
 
@@ -76,6 +83,7 @@ def install(app: Flask, redis: Redis, metrics_token: str = "") -> None:
             owner = redis.hget(PoolKeys(match.group(1)).meta, "tenant")
             if owner is not None and owner.decode() != g.tenant:
                 # The same answer as for a pool that does not exist: ids of others' pools stay secret.
-                return problem(404, f"pool {match.group(1)} does not exist",
-                               [{"field": "pool_id", "message": "no such pool"}])
+                return problem(
+                    404, f"pool {match.group(1)} does not exist", [{"field": "pool_id", "message": "no such pool"}]
+                )
         return None

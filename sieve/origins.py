@@ -1,6 +1,7 @@
 """Which Label Studio origins Sieve's workers may call: the operator's allow-list, and the addresses no origin
 may reach. A `/setup` names where the workers send requests and a token, so its hostname is only a choice
 among the origins the operator listed."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -83,7 +84,13 @@ def refuse_address(address: str) -> None:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         elif ip.sixtofour is not None:
             ip = ip.sixtofour
-    if ip in _METADATA or ip.is_link_local or ip.is_unspecified or ip.is_multicast or (ip.is_reserved and not ip.is_loopback):
+    if (
+        ip in _METADATA
+        or ip.is_link_local
+        or ip.is_unspecified
+        or ip.is_multicast
+        or (ip.is_reserved and not ip.is_loopback)
+    ):
         raise OriginError(f"leads to {ip}, a link-local, unspecified, multicast or reserved address")
 
 
@@ -91,8 +98,7 @@ def check_resolved(url: str) -> None:
     """Resolves the host of `url` and refuses it when any of its addresses is one no worker may call."""
     parts = urlsplit(url)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or SCHEMES.get(parts.scheme, 80),
-                                   type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(parts.hostname, parts.port or SCHEMES.get(parts.scheme, 80), type=socket.SOCK_STREAM)
     except OSError as error:
         raise OriginError(f"cannot be resolved ({error.strerror or error})") from None
     for info in infos:

@@ -1,5 +1,6 @@
 """Label Studio links in Redis: project → pool, the project's label config and how to reach it, and which
 annotation labeled which task."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.lock import Lock
 
-from .keys import LABELSTUDIO_PROJECTS, PoolKeys
-from .replies import decode_hash, text
+from sieve.storage.keys import LABELSTUDIO_PROJECTS, PoolKeys
+from sieve.storage.replies import decode_hash, text
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class LinkStore:
 
         return self.redis.transaction(attempt, LABELSTUDIO_PROJECTS, value_from_callable=True)
 
-    def find(self, tenant: str | None, project: str, project_id: int) -> "Link | None":
+    def find(self, tenant: str | None, project: str, project_id: int) -> Link | None:
         """The link of this very project (`<id>.<created>`), if its pool still exists."""
         pool_id = self.pool_of(tenant, project_id)
         link = self.load(pool_id) if pool_id else None
@@ -71,8 +72,14 @@ class LinkStore:
         origin it came with: a new hostname without a token drops the stored one, so that it is never sent
         to another host."""
         key = PoolKeys(link.pool_id).labelstudio
-        fields = {"project": link.project, "project_id": str(link.project_id), "from_name": link.from_name,
-                  "to_name": link.to_name, "field": link.field, "kind": "vector" if link.vectors else "text"}
+        fields = {
+            "project": link.project,
+            "project_id": str(link.project_id),
+            "from_name": link.from_name,
+            "to_name": link.to_name,
+            "field": link.field,
+            "kind": "vector" if link.vectors else "text",
+        }
         # Setup from a project's own predict call carries no host or token: keep those of an earlier setup.
         if link.hostname:
             fields["hostname"] = link.hostname
@@ -97,16 +104,29 @@ class LinkStore:
     def pools(self, tenant: str | None = None) -> list[str]:
         """The pools Label Studio projects point at: the tenant's, or (None) every tenant's."""
         prefix = None if tenant is None else f"{tenant}/"
-        return sorted({text(pool) for field, pool in self.redis.hscan_iter(LABELSTUDIO_PROJECTS, count=1000)
-                       if prefix is None or text(field).startswith(prefix)})
+        return sorted(
+            {
+                text(pool)
+                for field, pool in self.redis.hscan_iter(LABELSTUDIO_PROJECTS, count=1000)
+                if prefix is None or text(field).startswith(prefix)
+            }
+        )
 
     def load(self, pool_id: str) -> Link | None:
         raw = decode_hash(self.redis.hgetall(PoolKeys(pool_id).labelstudio))
         if not raw.get("project"):
             return None
-        return Link(pool_id=pool_id, project=raw["project"], project_id=int(raw["project_id"]),
-                    from_name=raw["from_name"], to_name=raw["to_name"], field=raw["field"],
-                    hostname=raw.get("hostname", ""), token=raw.get("token", ""), vectors=raw.get("kind") == "vector")
+        return Link(
+            pool_id=pool_id,
+            project=raw["project"],
+            project_id=int(raw["project_id"]),
+            from_name=raw["from_name"],
+            to_name=raw["to_name"],
+            field=raw["field"],
+            hostname=raw.get("hostname", ""),
+            token=raw.get("token", ""),
+            vectors=raw.get("kind") == "vector",
+        )
 
     def is_linked(self, pool_id: str) -> bool:
         return bool(self.redis.exists(PoolKeys(pool_id).labelstudio))
@@ -114,8 +134,9 @@ class LinkStore:
     # -- annotations ----------------------------------------------------------------------------------
 
     def remember(self, pool_id: str, annotation_id: int, task: str, label: str) -> None:
-        self.redis.hset(PoolKeys(pool_id).ls_annotations, str(annotation_id),
-                        json.dumps({"task": task, "label": label}))
+        self.redis.hset(
+            PoolKeys(pool_id).ls_annotations, str(annotation_id), json.dumps({"task": task, "label": label})
+        )
 
     def knows(self, pool_id: str, annotation_id: int) -> bool:
         return bool(self.redis.hexists(PoolKeys(pool_id).ls_annotations, str(annotation_id)))
