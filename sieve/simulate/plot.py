@@ -14,6 +14,18 @@ from sieve.core.selection import ALL_STRATEGIES  # noqa: E402
 
 SIZE_INCHES = (8, 5)
 DPI = 100
+DASHES = ("-", "--", "-.", ":")
+"""Paired with colours so that no two strategies share both, even printed in grey."""
+
+
+def line_style(name: str) -> dict:
+    """The colour and dash of a strategy's curve, the same in every plot so plots compare at a glance:
+    tab10's ten distinct hues (tab20 pairs light and dark of one hue, so neighbours looked alike), each
+    strategy one step further in the dashes too; random, the baseline, is always black and dashed."""
+    if name == "random":
+        return {"color": "black", "linestyle": "--"}
+    index = [s for s in ALL_STRATEGIES if s != "random"].index(name)
+    return {"color": plt.get_cmap("tab10")(index % 10), "linestyle": DASHES[(index + index // 10) % len(DASHES)]}
 
 
 def plot_curves(results: dict, path: Path) -> None:
@@ -21,10 +33,9 @@ def plot_curves(results: dict, path: Path) -> None:
     for name in results["ranking_by_daulc"]:
         curve = results["strategies"][name]["curve"]
         labels, mean, std = (np.asarray(curve[key]) for key in ("labels", "mean", "std"))
-        # One colour per strategy whatever the order, so that plots of different data sets compare at a glance.
-        color = plt.get_cmap("tab20")(ALL_STRATEGIES.index(name) % 20)
-        axes.plot(labels, mean, label=name, color=color, linestyle="--" if name == "random" else "-")
-        axes.fill_between(labels, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        style = line_style(name)
+        axes.plot(labels, mean, label=name, **style)
+        axes.fill_between(labels, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
     axes.axhline(
         results["full_pool_accuracy"],
         color="black",

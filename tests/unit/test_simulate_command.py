@@ -8,10 +8,12 @@ import matplotlib.image
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from matplotlib.colors import rgb_to_hsv
 
 from sieve.cli import main
+from sieve.core.selection import ALL_STRATEGIES
 from sieve.simulate.datasets import load_dataset
-from sieve.simulate.plot import DPI, SIZE_INCHES
+from sieve.simulate.plot import DPI, SIZE_INCHES, line_style
 from sieve.simulate.protocol import prepare
 
 TINY = [
@@ -106,3 +108,15 @@ def test_each_seed_fixes_a_stratified_standardized_split_and_its_initial_labels(
     again = prepare(data, seed=3, init_per_class=2)
     assert again.initial.tolist() == setup.initial.tolist() and np.array_equal(again.X_test, setup.X_test)
     assert prepare(data, seed=4, init_per_class=2).initial.tolist() != setup.initial.tolist()
+
+
+def test_every_strategy_has_a_curve_style_of_its_own_and_no_two_share_a_hue_and_a_dash():
+    styles = {name: line_style(name) for name in ALL_STRATEGIES}
+    assert styles["random"] == {"color": "black", "linestyle": "--"}
+    others = [name for name in ALL_STRATEGIES if name != "random"]
+    for i, first in enumerate(others):
+        for second in others[i + 1 :]:
+            (h1, s1, _), (h2, s2, _) = (rgb_to_hsv(styles[name]["color"][:3]) for name in (first, second))
+            greys = s1 < 0.2 and s2 < 0.2  # a grey's hue means nothing
+            same_hue = greys or (min(s1, s2) >= 0.2 and min(abs(h1 - h2), 1 - abs(h1 - h2)) < 0.03)
+            assert not (same_hue and styles[first]["linestyle"] == styles[second]["linestyle"]), (first, second)
