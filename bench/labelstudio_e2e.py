@@ -4,7 +4,7 @@ Starts a Sieve stack (embedded Redis, two workers, the API) and a real Label Stu
 (on 127.0.0.1, a throw-away data folder, analytics and version checks off, ML_BLOCK_LOCAL_IP=false and
 SSRF_PROTECTION_ENABLED=false so that it may call a backend on this machine). Then, through Label Studio's
 REST API: creates a classification project with uncertainty sampling (a <Text> one, or with `--project image`
-an <Image> one whose tasks carry `data.embedding`, as the README's recipe has it), imports tasks, connects
+an <Image> one whose tasks carry `data.embedding`, as docs/labelstudio.md's recipe has it), imports tasks, connects
 Sieve as its ML backend, and for `--rounds` rounds asks `GET /api/projects/{id}/next` for the next task, checks it is
 the one Sieve ranks most informative (`GET /v1/pools/{pool}/query?k=1`), and annotates it. Before each ask
 it waits for the last retrain to be pushed: the project's model_version is Sieve's newest. Then it deletes
@@ -102,7 +102,7 @@ def text_project(n: int) -> Project:
 
 
 def image_project(n: int, seed: int = 0) -> Project:
-    """Image tasks as the README's recipe has them: a URL (never loaded here) and the image's embedding in
+    """Image tasks as docs/labelstudio.md's recipe has them: a URL (never loaded here) and the image's embedding in
     `data.embedding`, here vectors of three separable classes standing for an encoder's output."""
     from sklearn.datasets import make_classification
 

@@ -41,7 +41,7 @@ class ModelSpecSchema(ma.Schema):
         keys=fields.String(),
         metadata={
             "description": "scikit-learn parameters of that model, each within a range that bounds fit time and model "
-            "size (README, Model parameters; a value outside is a 422 naming it and its range); unset "
+            "size (docs/api.md, Model parameters; a value outside is a 422 naming it and its range); unset "
             "ones keep scikit-learn's defaults, except sgd_classifier's loss (log_loss) and "
             "random_forest's max_leaf_nodes (1000)."
         },
