@@ -56,13 +56,13 @@ def published(
     rankings: dict[str, tuple[list[int], list[float]]],
     labels_version: int = 0,
     model_version: int | None = None,
-    classes: tuple[str, ...] = ("a", "b"),
+    classes: tuple[str, ...] = ('"a"', '"b"'),
     n_rows: int = 0,
     review: Review | None = None,
     model_blob: bytes | None = None,
 ) -> Published:
-    """What a refresh would publish: given orders and their scores, and with a model its probabilities
-    (row r: r / 100 for the first class)."""
+    """What a refresh would publish: given orders and their scores, and with a model (its classes are labels
+    in their stored form) its probabilities (row r: r / 100 for the first class)."""
     proba = None
     if model_version is not None:
         first = np.arange(n_rows, dtype=np.float32) / 100

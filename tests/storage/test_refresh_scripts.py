@@ -223,7 +223,7 @@ def test_publish_stores_model_probabilities_rankings_and_versions(db, pools, ref
     assert not any(db.exists(keys.rank(s), keys.score(s)) for s in ALL_STRATEGIES if s not in ("margin", "entropy"))
     meta = pools.meta(pool_id)
     assert (meta["ranked_version"], meta["ranked_labels_version"], meta["model_version"]) == ("2", "1", "1")
-    assert (meta["model_classes"], meta["n_classes"], meta["n_ranked"]) == ('["a", "b"]', "2", "3")
+    assert (json.loads(meta["model_classes"]), meta["n_classes"], meta["n_ranked"]) == (['"a"', '"b"'], "2", "3")
     assert (meta["cold_start"], meta["ranked_strategies"], meta["last_error"]) == ("0", "margin,entropy", "")
 
 
