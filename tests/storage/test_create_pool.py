@@ -125,3 +125,9 @@ def test_a_delete_removes_every_key_of_the_pool_and_its_index_entries(db, pools)
     assert not any(db.exists(key) for key in PoolKeys(pool_id).all_keys(1))
     assert not db.sismember(POOL_INDEX, pool_id)
     assert db.zcard(TenantKeys("t").pools) == 0
+
+
+def test_a_replay_is_answered_even_once_the_tenant_is_full(db, pools):
+    idem = Idempotency("k1", "digest-1")
+    first, _ = pools.create(config(tenant="t"), item_ids(1), features(1), [], [], idem=idem, max_pools=1)
+    assert pools.create(config(tenant="t"), item_ids(1), features(1), [], [], idem=idem, max_pools=1) == (first, None)
