@@ -9,7 +9,15 @@ from scipy import sparse
 from sieve.core.errors import Conflict, InvalidInput, NotFound
 from sieve.storage import features as feature_storage
 from sieve.storage import pool_store
-from sieve.storage.features import COUNT, DTYPE, INDEX, read_rows
+from sieve.storage.features import (
+    COUNT,
+    DTYPE,
+    INDEX,
+    read_rows,
+    read_selected_rows,
+    read_selected_sparse_rows,
+    read_sparse_rows,
+)
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import Idempotency
 from tests.storage.support import config, features, item_ids, make_pool, snapshot
@@ -172,3 +180,24 @@ def test_a_text_pool_stores_sparse_rows(db, pools):
     meta = pools.meta(pool_id)
     assert (meta["layout"], meta["dim"], meta["n_values"]) == ("csr", "4", "3")
     assert not db.exists(PoolKeys(pool_id).chunk(0))
+
+
+def test_sparse_rows_split_over_chunks_read_back_whole_or_picked(db, pools, monkeypatch):
+    monkeypatch.setattr(feature_storage, "ROWS_PER_CHUNK", 2)
+    pool_id, _ = pools.create(config(featurizer={"kind": "hashing"}), [], None, [], [])
+    dense = np.array([[0, 1, 0], [0, 0, 0], [2, 0, 3], [0, 0, 4], [5, 6, 0]], dtype=np.float32)
+    pools.add_items(pool_id, item_ids(3), sparse.csr_matrix(dense[:3]))
+    pools.add_items(pool_id, item_ids(2, start=3), sparse.csr_matrix(dense[3:]))
+    keys = PoolKeys(pool_id)
+    assert pools.meta(pool_id)["chunk_rows"] == "2"
+    assert [np.frombuffer(db.get(keys.sparse_chunk(c)[0]), COUNT).tolist() for c in range(3)] == [[1, 0], [2, 1], [2]]
+    np.testing.assert_array_equal(read_sparse_rows(db, keys, 0, 5, 3, 2).toarray(), dense)
+    np.testing.assert_array_equal(read_sparse_rows(db, keys, 1, 4, 3, 2).toarray(), dense[1:4])
+    np.testing.assert_array_equal(read_selected_sparse_rows(db, keys, [4, 1, 0], 3, 2).toarray(), dense[[4, 1, 0]])
+
+
+def test_dense_rows_are_picked_across_chunks(db, pools, monkeypatch):
+    monkeypatch.setattr(feature_storage, "ROWS_PER_CHUNK", 2)
+    pool_id = make_pool(pools, n=5)
+    rows = read_selected_rows(db, PoolKeys(pool_id), [4, 0, 3], 3, 2)
+    np.testing.assert_array_equal(rows, features(5)[[4, 0, 3]])
