@@ -9,8 +9,11 @@ import numpy as np
 
 from sieve.core.history import Review
 from sieve.core.selection import ALL_STRATEGIES
+from sieve.storage import features as feature_storage
 from sieve.storage.keys import PoolKeys
-from tests.storage.support import PENDING_TTL_MS, make_pool, published, snapshot
+from sieve.storage.pool_store import Idempotency
+from sieve.storage.rankings import read_all, read_top
+from tests.storage.support import PENDING_TTL_MS, features, make_pool, published, snapshot
 
 TTL = 10_000
 
@@ -296,3 +299,43 @@ def test_publish_writes_the_history_entry_and_keeps_the_first_stop_set(db, pools
     assert db.hlen(keys.history) == 2
     assert json.loads(db.hget(keys.history, 2))["n_labels"] == 3
     assert np.frombuffer(db.get(keys.stop_set), "<u4").tolist() == [1, 2]
+
+
+def test_a_deleted_pool_leaves_no_key_behind(db, pools, refresh, scripts, monkeypatch):
+    monkeypatch.setattr(feature_storage, "ROWS_PER_CHUNK", 2)
+    pool_id = make_pool(pools, n=5, labels={"i0": "a", "i1": "b"}, tenant="t")
+    pools.add_items(pool_id, ["x"], features(1), idem=Idempotency("k", "h"))
+    pools.teach(pool_id, ["i2"], ["a"], splits=["eval"])
+    pools.want(pool_id, "entropy")
+    refresh.claim(pool_id, "job", TTL)
+    review = _review(1, [3, 4], False)
+    result = published(
+        4, {"margin": ([3, 4, 5], [3.0, 2.0, 1.0])}, model_version=1, n_rows=6, review=review, model_blob=b"m"
+    )
+    refresh.publish(pool_id, "job", result)
+    read_top(db, scripts, pool_id, 1, None, lease_ms=TTL, annotator="ann")
+    read_top(db, scripts, pool_id, 1, None, lease_ms=50)
+    time.sleep(0.06)
+    read_top(db, scripts, pool_id, 1, None, lease_ms=0)  # the expired lease's item is returned
+    pools.teach(pool_id, ["x"], ["a"])
+    keys = PoolKeys(pool_id)
+    assert db.exists(keys.held, keys.returned, keys.cursor, keys.stop_set, keys.chunk(2)) == 5
+    refresh.claim(pool_id, pending_job(db, pool_id), TTL)
+    refresh.recover_lost(pool_id, "lost", "new", PENDING_TTL_MS, 0, waiting=False)
+    db.set(keys.lost, "lost")
+    pools.delete(pool_id)
+    assert sorted(db.keys()) == []
+
+
+def test_read_all_serves_the_whole_ranking_without_the_rows_labeled_since(db, pools, refresh):
+    pool_id = make_pool(pools, n=12, labels={"i0": "a", "i1": "b"})
+    order = [11, 3, 9, 2, 10, 4, 8, 5, 7, 6]
+    scores = [float(20 - i) for i in range(len(order))]
+    refresh.publish(pool_id, "j", published(2, {"margin": (order, scores)}, model_version=1, n_rows=12))
+    pools.teach(pool_id, ["i9", "i10"], ["a", "b"])
+    whole = read_all(db, pool_id)
+    kept = [r for r in order if r not in (9, 10)]
+    assert whole.ids == [f"i{r}" for r in kept]
+    assert whole.scores.tolist() == [s for r, s in zip(order, scores) if r not in (9, 10)]
+    np.testing.assert_allclose(whole.probabilities[:, 0], np.array(kept) / 100, rtol=1e-6)
+    assert (whole.strategy, whole.ranked_version, whole.cold_start) == ("margin", 2, False)
