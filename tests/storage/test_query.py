@@ -68,9 +68,9 @@ def test_a_read_without_a_lease_leases_nothing_and_answers_the_same(db, scripts,
 
 def test_expired_leases_come_back(db, scripts, ranked):
     keys = PoolKeys(ranked)
-    assert top(db, scripts, ranked, 2, lease_ms=50).ids == ["i5", "i4"]
+    assert top(db, scripts, ranked, 2, lease_ms=400).ids == ["i5", "i4"]
     assert top(db, scripts, ranked, 1).ids == ["i3"]
-    time.sleep(0.1)
+    time.sleep(0.45)
     # The expired rows are returned, and outrank the frontier's next ones.
     assert top(db, scripts, ranked, 3).ids == ["i5", "i4", "i2"]
     assert not db.exists(keys.returned)

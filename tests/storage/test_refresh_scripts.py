@@ -170,12 +170,13 @@ def test_a_job_is_lost_only_when_two_looks_a_grace_apart_find_it_nowhere(db, poo
     pool_id = make_pool(pools)
     keys = PoolKeys(pool_id)
     lost = pending_job(db, pool_id)
-    assert not refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 100, waiting=False)
+    assert not refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 60_000, waiting=False)
     assert db.get(keys.lost) == lost.encode()
     # Too soon for the second look.
-    assert not refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 100, waiting=False)
-    time.sleep(0.15)
-    assert refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 100, waiting=False)
+    assert not refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 60_000, waiting=False)
+    assert pending_job(db, pool_id) == lost
+    time.sleep(0.05)
+    assert refresh.recover_lost(pool_id, lost, "new", PENDING_TTL_MS, 20, waiting=False)
     assert pending_job(db, pool_id) == "new"
     assert not db.exists(keys.lost)
 
