@@ -51,6 +51,8 @@ import redis
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import Client, Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
 
+from sieve.storage.keys import PoolKeys  # noqa: E402
+
 K = 5
 PAIRS_GOAL = 400.0
 REQUEST_TIMEOUT = 60.0
@@ -231,7 +233,7 @@ def missing_from_log(redis_url: str, pool_id: str, logs: dict[str, Log]) -> tupl
     entries = 0
     client = redis.Redis.from_url(redis_url)
     try:
-        stream = f"sieve:{{{pool_id}}}:log"
+        stream = PoolKeys(pool_id).log
         last = "-"
         while True:
             batch = client.xrange(stream, min=last, max="+", count=10_000)

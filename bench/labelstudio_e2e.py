@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import Client, Stack, report, run  # noqa: E402
 
 from sieve.embedded import free_port  # noqa: E402
+from sieve.storage.keys import PoolKeys  # noqa: E402
 
 TEXT_CONFIG = """<View>
   <Text name="text" value="$text"/>
@@ -244,10 +245,8 @@ def studio_labels(ls: LabelStudio, pid: int) -> dict[str, str]:
 
 def sieve_labels(redis: Redis, pool_id: str) -> dict[str, str]:
     """Sieve's labels of the pool's items, read from its Redis."""
-    rows = {row: item for item, row in redis.hgetall(f"sieve:{{{pool_id}}}:rows").items()}
-    return {
-        rows[row].decode(): json.loads(label) for row, label in redis.hgetall(f"sieve:{{{pool_id}}}:labels").items()
-    }
+    rows = {row: item for item, row in redis.hgetall(PoolKeys(pool_id).rows).items()}
+    return {rows[row].decode(): json.loads(label) for row, label in redis.hgetall(PoolKeys(pool_id).labels).items()}
 
 
 def wait_for(check, timeout: float, what: str):

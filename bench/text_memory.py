@@ -22,6 +22,8 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import Client, Stack  # noqa: E402
 
+from sieve.storage.keys import PoolKeys  # noqa: E402
+
 WORDS = [f"word{i}" for i in range(5000)]
 MB = 1024 * 1024
 
@@ -65,7 +67,7 @@ def post(client: Client, path: str, body: dict):
 
 
 def pool_bytes(redis: Redis, pool_id: str) -> int:
-    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(f"sieve:{{{pool_id}}}:*"))
+    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(PoolKeys(pool_id).every_key))
 
 
 def main() -> None:

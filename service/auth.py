@@ -11,13 +11,14 @@ from redis import Redis
 
 from sieve.service.problems import problem
 from sieve.storage.api_keys import ApiKeys
+from sieve.storage.job_ids import KIND_PATTERN
 from sieve.storage.keys import PoolKeys
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
 OWN_AUTH_PREFIX = "/labelstudio/"
 """Label Studio cannot send bearer keys: http/labelstudio.py checks its calls itself."""
 METRICS_PATH = "/metrics"
-_POOL_IN_PATH = re.compile(r"^/v1/(?:pools/|jobs/(?:refresh|lspush|lssync|lstrain)-)([0-9a-f]+)(?:[/-]|$)")
+_POOL_IN_PATH = re.compile(rf"^/v1/(?:pools/|jobs/(?:{KIND_PATTERN})-)([0-9a-f]+)(?:[/-]|$)")
 
 SWITCH_TTL_SECONDS = 1.0
 """How long a process trusts its last look at whether keys are required: the first key ever created

@@ -11,10 +11,10 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from sieve.core.errors import NotFound
-from sieve.job_queue import pool_of_job
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.pool_schemas import HealthSchema, JobSchema, ReadySchema
 from sieve.service.responses import problems
+from sieve.storage.job_ids import pool_of_job
 from sieve.storage.keys import PoolKeys
 
 blp = SieveBlueprint("ops", __name__, description="Health, readiness, jobs and the API description.")

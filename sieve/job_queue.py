@@ -7,8 +7,6 @@ tenant by at most the jobs already running, not by its backlog.
 
 from __future__ import annotations
 
-import re
-import secrets
 import zlib
 
 from redis import Redis
@@ -18,6 +16,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from sieve.settings import Settings
+from sieve.storage import job_ids
 from sieve.storage.keys import PoolKeys
 from sieve.storage.replies import text
 
@@ -30,14 +29,6 @@ worker's blocked dequeue goes on taking jobs that nobody runs."""
 LANES = 16
 """Queues the jobs are spread over by tenant. Two tenants share a lane with odds 1/LANES; a worker's
 blocking dequeue watches them all, which costs Redis nothing while they are empty."""
-
-_JOB_ID = re.compile(r"^(?:refresh|lspush|lssync|lstrain)-([0-9a-f]+)-[0-9a-z]+$")
-
-
-def pool_of_job(job_id: str) -> str | None:
-    """The pool a job of Sieve's works on, from its id; None for an id Sieve does not make."""
-    match = _JOB_ID.match(job_id)
-    return match.group(1) if match else None
 
 
 def lane_of(tenant: str | None, pool_id: str) -> int:
@@ -124,16 +115,16 @@ def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, setti
         queues,
         PUSH_FUNCTION,
         (pool_id, ranked_version),
-        f"lspush-{pool_id}-{ranked_version}",
+        job_ids.push(pool_id, ranked_version),
         settings,
         f"push pool {pool_id} to Label Studio",
     )
 
 
-def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = "s") -> str:
+def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = job_ids.SYNC_ASKED) -> str:
     """Enqueues making the pool's labels equal its Label Studio project's; a fresh id each time, since
-    the project may have changed whatever the pool's version says. `why`: a letter in the id."""
-    job_id = f"lssync-{pool_id}-{why}{secrets.token_hex(4)}"
+    the project may have changed whatever the pool's version says. `why`: job_ids.SYNC_*, a letter in the id."""
+    job_id = job_ids.sync(pool_id, why)
     options = {**_options(pool_id, job_id, settings), "description": f"sync pool {pool_id} with Label Studio"}
     queues.for_pool(pool_id).enqueue(SYNC_FUNCTION, pool_id, **options)
     return job_id
@@ -141,7 +132,7 @@ def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: s
 
 def enqueue_train(queues: RefreshQueues, pool_id: str, settings: Settings) -> str:
     """Enqueues Label Studio's Start Training: a sync, then the retrain it needs or the push again."""
-    job_id = f"lstrain-{pool_id}-{secrets.token_hex(4)}"
+    job_id = job_ids.train(pool_id)
     options = {**_options(pool_id, job_id, settings), "description": f"train pool {pool_id} for Label Studio"}
     queues.for_pool(pool_id).enqueue(TRAIN_FUNCTION, pool_id, **options)
     return job_id

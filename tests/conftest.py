@@ -9,6 +9,7 @@ from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
 from sieve.settings import Settings
+from sieve.storage.keys import EVERY_KEY
 from tests.helpers import ApiClient
 from tests.labelstudio_support import allowed_origins
 from tests.stack import running_service
@@ -33,7 +34,7 @@ def redis(redis_url):
     client = Redis.from_url(redis_url)
     yield client
     # Pools are isolated by their random ids; clearing them keeps the server small between tests.
-    keys = list(client.scan_iter("sieve:*", count=1000))
+    keys = list(client.scan_iter(EVERY_KEY, count=1000))
     if keys:
         client.delete(*keys)
     client.close()

@@ -5,7 +5,6 @@ Start Training (a sync, then a retrain or the push again)."""
 from __future__ import annotations
 
 import logging
-import secrets
 
 from redis import Redis
 from redis.exceptions import LockError
@@ -17,9 +16,9 @@ from sieve.labelstudio.backend import LabelStudio
 from sieve.labelstudio.client import LabelStudioClient, LabelStudioError
 from sieve.labelstudio.reconcile import Reconciler
 from sieve.settings import Settings
+from sieve.storage import job_ids
 from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
-from sieve.storage.pool_store import JOB_PREFIX
 from sieve.storage.rankings import read_all
 from sieve.storage.refresh import RefreshStore
 from sieve.storage.replies import int_or_none
@@ -164,7 +163,7 @@ def train_project(pool_id: str) -> dict:
         log.warning("pool %s: the sync before training failed: %s", pool_id, error)
         synced = {"pool_id": pool_id, "outcome": "failed", "reason": str(error)}
     redis, settings = get_current_job().connection, Settings.from_env()
-    job_id = f"{JOB_PREFIX}{pool_id}-t{secrets.token_hex(4)}"
+    job_id = job_ids.training_refresh(pool_id)
     if RefreshStore(redis).recover(pool_id, job_id, settings.pending_ttl_ms):
         enqueue_refresh(refresh_queue(redis, settings), pool_id, job_id, settings)
         return {"pool_id": pool_id, "outcome": "retraining", "refresh": job_id, "sync": synced}

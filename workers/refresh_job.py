@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import threading
 import time
 
@@ -15,9 +14,8 @@ from sieve.core.history import review
 from sieve.core.training import ALWAYS_RANKED, rank_pool
 from sieve.job_queue import enqueue_refresh, refresh_queue
 from sieve.settings import Settings
-from sieve.storage import job_stats
+from sieve.storage import job_ids, job_stats
 from sieve.storage.models import ModelTooLarge, dump_model, load_model
-from sieve.storage.pool_store import JOB_PREFIX
 from sieve.storage.refresh import Published, RefreshStore
 from sieve.workers.feature_cache import FeatureCache
 from sieve.workers.labelstudio_jobs import push_after_refresh
@@ -120,7 +118,7 @@ def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Sett
     queues = refresh_queue(job.connection, settings)
     if not queues.count:
         return None
-    new_job_id = f"{JOB_PREFIX}{pool_id}-d{secrets.token_hex(4)}"
+    new_job_id = job_ids.deferred_refresh(pool_id)
     if not store.defer(pool_id, job.id, new_job_id, settings.pending_ttl_ms):
         return None
     enqueue_refresh(queues, pool_id, new_job_id, settings)

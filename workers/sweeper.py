@@ -4,15 +4,14 @@ periodic syncs of the pools linked to Label Studio."""
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 
 from redis import Redis
 
 from sieve.job_queue import enqueue_refresh, enqueue_sync, give_up, refresh_queue, waiting_jobs
 from sieve.settings import Settings
+from sieve.storage import job_ids
 from sieve.storage.link_store import LinkStore
-from sieve.storage.pool_store import JOB_PREFIX
 from sieve.storage.refresh import RefreshStore
 
 SWEEP_SECONDS = 5.0
@@ -49,7 +48,7 @@ class Sweeper:
         # One read of every queue per sweep: whether a job waits is then a set lookup, whatever the backlog.
         waiting = waiting_jobs(self.queue)
         for pool_id in self.store.pool_ids():
-            job_id = f"{JOB_PREFIX}{pool_id}-r{secrets.token_hex(4)}"
+            job_id = job_ids.recovered_refresh(pool_id)
             if self.store.recover(pool_id, job_id, self.settings.pending_ttl_ms):
                 log.warning("pool %s: its refresh was lost; asking again as %s", pool_id, job_id)
             elif not self._lost_after_dequeue(pool_id, job_id, waiting):
@@ -68,7 +67,7 @@ class Sweeper:
             for pool_id in links.sync_due(
                 pool_ids[start : start + 1000], self.settings.labelstudio_sync_seconds, force=first
             ):
-                queued.append(enqueue_sync(self.queue, pool_id, self.settings, why="p"))
+                queued.append(enqueue_sync(self.queue, pool_id, self.settings, why=job_ids.SYNC_PERIODIC))
         return queued
 
     def _lost_after_dequeue(self, pool_id: str, job_id: str, waiting: set[str]) -> bool:

@@ -16,6 +16,7 @@ from sieve.labelstudio import protocol
 from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
 from sieve.limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from sieve.origins import OriginError, origin
+from sieve.storage import job_ids
 from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
 from sieve.storage.rankings import read_all
@@ -45,7 +46,7 @@ class LabelStudio:
             # Tasks imported before Sieve was connected, and labels given while it was down, come in through
             # the REST API; this sync counts as the periodic one.
             self.links.sync_due([pool_id], settings.labelstudio_sync_seconds, force=True)
-            enqueue_sync(self.pools.queue, pool_id, settings, why="u")
+            enqueue_sync(self.pools.queue, pool_id, settings, why=job_ids.SYNC_SETUP)
         return {"model_version": self.model_version(pool_id)}
 
     def versions(self, tenant: str | None) -> dict:

@@ -12,11 +12,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-KEYS_HASH = "sieve:api_keys"
-"""key id → JSON {tenant, digest, name, created_at}."""
-
-AUTH_ON = "sieve:auth_required"
-"""Set by the first key ever created: revoking every key locks the API rather than opening it."""
+from sieve.storage.keys import API_KEYS, AUTH_REQUIRED
 
 _TOKEN = re.compile(r"^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 
@@ -43,14 +39,14 @@ class ApiKeys:
         key = ApiKey(key_id=key_id, tenant=tenant, name=name, created_at=time.time())
         record = {"tenant": tenant, "name": name, "created_at": key.created_at, "digest": _digest(secret)}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(KEYS_HASH, key_id, json.dumps(record))
-        pipe.set(AUTH_ON, 1)
+        pipe.hset(API_KEYS, key_id, json.dumps(record))
+        pipe.set(AUTH_REQUIRED, 1)
         pipe.execute()
         return key, f"sk_{key_id}_{secret}"
 
     def list(self) -> list[ApiKey]:
         keys = []
-        for key_id, raw in self.redis.hgetall(KEYS_HASH).items():
+        for key_id, raw in self.redis.hgetall(API_KEYS).items():
             record = json.loads(raw)
             keys.append(
                 ApiKey(
@@ -63,16 +59,16 @@ class ApiKeys:
         return sorted(keys, key=lambda k: k.created_at)
 
     def revoke(self, key_id: str) -> bool:
-        return bool(self.redis.hdel(KEYS_HASH, key_id))
+        return bool(self.redis.hdel(API_KEYS, key_id))
 
     def required(self) -> bool:
         """Whether requests must carry a key: true from the first key ever created on."""
-        return bool(self.redis.exists(AUTH_ON))
+        return bool(self.redis.exists(AUTH_REQUIRED))
 
     def tenant_of(self, token: str) -> str | None:
         """The tenant a presented token belongs to, or None when it is not a live key."""
         match = _TOKEN.match(token)
-        raw = self.redis.hget(KEYS_HASH, match.group(1)) if match else None
+        raw = self.redis.hget(API_KEYS, match.group(1)) if match else None
         if raw is None:
             # Same work either way, so timing tells nothing about which ids exist.
             hmac.compare_digest(_digest(token), _digest(""))

@@ -6,10 +6,8 @@ import math
 
 from redis import Redis
 
+from sieve.storage.keys import JOB_STATS
 from sieve.storage.replies import decode_hash
-
-JOB_STATS = "sieve:job_stats"
-"""A hash: how many refreshes ended per outcome, and their durations as histogram buckets."""
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
 """Upper bounds (seconds) of the refresh duration histogram."""

@@ -1,10 +1,17 @@
-"""The Redis key layout; every key of a pool shares one hash tag, so one cluster slot."""
+"""The Redis key layout, the one place that names Sieve's keys; every key of a pool shares one hash tag,
+so one cluster slot. Job ids, which RQ's keys and the pools' marks hold, are named in job_ids.py.
+
+The names are stored data: a name changed here orphans what existing deployments keep under the old one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sieve.core.selection import ALL_STRATEGIES
+
+EVERY_KEY = "sieve:*"
+"""A SCAN pattern that matches every key of Sieve's, and no key of RQ's."""
 
 POOL_INDEX = "sieve:pools"
 """A set of every pool id, for the workers' sweeper and /metrics; listing reads the tenant's index."""
@@ -15,12 +22,24 @@ TENANT_INDEX_READY = "sieve:tenant_index_ready"
 LABELSTUDIO_PROJECTS = "sieve:labelstudio:projects"
 """A hash: `<tenant>/<Label Studio project id>` → the pool that serves the project."""
 
+API_KEYS = "sieve:api_keys"
+"""A hash: key id → JSON {tenant, digest of the secret, name, created_at}."""
+
+AUTH_REQUIRED = "sieve:auth_required"
+"""Set by the first key ever created: revoking every key locks the API rather than opening it."""
+
+JOB_STATS = "sieve:job_stats"
+"""A hash of refresh outcomes and durations (histogram buckets and sum), counted by the workers."""
+
 
 @dataclass(frozen=True)
 class TenantKeys:
     """Names of one tenant's keys (auth off: the empty tenant); they share one hash tag, the tenant's."""
 
     tenant: str
+
+    EVERY_KEY = "sieve:tenant:*"
+    """A SCAN pattern that matches every key of every tenant."""
 
     @property
     def prefix(self) -> str:
@@ -51,6 +70,11 @@ class PoolKeys:
     @property
     def prefix(self) -> str:
         return f"sieve:{{{self.pool_id}}}"
+
+    @property
+    def every_key(self) -> str:
+        """A SCAN pattern that matches every key of the pool."""
+        return f"{self.prefix}:*"
 
     @property
     def meta(self) -> str:
@@ -227,3 +251,7 @@ class PoolKeys:
             + self.ranking_keys()
             + [key for i in range(n_chunks) for key in (self.chunk(i), *self.sparse_chunk(i))]
         )
+
+
+ANY_POOL = PoolKeys("*")
+"""Its names are SCAN patterns that match the key of that name of every pool: `ANY_POOL.meta`."""

@@ -16,6 +16,7 @@ from sieve.core.errors import Conflict, InvalidInput
 from sieve.core.history import model_stop
 from sieve.core.stopping import StoppingPolicy
 from sieve.limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
+from sieve.storage import job_ids
 from sieve.storage.features import (
     SPARSE,
     chunk_count,
@@ -27,8 +28,6 @@ from sieve.storage.features import (
 from sieve.storage.keys import POOL_INDEX, PoolKeys, TenantKeys
 from sieve.storage.replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from sieve.storage.scripts import Scripts
-
-JOB_PREFIX = "refresh-"
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ class PoolStore:
         keys = PoolKeys(pool_id)
         outcome = self.scripts.unlabel(
             keys=[keys.meta, keys.rows, keys.labels, keys.labeled, keys.class_counts, keys.log, keys.pending],
-            args=[len(ids), f"{JOB_PREFIX}{keys.pool_id}-", self.pending_ttl_ms, source, *ids],
+            args=[len(ids), job_ids.refresh_prefix(keys.pool_id), self.pending_ttl_ms, source, *ids],
         )
         status = text(outcome[0])
         if status == "gone":
@@ -314,7 +313,7 @@ class PoolStore:
                     fields["budget"],
                     fields["enforce_budget"],
                     json.dumps(model_stop(policy, entries)),
-                    f"{JOB_PREFIX}{pool_id}-",
+                    job_ids.refresh_prefix(pool_id),
                     self.pending_ttl_ms,
                 ],
                 client=pipe,
@@ -345,7 +344,7 @@ class PoolStore:
         """Has the pool rank `strategy` from now on; the refresh job to enqueue, if one is needed."""
         keys = PoolKeys(pool_id)
         outcome = self.scripts.want(
-            keys=[keys.meta, keys.pending], args=[strategy, f"{JOB_PREFIX}{pool_id}-", self.pending_ttl_ms]
+            keys=[keys.meta, keys.pending], args=[strategy, job_ids.refresh_prefix(pool_id), self.pending_ttl_ms]
         )
         if text(outcome[0]) == "gone":
             raise pool_not_found(pool_id)
@@ -398,7 +397,7 @@ class PoolStore:
                 features.shape[1],
                 len(ids),
                 MAX_POOL_ITEMS,
-                f"{JOB_PREFIX}{keys.pool_id}-",
+                job_ids.refresh_prefix(keys.pool_id),
                 self.pending_ttl_ms,
                 idem.key if idem else "",
                 idem.body_hash if idem else "",
@@ -445,7 +444,7 @@ class PoolStore:
             args=[
                 len(ids),
                 kind,
-                f"{JOB_PREFIX}{keys.pool_id}-",
+                job_ids.refresh_prefix(keys.pool_id),
                 self.pending_ttl_ms,
                 source,
                 MAX_CLASSES,

@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from sieve.storage import job_ids
 from tests.stack import wait_until
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -203,7 +204,7 @@ def real_pools(api, live_url):
         return statuses[0]["model_version"] and all(s["ranked_version"] == s["version"] for s in statuses)
 
     wait_until(settled, 60, "the real pools' first rankings")
-    REAL.update(pools=pools, job_id=trained["retrain"]["queued_job_id"] or f"refresh-{pools[0]}-1")
+    REAL.update(pools=pools, job_id=trained["retrain"]["queued_job_id"] or job_ids.refresh(pools[0], 1))
     yield pools
     REAL.clear()
 

@@ -24,6 +24,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from sieve.embedded import EmbeddedRedis, free_port
+from sieve.storage.keys import PoolKeys
 from tests.stack import wait_until  # noqa: F401 (the fault tests take it from here too)
 
 SECRET = "fault-test-secret-0123456789abcdef"
@@ -208,7 +209,7 @@ def make_stack(tmp_path):
 def label_log(redis: Redis, pool_id: str) -> list[dict]:
     """Every entry of the pool's label log, decoded: labels_version, source, ids, labels."""
     entries = []
-    for _, fields in redis.xrange(f"sieve:{{{pool_id}}}:log"):
+    for _, fields in redis.xrange(PoolKeys(pool_id).log):
         entries.append(
             {
                 "labels_version": int(fields[b"labels_version"]),
@@ -222,20 +223,20 @@ def label_log(redis: Redis, pool_id: str) -> list[dict]:
 
 def labels_by_id(redis: Redis, pool_id: str) -> dict[str, object]:
     """The pool's `labels` hash, keyed by item id (it is keyed by row in Redis), labels decoded."""
-    rows = {int(row): item_id.decode() for row, item_id in redis.hgetall(f"sieve:{{{pool_id}}}:ids").items()}
-    stored = redis.hgetall(f"sieve:{{{pool_id}}}:labels")
+    rows = {int(row): item_id.decode() for row, item_id in redis.hgetall(PoolKeys(pool_id).ids).items()}
+    stored = redis.hgetall(PoolKeys(pool_id).labels)
     return {rows[int(row)]: json.loads(label) for row, label in stored.items()}
 
 
 def labeled_bits(redis: Redis, pool_id: str) -> set[str]:
     """Ids whose bit is set in the pool's `labeled` bitmap."""
-    rows = {int(row): item_id.decode() for row, item_id in redis.hgetall(f"sieve:{{{pool_id}}}:ids").items()}
-    bitmap = redis.get(f"sieve:{{{pool_id}}}:labeled") or b""
+    rows = {int(row): item_id.decode() for row, item_id in redis.hgetall(PoolKeys(pool_id).ids).items()}
+    bitmap = redis.get(PoolKeys(pool_id).labeled) or b""
     return {rows[byte * 8 + bit] for byte, value in enumerate(bitmap) for bit in range(8) if value & (0x80 >> bit)}
 
 
 def pool_meta(redis: Redis, pool_id: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in redis.hgetall(f"sieve:{{{pool_id}}}:meta").items()}
+    return {k.decode(): v.decode() for k, v in redis.hgetall(PoolKeys(pool_id).meta).items()}
 
 
 # -- a pool whose retrain takes seconds, and a client that watches it ------------------------------

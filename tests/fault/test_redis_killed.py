@@ -9,6 +9,7 @@ from collections import Counter
 
 import requests
 
+from sieve.storage.keys import PoolKeys
 from tests.fault.conftest import (
     PROBLEM_JSON,
     RetrainLost,
@@ -115,7 +116,7 @@ def test_every_acknowledged_label_survives_a_redis_restart_mid_teach(make_stack)
     assert [e["labels_version"] for e in log] == list(range(1, int(meta["labels_version"]) + 1))
     assert {i for e in log for i in e["ids"]} == set(labels)
     status = requests.get(f"{url}/v1/pools/{pool_id}", timeout=30).json()
-    assert status["n_labeled"] == len(labels) == redis.hlen(f"sieve:{{{pool_id}}}:labels")
+    assert status["n_labeled"] == len(labels) == redis.hlen(PoolKeys(pool_id).labels)
 
     outcomes = Counter((c["phase"], c["status"] if c["status"] else c["error"]) for c in calls)
     twice = [i for i, n in Counter(i for e in log for i in e["ids"]).items() if n > 1]

@@ -15,6 +15,7 @@ import time
 
 import requests
 
+from sieve.storage.keys import PoolKeys
 from tests.fault.conftest import (
     RetrainLost,
     Watch,
@@ -75,7 +76,7 @@ def _assert_every_label_present(redis, watch: Watch, pool_id: str, taught: list[
     status = watch.status()
     assert status["n_labeled"] == len(taught)
     assert status["labels_version"] == n_calls
-    assert redis.xlen(f"sieve:{{{pool_id}}}:log") == n_calls
+    assert redis.xlen(PoolKeys(pool_id).log) == n_calls
     assert labels_by_id(redis, pool_id) == dict(taught)
     assert sorted(i for e in label_log(redis, pool_id) for i in e["ids"]) == sorted(i for i, _ in taught)
 

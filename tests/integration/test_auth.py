@@ -12,7 +12,8 @@ import pytest
 from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
-from sieve.storage.api_keys import KEYS_HASH
+from sieve.storage import job_ids
+from sieve.storage.keys import API_KEYS, PoolKeys
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
 from tests.labelstudio_support import one
@@ -70,7 +71,7 @@ def wait_for_auth(api: ApiClient) -> None:
 
 
 def test_redis_keeps_only_digests_of_the_keys(keyed):
-    stored = b"".join(keyed["redis"].hgetall(KEYS_HASH).values())
+    stored = b"".join(keyed["redis"].hgetall(API_KEYS).values())
     for token in keyed["tokens"].values():
         secret = token.split("_", 2)[2]  # the secret itself may contain "_"
         assert token.encode() not in stored and secret.encode() not in stored
@@ -84,7 +85,7 @@ def test_without_a_key_every_endpoint_but_health_is_a_401(keyed):
         ("POST", "/v1/pools"),
         ("GET", f"/v1/pools/{keyed['open_pool']}"),
         ("GET", f"/v1/pools/{keyed['open_pool']}/query"),
-        ("GET", "/v1/jobs/refresh-00-1"),
+        ("GET", f"/v1/jobs/{job_ids.refresh('00', 1)}"),
     ]:
         answer = api.request(method, path, json={} if method == "POST" else None)
         assert answer.status_code == 401, (method, path)
@@ -217,7 +218,7 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     assert open_pool in {p["pool_id"] for p in initech.get("/v1/pools").json()["pools"]}
     answer = initech.get(f"/v1/pools/{open_pool}")
     assert answer.status_code == 200 and answer.json()["name"] == "made while auth was off"
-    assert keyed["redis"].hget(f"sieve:{{{open_pool}}}:meta", "tenant") == b"initech"
+    assert keyed["redis"].hget(PoolKeys(open_pool).meta, "tenant") == b"initech"
     assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
     assert open_pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
     # Nothing is left unowned, so a second adoption takes nothing.

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import requests
 
+from sieve.storage import job_ids
+from sieve.storage.keys import PoolKeys
 from tests.helpers import ApiClient, items_of
 
 PROBLEM = "application/problem+json"
@@ -64,7 +66,7 @@ def snapshot(api: ApiClient, redis, pool_id: str) -> dict:
                 "model_version",
             )
         },
-        "log": redis.xlen(f"sieve:{{{pool_id}}}:log"),
+        "log": redis.xlen(PoolKeys(pool_id).log),
         "unlabeled": sorted(item["id"] for item in api.query(pool_id, k=1000, lease_seconds=0)["items"]),
         "predictions": predicted.json()["predictions"],
     }
@@ -362,7 +364,7 @@ def test_classes_added_to_a_closed_list_are_accepted_by_teach_and_others_still_r
 
 
 def test_a_pool_stored_before_its_classes_were_kept_encoded_still_refuses_other_labels(api, redis, pool):
-    redis.hdel(f"sieve:{{{pool}}}:meta", "allowed_labels")
+    redis.hdel(PoolKeys(pool).meta, "allowed_labels")
     before = snapshot(api, redis, pool)
     assert_problem(_teach(api, pool, [{"id": "i1", "label": "maybe"}]), 422, "labels[0].label")
     assert snapshot(api, redis, pool) == before
@@ -632,7 +634,7 @@ def test_an_unknown_pool_is_a_404_naming_pool_id_on_every_endpoint(api, pool, me
 
 
 def test_an_unknown_job_is_a_404_naming_job_id(api):
-    assert_problem(api.get("/v1/jobs/refresh-0123456789abcdef-1"), 404, "job_id")
+    assert_problem(api.get(f"/v1/jobs/{job_ids.refresh('0123456789abcdef', 1)}"), 404, "job_id")
 
 
 # -- predict --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sieve.core.items import ItemBatch
 from sieve.core.text import featurize, normalize_featurizer
 from sieve.storage import pool_store as storage_pools
 from sieve.storage.features import read_selected_sparse_rows, read_sparse_rows, sparse_payloads
-from sieve.storage.keys import POOL_INDEX, PoolKeys
+from sieve.storage.keys import ANY_POOL, POOL_INDEX, PoolKeys
 from sieve.use_cases import Pools
 from tests.helpers import items_of
 
@@ -170,7 +170,7 @@ def test_a_create_whose_labels_a_pool_cannot_hold_writes_nothing(api, redis):
     assert refused.status_code == 422, refused.text
     assert refused.json()["field"] == "labels"
     assert redis.smembers(POOL_INDEX) == before
-    assert not list(redis.scan_iter("sieve:{*}:meta"))
+    assert not list(redis.scan_iter(ANY_POOL.meta))
 
 
 def test_sparse_rows_read_back_exactly_across_chunks_and_empty_rows(redis):

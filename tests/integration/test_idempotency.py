@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from sieve.storage.keys import POOL_INDEX, PoolKeys
 from tests.helpers import ApiClient, items_of
 from tests.stack import wait_until
 
@@ -18,7 +19,7 @@ def pool(api):
 
 
 def log_length(redis, pool: str) -> int:
-    return redis.xlen(f"sieve:{{{pool}}}:log")
+    return redis.xlen(PoolKeys(pool).log)
 
 
 def test_a_replayed_teach_returns_the_first_answer_and_records_nothing_more(api, redis, pool):
@@ -96,7 +97,7 @@ def test_identical_creates_racing_make_one_pool(api, redis):
         )
     assert {a.status_code for a in answers} == {201}
     (pool,) = {a.json()["pool_id"] for a in answers}
-    assert redis.smembers("sieve:pools") == {pool.encode()} and log_length(redis, pool) == 1
+    assert redis.smembers(POOL_INDEX) == {pool.encode()} and log_length(redis, pool) == 1
 
 
 def test_an_overlong_key_is_rejected_naming_the_header(api, pool):
@@ -120,7 +121,7 @@ def test_a_create_replayed_with_another_body_is_a_422_and_writes_nothing(api, re
     assert other.headers["Content-Type"] == "application/problem+json"
     status = api.status(pool)
     assert status["n_items"] == 0 and status["labels_version"] == 0 and status["version"] == 0
-    assert log_length(redis, pool) == 0 and redis.smembers("sieve:pools") == {pool.encode()}
+    assert log_length(redis, pool) == 0 and redis.smembers(POOL_INDEX) == {pool.encode()}
 
 
 def _separable(sign: float) -> tuple[dict, dict]:

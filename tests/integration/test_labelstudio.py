@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from sieve.storage.keys import PoolKeys
 from tests.labelstudio_support import captured, one
 
 PROJECT = "1.1795785340"
@@ -69,7 +70,7 @@ def test_setup_creates_the_projects_text_pool_once(api):
 def test_setup_never_answers_the_token(api, redis):
     answer = ls(api, "POST", "/setup", SETUP)
     assert SETUP["access_token"] not in answer.text
-    assert redis.hget(f"sieve:{{{pool_of(api)}}}:labelstudio", "token") == SETUP["access_token"].encode()
+    assert redis.hget(PoolKeys(pool_of(api)).labelstudio, "token") == SETUP["access_token"].encode()
 
 
 def test_predict_adds_unseen_tasks_and_answers_one_result_per_task_in_order(api):
@@ -271,9 +272,9 @@ def test_deleting_the_pool_deletes_its_link_token_and_annotations(connected, red
     api = connected
     pool = pool_of(api)
     webhook(api, event("ANNOTATION_CREATED"))
-    assert redis.exists(f"sieve:{{{pool}}}:labelstudio", f"sieve:{{{pool}}}:ls_annotations") == 2
+    assert redis.exists(PoolKeys(pool).labelstudio, PoolKeys(pool).ls_annotations) == 2
     assert api.delete(f"/v1/pools/{pool}").status_code == 204
-    assert redis.exists(f"sieve:{{{pool}}}:labelstudio", f"sieve:{{{pool}}}:ls_annotations") == 0
+    assert redis.exists(PoolKeys(pool).labelstudio, PoolKeys(pool).ls_annotations) == 0
     # Label Studio sets up again: a new pool, and the project's tasks join it with the next predict.
     assert ls(api, "POST", "/setup", SETUP).status_code == 200
     assert pool_of(api) != pool

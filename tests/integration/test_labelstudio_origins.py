@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from rq.job import Job
 
+from sieve.storage import job_ids
+from sieve.storage.keys import PoolKeys
 from tests.integration.test_labelstudio import SETUP, connected, event, ls, pool_of, webhook  # noqa: F401
 from tests.integration.test_labelstudio_push import _connect, _model_version_set, _settled_version, _wait_for
 from tests.labelstudio_support import FakeLabelStudio
@@ -19,7 +22,9 @@ def _sync_job(api, redis, pool: str) -> dict:
     """The finished (or failed) job that read the project's tasks after its setup."""
 
     def done():
-        ids = [k.decode().split(":")[-1] for k in redis.scan_iter(f"rq:job:lssync-{pool}-*")]
+        ids = [
+            k.decode().split(":")[-1] for k in redis.scan_iter(Job.key_for(f"{job_ids.prefix(job_ids.SYNC, pool)}*"))
+        ]
         jobs = [api.get(f"/v1/jobs/{i}").json() for i in ids]
         return next((j for j in jobs if j.get("status") in ("finished", "failed")), None)
 
@@ -33,7 +38,7 @@ def _next_push(api, pool: str) -> dict:
     label["annotation"]["result"][0]["value"]["choices"] = ["Negative"]
     label["task"]["id"] = 1
     assert webhook(api, label)["status"] == "ok"
-    job_id = f"lspush-{pool}-{api.wait_idle(pool)['ranked_version']}"
+    job_id = job_ids.push(pool, api.wait_idle(pool)["ranked_version"])
     return _wait_for(
         lambda: (lambda j: j if j.get("status") in ("finished", "failed") else None)(
             api.get(f"/v1/jobs/{job_id}").json()
@@ -49,7 +54,7 @@ def test_an_allowed_origin_is_called_with_its_token(api, redis):
         pool = pool_of(api)
         assert _sync_job(api, redis, pool)["result"]["outcome"] == "synced"
         assert all(r["authorization"] == "Token tok-a" for r in fake.calls("GET", TASKS))
-        assert redis.hget(f"sieve:{{{pool}}}:labelstudio", "hostname") == fake.url.encode()
+        assert redis.hget(PoolKeys(pool).labelstudio, "hostname") == fake.url.encode()
 
 
 @pytest.mark.parametrize(
@@ -95,7 +100,7 @@ def test_a_stored_origin_no_longer_allowed_is_not_called(api, redis):
         pool = _connect(api, fake)
         _settled_version(api, pool)
         # As when the operator has removed an origin from the list since the setup.
-        redis.hset(f"sieve:{{{pool}}}:labelstudio", "hostname", other.url)
+        redis.hset(PoolKeys(pool).labelstudio, "hostname", other.url)
         job = _next_push(api, pool)
         assert job["result"]["outcome"] == "the Label Studio origin is not in SIEVE_LABELSTUDIO_ORIGINS"
         assert other.requests == []
@@ -115,7 +120,7 @@ def test_a_setup_moving_to_another_origin_without_a_token_never_sends_it_the_old
         pool = _connect(api, first, token="token-of-first")
         _model_version_set(first, _settled_version(api, pool))
         assert ls(api, "POST", "/setup", {**SETUP, "hostname": second.url, "access_token": None}).ok
-        assert redis.hget(f"sieve:{{{pool}}}:labelstudio", "token") is None
+        assert redis.hget(PoolKeys(pool).labelstudio, "token") is None
         job = _next_push(api, pool)
         assert job["result"]["outcome"] == "no Label Studio address or token"
         assert second.requests == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+from sieve.storage import job_ids
+from sieve.storage.keys import PoolKeys
 from tests.integration.test_labelstudio import PREDICT, SETUP, event, ls, pool_of, webhook
 from tests.labelstudio_support import FakeLabelStudio
 from tests.stack import wait_until
@@ -71,12 +73,12 @@ def test_a_label_studio_that_fails_fails_the_push_never_the_refresh_and_start_tr
         pool = _connect(api, fake)
         status = api.wait_idle(pool)
         assert status["retrain"]["last_error"] is None and status["model_version"] == status["labels_version"]
-        job = f"lspush-{pool}-{status['ranked_version']}"
+        job = job_ids.push(pool, status["ranked_version"])
         _wait_for(lambda: api.get(f"/v1/jobs/{job}").json().get("status") == "failed")
         assert "legacy-token-123" not in api.get(f"/v1/jobs/{job}").text
         fake.fail = False
         answer = webhook(api, event("START_TRAINING"))
-        assert answer["status"] == "ok" and answer["job_id"].startswith(f"lstrain-{pool}-")
+        assert answer["status"] == "ok" and answer["job_id"].startswith(job_ids.prefix(job_ids.TRAIN, pool))
         version = _version(pool, status)
         _model_version_set(fake, version)
 
@@ -101,14 +103,16 @@ def test_start_training_queues_the_retrain_a_lost_change_needs(api, redis):
         pool = _connect(api, fake)
         before = api.wait_idle(pool)
         # A change whose refresh was lost, as when the API dies between its script and its enqueue.
-        redis.hincrby(f"sieve:{{{pool}}}:meta", "version", 1)
+        redis.hincrby(PoolKeys(pool).meta, "version", 1)
         answer = webhook(api, event("START_TRAINING"))
         job = _wait_for(
             lambda: (lambda j: j if j.get("status") == "finished" else None)(
                 api.get(f"/v1/jobs/{answer['job_id']}").json()
             )
         )
-        assert job["result"]["outcome"] == "retraining" and job["result"]["refresh"].startswith(f"refresh-{pool}-")
+        assert job["result"]["outcome"] == "retraining" and job["result"]["refresh"].startswith(
+            job_ids.refresh_prefix(pool)
+        )
         assert api.wait_idle(pool)["ranked_version"] == before["ranked_version"] + 1
 
 
@@ -184,7 +188,7 @@ def test_a_task_deleted_without_a_webhook_is_found_and_left_out_of_the_push(api,
         _model_version_set(fake, version)
         accepted = _imports(fake, version)[-1]
         assert sorted(p["task"] for p in accepted["body"]) == [1, 2, 5]
-        assert redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"}
+        assert redis.smembers(PoolKeys(pool).ls_deleted) == {b"6"}
 
 
 def test_many_annotations_at_once_teach_their_tasks(api):

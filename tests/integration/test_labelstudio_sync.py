@@ -12,8 +12,11 @@ from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 from redis import Redis
+from rq.job import Job
 
 from sieve.embedded import EmbeddedRedis
+from sieve.storage import job_ids
+from sieve.storage.keys import PoolKeys
 from tests.helpers import ApiClient
 from tests.integration.test_labelstudio import PREDICT, SETUP, event, ls, pool_of, webhook
 from tests.integration.test_labelstudio_push import _imports, _model_version_set, _settled_version, _wait_for
@@ -56,8 +59,8 @@ def _link(api, fake, labels: dict[int, tuple[int, str]]) -> str:
 
 def _labels(redis: Redis, pool: str) -> dict[str, str]:
     """Sieve's labels of the pool's items, read from Redis: item id → label."""
-    rows = {row: item for item, row in redis.hgetall(f"sieve:{{{pool}}}:rows").items()}
-    return {rows[row].decode(): json.loads(label) for row, label in redis.hgetall(f"sieve:{{{pool}}}:labels").items()}
+    rows = {row: item for item, row in redis.hgetall(PoolKeys(pool).rows).items()}
+    return {rows[row].decode(): json.loads(label) for row, label in redis.hgetall(PoolKeys(pool).labels).items()}
 
 
 def _studio_labels(fake) -> dict[str, str]:
@@ -88,7 +91,7 @@ def _job(api, job_id: str) -> dict:
 
 def _setup_synced(api, redis: Redis, pool: str) -> None:
     """Waits for the syncs queued so far (the setup's) to end, so that they read no later change."""
-    for key in redis.scan_iter(f"rq:job:lssync-{pool}-*"):
+    for key in redis.scan_iter(Job.key_for(f"{job_ids.prefix(job_ids.SYNC, pool)}*")):
         _job(api, key.decode().split(":")[-1])
 
 
@@ -163,9 +166,9 @@ def test_workers_starting_after_an_outage_make_sieves_labels_label_studios(servi
             _outage_changes(fake)
             with _sieve(service_env, server.url, _logs(tmp_path, "b"), period=3600) as api:
                 assert _reconciled(redis, pool, fake) == {"1": "Positive", "2": "Negative", "3": "Negative"}
-                assert _wait_for(lambda: redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"})
+                assert _wait_for(lambda: redis.smembers(PoolKeys(pool).ls_deleted) == {b"6"})
                 annotations = {
-                    a.decode(): json.loads(v) for a, v in redis.hgetall(f"sieve:{{{pool}}}:ls_annotations").items()
+                    a.decode(): json.loads(v) for a, v in redis.hgetall(PoolKeys(pool).ls_annotations).items()
                 }
                 assert annotations == {
                     "1": {"task": "3", "label": "Negative"},
@@ -194,7 +197,7 @@ def test_the_periodic_sync_reconciles_each_change_missed_while_sieve_runs(servic
             _reconciled(redis, pool, fake)
             _outage_changes(fake)
             assert _reconciled(redis, pool, fake) == {"1": "Positive", "2": "Negative", "3": "Negative"}
-            assert _wait_for(lambda: redis.smembers(f"sieve:{{{pool}}}:ls_deleted") == {b"6"})
+            assert _wait_for(lambda: redis.smembers(PoolKeys(pool).ls_deleted) == {b"6"})
             # Again, with no change in Sieve in between: the same pool version, a new sync.
             fake.tasks[0]["annotations"] = []
             fake.tasks[3]["annotations"] = [{"id": 13, "result": _choice("Positive")}]
@@ -220,9 +223,12 @@ def _logs(tmp_path, name: str):
 
 def _setup_sync(api, redis: Redis, fake, pool: str) -> dict:
     """Calls /setup (as any read of the project's Model page does) and returns its sync job, once ended."""
-    before = set(redis.scan_iter(f"rq:job:lssync-{pool}-*"))
+    before = set(redis.scan_iter(Job.key_for(f"{job_ids.prefix(job_ids.SYNC, pool)}*")))
     assert ls(api, "POST", "/setup", {**SETUP, "hostname": fake.url, "access_token": "legacy-token-123"}).ok
-    new = _wait_for(lambda: set(redis.scan_iter(f"rq:job:lssync-{pool}-*")) - before, "the setup's sync job")
+    new = _wait_for(
+        lambda: set(redis.scan_iter(Job.key_for(f"{job_ids.prefix(job_ids.SYNC, pool)}*"))) - before,
+        "the setup's sync job",
+    )
     return _job(api, new.pop().decode().split(":")[-1])
 
 
@@ -231,9 +237,9 @@ def test_a_sync_that_finds_another_of_the_pool_running_does_nothing(api, redis):
         pool = _link(api, fake, {3: (1, "Positive"), 4: (2, "Negative")})
         _setup_synced(api, redis, pool)
         _project(fake, {3: [(1, "Positive")], 4: [(2, "Negative")], 5: [(7, "Negative")]})
-        redis.set(f"sieve:{{{pool}}}:ls_sync", "a running sync", px=60_000)
+        redis.set(PoolKeys(pool).ls_sync, "a running sync", px=60_000)
         assert _setup_sync(api, redis, fake, pool)["result"]["outcome"] == "skipped"
         assert _labels(redis, pool) == {"3": "Positive", "4": "Negative"}
-        redis.delete(f"sieve:{{{pool}}}:ls_sync")  # it ended
+        redis.delete(PoolKeys(pool).ls_sync)  # it ended
         assert _setup_sync(api, redis, fake, pool)["result"]["outcome"] == "synced"
         assert _labels(redis, pool) == {"3": "Positive", "4": "Negative", "5": "Negative"}

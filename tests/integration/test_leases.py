@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from sieve.storage.keys import PoolKeys
 from tests.helpers import ApiClient, items_of
 
 
@@ -47,11 +48,11 @@ def test_a_named_annotator_gets_its_own_leased_items_again_and_nobody_else_does(
 
 def test_teaching_an_item_ends_its_lease(api, pool, redis):
     leased = ids(api.query(pool, k=3))
-    rows = [int(r) for r in redis.hmget(f"sieve:{{{pool}}}:rows", leased)]
-    assert all(redis.zscore(f"sieve:{{{pool}}}:leases", row) is not None for row in rows)
+    rows = [int(r) for r in redis.hmget(PoolKeys(pool).rows, leased)]
+    assert all(redis.zscore(PoolKeys(pool).leases, row) is not None for row in rows)
     api.teach(pool, [(leased[0], "a")])
-    assert redis.zscore(f"sieve:{{{pool}}}:leases", rows[0]) is None
-    assert redis.zscore(f"sieve:{{{pool}}}:leases", rows[1]) is not None
+    assert redis.zscore(PoolKeys(pool).leases, rows[0]) is None
+    assert redis.zscore(PoolKeys(pool).leases, rows[1]) is not None
 
 
 def test_an_expired_lease_puts_the_item_back(api, pool):

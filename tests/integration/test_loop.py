@@ -7,6 +7,8 @@ import time
 import numpy as np
 import pytest
 
+from sieve.storage import job_ids
+from sieve.storage.keys import POOL_INDEX, PoolKeys
 from tests.helpers import items_of
 
 
@@ -83,7 +85,7 @@ def test_relabeling_replaces_the_label_and_the_log_keeps_both(api, redis):
     api.teach(pool, [("i0", "pos")])
     status = api.status(pool)
     assert status["n_labeled"] == 1 and status["classes_seen"] == {"pos": 1} and status["labels_version"] == 2
-    log = redis.xrange(f"sieve:{{{pool}}}:log")
+    log = redis.xrange(PoolKeys(pool).log)
     assert [entry[b"labels"] for _, entry in log] == [b'["neg"]', b'["pos"]']
 
 
@@ -133,7 +135,7 @@ def test_a_burst_of_teach_calls_is_coalesced_and_the_last_retrain_sees_every_lab
         for queue in worker_queues(redis, Settings())
         for job_id in FinishedJobRegistry(queue=queue).get_job_ids()
     ]
-    runs = [job_id for job_id in finished if job_id.startswith(f"refresh-{pool}-")]
+    runs = [job_id for job_id in finished if job_id.startswith(job_ids.refresh_prefix(pool))]
     print(f"{len(runs)} refresh runs for 50 teach calls")
     assert 1 <= len(runs) < 25, runs
 
@@ -145,16 +147,18 @@ def test_a_refresh_run_again_changes_nothing(api, redis, settings):
     X, y = _blobs(np.random.default_rng(8))
     pool = api.create_pool(items=items_of(X), labels=[{"id": "i0", "label": "neg"}, {"id": "i59", "label": "pos"}])
     api.wait_idle(pool)
-    before = {key: redis.dump(key) for key in redis.scan_iter(f"sieve:{{{pool}}}:*")}
+    before = {key: redis.dump(key) for key in redis.scan_iter(PoolKeys(pool).every_key)}
     queue = Queue("sieve", connection=redis, serializer=JSONSerializer)
-    job = queue.enqueue_call("sieve.workers.refresh_job.refresh_pool", args=[pool], job_id=f"refresh-{pool}-again")
+    job = queue.enqueue_call(
+        "sieve.workers.refresh_job.refresh_pool", args=[pool], job_id=f"{job_ids.refresh_prefix(pool)}again"
+    )
     for _ in range(600):
         if job.get_status(refresh=True).value in ("finished", "failed"):
             break
         time.sleep(0.05)
     assert job.get_status().value == "finished"
     assert job.return_value()["outcome"] == "up to date"
-    after = {key: redis.dump(key) for key in redis.scan_iter(f"sieve:{{{pool}}}:*")}
+    after = {key: redis.dump(key) for key in redis.scan_iter(PoolKeys(pool).every_key)}
     assert after == before
 
 
@@ -162,11 +166,11 @@ def test_deleting_a_pool_leaves_no_key_behind(api, redis):
     X, y = _blobs(np.random.default_rng(9))
     pool = api.create_pool(items=items_of(X), labels=[{"id": "i0", "label": "neg"}, {"id": "i59", "label": "pos"}])
     api.wait_idle(pool)
-    assert list(redis.scan_iter(f"sieve:{{{pool}}}:*"))
+    assert list(redis.scan_iter(PoolKeys(pool).every_key))
     assert api.delete(f"/v1/pools/{pool}").status_code == 204
     # Only RQ's own job records (which expire by themselves) may still name the pool.
     assert [key for key in redis.scan_iter(f"*{pool}*") if not key.startswith(b"rq:")] == []
-    assert not redis.sismember("sieve:pools", pool)
+    assert not redis.sismember(POOL_INDEX, pool)
     assert api.get(f"/v1/pools/{pool}").status_code == 404
 
 

@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+from sieve.storage.keys import PoolKeys
 from sieve.storage.models import UntrustedModel, dump_model, load_model
 from tests.helpers import ApiClient, items_of
 
@@ -42,7 +43,7 @@ def test_predict_refuses_a_tampered_model_in_redis_without_running_it(live_url, 
     pool = api.create_pool(items=items_of(X), labels=[{"id": "i0", "label": "a"}, {"id": "i9", "label": "b"}])
     api.wait_idle(pool)
     marker = tmp_path / "pwned"
-    key = f"sieve:{{{pool}}}:model"
+    key = PoolKeys(pool).model
     signed = redis.get(key)
     redis.set(key, signed[:32] + pickle.dumps(_Exploit(str(marker))))
     answer = api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i1"]})

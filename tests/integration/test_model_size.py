@@ -9,6 +9,7 @@ from rq.serializers import JSONSerializer
 
 from sieve.job_queue import worker_queues
 from sieve.settings import Settings
+from sieve.storage.keys import PoolKeys
 from tests.helpers import ApiClient
 from tests.stack import running_service, wait_until
 
@@ -42,7 +43,7 @@ def test_a_model_over_the_size_limit_fails_its_refresh_and_publishes_nothing(sma
     error = status["retrain"]["last_error"] or ""
     assert "ModelTooLarge" in error and "SIEVE_MAX_MODEL_MB" in error and "1 MB" in error, error
     assert status["model_version"] is None and status["ranked_version"] is None
-    assert not redis.exists(f"sieve:{{{pool}}}:model")
+    assert not redis.exists(PoolKeys(pool).model)
     assert api.post(f"/v1/pools/{pool}/predict", json={"ids": ["i0"]}).status_code == 409
     failed = wait_until(
         lambda: [

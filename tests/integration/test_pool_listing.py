@@ -10,7 +10,7 @@ from redis import Redis
 
 from sieve.embedded import EmbeddedRedis
 from sieve.storage.api_keys import ApiKeys
-from sieve.storage.keys import POOL_INDEX
+from sieve.storage.keys import POOL_INDEX, TENANT_INDEX_READY, TenantKeys
 from sieve.storage.pool_store import PoolConfig, PoolStore
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
@@ -40,7 +40,7 @@ def service(tmp_path_factory):
         return store.create(config, [], None, [], [])[0]
 
     legacy = pool_of("acme", "stored before tenant indexes")
-    for key in redis.scan_iter("sieve:tenant*"):  # as Redis was before tenants had indexes
+    for key in [*redis.scan_iter(TenantKeys.EVERY_KEY), TENANT_INDEX_READY]:  # as Redis was before tenant indexes
         redis.delete(key)
     for i in range(40):
         pool_of(f"crowd-{i}", "someone else's")

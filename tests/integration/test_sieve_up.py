@@ -179,7 +179,7 @@ def test_the_embedded_redis_of_sieve_up_refuses_a_client_without_its_password(up
 
 
 def test_the_data_folder_and_everything_redis_writes_in_it_are_readable_by_their_owner_only(up):
-    up.redis().set("sieve:test:mode", "1")  # something in the AOF
+    up.redis().set("test:mode", "1")  # something in the AOF
     assert stat.S_IMODE((up.data).stat().st_mode) == 0o700
     assert stat.S_IMODE((up.data / "redis").stat().st_mode) == 0o700
     files = [up.data / name for name in ("redis.url", "redis.password", "secret.key", "sieve.lock")]

@@ -13,6 +13,7 @@ from sieve.simulate.datasets import load_dataset
 from sieve.simulate.local import run_local
 from sieve.simulate.protocol import prepare
 from sieve.simulate.remote import SieveClient, run_remote
+from sieve.storage.keys import ANY_POOL
 
 SPEC = normalize_model_spec({"type": "logistic_regression", "params": {"max_iter": 1000}})
 
@@ -28,7 +29,7 @@ def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_
     assert remote.accuracy == local.accuracy
     assert remote.kappas == local.kappas
     # The pool is deleted when the run ends.
-    assert not list(redis.scan_iter("sieve:{*}:meta"))
+    assert not list(redis.scan_iter(ANY_POOL.meta))
 
 
 def test_sieve_simulate_with_url_writes_the_results_of_the_in_process_run(live_url, redis, tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sieve.core.selection import ALL_STRATEGIES, Candidates, select
+from sieve.storage.keys import PoolKeys
 from tests.helpers import ApiClient, items_of
 from tests.stack import running_service
 
@@ -46,7 +47,7 @@ def test_every_strategy_answers_k_distinct_unlabeled_items(api, strategy):
 def test_a_strategy_once_asked_for_is_ranked_at_every_refresh(api, redis):
     X, y = _blobs()
     pool = _pool(api, X, y)
-    meta = f"sieve:{{{pool}}}:meta"
+    meta = PoolKeys(pool).meta
     assert b"qbc_vote_entropy" not in redis.hget(meta, "ranked_strategies")
     api.query(pool, k=3, strategy="qbc_vote_entropy", lease_seconds=0)
     api.teach(pool, [("i1", "a")])

@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from sieve.core.items import ItemBatch
 from sieve.embedded import EmbeddedRedis
 from sieve.job_queue import refresh_queue
+from sieve.storage import job_ids
 from sieve.storage.keys import PoolKeys
 from sieve.use_cases import Pools
 from sieve.workers.sweeper import LOST_GRACE_MS, Sweeper
@@ -41,7 +42,9 @@ def test_a_job_seen_waiting_is_not_taken_for_lost_when_a_worker_dequeues_it_betw
     sweeper = Sweeper(redis, settings)
     keys = PoolKeys(pool_id)
     # An earlier look missed the job in its queue (it was enqueued during that sweep) and left its mark.
-    sweeper.store.recover_lost(pool_id, job_id, "refresh-x-1", settings.pending_ttl_ms, LOST_GRACE_MS, waiting=False)
+    sweeper.store.recover_lost(
+        pool_id, job_id, job_ids.recovered_refresh(pool_id), settings.pending_ttl_ms, LOST_GRACE_MS, waiting=False
+    )
     assert redis.get(keys.lost) is not None
     time.sleep(LOST_GRACE_MS / 1000 + 0.2)
     assert sweeper.sweep() == []  # it waits in its lane now: that ends the mark

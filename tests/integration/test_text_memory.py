@@ -50,7 +50,7 @@ def _peak_growth_mb(pids: list[int], action):
 
 
 def _pool_bytes(redis, pool: str) -> int:
-    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(f"{PoolKeys(pool).prefix}:*"))
+    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(PoolKeys(pool).every_key))
 
 
 def test_10000_short_texts_at_8192_columns_take_a_few_megabytes_of_redis(api, redis):

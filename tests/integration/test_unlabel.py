@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sieve.storage.keys import PoolKeys
 from tests.helpers import items_of
 
 
@@ -26,7 +27,7 @@ def test_unlabel_removes_the_label_logs_it_and_the_item_is_ranked_again(api, red
     status = api.status(pool)
     assert status["n_labeled"] == 1 and status["classes_seen"] == {"neg": 1}
     assert status["cold_start"] is True
-    log = redis.xrange(f"sieve:{{{pool}}}:log")
+    log = redis.xrange(PoolKeys(pool).log)
     assert log[-1][1][b"ids"] == b'["i1","i19"]' and log[-1][1][b"labels"] == b"[null,null]"
     api.wait_idle(pool)
     ranked = {item["id"] for item in api.query(pool, k=100, lease_seconds=0)["items"]}

@@ -1,8 +1,11 @@
 """Which pool a job id names: /v1/jobs answers only for jobs of pools that still exist."""
 
+import re
+
 import pytest
 
-from sieve.job_queue import pool_of_job
+from sieve.storage import job_ids
+from sieve.storage.job_ids import pool_of_job
 
 
 @pytest.mark.parametrize(
@@ -27,3 +30,22 @@ def test_every_job_id_sieve_makes_names_its_pool(job_id):
 )
 def test_an_id_sieve_does_not_make_names_no_pool(job_id):
     assert pool_of_job(job_id) is None
+
+
+def test_the_ids_sieve_makes_keep_their_stored_form():
+    # Ids are stored (RQ's job keys, the pools' pending and running marks): their form must not drift.
+    assert job_ids.refresh("0123abcd", 7) == "refresh-0123abcd-7"
+    assert job_ids.push("0123abcd", 12) == "lspush-0123abcd-12"
+    made = {
+        r"refresh-0123abcd-r[0-9a-f]{8}": job_ids.recovered_refresh("0123abcd"),
+        r"refresh-0123abcd-d[0-9a-f]{8}": job_ids.deferred_refresh("0123abcd"),
+        r"refresh-0123abcd-t[0-9a-f]{8}": job_ids.training_refresh("0123abcd"),
+        r"lssync-0123abcd-s[0-9a-f]{8}": job_ids.sync("0123abcd"),
+        r"lssync-0123abcd-p[0-9a-f]{8}": job_ids.sync("0123abcd", job_ids.SYNC_PERIODIC),
+        r"lssync-0123abcd-u[0-9a-f]{8}": job_ids.sync("0123abcd", job_ids.SYNC_SETUP),
+        r"lstrain-0123abcd-[0-9a-f]{8}": job_ids.train("0123abcd"),
+    }
+    for form, job_id in made.items():
+        assert re.fullmatch(form, job_id), (form, job_id)
+        assert pool_of_job(job_id) == "0123abcd"
+    assert job_ids.recovered_refresh("0123abcd") != job_ids.recovered_refresh("0123abcd")
