@@ -53,7 +53,8 @@ class ApiError(SieveClientError):
         self.field: str | None = problem.get("field")
         self.errors: list[dict] = problem.get("errors") or []
         self.request_id: str | None = problem.get("request_id")
-        super().__init__(f"{method} {url}: {self.status} {self.title or ''}: {self.detail or ''}".replace(" : ", ": "))
+        said = ": ".join(part for part in (self.title, self.detail) if part)
+        super().__init__(f"{method} {url}: {self.status} {said}".rstrip())
 
     @property
     def retry_after(self) -> float | None:
@@ -131,7 +132,10 @@ def _body(**fields) -> dict:
 
 
 class Client:
-    """One API base URL on one keep-alive session; safe to share between threads for separate calls."""
+    """One API base URL on one keep-alive requests.Session; give each thread a Client of its own.
+
+    `retries`: how many times a call is repeated (0: never, and then no Idempotency-Key is sent);
+    `backoff`: the first pause, in seconds, after a failed connection (doubled each time, with jitter)."""
 
     def __init__(
         self,
