@@ -1,18 +1,18 @@
 """Shared by the benchmarks: start and stop a whole Sieve stack, and build synthetic pools on it.
 
-A `Stack` is an embedded Redis in a temporary directory, `sieve worker` processes (one by default) and
-one `sieve api` (gunicorn, 1 gevent process by default) on a free port. Every process it starts is
-stopped when the `with` block ends, whether by return, exception, Ctrl-C or SIGTERM.
+The stack is the tests' launcher, `tests.stack.Stack` (the one way this checkout starts Sieve), in a
+temporary directory: an embedded Redis, `sieve worker` processes (one by default) and one `sieve api`
+(gunicorn, 1 gevent process by default) on a free port. Every process it starts is stopped when the
+`with` block ends, whether by return, exception, Ctrl-C or SIGTERM. The benchmarks talk to it with
+`sieve.client.Client`, as any Python service would.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import requests
 from tqdm import tqdm
 
-from sieve.embedded import EmbeddedRedis, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's root, for tests.stack
+from sieve.client import Client  # noqa: E402
+from tests import stack as _launcher  # noqa: E402
+
+__all__ = ["Client", "Stack"]
 
 UPLOAD_BATCH = 50_000
 """Most items sent by one create or add-items call."""
@@ -47,208 +50,41 @@ def stop_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
-class Stack:
-    """Embedded Redis + one worker + the API, all local; use as a context manager."""
+class Stack(_launcher.Stack):
+    """tests.stack.Stack in a temporary directory it deletes at the end, on this shell's environment
+    (plus `extra_env`), stopped on SIGTERM too; use as a context manager."""
 
     def __init__(self, api_processes: int = 1, workers: int = 1, extra_env: dict | None = None):
-        self.api_processes = api_processes
-        self.n_workers = workers
-        self.extra_env = extra_env or {}
-        self.tmp: Path | None = None
-        self.redis: EmbeddedRedis | None = None
-        self.children: list[tuple[str, subprocess.Popen]] = []
-        self.port: int | None = None
-        self.env: dict = {}
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # -- start / stop ---------------------------------------------------------------------------
-
-    def start(self) -> Stack:
-        try:
-            self._start()
-        except BaseException:
-            self.print_logs()
-            self.stop()
-            raise
-        return self
-
-    def _start(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="sieve-bench-"))
-        self.redis = EmbeddedRedis(self.tmp / "redis").start()
-        self.env = dict(os.environ)
-        self.env.update(
-            REDIS_URL=self.redis.url,
+        env = dict(os.environ)
+        env.pop("REDIS_URL", None)
+        env.update(
             SIEVE_SECRET_KEY=secrets.token_hex(32),
             SIEVE_DATA_DIR=str(self.tmp),
             PYTHONUNBUFFERED="1",
-            **self.extra_env,
+            **(extra_env or {}),
         )
-        for i in range(self.n_workers):
-            self._spawn(f"worker{i}", ["worker"])
-        self.port = free_port()
-        self._spawn(
-            "api", ["api", "--host", "127.0.0.1", "--port", str(self.port), "--processes", str(self.api_processes)]
-        )
-        self._wait_ready(timeout=60)
+        # A bench's processes may hold work worth finishing: a longer grace than the tests'.
+        super().__init__(self.tmp, env=env, workers=workers, api_processes=api_processes, stop_grace=15.0)
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.tmp / f"{name}.log", "a")  # a restarted process adds to its log
-        # A session of its own: Ctrl-C in the terminal reaches only this script, which then stops
-        # the child (and, through its process group, whatever the child forked) in order.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sieve.cli", *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.children.append((name, process))
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            for name, process in self.children:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode} while starting")
-            try:
-                answer = requests.get(self.base_url + "/readyz", timeout=2)
-                if answer.status_code == 200 and answer.json().get("workers", 0) >= self.n_workers:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the stack did not become ready in time")
-            time.sleep(0.1)
-
-    def stop_sieve(self) -> None:
-        """Stops the API and the workers, keeping Redis and its data: Sieve is down."""
-        self._stop_children()
-
-    def start_sieve(self) -> None:
-        """Starts the workers and the API again, on the same port and Redis, and waits until ready."""
-        for i in range(self.n_workers):
-            self._spawn(f"worker{i}", ["worker"])
-        self._spawn(
-            "api", ["api", "--host", "127.0.0.1", "--port", str(self.port), "--processes", str(self.api_processes)]
-        )
-        self._wait_ready(timeout=60)
-
-    def stop(self) -> None:
-        """Stops every child (SIGTERM, then SIGKILL to its process group), then Redis; idempotent."""
-        self._stop_children()
-        if self.redis is not None:
-            self.redis.stop()
-            self.redis = None
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-
-    def _stop_children(self) -> None:
-        for _, process in reversed(self.children):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for _, process in self.children:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                pass
-            # The group may still hold a forked gunicorn worker even when its leader is gone.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.children = []
-
-    def print_logs(self, lines: int = 30) -> None:
-        if self.tmp is None:
-            return
-        for log in sorted(self.tmp.glob("*.log")) + sorted(self.tmp.glob("redis/*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            if tail:
-                print(f"--- last lines of {log.name} ---", file=sys.stderr)
-                print("\n".join(tail), file=sys.stderr)
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         self._sigterm = stop_on_sigterm()
         self._sigterm.__enter__()
         try:
-            return self.start()
+            return super().__enter__()
         except BaseException:
             self._sigterm.__exit__(None, None, None)
             raise
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
-                self.print_logs()
-            self.stop()
+            super().__exit__(exc_type, exc, tb)
         finally:
             self._sigterm.__exit__(None, None, None)
-
-
-# -- talking to it ---------------------------------------------------------------------------------
-
-
-class Client:
-    """A thin HTTP client on one keep-alive session."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.session = requests.Session()
-
-    def call(self, method: str, path: str, expect: int, **kwargs) -> dict:
-        kwargs.setdefault("timeout", 300)
-        answer = self.session.request(method, self.base_url + path, **kwargs)
-        if answer.status_code != expect:
-            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
-        return answer.json()
-
-    def post_json(self, path: str, body: dict, expect: int) -> dict:
-        # Serialized here once, so that the Content-Type is set and nothing is encoded twice.
-        return self.call(
-            "POST",
-            path,
-            expect,
-            data=json.dumps(body, separators=(",", ":")),
-            headers={"Content-Type": "application/json"},
-        )
-
-    def query(self, pool_id: str, k: int = 10, **params) -> dict:
-        return self.call("GET", f"/v1/pools/{pool_id}/query", 200, params={"k": k, **params})
-
-    def teach(self, pool_id: str, pairs) -> dict:
-        return self.post_json(
-            f"/v1/pools/{pool_id}/teach", {"labels": [{"id": i, "label": label} for i, label in pairs]}, 202
-        )
-
-    def status(self, pool_id: str) -> dict:
-        return self.call("GET", f"/v1/pools/{pool_id}", 200)
-
-    def wait_idle(self, pool_id: str, timeout: float = 600) -> dict:
-        """Until the rankings reflect every change and no retrain is queued or running."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.status(pool_id)
-            retrain = status["retrain"]
-            if status["ranked_version"] == status["version"] and not retrain["queued"] and not retrain["running"]:
-                return status
-            if retrain.get("last_error"):
-                raise RuntimeError(f"pool {pool_id}: retrain failed: {retrain['last_error']}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"pool {pool_id} did not settle: {status}")
-            time.sleep(0.05)
 
 
 # -- synthetic pools -------------------------------------------------------------------------------
@@ -307,17 +143,15 @@ def build_pool(
         for lo in range(0, n_items, UPLOAD_BATCH):
             hi = min(lo + UPLOAD_BATCH, n_items)
             if pool_id is None:
-                pool_id = client.post_json(
-                    "/v1/pools",
-                    {"name": name or f"bench-{n_items}", "random_state": random_state, "items": items(lo, hi)},
-                    201,
-                )["pool_id"]
+                pool_id = client.create_pool(items(lo, hi), name=name or f"bench-{n_items}", random_state=random_state)[
+                    "pool_id"
+                ]
             else:
-                client.post_json(f"/v1/pools/{pool_id}/items", {"items": items(lo, hi)}, 202)
+                client.add_items(pool_id, items(lo, hi))
             bar.update(hi - lo)
     labeled = first_labels(y)
     client.teach(pool_id, [(ids[r], int(y[r])) for r in labeled])
-    client.wait_idle(pool_id)
+    client.wait_idle(pool_id, timeout=600, raise_on_error=True)
     return Pool(pool_id=pool_id, X=X, y=y, ids=ids, labeled=labeled)
 
 

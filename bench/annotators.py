@@ -49,7 +49,7 @@ import numpy as np
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
+from _stack import Stack, build_pools, percentile, pool_arguments, report, run  # noqa: E402
 
 from sieve.storage.keys import PoolKeys  # noqa: E402
 
@@ -279,8 +279,9 @@ def cpu_by_part(stack: Stack) -> dict[str, float] | None:
             if stat is not None:
                 parents[int(entry)], cpu[int(entry)] = stat
     roots = {process.pid: name for name, process in stack.children}
-    if stack.redis is not None and stack.redis.process is not None:
-        roots[stack.redis.process.pid] = "redis"
+    for server in stack.redis_servers:
+        if server.process is not None:
+            roots[server.process.pid] = "redis"
     totals = dict.fromkeys(roots.values(), 0.0)
     for pid, seconds in cpu.items():
         walk, seen = pid, 0
@@ -344,7 +345,7 @@ def run_annotators(stack: Stack, pool, n_annotators: int, seconds: float) -> Run
     annotators = [Annotator(f"annotator-{i:02d}", stack.base_url, pool, deadline, start) for i in range(n_annotators)]
     for annotator in annotators:
         annotator.start()
-    cpu_before, stats_before, busy_before = cpu_by_part(stack), commandstats(stack.redis.url), machine_busy()
+    cpu_before, stats_before, busy_before = cpu_by_part(stack), commandstats(stack.redis_url), machine_busy()
     load_before = os.getloadavg()[0]
     deadline[0] = time.monotonic() + seconds
     wall_start, client_cpu_start, started_at = time.perf_counter(), time.process_time(), time.time()
@@ -353,7 +354,7 @@ def run_annotators(stack: Stack, pool, n_annotators: int, seconds: float) -> Run
         annotator.join(seconds + 2 * REQUEST_TIMEOUT + 10)
     wall = time.perf_counter() - wall_start
     client_cpu = time.process_time() - client_cpu_start
-    busy_after, cpu_after, stats_after = machine_busy(), cpu_by_part(stack), commandstats(stack.redis.url)
+    busy_after, cpu_after, stats_after = machine_busy(), cpu_by_part(stack), commandstats(stack.redis_url)
     load_after = os.getloadavg()[0]
     stuck = [a.name for a in annotators if a.is_alive()]
     failures = [(a.name, a.failure) for a in annotators if a.failure is not None]
@@ -374,8 +375,8 @@ def run_annotators(stack: Stack, pool, n_annotators: int, seconds: float) -> Run
         key=lambda row: -row[2],
     )
     logs = {a.name: a.log for a in annotators}
-    status = Client(stack.base_url).status(pool.pool_id)
-    acknowledged, missing, log_entries = missing_from_log(stack.redis.url, pool.pool_id, logs)
+    status = stack.client(timeout=300).status(pool.pool_id)
+    acknowledged, missing, log_entries = missing_from_log(stack.redis_url, pool.pool_id, logs)
     return Run(
         logs=logs,
         labeled_before=[pool.ids[r] for r in pool.labeled],
@@ -408,7 +409,7 @@ def main(argv=None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be positive")
 
     with Stack(api_processes=args.api_processes, workers=args.workers) as stack:
-        ((_, pool),) = build_pools(Client(stack.base_url), [args.items], args.features)
+        ((_, pool),) = build_pools(stack.client(timeout=300), [args.items], args.features)
         outcome = run_annotators(stack, pool, args.annotators, args.seconds)
     return print_report(outcome, args)
 

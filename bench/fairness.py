@@ -40,31 +40,25 @@ def tenant_client(stack: Stack, tenant: str) -> Client:
         text=True,
         check=True,
     )
-    client = Client(stack.base_url)
-    client.session.headers["Authorization"] = f"Bearer {made.stdout.strip().rsplit(' ', 1)[-1]}"
-    return client
+    return stack.client(timeout=300, api_key=made.stdout.strip().rsplit(" ", 1)[-1])
 
 
 def heavy_pool(client: Client, seed: int, n_labels: int, trees: int) -> str:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(3000, 16)).round(4)
     y = np.where(X[:, 0] + X[:, 1] + rng.normal(scale=1.5, size=len(X)) > 0, "pos", "neg")
-    return client.post_json(
-        "/v1/pools",
-        {
-            "model": {
-                "type": "random_forest",
-                "params": {
-                    "n_estimators": trees,
-                    "criterion": "log_loss",
-                    "max_features": min(16, SPLIT_FEATURES // trees),
-                },
+    return client.create_pool(
+        [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
+        [(f"i{i}", str(y[i])) for i in range(n_labels)],
+        model={
+            "type": "random_forest",
+            "params": {
+                "n_estimators": trees,
+                "criterion": "log_loss",
+                "max_features": min(16, SPLIT_FEATURES // trees),
             },
-            "random_state": seed,
-            "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
-            "labels": [{"id": f"i{i}", "label": str(y[i])} for i in range(n_labels)],
         },
-        201,
+        random_state=seed,
     )["pool_id"]
 
 
@@ -72,8 +66,7 @@ def reflected_after(client: Client, pool_id: str, item: int) -> float:
     """Teaches one label and times the 202 until the pool's model was trained on it."""
     taught = client.teach(pool_id, [(f"i{item}", "a" if item % 2 else "b")])
     start = time.perf_counter()
-    while (client.status(pool_id)["model_version"] or 0) < taught["labels_version"]:
-        time.sleep(POLL_SECONDS)
+    client.wait_for_model(pool_id, taught["labels_version"], timeout=600, interval=POLL_SECONDS)
     return time.perf_counter() - start
 
 
@@ -88,15 +81,11 @@ def main() -> int:
         time.sleep(1.1)  # each API process re-reads whether keys are required once a second
         rng = np.random.default_rng(0)
         X = rng.normal(size=(500, 8)).round(4)
-        small = light.post_json(
-            "/v1/pools",
-            {
-                "items": [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
-                "labels": [{"id": f"i{i}", "label": "a" if i % 2 else "b"} for i in range(20)],
-            },
-            201,
+        small = light.create_pool(
+            [{"id": f"i{i}", "features": row} for i, row in enumerate(X.tolist())],
+            [(f"i{i}", "a" if i % 2 else "b") for i in range(20)],
         )["pool_id"]
-        light.wait_idle(small)
+        light.wait_idle(small, timeout=600, raise_on_error=True)
         idle = [reflected_after(light, small, 20 + i) for i in range(3)]
 
         began = time.perf_counter()
@@ -104,7 +93,7 @@ def main() -> int:
         queued_s = time.perf_counter() - began
         busy = reflected_after(light, small, 30)
         for pool in backlog:
-            heavy.wait_idle(pool)
+            heavy.wait_idle(pool, timeout=600, raise_on_error=True)
         drained = time.perf_counter() - began
         print(f"light tenant's teach reflected after, idle workers: median {np.median(idle):.2f} s (of {len(idle)})")
         print(

@@ -35,8 +35,6 @@ GOAL_SIZE = 100_000
 def rounds_on(client: Client, pool, rounds: int, desc: str) -> tuple[list[float], list[float]]:
     """Per round: seconds from teach's 202 to a fresh /query, and the worker's retrain duration."""
     lags, job_seconds = [], []
-    query_url = f"{client.base_url}/v1/pools/{pool.pool_id}/query"
-    session = client.session
     for _ in tqdm(range(rounds), desc=desc, unit="round", leave=False):
         top = client.query(pool.pool_id, k=1)
         assert top["ranked_labels_version"] >= top["labels_version"], top
@@ -46,9 +44,8 @@ def rounds_on(client: Client, pool, rounds: int, desc: str) -> tuple[list[float]
         wanted = taught["labels_version"]
         while True:
             # Polls without leasing, as a dashboard would: the item stays free for the next round.
-            answer = session.get(query_url, params={"k": 1, "lease_seconds": 0}, timeout=30)
-            answer.raise_for_status()
-            if answer.json()["ranked_labels_version"] >= wanted:
+            answer = client.query(pool.pool_id, k=1, lease_seconds=0)
+            if answer["ranked_labels_version"] >= wanted:
                 lags.append(time.perf_counter() - accepted_at)
                 break
             if time.perf_counter() - accepted_at > ROUND_TIMEOUT:
@@ -56,7 +53,7 @@ def rounds_on(client: Client, pool, rounds: int, desc: str) -> tuple[list[float]
                     f"labels_version {wanted} not ranked after {ROUND_TIMEOUT} s: {client.status(pool.pool_id)}"
                 )
             time.sleep(POLL_SECONDS)
-        status = client.wait_idle(pool.pool_id)
+        status = client.wait_idle(pool.pool_id, timeout=600, raise_on_error=True)
         job_seconds.append(status["retrain"]["last_duration_s"] or float("nan"))
     return lags, job_seconds
 
@@ -71,7 +68,7 @@ def main(argv=None) -> int:
     sizes = sorted(set(args.sizes))
 
     with Stack(api_processes=1, workers=1) as stack:
-        client = Client(stack.base_url)
+        client = stack.client(timeout=300)
         results = {
             size: rounds_on(client, pool, args.rounds, f"rounds at {size:,}")
             for size, pool in build_pools(client, sizes, args.features)

@@ -40,7 +40,7 @@ import requests
 from redis import Redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, report, run  # noqa: E402
+from _stack import Stack, report, run  # noqa: E402
 
 from sieve.embedded import free_port  # noqa: E402
 from sieve.storage.keys import PoolKeys  # noqa: E402
@@ -290,7 +290,7 @@ def main() -> int:
         Stack(workers=2, extra_env={"SIEVE_LABELSTUDIO_ORIGINS": origins}) as stack,
         LabelStudio(args.venv, port, token) as ls,
     ):
-        sieve = Client(stack.base_url)
+        sieve = stack.client(timeout=300)
         project = ls.call(
             "POST",
             "/api/projects/",
@@ -308,7 +308,7 @@ def main() -> int:
             json={"url": f"{stack.base_url}/labelstudio", "project": pid, "title": "Sieve", "is_interactive": False},
         )
         pool = wait_for(
-            lambda: next((p for p in sieve.call("GET", "/v1/pools", 200)["pools"] if p["n_items"] == args.tasks), None),
+            lambda: next((p for p in sieve.list_pools()["pools"] if p["n_items"] == args.tasks), None),
             120,
             "Sieve to read the tasks",
         )
@@ -322,7 +322,7 @@ def main() -> int:
         annotations: list[int] = []
 
         def one_round(round_no: int, note: str = "") -> None:
-            status = sieve.wait_idle(pool_id)
+            status = sieve.wait_idle(pool_id, timeout=600, raise_on_error=True)
             version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
             started = time.monotonic()
             wait_for(
@@ -353,7 +353,7 @@ def main() -> int:
         for round_no in range(1, args.rounds + 1):
             one_round(round_no)
         # An annotation deleted in Label Studio: its task is unlabeled in Sieve too, and ranked again.
-        labeled_before = sieve.wait_idle(pool_id)["n_labeled"]
+        labeled_before = sieve.wait_idle(pool_id, timeout=600, raise_on_error=True)["n_labeled"]
         ls.call("DELETE", f"/api/annotations/{annotations[-1]}/", expect=(200, 204))
         unlabeled = wait_for(
             lambda: sieve.status(pool_id)["n_labeled"] == labeled_before - 1, 30, "the deletion to reach Sieve"
@@ -365,7 +365,7 @@ def main() -> int:
         deleted.add(doomed)
         one_round(args.rounds + 2, f" (after deleting task {doomed}, Sieve's top)")
         # Sieve down: Label Studio takes annotations, a change and a deletion, and never resends their webhooks.
-        sieve.wait_idle(pool_id)
+        sieve.wait_idle(pool_id, timeout=600, raise_on_error=True)
         stack.stop_sieve()
         fresh = [t for t in studio_tasks(ls, pid) if not labeled_annotations(t)][:3]
         for task in fresh:
@@ -381,7 +381,7 @@ def main() -> int:
         started = time.monotonic()
         stack.start_sieve()
         ready = time.monotonic() - started
-        redis = Redis.from_url(stack.redis.url)
+        redis = Redis.from_url(stack.redis_url)
         wait_for(
             lambda: sieve_labels(redis, pool_id) == studio_labels(ls, pid),
             120,
@@ -395,7 +395,7 @@ def main() -> int:
         outage_round = len(matches)
         one_round(args.rounds + 3, " (after the outage)")
         # Start Training with every prediction deleted: the predictions come back.
-        status = sieve.wait_idle(pool_id)
+        status = sieve.wait_idle(pool_id, timeout=600, raise_on_error=True)
         version = f"sieve-{pool_id[:8]}-{status['ranked_version']}"
         for old_version in ls.call("GET", f"/api/projects/{pid}/model-versions"):
             ls.call(
@@ -414,7 +414,7 @@ def main() -> int:
             f"Start Training with no predictions left: {repushed_count} predictions of {version} "
             f"back after {repushed:.1f} s"
         )
-        final = sieve.wait_idle(pool_id)
+        final = sieve.wait_idle(pool_id, timeout=600, raise_on_error=True)
         # What Label Studio keeps once the last push is done: its predictions, against its unlabeled tasks.
         current = f"sieve-{pool_id[:8]}-{final['ranked_version']}"
         wait_for(

@@ -19,7 +19,7 @@ import time
 from redis import Redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Client, Stack, percentile, run  # noqa: E402
+from _stack import Stack, percentile, run  # noqa: E402
 
 from sieve.storage.api_keys import ApiKeys  # noqa: E402
 from sieve.storage.pool_store import PoolConfig, PoolStore  # noqa: E402
@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
     with Stack(workers=0) as stack:
-        redis = Redis.from_url(stack.redis.url)
+        redis = Redis.from_url(stack.redis_url)
         store = PoolStore(redis, pending_ttl_ms=60_000)
         started = time.perf_counter()
         for i in range(args.pools - args.own):
@@ -54,12 +54,11 @@ def main() -> int:
         for _ in range(args.own):
             store.create(_config("lister"), [], None, [], [])
         print(f"created {args.pools} pools over {OTHER_TENANTS + 1} tenants in {time.perf_counter() - started:.1f} s")
-        client = Client(stack.base_url)
-        client.session.headers["Authorization"] = f"Bearer {ApiKeys(redis).create('lister', 'bench')[1]}"
+        client = stack.client(timeout=300, api_key=ApiKeys(redis).create("lister", "bench")[1])
         times = []
         for i in range(WARMUP_CALLS + args.calls):
             start = time.perf_counter()
-            answer = client.call("GET", "/v1/pools", 200)
+            answer = client.list_pools()
             if i >= WARMUP_CALLS:
                 times.append((time.perf_counter() - start) * 1000)
         assert len(answer["pools"]) == args.own, len(answer["pools"])

@@ -62,7 +62,7 @@ def measure(client: Client, urls: dict, calls: int) -> tuple[dict, dict]:
     connection, and the client's own CPU time per call in ms."""
     # The stdlib's http.client, not requests: on a 2-core machine requests alone costs ~2 ms of CPU per
     # call, which would be measured as the server's latency.
-    address = urlsplit(client.base_url)
+    address = urlsplit(client.url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     # Reads without leasing: a thousand leasing reads with nobody teaching would pile up leases that
     # every later read must step over, which annotators who teach what they get never do.
@@ -124,10 +124,10 @@ def main(argv=None) -> int:
     sizes = sorted(set(args.sizes))
 
     with Stack(api_processes=1, workers=1) as stack:
-        client = Client(stack.base_url)
+        client = stack.client(timeout=300)
         pools = dict(build_pools(client, sizes, args.features))
-        urls = {size: f"{client.base_url}/v1/pools/{pool.pool_id}/query" for size, pool in pools.items()}
-        urls.update({floor: client.base_url + floor for floor in FLOORS})
+        urls = {size: f"{client.url}/v1/pools/{pool.pool_id}/query" for size, pool in pools.items()}
+        urls.update({floor: client.url + floor for floor in FLOORS})
         load_before = os.getloadavg()[0]
         latencies, client_cpu = measure(client, urls, args.calls)
         load_after = os.getloadavg()[0]

@@ -58,7 +58,7 @@ def peak_growth_mb(pids: list[int], action) -> tuple[float, object]:
 def post(client: Client, path: str, body: dict):
     """The answer's status and JSON body, whatever the status: a failed call's memory counts too."""
     answer = client.session.post(
-        client.base_url + path,
+        client.url + path,
         data=json.dumps(body, separators=(",", ":")),
         headers={"Content-Type": "application/json"},
         timeout=600,
@@ -72,8 +72,8 @@ def pool_bytes(redis: Redis, pool_id: str) -> int:
 
 def main() -> None:
     with Stack() as stack:
-        client = Client(stack.base_url)
-        redis = Redis.from_url(stack.redis.url)
+        client = stack.client(timeout=300)
+        redis = Redis.from_url(stack.redis_url)
         pids = _api_workers(stack)
         rows = []
 
@@ -104,18 +104,14 @@ def main() -> None:
             )
         )
         if pool is None:  # the first create failed: predict on a pool of the same texts, added in slices
-            pool = client.post_json("/v1/pools", {"featurizer": {"n_features": 8192}}, expect=201)["pool_id"]
+            pool = client.create_pool(featurizer={"n_features": 8192})["pool_id"]
             for start in range(0, len(short), 1000):
-                client.post_json(
-                    f"/v1/pools/{pool}/items",
-                    {"items": [{"id": f"s{i}", "text": short[i]} for i in range(start, start + 1000)]},
-                    expect=202,
-                )
+                client.add_items(pool, [{"id": f"s{i}", "text": short[i]} for i in range(start, start + 1000)])
 
         def retrain():
             client.teach(pool, [(f"s{i}", "ab"[i % 2]) for i in range(20)])
             deadline = time.monotonic() + 300
-            while client.call("GET", f"/v1/pools/{pool}", expect=200).get("model_version") is None:
+            while client.status(pool).get("model_version") is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError("no model within 300 s")
                 time.sleep(0.2)

@@ -12,9 +12,7 @@ from sieve.settings import Settings
 from sieve.storage.keys import EVERY_KEY
 from tests.helpers import ApiClient
 from tests.labelstudio_support import allowed_origins
-from tests.stack import running_service
-
-SECRET = "test-secret-key-0123456789abcdef"
+from tests.stack import SECRET, running_service
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from sieve.client import Client
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.simulate.datasets import Dataset
 from sieve.simulate.local import run_local
 from sieve.simulate.protocol import full_pool_accuracy, prepare
-from sieve.simulate.remote import SieveClient, run_remote
+from sieve.simulate.remote import run_remote
 from sieve.simulate.results import summarize
 
 
@@ -51,9 +52,7 @@ def _task(data: Dataset, plan: Plan, seed: int, strategy: str | None):
     if strategy is None:
         return seed, None, full_pool_accuracy(setup, plan.spec)
     if plan.url:
-        trace = run_remote(
-            SieveClient(plan.url, plan.api_key), setup, strategy, plan.spec, plan.batch_size, plan.budget
-        )
+        trace = run_remote(Client(plan.url, plan.api_key), setup, strategy, plan.spec, plan.batch_size, plan.budget)
     else:
         trace = run_local(setup, strategy, plan.spec, plan.batch_size, plan.budget)
     return seed, strategy, trace

@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from sieve.client import Client
 from sieve.storage import job_ids
 from tests.stack import wait_until
 
@@ -180,13 +181,8 @@ def _create_pool(api, live_url, labels: list[dict]) -> dict:
         {"id": item_id, "features": [float(i % 7), float(i % 2) * 3.0, i / 40.0, -1.0]}
         for i, item_id in enumerate(ITEM_IDS)
     ]
-    answer = api.post(
-        f"{live_url}/v1/pools",
-        timeout=30,
-        json={"name": "schemathesis", "items": items, "labels": labels, "classes": list(CLASSES), "random_state": 0},
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+    client = Client(live_url, timeout=30, retries=0, session=api)
+    return client.create_pool(items, labels, name="schemathesis", classes=list(CLASSES), random_state=0)
 
 
 @pytest.fixture
@@ -200,7 +196,7 @@ def real_pools(api, live_url):
     pools = [trained["pool_id"], cold["pool_id"]]
 
     def settled():
-        statuses = [api.get(f"{live_url}/v1/pools/{pool_id}", timeout=30).json() for pool_id in pools]
+        statuses = [Client(live_url, timeout=30, retries=0, session=api).status(pool_id) for pool_id in pools]
         return statuses[0]["model_version"] and all(s["ranked_version"] == s["version"] for s in statuses)
 
     wait_until(settled, 60, "the real pools' first rankings")

@@ -8,11 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from sieve.cli import main
+from sieve.client import Client
 from sieve.core.estimators import normalize_model_spec
 from sieve.simulate.datasets import load_dataset
 from sieve.simulate.local import run_local
 from sieve.simulate.protocol import prepare
-from sieve.simulate.remote import SieveClient, run_remote
+from sieve.simulate.remote import run_remote
 from sieve.storage.keys import ANY_POOL
 
 SPEC = normalize_model_spec({"type": "logistic_regression", "params": {"max_iter": 1000}})
@@ -23,7 +24,7 @@ SPEC = normalize_model_spec({"type": "logistic_regression", "params": {"max_iter
 def test_over_http_the_picks_curves_and_stop_set_agreement_match_the_in_process_loop(live_url, redis, seed, strategy):
     setup = prepare(load_dataset("iris"), seed, init_per_class=1)
     local = run_local(setup, strategy, SPEC, batch_size=4, budget=23)
-    remote = run_remote(SieveClient(live_url), setup, strategy, SPEC, batch_size=4, budget=23)
+    remote = run_remote(Client(live_url), setup, strategy, SPEC, batch_size=4, budget=23)
     assert local.labels == remote.labels == [3, 7, 11, 15, 19, 23]
     assert remote.picks == local.picks
     assert remote.accuracy == local.accuracy
