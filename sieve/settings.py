@@ -130,6 +130,6 @@ class Settings:
         if len(self.secret_key) < 16:
             raise ValueError(
                 "SIEVE_SECRET_KEY must be set to at least 16 characters, the same in every "
-                "API and worker process (it signs the models kept in Redis)"
+                "API and worker process (it signs the models kept in Redis); e.g. the output of `openssl rand -hex 32`"
             )
         return self.secret_key
