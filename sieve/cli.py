@@ -63,6 +63,16 @@ def _redis(url: str, where: str = "REDIS_URL"):
     return client
 
 
+def _check_cors(settings: Settings, keys_required: bool) -> None:
+    """`*` lets any web page call the API from its visitors' browsers: only an API key then keeps it out."""
+    if settings.cors_origins == ("*",) and not keys_required:
+        raise _fail(
+            "SIEVE_CORS_ORIGINS is '*' but no API key exists (auth is off), so every web page a visitor of "
+            "this API opens could use every pool: create a key (`sieve keys create --tenant NAME`), or list "
+            "the front ends' origins in SIEVE_CORS_ORIGINS"
+        )
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
 @click.option("--port", default=8000, show_default=True, help="Port the API listens on.")
@@ -121,7 +131,9 @@ def up(host, port, workers, api_processes):
                 f"embedded Redis on {redis_server.address} (its password is in "
                 f"{folder.path / 'redis.password'}), AOF in {redis_server.data_dir}"
             )
-        if not _api_keys(env["REDIS_URL"]).required():
+        keys_required = _api_keys(env["REDIS_URL"]).required()
+        _check_cors(settings, keys_required)
+        if not keys_required:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 click.echo(
                     f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
@@ -320,6 +332,7 @@ def api(host, port, processes, connections, allow_anonymous):
     # otherwise surface as a 500 on the first /predict, an unreachable Redis as 503s.
     settings = _settings(secret=True, redis=True)
     keys_required = _api_keys(settings.redis_url).required()
+    _check_cors(settings, keys_required)
     if not allow_anonymous and not _loopback(host) and not keys_required:
         raise _fail(
             f"no API keys exist, so auth is off: refusing to listen on {host}, where anyone who reaches it "

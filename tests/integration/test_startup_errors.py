@@ -90,6 +90,7 @@ def test_sieve_up_refuses_a_short_secret_key_it_is_given(tmp_path):
         ("SIEVE_ACCESS_LOG", "yes", "SIEVE_ACCESS_LOG must be 1 or 0"),
         ("SIEVE_LABELSTUDIO_ORIGINS", "http://ls/api", "SIEVE_LABELSTUDIO_ORIGINS"),
         ("SIEVE_LABELSTUDIO_BASIC_AUTH", "nocolon", "SIEVE_LABELSTUDIO_BASIC_AUTH must be user:password"),
+        ("SIEVE_CORS_ORIGINS", "https://app.example.com/labels", "SIEVE_CORS_ORIGINS"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(command, name, value, message, tmp_path):
@@ -120,3 +121,8 @@ def test_sieve_api_on_a_port_in_use_is_one_line_naming_the_port(service_env, tmp
         port = taken.getsockname()[1]
         command = [*COMMANDS["api"], "--port", str(port)]
         _refused(command, service_env, tmp_path, f"port {port} on 127.0.0.1 is in use", "--port")
+
+
+def test_sieve_api_refuses_any_cors_origin_while_no_api_key_exists(service_env, redis, tmp_path):
+    env = {**service_env, "SIEVE_CORS_ORIGINS": "*"}
+    _refused(COMMANDS["api"], env, tmp_path, "SIEVE_CORS_ORIGINS", "sieve keys create")
