@@ -3,10 +3,16 @@ origin (problems included) says so, whatever auth requires."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
+import pytest
+import requests
+
+from sieve.embedded import free_port
 from sieve.service.app import create_app
 from sieve.storage.api_keys import ApiKeys
+from tests.stack import _answers, wait_until
 
 FRONT_END = "https://label.example.com"
 PREFLIGHT = {
@@ -97,3 +103,24 @@ def test_any_origin_is_answered_with_a_star_and_no_vary(settings, redis):
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
     assert "Origin" not in answer.headers.get("Vary", "")
     assert "Access-Control-Allow-Credentials" not in answer.headers
+
+
+def test_sieve_api_over_http_answers_a_preflight_and_a_request_from_its_listed_origin(service_env, redis, tmp_path):
+    port = free_port()
+    env = {**service_env, "SIEVE_CORS_ORIGINS": f"{FRONT_END},http://localhost:5173"}
+    command = [sys.executable, "-m", "sieve.cli", "api", "--port", str(port), "--processes", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "api.log", "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _answers(url), 30, "the API to answer")
+        preflight = requests.options(f"{url}/v1/pools", headers=PREFLIGHT, timeout=10)
+        assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == FRONT_END
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        created = requests.post(f"{url}/v1/pools", json={"items": "no"}, headers={"Origin": FRONT_END}, timeout=10)
+        assert created.status_code == 422 and created.headers["Access-Control-Allow-Origin"] == FRONT_END
+        other = requests.get(f"{url}/v1/pools", headers={"Origin": "https://evil.example.com"}, timeout=10)
+        assert other.ok and "Access-Control-Allow-Origin" not in other.headers
+    finally:
+        process.terminate()
+        process.wait(15)
