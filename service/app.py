@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from sieve.core.errors import SieveError
 from sieve.labelstudio.backend import LabelStudio
-from sieve.service import auth, labelstudio_views, metrics, ops_views, pool_views
+from sieve.service import auth, cors, labelstudio_views, metrics, ops_views, pool_views
 from sieve.service.problems import ProblemApi, domain_error, problem
 from sieve.settings import Settings
 from sieve.storage.connection import connect
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
                 )
         return None
 
+    cors.install(app, settings)  # before auth: a browser's preflight carries no credentials
     auth.install(app, redis, settings.metrics_token)
 
     @app.after_request

@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from sieve.core.errors import NotFound
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.pool_schemas import HealthSchema, JobSchema, ReadySchema
+from sieve.service.problems import problem_response
 from sieve.service.responses import problems
 from sieve.storage.job_ids import pool_of_job
 from sieve.storage.keys import PoolKeys
@@ -85,7 +86,7 @@ def job(job_id):
             "outcomes and durations, pool sizes.",
             "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
         },
-        "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
+        "401": {"$ref": f"#/components/responses/{problem_response(401)}"},
     },
 )
 def metrics():

@@ -8,7 +8,6 @@ import logging
 import marshmallow as ma
 from flask import current_app, g, jsonify
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
@@ -83,10 +82,16 @@ def domain_error(error: SieveError):
     return problem(status, error.message, errors)
 
 
+def problem_response(status: int) -> str:
+    """The name of the OpenAPI response component documenting a problem answer of this status."""
+    return f"{http.HTTPStatus(status).name}_PROBLEM"
+
+
 class ProblemApi(Api):
     """flask-smorest's Api, answering and documenting errors as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_PROBLEM"
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
@@ -107,13 +112,15 @@ class ProblemApi(Api):
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(error.code, detail, errors, data.get("headers"))
 
-    def _register_responses(self):
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        # flask-smorest documents its error responses as application/json; ours are registered under names
+        # of their own, as application/problem+json, and only for the statuses that are errors.
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
             if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+                self._document_problem(problem_response(status), status.phrase)
+        self._document_problem(self.DEFAULT_ERROR_RESPONSE_NAME, "Default error response")
+
+    def _document_problem(self, name: str, description: str) -> None:
+        content = {PROBLEM_CONTENT_TYPE: {"schema": self.ERROR_SCHEMA}}
+        self.spec.components.response(name, {"description": description, "content": content}, lazy=True)

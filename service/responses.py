@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from flask_smorest import Blueprint
+
+from sieve.service.problems import problem_response
 
 BODY_ERRORS = (400, 413, 415, 422)
 """What any endpoint that reads a JSON body may answer besides its own errors."""
@@ -16,7 +16,7 @@ def problems(blp: Blueprint, *codes: int):
 
     def decorate(view):
         for code in sorted({401, *codes}):
-            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+            view = blp.alt_response(code, response=problem_response(code))(view)
         return view
 
     return decorate

@@ -25,6 +25,54 @@ def main():
     """Sieve: tells a labeling team which items to label next."""
 
 
+def _fail(message: str) -> click.ClickException:
+    """A start-up error as click shows it: one line on stderr (`Error: ...`), exit status 1, no traceback."""
+    return click.ClickException(" ".join(message.split()))
+
+
+def _settings(*, secret: bool = False, redis: bool = False) -> Settings:
+    """The settings, or a one-line error naming the variable at fault; `secret`: a signing key is needed;
+    `redis`: REDIS_URL is needed (only `sieve up` starts a Redis of its own)."""
+    try:
+        settings = Settings.from_env()
+        if secret:
+            settings.require_secret_key()
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if redis and not settings.redis_url:
+        raise _fail(
+            "REDIS_URL is not set: set it to the Redis every API and worker process shares "
+            "(e.g. redis://localhost:6379/0), or run `sieve up`, which starts one of its own"
+        )
+    return settings
+
+
+def _redis(url: str, where: str = "REDIS_URL"):
+    """A client of the Redis that `where` names, which answered a PING; else a one-line error."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        client = Redis.from_url(url)
+    except ValueError as error:
+        raise _fail(f"{where} is not a Redis URL: {error}") from None
+    try:
+        client.ping()
+    except RedisError as error:
+        raise _fail(f"cannot use the Redis named by {where}: {error} (start that Redis, or correct the URL)") from None
+    return client
+
+
+def _check_cors(settings: Settings, keys_required: bool) -> None:
+    """`*` lets any web page call the API from its visitors' browsers: only an API key then keeps it out."""
+    if settings.cors_origins == ("*",) and not keys_required:
+        raise _fail(
+            "SIEVE_CORS_ORIGINS is '*' but no API key exists (auth is off), so every web page a visitor of "
+            "this API opens could use every pool: create a key (`sieve keys create --tenant NAME`), or list "
+            "the front ends' origins in SIEVE_CORS_ORIGINS"
+        )
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
 @click.option("--port", default=8000, show_default=True, help="Port the API listens on.")
@@ -35,7 +83,9 @@ def up(host, port, workers, api_processes):
     from sieve.datafolder import DataFolder, FolderInUse
     from sieve.supervisor import Supervisor
 
-    settings = Settings.from_env()
+    settings = _settings()
+    if settings.secret_key:
+        _settings(secret=True)  # given, it must be long enough; unset, the data folder keeps one
     env = dict(os.environ)
     folder = DataFolder(settings.data_dir)
     supervisor = Supervisor(say=click.echo)
@@ -50,7 +100,12 @@ def up(host, port, workers, api_processes):
             # Two Redis servers appending to one AOF would corrupt it: one `sieve up` per folder.
             lock = folder.lock()
         except FolderInUse as error:
-            raise click.ClickException(str(error)) from None
+            raise _fail(str(error)) from None
+        except OSError as error:
+            raise _fail(
+                f"cannot use the data folder {folder.path}: {error.strerror}; "
+                "set SIEVE_DATA_DIR to a folder you can write"
+            ) from None
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
@@ -76,7 +131,9 @@ def up(host, port, workers, api_processes):
                 f"embedded Redis on {redis_server.address} (its password is in "
                 f"{folder.path / 'redis.password'}), AOF in {redis_server.data_dir}"
             )
-        if not _api_keys(env["REDIS_URL"]).required():
+        keys_required = _api_keys(env["REDIS_URL"]).required()
+        _check_cors(settings, keys_required)
+        if not keys_required:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 click.echo(
                     f"no API keys exist, so auth is off: listening on 127.0.0.1, not {host} "
@@ -86,9 +143,7 @@ def up(host, port, workers, api_processes):
                 click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
             host = "127.0.0.1"
         if not _can_listen(host, port):
-            raise click.ClickException(
-                f"port {port} on {host} is in use: stop what holds it, or choose another with --port"
-            )
+            raise _fail(f"port {port} on {host} is in use: stop what holds it, or choose another with --port")
         if not settings.secret_key:
             env["SIEVE_SECRET_KEY"] = _local_secret(folder.path)
         for n in range(1, workers + 1):
@@ -175,25 +230,17 @@ def _embedded_url_file(data_dir: Path) -> Path:
 
 
 def _api_keys(redis_url: str | None = None):
-    from redis import Redis
-    from redis.exceptions import RedisError
-
     from sieve.storage.api_keys import ApiKeys
 
-    settings = Settings.from_env()
+    settings = _settings()
     url = redis_url or settings.redis_url
     noted = _embedded_url_file(Path(settings.data_dir))
     where = "REDIS_URL"
     if not url and noted.exists():
         url, where = noted.read_text().strip(), f"{noted} (is `sieve up` running with this data folder?)"
     if not url:
-        raise click.ClickException("set REDIS_URL, or run `sieve up` first from this folder")
-    client = Redis.from_url(url)
-    try:
-        client.ping()
-    except RedisError as error:
-        raise click.ClickException(f"cannot use the Redis named by {where}: {error}") from None
-    return ApiKeys(client)
+        raise _fail("set REDIS_URL, or run `sieve up` first from this folder")
+    return ApiKeys(_redis(url, where))
 
 
 @main.group()
@@ -281,13 +328,19 @@ def api(host, port, processes, connections, allow_anonymous):
     from gevent import monkey
 
     monkey.patch_all()
-    settings = Settings.from_env()
-    if not allow_anonymous and not _loopback(host) and not _keys_exist(settings):
-        raise click.ClickException(
+    # Everything that would stop the API is checked here, before gunicorn forks: a missing key would
+    # otherwise surface as a 500 on the first /predict, an unreachable Redis as 503s.
+    settings = _settings(secret=True, redis=True)
+    keys_required = _api_keys(settings.redis_url).required()
+    _check_cors(settings, keys_required)
+    if not allow_anonymous and not _loopback(host) and not keys_required:
+        raise _fail(
             f"no API keys exist, so auth is off: refusing to listen on {host}, where anyone who reaches it "
             "could read and change every pool. Create a key (`sieve keys create --tenant NAME`), listen on "
             "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out."
         )
+    if not _can_listen(host, port):
+        raise _fail(f"port {port} on {host} is in use: stop what holds it, or choose another with --port")
     made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
@@ -346,15 +399,6 @@ def _loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _keys_exist(settings: Settings) -> bool:
-    from redis.exceptions import RedisError
-
-    try:
-        return _api_keys(settings.redis_url).required()
-    except RedisError as error:
-        raise click.ClickException(f"cannot tell whether API keys exist, Redis does not answer: {error}") from None
-
-
 def _metrics_directory() -> str | None:
     """Points prometheus-client's multiprocess mode at an empty folder shared by gunicorn's processes.
 
@@ -379,9 +423,11 @@ def worker(burst):
     # and parallelism comes from running more workers. Set before numpy loads; explicit values win.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+    settings = _settings(secret=True, redis=True)
+    _redis(settings.redis_url)
     from sieve.workers.worker import run_worker
 
-    run_worker(Settings.from_env(), burst=burst)
+    run_worker(settings, burst=burst)
 
 
 @main.command()

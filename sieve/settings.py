@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
-from sieve.origins import allow_list
+from sieve.origins import OriginError, allow_list, origin
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -33,6 +35,30 @@ def _basic_auth(raw: str) -> str:
     if raw and (":" not in raw or raw.startswith(":")):
         raise ValueError("SIEVE_LABELSTUDIO_BASIC_AUTH must be user:password")
     return raw
+
+
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+")
+"""A host name or an IP address (IPv6 without its brackets), as `origin` lower-cases it."""
+
+
+def _cors_origins(raw: str) -> tuple[str, ...]:
+    """SIEVE_CORS_ORIGINS: bare origins, normalised as browsers send them, or `*` alone."""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if "*" in entries:
+        if len(entries) > 1:
+            raise ValueError("SIEVE_CORS_ORIGINS: '*' (any origin) stands alone; list origins, or '*' only")
+        return ("*",)
+    out = []
+    for entry in entries:
+        try:
+            normalised = origin(entry)
+        except OriginError as error:
+            raise ValueError(f"SIEVE_CORS_ORIGINS: {entry!r} {error}") from None
+        # A browser's Origin names one host: a pattern (https://*.example.com) would never match it.
+        if not _HOST.fullmatch(urlsplit(normalised).hostname):
+            raise ValueError(f"SIEVE_CORS_ORIGINS: {entry!r} must be an origin such as https://labels.example.com")
+        out.append(normalised)
+    return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,9 @@ class Settings:
     and refused once API keys exist (its series name every tenant's pools)."""
     max_pools_per_tenant: int = 1000
     """SIEVE_MAX_POOLS_PER_TENANT: most pools one tenant (or, with auth off, everyone) may hold at once."""
+    cors_origins: tuple[str, ...] = ()
+    """SIEVE_CORS_ORIGINS: comma-separated `scheme://host[:port]` whose web pages may call the API from a
+    browser (CORS), or `*` for any (only with API keys); unset: none, and no CORS header is sent."""
     access_log: bool = False
     """SIEVE_ACCESS_LOG: `1` logs one line per request (about 50 µs of API CPU each); unset or `0`: none."""
 
@@ -115,6 +144,7 @@ class Settings:
             labelstudio_sync_seconds=_number(env, "SIEVE_LABELSTUDIO_SYNC_SECONDS", cls.labelstudio_sync_seconds, 1),
             metrics_token=env.get("SIEVE_METRICS_TOKEN", ""),
             max_pools_per_tenant=_number(env, "SIEVE_MAX_POOLS_PER_TENANT", cls.max_pools_per_tenant, 1),
+            cors_origins=_cors_origins(env.get("SIEVE_CORS_ORIGINS", "")),
             access_log=_flag(env, "SIEVE_ACCESS_LOG"),
         )
 
@@ -130,6 +160,6 @@ class Settings:
         if len(self.secret_key) < 16:
             raise ValueError(
                 "SIEVE_SECRET_KEY must be set to at least 16 characters, the same in every "
-                "API and worker process (it signs the models kept in Redis)"
+                "API and worker process (it signs the models kept in Redis); e.g. the output of `openssl rand -hex 32`"
             )
         return self.secret_key

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
-from sklearn.utils.extmath import row_norms
 
 DENSE_BLOCK_VALUES = 1 << 22
 """Most values a block of sparse rows may be densified into at once (32 MiB as float64), for the few
@@ -30,7 +29,9 @@ def dense_rows(features, rows, dtype=np.float64) -> np.ndarray:
 
 def sq_norms(x) -> np.ndarray:
     """Squared Euclidean norm of every row."""
-    return row_norms(x, squared=True)
+    if sparse.issparse(x):
+        return np.asarray(x.multiply(x).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", x, x)
 
 
 def dot_row(x, i: int) -> np.ndarray:

@@ -84,3 +84,30 @@ def test_label_studio_origins_are_normalised_bare_origins():
 def test_a_label_studio_origin_that_is_more_than_an_origin_is_refused_at_start(entry, message):
     with pytest.raises(ValueError, match=f"SIEVE_LABELSTUDIO_ORIGINS: .*{message}"):
         Settings.from_env({"SIEVE_LABELSTUDIO_ORIGINS": f"http://ok.example.com,{entry}"})
+
+
+def test_cors_origins_are_off_by_default_and_normalised_as_browsers_send_them():
+    assert Settings.from_env({}).cors_origins == ()
+    raw = "https://Label.Example.com:443/, http://localhost:5173,,http://[::1]:8080"
+    assert Settings.from_env({"SIEVE_CORS_ORIGINS": raw}).cors_origins == (
+        "https://label.example.com",
+        "http://localhost:5173",
+        "http://[::1]:8080",
+    )
+    assert Settings.from_env({"SIEVE_CORS_ORIGINS": " * "}).cors_origins == ("*",)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("https://app.example.com/labels", "no path"),
+        ("app.example.com", "http:// or https://"),
+        ("https://user@app.example.com", "user info"),
+        ("null", "http:// or https://"),
+        ("https://app.example.com,*", "stands alone"),
+        ("https://*.example.com", "an origin such as"),
+    ],
+)
+def test_a_cors_origin_that_is_more_than_an_origin_is_refused_at_start(raw, message):
+    with pytest.raises(ValueError, match=f"SIEVE_CORS_ORIGINS: .*{message}"):
+        Settings.from_env({"SIEVE_CORS_ORIGINS": raw})
