@@ -1,13 +1,21 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
-COPY pyproject.toml README.md openapi.yaml ./
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The sources stay out of the working directory: there, `python -m sieve…` would import them, not the
+# installed package (in which service/ and workers/ are sieve.service and sieve.workers).
+WORKDIR /src
+COPY constraints.txt pyproject.toml README.md openapi.yaml ./
 COPY sieve ./sieve
 COPY service ./service
 COPY workers ./workers
-RUN pip install . && useradd --create-home --uid 10001 sieve
+# The versions the tests passed with (constraints.txt). Wheels in a wheelhouse/ folder of the build context
+# are taken first; `--build-arg PIP_NO_INDEX=1` installs from them alone, without reaching the index.
+ARG PIP_NO_INDEX=0
+RUN --mount=type=bind,target=/context \
+    pip install -c constraints.txt --find-links /context/wheelhouse . \
+    && useradd --create-home --uid 10001 sieve
 USER sieve
+WORKDIR /home/sieve
 
 EXPOSE 8000
 # The API by default; the compose file runs `sieve worker` from the same image. While no API key exists
