@@ -93,7 +93,8 @@ def test_the_env_example_names_every_setting_and_nothing_else():
 def test_dockerfile_installs_the_tested_versions_as_a_non_root_user_from_a_slim_image():
     text = (ROOT / "Dockerfile").read_text()
     lines = text.splitlines()
-    assert lines[0].startswith("FROM python:") and lines[0].endswith("-slim")
+    assert lines[0].startswith("FROM python:") and lines[0].endswith("-slim AS dependencies")
+    assert "FROM dependencies" in lines
     assert any(line.startswith("USER ") and "root" not in line for line in lines)
     assert lines[-1] == 'CMD ["sieve", "api", "--host", "0.0.0.0", "--port", "8000"]'
     for folder in ("sieve", "service", "workers"):
