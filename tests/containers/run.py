@@ -18,10 +18,12 @@ made goes, and the host's ip_forward and firewall rules are put back as they wer
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -40,6 +42,7 @@ BASE_VERSION = "1"  # bump to rebuild the cached base after changing what it hol
 MIRROR = os.environ.get("SIEVE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SKIPPED = 77  # the exit status of a test that could not run here (automake's convention)
 CACHED_LABEL = "org.sieve.test-cache=1"  # what purge() may remove: the images this script keeps between runs
+DEPENDENCIES = "localhost/sieve-test-dependencies"
 STAND_INS = {"localhost/redis:7": "redis.Containerfile", "localhost/nginx:stable": "nginx.Containerfile"}
 # What the Dockerfile copies: the build context is made of these and the wheelhouse only.
 CONTEXT = [
@@ -125,7 +128,7 @@ class HostState:
                 added = [rule for rule in now[table] if rule not in before[table]]
                 # Rules first (they may jump to the added chains), then the chains themselves.
                 for rule in (rule for rule in reversed(added) if rule.startswith("-A ")):
-                    run(tool, "-t", table, "-D", *rule[3:].split(), check=False, quiet=True)
+                    run(tool, "-t", table, "-D", *shlex.split(rule[3:]), check=False, quiet=True)
                     undone.append(f"{tool} -t {table} {rule}")
                 for rule in (rule for rule in added if rule.startswith("-N ")):
                     chain = rule.split()[1]
@@ -133,7 +136,7 @@ class HostState:
                     run(tool, "-t", table, "-X", chain, check=False, quiet=True)
                     undone.append(f"{tool} -t {table} chain {chain}")
         for table in sorted(self._nft_tables() - self.nft_tables):
-            run("nft", "delete", *table.split()[1:], check=False, quiet=True)
+            run("nft", "delete", *table.split(), check=False, quiet=True)  # "table <family> <name>"
             undone.append(f"nft {table}")
         return undone
 
@@ -405,6 +408,8 @@ def kill_a_worker(stack: Stack, pool: str, folder: Path) -> None:
 def purge() -> int:
     """Removes what runs keep: the base and stand-in images, the wheelhouse and the base's tar."""
     env = podman_env()
+    for name in output("podman", "images", "--format", "{{.Repository}}:{{.Tag}}", DEPENDENCIES, env=env).split():
+        run("podman", "rmi", "-f", name, check=False, env=env)
     for name in [BASE, *STAND_INS]:
         labels = output("podman", "image", "inspect", "--format", "{{json .Labels}}", name, env=env, check=False)
         if name == BASE or CACHED_LABEL.split("=")[0] in labels:
@@ -448,9 +453,17 @@ def main() -> int:
                 run("podman", "build", "-q", "--pull=never", "--layers=false", "--label", CACHED_LABEL, "-t", name,
                     "-f", HERE / containerfile, HERE, env=env)  # fmt: skip
         context = build_context(folder, env)
+        # The dependencies' stage is kept, tagged by what it installs: a warm run rebuilds only Sieve's layer.
+        dependencies = f"{DEPENDENCIES}:{dependency_key()}"
+        build = ["podman", "build", "-q", "--pull=never", "--layers", "--from", BASE, "--build-arg", "PIP_NO_INDEX=1"]
+        if not image_exists(dependencies, env):
+            for stale in output(
+                "podman", "images", "--format", "{{.Repository}}:{{.Tag}}", DEPENDENCIES, env=env
+            ).split():
+                run("podman", "rmi", "-f", stale, check=False, quiet=True, env=env)
+            run(*build, "--target", "dependencies", "-t", dependencies, context, env=env)
         built.append(image)
-        run("podman", "build", "-q", "--pull=never", "--layers=false", "--from", BASE, "--build-arg", "PIP_NO_INDEX=1",
-            "-t", image, context, env=env)  # fmt: skip
+        run(*build, "-t", image, context, env=env)
         log("images built")
         stack.compose("up", "-d", stdout=subprocess.DEVNULL)
         log(f"containers: {', '.join(stack.containers())}")
@@ -473,11 +486,32 @@ def main() -> int:
             run("podman", "logs", "--tail", "15", container, check=False, env=env)
     finally:
         teardown(stack, built, env)
-        for undone in host.restore():
-            log(f"restored: {undone}")
+        restore(host, stack)
         shutil.rmtree(folder, ignore_errors=True)
     log("PASSED" if ok else "FAILED")
     return 0 if ok else 1
+
+
+def restore(host: HostState, stack: Stack) -> None:
+    """Puts the host back once podman's last cleanup of the stack has run.
+
+    conmon runs `podman container cleanup` after a container is gone, and netavark's teardown there
+    recreates its base chains (and ip_forward): wait for those, then undo until nothing changes.
+    """
+    with contextlib.suppress(AssertionError):
+        wait_for(
+            "podman's cleanup of the stack",
+            lambda: run("pgrep", "-f", f"conmon .*-n {stack.project}_", check=False, quiet=True).returncode != 0,
+            timeout=30,
+        )
+    for _ in range(5):
+        undone = host.restore()
+        for change in undone:
+            log(f"restored: {change}")
+        if not undone:
+            return
+        time.sleep(2)
+    raise AssertionError("the host's network settings keep changing after the stack was removed")
 
 
 def teardown(stack: Stack, built: list[str], env) -> None:
