@@ -486,8 +486,8 @@ def main() -> int:
             run("podman", "logs", "--tail", "15", container, check=False, env=env)
     finally:
         teardown(stack, built, env)
-        restore(host, stack)
         shutil.rmtree(folder, ignore_errors=True)
+        restore(host, stack)
     log("PASSED" if ok else "FAILED")
     return 0 if ok else 1
 
