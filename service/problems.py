@@ -11,13 +11,13 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
+from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = logging.getLogger("sieve.service")
 
-_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413}
+_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409}
 
 
 class FieldErrorSchema(ma.Schema):

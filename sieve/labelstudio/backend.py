@@ -14,8 +14,8 @@ from sieve.core.strategies import scores as strategy_scores
 from sieve.job_queue import enqueue_sync, enqueue_train
 from sieve.labelstudio import protocol
 from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
-from sieve.origins import OriginError, origin
 from sieve.limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
+from sieve.origins import OriginError, origin
 from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
 from sieve.storage.rankings import read_all

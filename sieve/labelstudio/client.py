@@ -11,8 +11,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from sieve.origins import OriginError, check_resolved, origin, refuse_address
 from sieve.limits import MAX_POOL_ITEMS
+from sieve.origins import OriginError, check_resolved, origin, refuse_address
 
 HTTP_TIMEOUT_SECONDS = 30
 """How long one call to Label Studio may take before the push fails (and RQ retries it)."""

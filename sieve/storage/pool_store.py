@@ -223,9 +223,7 @@ class PoolStore:
                 )
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
-                raise Conflict(
-                    f"these ids are already in the pool: {dups}", field=f"items[{ids.index(dups[0])}].id", ids=dups
-                )
+                raise Conflict(f"these ids are already in the pool: {dups}", field=f"items[{ids.index(dups[0])}].id")
             return self._items_change(outcome)
         raise RuntimeError("too many concurrent item additions to one pool")
 
@@ -477,12 +475,6 @@ class PoolStore:
     def exists(self, pool_id: str) -> bool:
         return bool(self.redis.exists(PoolKeys(pool_id).meta))
 
-    def meta(self, pool_id: str) -> dict[str, str]:
-        meta = decode_hash(self.redis.hgetall(PoolKeys(pool_id).meta))
-        if not meta:
-            raise pool_not_found(pool_id)
-        return meta
-
     def status(self, pool_id: str) -> dict:
         pipe = self.redis.pipeline(transaction=True)
         _read_status(pipe, pool_id)
@@ -614,9 +606,7 @@ def _allowed_labels(classes: list) -> str:
 
 def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput:
     """The error for ids a pool does not hold, naming the first one's place in the request."""
-    return InvalidInput(
-        f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])), ids=missing
-    )
+    return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])))
 
 
 def _read_status(pipe, pool_id: str) -> None:
