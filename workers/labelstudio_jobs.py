@@ -136,9 +136,9 @@ def sync_project(pool_id: str) -> dict:
 
 
 def _sync(redis: Redis, settings: Settings, link: Link, client: LabelStudioClient) -> dict:
-    pools = Pools(redis, settings)
-    service, reconciler = LabelStudio(pools), Reconciler(pools)
-    before = LinkStore(redis).annotations(link.pool_id)
+    pools, links = Pools(redis, settings), LinkStore(redis)
+    service, reconciler = LabelStudio(pools, links), Reconciler(pools, links)
+    before = links.annotations(link.pool_id)
     reading = reconciler.reading(link)
     added = 0
     for tasks in client.tasks(link.project_id):

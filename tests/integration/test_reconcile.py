@@ -36,7 +36,7 @@ def _pool(redis, settings) -> tuple[Pools, Link]:
 
 def test_a_task_added_while_the_reading_went_on_is_not_taken_for_deleted(redis, settings):
     pools, link = _pool(redis, settings)
-    reconciler = Reconciler(pools)
+    reconciler = Reconciler(pools, LinkStore(redis))
     reading = reconciler.reading(link)
     # TASKS_CREATED arrives after the pages that would have listed task 3 were read.
     pools.add_items(link.pool_id, ItemBatch(ids=["3"], features=np.ones((1, 2), dtype=np.float32)))
@@ -48,7 +48,7 @@ def test_a_task_added_while_the_reading_went_on_is_not_taken_for_deleted(redis, 
 
 def test_a_task_deleted_while_the_reading_went_on_keeps_no_label(redis, settings):
     pools, link = _pool(redis, settings)
-    reconciler = Reconciler(pools)
+    reconciler = Reconciler(pools, LinkStore(redis))
     reading = reconciler.reading(link)
     reading.add([_annotated(1, 11, "Positive"), _annotated(2, 12, "Negative")])
     # TASKS_DELETED for task 2 arrives after its page was read, before the reading is applied.
