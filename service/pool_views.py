@@ -36,7 +36,7 @@ from sieve.service.pool_schemas import (
 from sieve.service.responses import BODY_ERRORS, problems
 from sieve.service.state import state
 from sieve.storage.pool_store import Idempotency
-from sieve.use_cases import Pools
+from sieve.use_cases import Labels, Pools, PoolSpec
 
 CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -80,20 +80,17 @@ class PoolCollection(MethodView):
         first call made while it exists (once deleted, a replay makes a new pool). A tenant holding
         SIEVE_MAX_POOLS_PER_TENANT pools gets a 409 (field `pools`)."""
         ids, labels, splits = _labels(body)
-        pool_id = pools().create(
-            body.get("name"),
-            body.get("items"),
-            ids,
-            labels,
+        spec = PoolSpec(
+            name=body.get("name"),
             classes=body.get("classes"),
             model=body.get("model"),
             strategy=body.get("strategy"),
             random_state=body.get("random_state"),
-            idem=_idempotency(headers),
-            tenant=g.tenant,
             featurizer=body.get("featurizer"),
             stopping=body.get("stopping"),
-            splits=splits,
+        )
+        pool_id = pools().create(
+            spec, body.get("items"), Labels(ids, labels, splits), idem=_idempotency(headers), tenant=g.tenant
         )
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from redis import Redis
@@ -14,6 +14,7 @@ from sieve.core import labels as label_values
 from sieve.core.errors import Conflict, InvalidInput, NotFound, Pending
 from sieve.core.estimators import normalize_model_spec
 from sieve.core.fitting import predict_proba
+from sieve.core.items import ItemBatch
 from sieve.core.selection import DEFAULT_STRATEGY
 from sieve.core.stopping import StoppingPolicy
 from sieve.core.text import featurize, normalize_featurizer
@@ -36,6 +37,30 @@ def stopping_policy(spec: dict | None) -> StoppingPolicy:
         return StoppingPolicy.from_spec(spec)
     except ValueError as error:
         raise InvalidInput(str(error), field="stopping") from None
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """What a client chooses for a new pool; each field may be left out. Pools.create checks them."""
+
+    name: str | None = None
+    classes: list | None = None
+    model: dict | None = None
+    strategy: str | None = None
+    random_state: int | None = None
+    featurizer: dict | None = None
+    """Makes a text pool: how its items' text becomes feature rows."""
+    stopping: dict | None = None
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The labels of one call: item ids, a label each, and each one's split (train or eval)."""
+
+    ids: list[str] = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    splits: list[str] | None = None
+    """None: every label is for training."""
 
 
 @dataclass(frozen=True)
@@ -65,33 +90,27 @@ class Pools:
 
     def create(
         self,
-        name,
-        items,
-        label_ids,
-        labels,
+        spec: PoolSpec,
+        items: ItemBatch | None = None,
+        labels: Labels | None = None,
         *,
-        classes=None,
-        model=None,
-        strategy=None,
-        random_state=None,
         idem: Idempotency | None = None,
         tenant: str | None = None,
-        featurizer: dict | None = None,
-        stopping: dict | None = None,
-        splits: list[str] | None = None,
     ) -> str:
+        labels = labels or Labels()
+        featurizer, classes = spec.featurizer, spec.classes
         ids = items.ids if items is not None else []
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
         features = self._rows(featurizer, items) if items is not None else None
         known = set(ids)
-        for i, item_id in enumerate(label_ids):
+        for i, item_id in enumerate(labels.ids):
             if item_id not in known:
                 raise InvalidInput(f"id {item_id!r} is not among this request's items", field=f"labels[{i}].id")
         if classes is not None:
             label_values.label_kind(classes, field="classes")
-            label_values.check_allowed(labels, classes)
-        model = normalize_model_spec(model)
+            label_values.check_allowed(labels.labels, classes)
+        model = normalize_model_spec(spec.model)
         if featurizer is not None and model.get("standardize"):
             # Standardizing centres every column, which would make a text pool's sparse rows dense.
             raise InvalidInput(
@@ -100,18 +119,25 @@ class Pools:
                 field="model.standardize",
             )
         config = PoolConfig(
-            name=name,
+            name=spec.name,
             model=model,
-            strategy=strategy or DEFAULT_STRATEGY,
-            random_state=random_state,
+            strategy=spec.strategy or DEFAULT_STRATEGY,
+            random_state=spec.random_state,
             classes=classes,
             tenant=tenant,
             featurizer=featurizer,
-            stopping=stopping_policy(stopping),
+            stopping=stopping_policy(spec.stopping),
         )
         self._index_tenants()
         pool_id, job_id = self.store.create(
-            config, ids, features, label_ids, labels, idem, splits=splits, max_pools=self.settings.max_pools_per_tenant
+            config,
+            ids,
+            features,
+            labels.ids,
+            labels.labels,
+            idem,
+            splits=labels.splits,
+            max_pools=self.settings.max_pools_per_tenant,
         )
         self._enqueue(pool_id, job_id)
         return pool_id

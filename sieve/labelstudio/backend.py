@@ -17,7 +17,7 @@ from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConf
 from sieve.limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from sieve.origins import OriginError, origin
 from sieve.storage.link_store import Link, LinkStore
-from sieve.use_cases import Pools
+from sieve.use_cases import Pools, PoolSpec
 
 log = logging.getLogger("sieve.labelstudio")
 
@@ -126,15 +126,12 @@ class LabelStudio:
             self.pools.widen_classes(pool_id, config.classes)
         else:
             # A new id each time: a deterministic one would meet the finished jobs of a deleted namesake.
-            made = self.pools.create(
-                f"Label Studio project {pid}",
-                None,
-                [],
-                [],
+            spec = PoolSpec(
+                name=f"Label Studio project {pid}",
                 classes=config.classes,
                 featurizer=None if config.vectors else {},
-                tenant=tenant,
             )
+            made = self.pools.create(spec, tenant=tenant)
             self.links.save(
                 Link(
                     pool_id=made,

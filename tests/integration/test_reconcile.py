@@ -7,7 +7,7 @@ import numpy as np
 from sieve.core.items import ItemBatch
 from sieve.labelstudio.reconcile import Reconciler
 from sieve.storage.link_store import Link, LinkStore
-from sieve.use_cases import Pools
+from sieve.use_cases import Pools, PoolSpec
 
 
 def _annotated(task_id: int, annotation_id: int, label: str) -> dict:
@@ -27,7 +27,7 @@ def _pool(redis, settings) -> tuple[Pools, Link]:
     # Its own queue: the refreshes these changes ask for need no worker here.
     pools = Pools(redis, settings.with_overrides(queue_name="reconcile-test"))
     pool_id = pools.create(
-        None, ItemBatch(ids=["1", "2"], features=np.eye(2, dtype=np.float32)), [], [], classes=["Positive", "Negative"]
+        PoolSpec(classes=["Positive", "Negative"]), ItemBatch(ids=["1", "2"], features=np.eye(2, dtype=np.float32))
     )
     return pools, Link(
         pool_id=pool_id, project="1.1", project_id=1, from_name="sentiment", to_name="text", field="text"
