@@ -71,7 +71,7 @@ def install(
     owner_of: Callable[[str], str | None],
     metrics_token: str = "",
 ) -> None:
-    """Checks every request's credentials; `owner_of` names a pool's tenant (None: no such pool, or none)."""
+    """Checks every request's credentials; `owner_of` names a pool's tenant ("" for none; None: no such pool)."""
 
     @app.before_request
     def _authenticate():
