@@ -15,8 +15,12 @@ from sieve.core.errors import SieveError
 from sieve.labelstudio.backend import LabelStudio
 from sieve.service import auth, cors, labelstudio_views, metrics, ops_views, pool_views
 from sieve.service.problems import ProblemApi, domain_error, problem
+from sieve.service.state import AppState, attach
 from sieve.settings import Settings
+from sieve.storage.api_keys import ApiKeys
 from sieve.storage.connection import connect
+from sieve.storage.link_store import LinkStore
+from sieve.storage.scrape import ScrapeReads
 from sieve.use_cases import Pools
 
 log = logging.getLogger("sieve.service")
@@ -64,20 +68,30 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     )
     app.json.sort_keys = False  # answers keep the schemas' field order, and encode faster
     redis = redis or connect(settings, retry_commands=False)
-    app.extensions["sieve.redis"] = redis
-    app.extensions["sieve.use_cases"] = Pools(redis, settings)
-    app.extensions["sieve.labelstudio"] = LabelStudio(app.extensions["sieve.use_cases"])
-    app.config["SIEVE_SETTINGS"] = settings
+    pools = Pools(redis, settings)
+    api_keys = ApiKeys(redis)
+    keys_required = auth.KeysSwitch(api_keys)
 
     api = ProblemApi(app)
     api.register_blueprint(pool_views.blp)
     api.register_blueprint(ops_views.blp)
     api.register_blueprint(labelstudio_views.blp)
-    app.extensions["sieve.openapi_yaml"] = api.spec.to_yaml
 
     app.register_error_handler(SieveError, domain_error)
     # First, so that the clock starts before anything else runs for a request.
-    metrics.install(app, redis, app.extensions["sieve.use_cases"].queue)
+    exposition = metrics.install(app, ScrapeReads(redis), pools.queue)
+    attach(
+        app,
+        AppState(
+            settings=settings,
+            pools=pools,
+            labelstudio=LabelStudio(pools, LinkStore(redis)),
+            api_keys=api_keys,
+            keys_required=keys_required,
+            metrics=exposition,
+            openapi_yaml=api.spec.to_yaml,
+        ),
+    )
 
     @app.errorhandler(RedisError)
     def _storage_unavailable(error):
@@ -99,7 +113,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
         return None
 
     cors.install(app, settings)  # before auth: a browser's preflight carries no credentials
-    auth.install(app, redis, settings.metrics_token)
+    auth.install(app, api_keys, keys_required, pools.owner, settings.metrics_token)
 
     @app.after_request
     def _finish(response):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hmac
 import re
 import time
+from collections.abc import Callable
 
 from flask import Flask, g, request
-from redis import Redis
 
 from sieve.service.problems import problem
 from sieve.storage.api_keys import ApiKeys
 from sieve.storage.job_ids import KIND_PATTERN
-from sieve.storage.keys import PoolKeys
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
 OWN_AUTH_PREFIX = "/labelstudio/"
@@ -51,18 +50,29 @@ def _metrics_refused(token: str, keys_required) -> object | None:
     return None
 
 
-def install(app: Flask, redis: Redis, metrics_token: str = "") -> None:
-    keys = ApiKeys(redis)
-    switch = {"required": False, "until": 0.0}
+class KeysSwitch:
+    """Whether API keys are required, as this process last looked (at most SWITCH_TTL_SECONDS ago)."""
 
-    def keys_required() -> bool:
+    def __init__(self, keys: ApiKeys):
+        self._keys = keys
+        self._required = False
+        self._until = 0.0
+
+    def __call__(self) -> bool:
         now = time.monotonic()
-        if now >= switch["until"]:
-            switch.update(required=keys.required(), until=now + SWITCH_TTL_SECONDS)
-        return switch["required"]
+        if now >= self._until:
+            self._required, self._until = self._keys.required(), now + SWITCH_TTL_SECONDS
+        return self._required
 
-    app.extensions["sieve.api_keys"] = keys
-    app.extensions["sieve.keys_required"] = keys_required
+
+def install(
+    app: Flask,
+    keys: ApiKeys,
+    keys_required: Callable[[], bool],
+    owner_of: Callable[[str], str | None],
+    metrics_token: str = "",
+) -> None:
+    """Checks every request's credentials; `owner_of` names a pool's tenant ("" for none; None: no such pool)."""
 
     @app.before_request
     def _authenticate():
@@ -81,8 +91,8 @@ def install(app: Flask, redis: Redis, metrics_token: str = "") -> None:
             return _unauthorized("this Sieve needs an API key: send `Authorization: Bearer <key>`")
         match = _POOL_IN_PATH.match(request.path)
         if match and g.tenant is not None:
-            owner = redis.hget(PoolKeys(match.group(1)).meta, "tenant")
-            if owner is not None and owner.decode() != g.tenant:
+            owner = owner_of(match.group(1))
+            if owner is not None and owner != g.tenant:
                 # The same answer as for a pool that does not exist: ids of others' pools stay secret.
                 return problem(
                     404, f"pool {match.group(1)} does not exist", [{"field": "pool_id", "message": "no such pool"}]

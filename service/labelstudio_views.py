@@ -8,7 +8,7 @@ import hmac
 import logging
 import re
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from sieve.labelstudio.backend import LabelStudio
 from sieve.service.labelstudio_schemas import (
@@ -23,6 +23,7 @@ from sieve.service.labelstudio_schemas import (
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.problems import problem
 from sieve.service.responses import BODY_ERRORS, problems
+from sieve.service.state import state
 
 blp = SieveBlueprint(
     "labelstudio",
@@ -45,7 +46,7 @@ _MAX_REASON = 400
 
 
 def service() -> LabelStudio:
-    return current_app.extensions["sieve.labelstudio"]
+    return state().labelstudio
 
 
 def _basic_credentials() -> tuple[str, str] | None:
@@ -75,17 +76,17 @@ def _authenticate():
     password, which makes the key's tenant own the project's pool. Neither needed while both are off."""
     if request.path in OPEN:
         return None
-    configured = current_app.config["SIEVE_SETTINGS"].labelstudio_basic_auth
+    configured = state().settings.labelstudio_basic_auth
     credentials = _basic_credentials()
     if credentials is not None:
         if configured and hmac.compare_digest(":".join(credentials).encode(), configured.encode()):
             return None
-        tenant = current_app.extensions["sieve.api_keys"].tenant_of(credentials[1])
+        tenant = state().api_keys.tenant_of(credentials[1])
         if tenant is not None:
             g.tenant = tenant
             return None
         return _unauthorized("these credentials are not valid for /labelstudio")
-    if configured or current_app.extensions["sieve.keys_required"]():
+    if configured or state().keys_required():
         return _unauthorized(
             "/labelstudio needs basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password"
         )

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from redis import Redis
 
 from sieve.limits import MAX_METRICS_POOLS
-from sieve.storage import job_stats
-from sieve.storage.keys import POOL_INDEX, PoolKeys
-from sieve.storage.replies import text
+from sieve.storage.scrape import ScrapeReads
 
 if TYPE_CHECKING:
     from sieve.job_queue import RefreshQueues
@@ -39,8 +37,8 @@ def multiprocess_mode() -> bool:
 class RedisCollector:
     """Gauges and counters computed from Redis when Prometheus scrapes."""
 
-    def __init__(self, redis: Redis, queue: RefreshQueues):
-        self.redis = redis
+    def __init__(self, reads: ScrapeReads, queue: RefreshQueues):
+        self.reads = reads
         self.queue = queue
 
     def collect(self):
@@ -50,7 +48,7 @@ class RedisCollector:
         depth.add_metric([self.queue.name], self.queue.count)
         yield depth
         yield from self._pools()
-        outcomes, buckets, seconds = job_stats.read(self.redis)
+        outcomes, buckets, seconds = self.reads.refresh_stats()
         jobs = CounterMetricFamily("sieve_refresh_jobs", "Refresh jobs that ended, by outcome.", labels=["outcome"])
         for outcome, count in sorted(outcomes.items()):
             jobs.add_metric([outcome], count)
@@ -63,14 +61,10 @@ class RedisCollector:
         yield durations
 
     def _pools(self):
-        ids = sorted(text(raw) for raw in self.redis.smembers(POOL_INDEX))
+        total, sizes = self.reads.pool_sizes(MAX_METRICS_POOLS)
         count = GaugeMetricFamily("sieve_pools", "Pools that exist.")
-        count.add_metric([], len(ids))
+        count.add_metric([], total)
         yield count
-        pipe = self.redis.pipeline(transaction=False)
-        shown = ids[:MAX_METRICS_POOLS]
-        for pool_id in shown:
-            pipe.hmget(PoolKeys(pool_id).meta, ["n_items", "n_labeled", "n_eval"])
         families = {
             name: GaugeMetricFamily(f"sieve_pool_{name}", doc, labels=["pool_id"])
             for name, doc in (
@@ -79,16 +73,14 @@ class RedisCollector:
                 ("eval", "Evaluation items."),
             )
         }
-        for pool_id, values in zip(shown, pipe.execute()):
-            if values[0] is None:
-                continue  # deleted since the listing
-            for family, value in zip(families.values(), values):
-                family.add_metric([pool_id], int(value or 0))
+        for size in sizes:
+            for family, value in zip(families.values(), (size.items, size.labeled, size.eval)):
+                family.add_metric([size.pool_id], value)
         yield from families.values()
 
 
-def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
-    """Counts and times every request by method, route and status, and serves /metrics.
+def install(app: Flask, reads: ScrapeReads, queue: RefreshQueues) -> Callable[[], bytes]:
+    """Counts and times every request by method, route and status; the exposition /metrics serves.
 
     Every label has a bounded set of values: a known method or `other`, the URL rule (never the raw path)
     or `unmatched`, and the status code."""
@@ -103,7 +95,7 @@ def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
-    collector = RedisCollector(redis, queue)
+    collector = RedisCollector(reads, queue)
     if not multiprocess_mode():
         registry.register(collector)
 
@@ -129,4 +121,4 @@ def install(app: Flask, redis: Redis, queue: RefreshQueues) -> None:
         scrape.register(collector)
         return generate_latest(scrape)
 
-    app.extensions["sieve.metrics"] = exposition
+    return exposition

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
-from rq import Worker
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-from rq.serializers import JSONSerializer
 
-from sieve.core.errors import NotFound
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.pool_schemas import HealthSchema, JobSchema, ReadySchema
 from sieve.service.problems import problem_response
 from sieve.service.responses import problems
-from sieve.storage.job_ids import pool_of_job
-from sieve.storage.keys import PoolKeys
+from sieve.service.state import state
 
 blp = SieveBlueprint("ops", __name__, description="Health, readiness, jobs and the API description.")
 
@@ -37,11 +30,8 @@ def healthz():
 @blp.alt_response(503, schema=ReadySchema, description="Redis does not answer.")
 def readyz():
     """Redis answers; how many workers are alive."""
-    redis = current_app.extensions["sieve.redis"]
-    try:
-        redis.ping()
-        workers = Worker.count(connection=redis)
-    except RedisError:
+    workers = state().pools.workers_alive()
+    if workers is None:
         return {"status": "unavailable", "redis": False, "workers": 0}, 503
     return {"status": "ok", "redis": True, "workers": workers}
 
@@ -51,16 +41,7 @@ def readyz():
 @problems(blp, 404)
 def job(job_id):
     """The state of a refresh job (404 once its pool is deleted)."""
-    redis = current_app.extensions["sieve.redis"]
-    missing = NotFound(f"job {job_id} does not exist (finished jobs are kept for an hour)", field="job_id")
-    pool_id = pool_of_job(job_id)
-    # A deleted pool's jobs are gone with it: its id is never given again, so nothing is served from them.
-    if pool_id is None or not redis.exists(PoolKeys(pool_id).meta):
-        raise missing
-    try:
-        found = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
-    except (NoSuchJobError, ValueError):
-        raise missing from None
+    found = state().pools.job(job_id)
     result = found.return_value() if found.is_finished else None
     return {
         "job_id": found.id,
@@ -91,11 +72,11 @@ def job(job_id):
 )
 def metrics():
     """Prometheus metrics. Open while auth is off; once API keys exist, only SIEVE_METRICS_TOKEN opens it."""
-    return Response(current_app.extensions["sieve.metrics"](), content_type=CONTENT_TYPE_LATEST)
+    return Response(state().metrics(), content_type=CONTENT_TYPE_LATEST)
 
 
 @blp.route("/openapi.yaml", methods=["GET"])
 @blp.doc(responses={"200": {"description": "This document.", "content": {"application/yaml": {}}}})
 def openapi_yaml():
     """This API's OpenAPI document."""
-    return Response(current_app.extensions["sieve.openapi_yaml"](), mimetype="application/yaml")
+    return Response(state().openapi_yaml(), mimetype="application/yaml")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Response, current_app, g, jsonify, request, url_for
+from flask import Response, g, jsonify, request, url_for
 from flask.views import MethodView
 
 from sieve.core.errors import Pending
+from sieve.service.answers import predict_answer, query_answer
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.pool_schemas import (
     AddItemsSchema,
@@ -33,8 +34,9 @@ from sieve.service.pool_schemas import (
     UpdatePoolSchema,
 )
 from sieve.service.responses import BODY_ERRORS, problems
+from sieve.service.state import state
 from sieve.storage.pool_store import Idempotency
-from sieve.use_cases import Pools
+from sieve.use_cases import Labels, Pools, PoolSpec
 
 CURVE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -43,7 +45,7 @@ blp = SieveBlueprint("pools", __name__, url_prefix="/v1/pools", description="Poo
 
 
 def pools() -> Pools:
-    return current_app.extensions["sieve.use_cases"]
+    return state().pools
 
 
 def _idempotency(headers) -> Idempotency | None:
@@ -78,20 +80,17 @@ class PoolCollection(MethodView):
         first call made while it exists (once deleted, a replay makes a new pool). A tenant holding
         SIEVE_MAX_POOLS_PER_TENANT pools gets a 409 (field `pools`)."""
         ids, labels, splits = _labels(body)
-        pool_id = pools().create(
-            body.get("name"),
-            body.get("items"),
-            ids,
-            labels,
+        spec = PoolSpec(
+            name=body.get("name"),
             classes=body.get("classes"),
             model=body.get("model"),
             strategy=body.get("strategy"),
             random_state=body.get("random_state"),
-            idem=_idempotency(headers),
-            tenant=g.tenant,
             featurizer=body.get("featurizer"),
             stopping=body.get("stopping"),
-            splits=splits,
+        )
+        pool_id = pools().create(
+            spec, body.get("items"), Labels(ids, labels, splits), idem=_idempotency(headers), tenant=g.tenant
         )
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
@@ -146,15 +145,10 @@ def add_items(body, headers, pool_id):
 def query(args, pool_id):
     """The k unlabeled items the current model is least sure about, most informative first (409 once a
     pool that enforces its label budget has spent it)."""
+    annotator = args.get("annotator", "")
     try:
-        answer = pools().query_answer(
-            pool_id,
-            args["k"],
-            args.get("strategy"),
-            args["wait"],
-            args.get("lease_seconds"),
-            args.get("annotator", ""),
-            g.tenant,
+        ranking = pools().query(
+            pool_id, args["k"], args.get("strategy"), args["wait"], args.get("lease_seconds"), annotator, g.tenant
         )
     except Pending as pending:
         response = jsonify(
@@ -173,7 +167,7 @@ def query(args, pool_id):
         return response
     # The hot path: the answer is built with JSON types already, so it skips the schema's dump (a third
     # of the request's time); a test checks that dumping it through QueryAnswerSchema changes nothing.
-    return jsonify(answer)
+    return jsonify(query_answer(pool_id, ranking, annotator))
 
 
 @blp.route("/<string:pool_id>/release", methods=["POST"])
@@ -260,4 +254,6 @@ def learning_curve_svg(args, pool_id):
 @problems(blp, 404, 409, *BODY_ERRORS)
 def predict(body, pool_id):
     """Predicted labels and probabilities of the current model, for raw features, texts or pool items."""
-    return pools().predict_answer(pool_id, features=body.get("features"), ids=body.get("ids"), texts=body.get("texts"))
+    ids = body.get("ids")
+    prediction = pools().predict(pool_id, features=body.get("features"), ids=ids, texts=body.get("texts"))
+    return predict_answer(pool_id, prediction, ids)

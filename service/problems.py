@@ -10,13 +10,13 @@ from flask import current_app, g, jsonify
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError, TooLarge
+from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = logging.getLogger("sieve.service")
 
-_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409, TooLarge: 413}
+_STATUS_OF = {InvalidInput: 422, NotFound: 404, Conflict: 409}
 
 
 class FieldErrorSchema(ma.Schema):

@@ -469,11 +469,12 @@ def simulate(**options):
 def openapi():
     """Print the API's OpenAPI document (the committed openapi.yaml is this output)."""
     from sieve.service.app import create_app
+    from sieve.service.state import state_of
 
     settings = Settings.from_env()
     # Building the document contacts no Redis; a placeholder URL is enough when none is set.
     app = create_app(settings.with_overrides(redis_url=settings.redis_url or "redis://127.0.0.1:6379/0"))
-    click.echo(app.extensions["sieve.openapi_yaml"](), nl=False)
+    click.echo(state_of(app).openapi_yaml(), nl=False)
 
 
 if __name__ == "__main__":

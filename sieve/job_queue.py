@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -160,3 +160,16 @@ def give_up(redis: Redis, job_id: str, reason: str) -> None:
         queue.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=reason, pipeline=pipe)
         pipe.lrem(queue.intermediate_queue_key, 1, job_id)  # where RQ's single-queue dequeue leaves it
         pipe.execute()
+
+
+def fetch_job(redis: Redis, job_id: str) -> Job | None:
+    """A job as RQ keeps it (finished ones for an hour); None once it is gone."""
+    try:
+        return Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except (NoSuchJobError, ValueError):
+        return None
+
+
+def workers_alive(redis: Redis) -> int:
+    """How many workers have registered and not yet timed out."""
+    return Worker.count(connection=redis)

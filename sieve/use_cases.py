@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from redis import Redis
+from redis.exceptions import RedisError
+from rq.job import Job
 
 from sieve.core import labels as label_values
-from sieve.core.errors import Conflict, InvalidInput, Pending
+from sieve.core.errors import Conflict, InvalidInput, NotFound, Pending
 from sieve.core.estimators import normalize_model_spec
 from sieve.core.fitting import predict_proba
+from sieve.core.items import ItemBatch
 from sieve.core.selection import DEFAULT_STRATEGY
 from sieve.core.stopping import StoppingPolicy
 from sieve.core.text import featurize, normalize_featurizer
-from sieve.job_queue import enqueue_refresh, refresh_queue
+from sieve.job_queue import enqueue_refresh, fetch_job, refresh_queue, workers_alive
 from sieve.limits import MAX_LIST_POOLS
 from sieve.settings import Settings
-from sieve.storage import tenant_index
-from sieve.storage.features import SPARSE, read_selected_rows, read_selected_sparse_rows, stored_chunk_rows
-from sieve.storage.keys import PoolKeys
+from sieve.storage.job_ids import pool_of_job
 from sieve.storage.models import load_model
-from sieve.storage.pool_store import Change, Idempotency, PoolConfig, PoolStore
-from sieve.storage.rankings import Ranking, read_top
-from sieve.storage.replies import pool_not_found
+from sieve.storage.pool_store import Change, Idempotency, PoolConfig, PoolSizes, PoolStore
+from sieve.storage.rankings import FullRanking, Ranking
+from sieve.storage.served import ServedModels
 from sieve.waiting import WaitSlots
 
 POLL_SECONDS = 0.02
@@ -41,6 +41,30 @@ def stopping_policy(spec: dict | None) -> StoppingPolicy:
 
 
 @dataclass(frozen=True)
+class PoolSpec:
+    """What a client chooses for a new pool; each field may be left out. Pools.create checks them."""
+
+    name: str | None = None
+    classes: list | None = None
+    model: dict | None = None
+    strategy: str | None = None
+    random_state: int | None = None
+    featurizer: dict | None = None
+    """Makes a text pool: how its items' text becomes feature rows."""
+    stopping: dict | None = None
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The labels of one call: item ids, a label each, and each one's split (train or eval)."""
+
+    ids: list[str] = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    splits: list[str] | None = None
+    """None: every label is for training."""
+
+
+@dataclass(frozen=True)
 class Prediction:
     model_version: int
     classes: list
@@ -52,6 +76,7 @@ class Pools:
         self.redis = redis
         self.settings = settings
         self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
+        self.models = ServedModels(redis)
         self.queue = refresh_queue(redis, settings)
         self.wait_slots = WaitSlots(settings.max_waiting_queries)
         self._tenants_indexed = False
@@ -66,33 +91,27 @@ class Pools:
 
     def create(
         self,
-        name,
-        items,
-        label_ids,
-        labels,
+        spec: PoolSpec,
+        items: ItemBatch | None = None,
+        labels: Labels | None = None,
         *,
-        classes=None,
-        model=None,
-        strategy=None,
-        random_state=None,
         idem: Idempotency | None = None,
         tenant: str | None = None,
-        featurizer: dict | None = None,
-        stopping: dict | None = None,
-        splits: list[str] | None = None,
     ) -> str:
+        labels = labels or Labels()
+        featurizer, classes = spec.featurizer, spec.classes
         ids = items.ids if items is not None else []
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
         features = self._rows(featurizer, items) if items is not None else None
         known = set(ids)
-        for i, item_id in enumerate(label_ids):
+        for i, item_id in enumerate(labels.ids):
             if item_id not in known:
                 raise InvalidInput(f"id {item_id!r} is not among this request's items", field=f"labels[{i}].id")
         if classes is not None:
             label_values.label_kind(classes, field="classes")
-            label_values.check_allowed(labels, classes)
-        model = normalize_model_spec(model)
+            label_values.check_allowed(labels.labels, classes)
+        model = normalize_model_spec(spec.model)
         if featurizer is not None and model.get("standardize"):
             # Standardizing centres every column, which would make a text pool's sparse rows dense.
             raise InvalidInput(
@@ -101,18 +120,25 @@ class Pools:
                 field="model.standardize",
             )
         config = PoolConfig(
-            name=name,
+            name=spec.name,
             model=model,
-            strategy=strategy or DEFAULT_STRATEGY,
-            random_state=random_state,
+            strategy=spec.strategy or DEFAULT_STRATEGY,
+            random_state=spec.random_state,
             classes=classes,
             tenant=tenant,
             featurizer=featurizer,
-            stopping=stopping_policy(stopping),
+            stopping=stopping_policy(spec.stopping),
         )
         self._index_tenants()
         pool_id, job_id = self.store.create(
-            config, ids, features, label_ids, labels, idem, splits=splits, max_pools=self.settings.max_pools_per_tenant
+            config,
+            ids,
+            features,
+            labels.ids,
+            labels.labels,
+            idem,
+            splits=labels.splits,
+            max_pools=self.settings.max_pools_per_tenant,
         )
         self._enqueue(pool_id, job_id)
         return pool_id
@@ -173,11 +199,65 @@ class Pools:
     def _index_tenants(self) -> None:
         # Once per process: pools made before tenants had indexes get into theirs before any list or cap.
         if not self._tenants_indexed:
-            tenant_index.backfill(self.redis, self.store.scripts)
+            self.store.index_tenants()
             self._tenants_indexed = True
 
     def delete(self, pool_id: str) -> None:
         self.store.delete(pool_id)
+
+    def exists(self, pool_id: str) -> bool:
+        return self.store.exists(pool_id)
+
+    def featurizer(self, pool_id: str) -> dict | None:
+        """A text pool's featurizer; None for a pool of feature vectors."""
+        return self.store.featurizer(pool_id)
+
+    def widen_classes(self, pool_id: str, classes: list) -> None:
+        """Lets the pool take these classes too (its closed list grows, never shrinks)."""
+        self.store.widen_classes(pool_id, classes)
+
+    def known_ids(self, pool_id: str, ids: list[str]) -> list[bool]:
+        """For each id, whether the pool holds it."""
+        return self.store.known_ids(pool_id, ids)
+
+    def labels_of(self, pool_id: str, ids: list[str]) -> dict[str, str | None]:
+        """The label of each id the pool holds (None: unlabeled); ids it does not hold are left out."""
+        return self.store.labels_of(pool_id, ids)
+
+    def item_ids(self, pool_id: str) -> list[str]:
+        return self.store.item_ids(pool_id)
+
+    def sizes(self, pool_id: str) -> PoolSizes:
+        """The pool's item count, dimension and last ranked version, without checking that it exists."""
+        return self.store.sizes(pool_id)
+
+    def full_ranking(self, pool_id: str) -> FullRanking:
+        """Every still unlabeled item of the pool's published ranking, most informative first."""
+        return self.store.full_ranking(pool_id)
+
+    def owner(self, pool_id: str) -> str | None:
+        """The pool's tenant ("" for none); None for a pool that does not exist."""
+        return self.store.owner(pool_id)
+
+    def job(self, job_id: str) -> Job:
+        """A job of Sieve's as RQ keeps it; NotFound once it is gone, or its pool is."""
+        missing = NotFound(f"job {job_id} does not exist (finished jobs are kept for an hour)", field="job_id")
+        pool_id = pool_of_job(job_id)
+        # A deleted pool's jobs are gone with it: its id is never given again, so nothing is served from them.
+        if pool_id is None or not self.store.exists(pool_id):
+            raise missing
+        found = fetch_job(self.redis, job_id)
+        if found is None:
+            raise missing
+        return found
+
+    def workers_alive(self) -> int | None:
+        """How many workers are alive; None when Redis does not answer."""
+        try:
+            self.redis.ping()
+            return workers_alive(self.redis)
+        except RedisError:
+            return None
 
     def query(
         self,
@@ -198,14 +278,14 @@ class Pools:
             with self.wait_slots.take(tenant) as may_wait:
                 if may_wait:
                     self._await(pool_id, strategy, started + wait, started + self.settings.first_ranking_wait)
-        ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+        ranking = self.store.query(pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             # A brand-new pool's first ranking, or one for a strategy the pool has not used before, is a
             # matter of moments: wait for it rather than fail (without a free slot, only ask for it).
             with self.wait_slots.take(tenant) as may_wait:
                 ready_by = started + (self.settings.first_ranking_wait if may_wait else 0)
                 self._await(pool_id, strategy, started, ready_by)
-            ranking = read_top(self.redis, self.store.scripts, pool_id, k, strategy, lease_ms, annotator)
+            ranking = self.store.query(pool_id, k, strategy, lease_ms, annotator)
         if not ranking.ready:
             raise Pending(
                 f"the pool's ranking for {ranking.strategy} is being computed; poll the job or ask again shortly",
@@ -219,7 +299,7 @@ class Pools:
         strategy the pool has no ranking for is asked for first."""
         asked = False
         while True:
-            ranking = read_top(self.redis, self.store.scripts, pool_id, 1, strategy)
+            ranking = self.store.query(pool_id, 1, strategy)
             if ranking.unranked and not asked:
                 self._enqueue(pool_id, self.store.want(pool_id, ranking.strategy))
                 asked = True
@@ -238,93 +318,21 @@ class Pools:
         ids: list[str] | None = None,
         texts: list[str] | None = None,
     ) -> Prediction:
-        keys = PoolKeys(pool_id)
-        # The model and its version are read together: a refresh may replace both at any moment.
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.meta, ["dim", "model_version", "featurizer", "n_items", "chunk_rows", "layout"])
-        pipe.get(keys.model)
-        (dim, model_version, featurizer, n_items, chunk_rows, layout), blob = pipe.execute()
-        if dim is None:
-            raise pool_not_found(pool_id)
+        served = self.models.current(pool_id)
         if texts is not None:
-            if not featurizer:
+            if served.featurizer is None:
                 raise InvalidInput("this pool holds feature vectors: send features, not texts", field="texts")
-            features = featurize(texts, json.loads(featurizer))
-        if not model_version or blob is None:
+            features = featurize(texts, served.featurizer)
+        if served.model_version is None or served.blob is None:
             raise Conflict("this pool has no model yet: label items of at least two classes first", field="pool_id")
-        dim, model_version = int(dim), int(model_version)
         if ids is not None:
-            read = read_selected_sparse_rows if layout == SPARSE.encode() else read_selected_rows
-            features = read(
-                self.redis,
-                keys,
-                self.store.rows_of(pool_id, ids),
-                dim,
-                stored_chunk_rows(chunk_rows, int(n_items), dim),
-            )
-        elif features.shape[1] != dim:
-            raise InvalidInput(f"features must have this pool's dimension {dim}", field="features")
-        model = load_model(blob, self.settings.require_secret_key(), pool_id, model_version)
+            features = self.models.rows(served, self.store.rows_of(pool_id, ids))
+        elif features.shape[1] != served.dim:
+            raise InvalidInput(f"features must have this pool's dimension {served.dim}", field="features")
+        model = load_model(served.blob, self.settings.require_secret_key(), pool_id, served.model_version)
         return Prediction(
-            model_version=model_version,
+            model_version=served.model_version,
             classes=label_values.decode_all(model.classes_),
             # A text pool stored before rows were kept sparse has a model fitted on dense rows.
-            proba=predict_proba(model, features, dense_blocks=layout != SPARSE.encode()),
+            proba=predict_proba(model, features, dense_blocks=not served.sparse),
         )
-
-    def query_answer(
-        self,
-        pool_id: str,
-        k: int,
-        strategy: str | None,
-        wait: float,
-        lease_seconds: float | None = None,
-        annotator: str = "",
-        tenant: str | None = None,
-    ) -> dict:
-        ranking = self.query(pool_id, k, strategy, wait, lease_seconds, annotator, tenant)
-        classes = ranking.model_classes
-        names = [str(c) for c in classes]
-        scores = ranking.scores.tolist()
-        if ranking.probabilities is None:
-            items = [
-                {"id": i, "score": s, "predicted_label": None, "probabilities": None}
-                for i, s in zip(ranking.ids, scores)
-            ]
-        else:
-            best = ranking.probabilities.argmax(axis=1).tolist()
-            items = [
-                {"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p))}
-                for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())
-            ]
-        return {
-            "pool_id": pool_id,
-            "strategy": ranking.strategy,
-            "model_version": ranking.model_version,
-            "labels_version": ranking.labels_version,
-            "ranked_labels_version": ranking.ranked_labels_version,
-            "cold_start": ranking.cold_start,
-            "stop": ranking.stop,
-            "lease": None
-            if ranking.lease_expires_ms is None
-            else {"expires_at": ranking.lease_expires_ms / 1000, "annotator": annotator or None},
-            "items": items,
-        }
-
-    def predict_answer(self, pool_id: str, features=None, ids=None, texts=None) -> dict:
-        prediction = self.predict(pool_id, features=features, ids=ids, texts=texts)
-        classes = prediction.classes
-        best = prediction.proba.argmax(axis=1)
-        asked = ids if ids is not None else [None] * len(best)
-        return {
-            "pool_id": pool_id,
-            "model_version": prediction.model_version,
-            "predictions": [
-                {
-                    "id": i,
-                    "predicted_label": classes[b],
-                    "probabilities": {str(c): float(p) for c, p in zip(classes, row)},
-                }
-                for i, b, row in zip(asked, best, prediction.proba)
-            ],
-        }

@@ -23,6 +23,7 @@ from sieve.storage.rankings import read_all
 from sieve.storage.refresh import RefreshStore
 from sieve.storage.replies import int_or_none
 from sieve.use_cases import Pools
+from sieve.workers.context import context
 
 log = logging.getLogger("sieve.labelstudio")
 
@@ -134,9 +135,9 @@ def sync_project(pool_id: str) -> dict:
 
 
 def _sync(redis: Redis, settings: Settings, link: Link, client: LabelStudioClient) -> dict:
-    pools = Pools(redis, settings)
-    service, reconciler = LabelStudio(pools), Reconciler(pools)
-    before = LinkStore(redis).annotations(link.pool_id)
+    pools, links = Pools(redis, settings), LinkStore(redis)
+    service, reconciler = LabelStudio(pools, links), Reconciler(pools, links)
+    before = links.annotations(link.pool_id)
     reading = reconciler.reading(link)
     added = 0
     for tasks in client.tasks(link.project_id):
@@ -162,7 +163,7 @@ def train_project(pool_id: str) -> dict:
     except LabelStudioError as error:  # the labels stay as they are; the push may still get through
         log.warning("pool %s: the sync before training failed: %s", pool_id, error)
         synced = {"pool_id": pool_id, "outcome": "failed", "reason": str(error)}
-    redis, settings = get_current_job().connection, Settings.from_env()
+    redis, settings = get_current_job().connection, context().settings
     job_id = job_ids.training_refresh(pool_id)
     if RefreshStore(redis).recover(pool_id, job_id, settings.pending_ttl_ms):
         enqueue_refresh(refresh_queue(redis, settings), pool_id, job_id, settings)
@@ -178,7 +179,7 @@ def _project(pool_id: str):
     """The job's Redis, the settings, the pool's Label Studio link, a client for it, and why there is none
     (no address, no token, or an origin no longer allowed)."""
     redis = get_current_job().connection
-    settings = Settings.from_env()
+    settings = context().settings
     link = LinkStore(redis).load(pool_id)
     return (redis, settings, link, *_client(link, settings))
 

@@ -10,14 +10,14 @@ import time
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from sieve.core.history import review
+from sieve.core.history import ModelRun, Past, PoolData, review
 from sieve.core.training import ALWAYS_RANKED, rank_pool
 from sieve.job_queue import enqueue_refresh, refresh_queue
 from sieve.settings import Settings
 from sieve.storage import job_ids, job_stats
 from sieve.storage.models import ModelTooLarge, dump_model, load_model
 from sieve.storage.refresh import Published, RefreshStore
-from sieve.workers.feature_cache import FeatureCache
+from sieve.workers.context import context
 from sieve.workers.labelstudio_jobs import push_after_refresh
 
 RUNNING_TTL_MS = 10_000
@@ -27,9 +27,6 @@ BUSY_POLL_SECONDS = 0.2
 """How often a refresh that found another one running for its pool looks again."""
 
 log = logging.getLogger("sieve.worker")
-
-# Process-local on purpose: a worker keeps the features of the pools it serves between jobs.
-_features = FeatureCache(max_bytes=Settings.from_env().worker_cache_bytes)
 
 
 class _Heartbeat:
@@ -74,8 +71,7 @@ def refresh_pool(pool_id: str) -> dict:
 
 
 def _run(job, pool_id: str) -> dict:
-    settings = Settings.from_env()
-    settings.require_secret_key()
+    settings = context().settings
     store = RefreshStore(job.connection)
     status, snapshot = store.claim(pool_id, job.id, RUNNING_TTL_MS)
     while status == "busy":
@@ -128,7 +124,7 @@ def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Sett
 def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
     key = settings.require_secret_key()
     pool_id = snapshot.pool_id
-    features = _features.rows(
+    features = context().features.rows(
         redis, pool_id, snapshot.n_items, snapshot.dim, snapshot.chunk_rows, snapshot.stored_sparse
     )
     model = None
@@ -156,22 +152,28 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
         None
         if result.cold_start
         else review(
-            features=features,
-            proba=result.proba,
-            classes=result.classes,
-            model_version=model_version,
-            labeled=snapshot.labeled,
-            spec=snapshot.model_spec,
-            seed=snapshot.seed,
-            unlabeled=result.orders["random"][0],
-            stop_rows=snapshot.stop_rows,
-            previous_stop=snapshot.previous_stop,
-            history=snapshot.history,
-            policy=snapshot.policy,
-            fit_seconds=result.fit_seconds,
-            score_seconds=result.score_seconds,
-            reused=not fitted_here,
-            featurizer=snapshot.featurizer,
+            ModelRun(
+                model_version=model_version,
+                classes=result.classes,
+                proba=result.proba,
+                fit_seconds=result.fit_seconds,
+                score_seconds=result.score_seconds,
+                reused=not fitted_here,
+            ),
+            PoolData(
+                features=features,
+                labeled=snapshot.labeled,
+                unlabeled=result.orders["random"][0],
+                spec=snapshot.model_spec,
+                seed=snapshot.seed,
+                featurizer=snapshot.featurizer,
+            ),
+            Past(
+                history=snapshot.history,
+                stop_rows=snapshot.stop_rows,
+                previous_stop=snapshot.previous_stop,
+                policy=snapshot.policy,
+            ),
         )
     )
     return Published(

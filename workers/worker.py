@@ -14,6 +14,7 @@ from sieve import logs
 from sieve.job_queue import worker_queues
 from sieve.settings import Settings
 from sieve.storage.connection import connect
+from sieve.workers import context
 from sieve.workers.job_class import SieveJob
 from sieve.workers.sweeper import Sweeper
 
@@ -22,6 +23,7 @@ log = logging.getLogger("sieve.worker")
 
 def run_worker(settings: Settings, burst: bool = False) -> bool:
     settings.require_secret_key()  # fail at start, not at the first job
+    context.start(settings)
     from sieve.workers import refresh_job  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
 
     logs.configure("worker", context=_job_context)

@@ -4,11 +4,10 @@
 class SieveError(Exception):
     """Base of every error Sieve reports to a client."""
 
-    def __init__(self, message: str, field: str | None = None, **extra):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
-        self.extra = extra
 
 
 class InvalidInput(SieveError):
@@ -21,10 +20,6 @@ class NotFound(SieveError):
 
 class Conflict(SieveError):
     """The request clashes with the current state (duplicate id, no model yet...)."""
-
-
-class TooLarge(SieveError):
-    """The request exceeds a named limit on size."""
 
 
 class Pending(Exception):

@@ -52,33 +52,49 @@ def model_stop(policy: StoppingPolicy, entries: list[dict]) -> dict:
     return recommendation(policy.without_budget(), _rounds(entries))
 
 
-def review(
-    *,
-    features: np.ndarray,
-    proba: np.ndarray,
-    classes: list[str],
-    model_version: int,
-    labeled: Labeled,
-    spec: dict,
-    seed: int,
-    unlabeled: np.ndarray,
-    stop_rows: np.ndarray | None,
-    previous_stop: tuple[int, list[str]] | None,
-    history: list[dict],
-    policy: StoppingPolicy,
-    fit_seconds: float,
-    score_seconds: float,
-    reused: bool,
-    featurizer: dict | None = None,
-) -> Review:
-    """Evaluates a model (on the evaluation items, else by cross-validation), compares its predictions on
-    the stop set with the previous version's, and applies the stopping rules to the whole history.
+@dataclass(frozen=True)
+class ModelRun:
+    """A model version as one refresh has it: its classes, its probabilities on every row, its times."""
 
-    `reused`: the model of this version was fitted by an earlier refresh (only items or evaluation
-    labels changed), so its fit time and kappa are kept from the entry that refresh wrote.
-    """
+    model_version: int
+    classes: list[str]
+    proba: np.ndarray
+    fit_seconds: float
+    score_seconds: float
+    reused: bool
+    """The model of this version was fitted by an earlier refresh (only items or evaluation labels
+    changed), so its fit time and kappa are kept from the entry that refresh wrote."""
+
+
+@dataclass(frozen=True)
+class PoolData:
+    """The rows and labels the model was fitted and is evaluated on, and how to fit another like it."""
+
+    features: np.ndarray
+    labeled: Labeled
+    unlabeled: np.ndarray
+    spec: dict
+    seed: int
+    featurizer: dict | None = None
+
+
+@dataclass(frozen=True)
+class Past:
+    """What the pool keeps from earlier versions, and its stopping policy."""
+
+    history: list[dict]
+    stop_rows: np.ndarray | None
+    previous_stop: tuple[int, list[str]] | None
+    policy: StoppingPolicy
+
+
+def review(run: ModelRun, data: PoolData, past: Past) -> Review:
+    """Evaluates a model (on the evaluation items, else by cross-validation), compares its predictions on
+    the stop set with the previous version's, and applies the stopping rules to the whole history."""
+    model_version, classes, proba, labeled = run.model_version, run.classes, run.proba, data.labeled
+    stop_rows, previous_stop = past.stop_rows, past.previous_stop
     started = time.perf_counter()
-    earlier = {entry["model_version"]: entry for entry in history}
+    earlier = {entry["model_version"]: entry for entry in past.history}
     same = earlier.get(model_version)  # an earlier refresh of the same model version
     if len(labeled.eval_rows):
         metrics = evaluation.on_eval_items(proba[labeled.eval_rows], np.asarray(classes), labeled.eval_labels)
@@ -86,10 +102,16 @@ def review(
         metrics = same.get("metrics")  # the same labels give the same estimate
     else:
         metrics = evaluation.cross_validated(
-            features, labeled.rows, labeled.labels, spec, seed, fit_seconds=fit_seconds, featurizer=featurizer
+            data.features,
+            labeled.rows,
+            labeled.labels,
+            data.spec,
+            data.seed,
+            fit_seconds=run.fit_seconds,
+            featurizer=data.featurizer,
         )
     if stop_rows is None:
-        stop_rows = choose_stop_set(unlabeled, seed)
+        stop_rows = choose_stop_set(data.unlabeled, data.seed)
     stop_labels = [classes[i] for i in proba[stop_rows].argmax(axis=1)] if len(stop_rows) else []
     if same is not None:
         kappa = same.get("kappa_with_previous")
@@ -109,11 +131,13 @@ def review(
         "metrics": metrics,
         "kappa_with_previous": kappa,
         "stop_set_size": len(stop_rows),
-        "fit_seconds": same["fit_seconds"] if reused and same is not None else round(fit_seconds, 6),
-        "score_seconds": round(score_seconds, 6),
+        "fit_seconds": same["fit_seconds"] if run.reused and same is not None else round(run.fit_seconds, 6),
+        "score_seconds": round(run.score_seconds, 6),
         "eval_seconds": round(time.perf_counter() - started, 6),
         "finished_at": time.time(),
     }
     entries = [e for v, e in earlier.items() if v < model_version] + [entry]
-    entry["stop"] = recommendation(policy, _rounds(entries))
-    return Review(entry=entry, model_stop=model_stop(policy, entries), stop_rows=stop_rows, stop_labels=stop_labels)
+    entry["stop"] = recommendation(past.policy, _rounds(entries))
+    return Review(
+        entry=entry, model_stop=model_stop(past.policy, entries), stop_rows=stop_rows, stop_labels=stop_labels
+    )

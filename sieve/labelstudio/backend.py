@@ -17,20 +17,16 @@ from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConf
 from sieve.limits import MAX_FEATURE_DIM, MAX_ITEMS_PER_CALL, MAX_PREDICT_ROWS, MAX_TEXT_LENGTH
 from sieve.origins import OriginError, origin
 from sieve.storage import job_ids
-from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
-from sieve.storage.rankings import read_all
-from sieve.storage.replies import int_or_none
-from sieve.use_cases import Pools
+from sieve.use_cases import Pools, PoolSpec
 
 log = logging.getLogger("sieve.labelstudio")
 
 
 class LabelStudio:
-    def __init__(self, pools: Pools):
+    def __init__(self, pools: Pools, links: LinkStore):
         self.pools = pools
-        self.redis = pools.redis
-        self.links = LinkStore(pools.redis)
+        self.links = links
 
     # -- setup and versions ---------------------------------------------------------------------------
 
@@ -54,7 +50,7 @@ class LabelStudio:
         return {"versions": sorted(self.model_version(pool_id) for pool_id in self.links.pools(tenant or ""))}
 
     def model_version(self, pool_id: str) -> str:
-        return protocol.model_version(pool_id, int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "ranked_version")))
+        return protocol.model_version(pool_id, self.pools.sizes(pool_id).ranked_version)
 
     def _allowed_origin(self, hostname: str) -> str:
         """The hostname as the origin workers will call, if the operator allows it; InvalidInput else."""
@@ -121,25 +117,22 @@ class LabelStudio:
         link = self.links.find(tenant, project, pid)
         if link is not None:
             pool_id = link.pool_id
-            if (self.pools.store.featurizer(pool_id) is None) != config.vectors:
+            if (self.pools.featurizer(pool_id) is None) != config.vectors:
                 held, wanted = ("text", "vectors") if config.vectors else ("vectors", "text")
                 raise Conflict(
                     f"this project's pool holds {held} and this setup asks for {wanted}; a pool keeps "
                     f"its kind: delete it (DELETE /v1/pools/{pool_id}) and connect again",
                     field="extra_params.vector_field" if config.vectors else "schema",
                 )
-            self.pools.store.widen_classes(pool_id, config.classes)
+            self.pools.widen_classes(pool_id, config.classes)
         else:
             # A new id each time: a deterministic one would meet the finished jobs of a deleted namesake.
-            made = self.pools.create(
-                f"Label Studio project {pid}",
-                None,
-                [],
-                [],
+            spec = PoolSpec(
+                name=f"Label Studio project {pid}",
                 classes=config.classes,
                 featurizer=None if config.vectors else {},
-                tenant=tenant,
             )
+            made = self.pools.create(spec, tenant=tenant)
             self.links.save(
                 Link(
                     pool_id=made,
@@ -187,8 +180,8 @@ class LabelStudio:
         pool_id = link.pool_id
         ids = [protocol.task_id(task) for task in tasks]
         self.absorb(link, tasks)
-        known = set(i for i, k in zip(ids, self.pools.store.known_ids(pool_id, [i for i in ids if i])) if k)
-        if link.vectors and tasks and not known and not int(self.redis.hget(PoolKeys(pool_id).meta, "n_items") or 0):
+        known = set(i for i, k in zip(ids, self.pools.known_ids(pool_id, [i for i in ids if i])) if k)
+        if link.vectors and tasks and not known and not self.pools.sizes(pool_id).n_items:
             # No task of the project has brought a vector yet: a setup to fix, rather than tasks to skip.
             raise self._no_vectors(link, tasks)
         labels, scores, version = self._judge(pool_id, [i for i in ids if i in known])
@@ -248,7 +241,7 @@ class LabelStudio:
     def _ranked_scores(self, pool_id: str, ids: list[str]) -> dict:
         """From the order of the pool's published ranking (before a first model, its cold-start order), as
         the push job sends it: for strategies whose score of one item cannot be computed on its own."""
-        ranking = read_all(self.redis, pool_id)
+        ranking = self.pools.full_ranking(pool_id)
         confidence = protocol.confidence(ranking.strategy, ranking.scores, len(ranking.model_classes) or 2)
         confidence = dict(zip(ranking.ids, confidence.tolist()))
         return {i: confidence.get(i, 1.0) for i in ids}
@@ -266,7 +259,7 @@ class LabelStudio:
                 if label is not None and type(annotation_id) is int and annotation_id > latest.get(item_id, (-1,))[0]:
                     latest[item_id] = (annotation_id, label)
         allowed = set(self.pools.status(link.pool_id)["classes"] or [])
-        known = self.pools.store.known_ids(link.pool_id, list(latest))
+        known = self.pools.known_ids(link.pool_id, list(latest))
         fresh = {
             item_id: entry
             for (item_id, entry), k in zip(latest.items(), known)
@@ -283,7 +276,7 @@ class LabelStudio:
         added = 0
         for _ in range(3):  # another call may add some of the same tasks first: then try the rest again
             rows, dim = self._readable(link, tasks)
-            new = [i for i, k in zip(rows, self.pools.store.known_ids(link.pool_id, list(rows))) if not k]
+            new = [i for i, k in zip(rows, self.pools.known_ids(link.pool_id, list(rows))) if not k]
             new = new[:MAX_ITEMS_PER_CALL]
             if not new:
                 return added
@@ -322,7 +315,7 @@ class LabelStudio:
         return rows, stored
 
     def _dimension(self, pool_id: str) -> int | None:
-        return int_or_none(self.redis.hget(PoolKeys(pool_id).meta, "dim"))
+        return self.pools.sizes(pool_id).dim
 
     @staticmethod
     def _readable_what(link: Link) -> str:
@@ -352,7 +345,7 @@ class LabelStudio:
         pid = protocol.project_id(body.get("project"))
         pool_id = self.links.pool_of(tenant, pid) if pid is not None else None
         link = self.links.load(pool_id) if pool_id else None
-        if link is None or not self.pools.store.exists(link.pool_id):
+        if link is None or not self.pools.exists(link.pool_id):
             return {"status": "ignored", "reason": "this project is not connected to Sieve"}
         try:
             return {"status": "ok", "action": action, **handler(link, body)}
@@ -369,11 +362,11 @@ class LabelStudio:
         if label is None:
             # Cancelled (skipped) or without choices: this annotation no longer labels its task.
             return self._forget(link, [annotation_id])
-        if not self.pools.store.known_ids(link.pool_id, [item_id])[0]:
+        if not self.pools.known_ids(link.pool_id, [item_id])[0]:
             task = body.get("task") if isinstance(body.get("task"), dict) else {}
             if (
                 not self._add_tasks(link, [{**task, "id": int(item_id)}])
-                and not self.pools.store.known_ids(link.pool_id, [item_id])[0]
+                and not self.pools.known_ids(link.pool_id, [item_id])[0]
             ):
                 raise NotFound(
                     f"task {item_id} is not in the pool and the event carries no {self._readable_what(link)} for it"
@@ -400,7 +393,7 @@ class LabelStudio:
         """Deleted tasks lose their labels and get no more predictions; they stay in the pool, unlabeled."""
         tasks = body.get("tasks") if isinstance(body.get("tasks"), list) else []
         ids = list(dict.fromkeys(i for i in map(protocol.task_id, tasks) if i is not None))
-        gone = [i for i, k in zip(ids, self.pools.store.known_ids(link.pool_id, ids)) if k]
+        gone = [i for i, k in zip(ids, self.pools.known_ids(link.pool_id, ids)) if k]
         self.links.mark_deleted(link.pool_id, gone)
         removed = self.pools.unlabel(link.pool_id, gone, source="labelstudio")[0] if gone else 0
         return {"deleted": len(gone), "unlabeled": removed}

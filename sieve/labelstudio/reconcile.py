@@ -8,10 +8,8 @@ has none. A task the pool holds that a complete listing no longer names was dele
 
 from __future__ import annotations
 
-from sieve.core import labels as label_values
 from sieve.labelstudio import protocol
 from sieve.limits import MAX_ITEMS_PER_CALL
-from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
 from sieve.use_cases import Pools
 
@@ -63,10 +61,9 @@ def _readable(annotation) -> bool:
 
 
 class Reconciler:
-    def __init__(self, pools: Pools):
+    def __init__(self, pools: Pools, links: LinkStore):
         self.pools = pools
-        self.redis = pools.redis
-        self.links = LinkStore(pools.redis)
+        self.links = links
 
     def reading(self, link: Link) -> Reading:
         return Reading(link, set(self.pools.status(link.pool_id)["classes"] or []), set(self._task_items(link.pool_id)))
@@ -86,7 +83,7 @@ class Reconciler:
         # A task deleted (by its webhook) while the reading went on keeps no label, whatever its page said.
         gone = self.links.deleted(pool_id)
         listed = [t for t in reading.seen if t not in touched and t not in reading.unreadable and t not in gone]
-        current = self._labels(pool_id, listed)
+        current = self.pools.labels_of(pool_id, listed)
         relabel = {t: reading.latest[t] for t in current if t in reading.latest and reading.latest[t] != current[t]}
         unlabel = [t for t, label in current.items() if label is not None and t not in reading.latest]
         deleted = []
@@ -111,19 +108,6 @@ class Reconciler:
         self.links.replace_annotations(pool_id, drop, keep)
         return {"relabeled": len(relabel), "unlabeled": unlabeled, "deleted": len(deleted)}
 
-    def _labels(self, pool_id: str, ids: list[str]) -> dict[str, str | None]:
-        """The label of each id the pool holds (None: unlabeled); ids it does not hold are left out."""
-        keys = PoolKeys(pool_id)
-        out = {}
-        for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
-            chunk = ids[start : start + MAX_ITEMS_PER_CALL]
-            rows = self.redis.hmget(keys.rows, chunk)
-            held = [(i, r) for i, r in zip(chunk, rows) if r is not None]
-            labels = self.redis.hmget(keys.labels, [r for _, r in held]) if held else []
-            out.update({i: None if raw is None else label_values.decode(raw) for (i, _), raw in zip(held, labels)})
-        return out
-
     def _task_items(self, pool_id: str) -> list[str]:
         """The pool's items that stand for Label Studio tasks."""
-        scan = self.redis.hscan_iter(PoolKeys(pool_id).rows, count=5000)
-        return [i for i in dict.fromkeys(raw.decode() for raw, _ in scan) if protocol.task_of_item(i) is not None]
+        return [i for i in self.pools.item_ids(pool_id) if protocol.task_of_item(i) is not None]

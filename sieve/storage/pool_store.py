@@ -15,8 +15,15 @@ from sieve.core import labels as label_values
 from sieve.core.errors import Conflict, InvalidInput
 from sieve.core.history import model_stop
 from sieve.core.stopping import StoppingPolicy
-from sieve.limits import MAX_CLASSES, MAX_POOL_ITEMS, MAX_POOL_NONZEROS, MAX_POOL_VALUES, REDIS_MAX_STRING_BYTES
-from sieve.storage import job_ids
+from sieve.limits import (
+    MAX_CLASSES,
+    MAX_ITEMS_PER_CALL,
+    MAX_POOL_ITEMS,
+    MAX_POOL_NONZEROS,
+    MAX_POOL_VALUES,
+    REDIS_MAX_STRING_BYTES,
+)
+from sieve.storage import job_ids, tenant_index
 from sieve.storage.features import (
     SPARSE,
     chunk_count,
@@ -26,6 +33,7 @@ from sieve.storage.features import (
     stored_chunk_rows,
 )
 from sieve.storage.keys import POOL_INDEX, PoolKeys, TenantKeys
+from sieve.storage.rankings import FullRanking, Ranking, read_all, read_top
 from sieve.storage.replies import decode_hash, int_or_none, pool_not_found, stop_answer, text
 from sieve.storage.scripts import Scripts
 
@@ -53,6 +61,17 @@ class Change:
     labels_version: int
     job_id: str | None
     n_items: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """A pool's size as its meta has it: all zero and None for a pool that does not exist."""
+
+    n_items: int
+    dim: int | None
+    """None until the pool's first items (a Label Studio vector pool starts without)."""
+    ranked_version: int | None
+    """The version of its published rankings; None before the first."""
 
 
 @dataclass(frozen=True)
@@ -222,9 +241,7 @@ class PoolStore:
                 )
             if status == "dup":
                 dups = [text(x) for x in outcome[1:]]
-                raise Conflict(
-                    f"these ids are already in the pool: {dups}", field=f"items[{ids.index(dups[0])}].id", ids=dups
-                )
+                raise Conflict(f"these ids are already in the pool: {dups}", field=f"items[{ids.index(dups[0])}].id")
             return self._items_change(outcome)
         raise RuntimeError("too many concurrent item additions to one pool")
 
@@ -471,16 +488,31 @@ class PoolStore:
         _, labels_version, version, job_id = (text(x) for x in outcome)
         return Change(version=int(version), labels_version=int(labels_version), job_id=job_id or None)
 
+    def index_tenants(self) -> int:
+        """Enters pools stored before tenants had indexes into theirs (once per Redis); how many."""
+        return tenant_index.backfill(self.redis, self.scripts)
+
     # -- reads ----------------------------------------------------------------------------------
 
     def exists(self, pool_id: str) -> bool:
         return bool(self.redis.exists(PoolKeys(pool_id).meta))
 
-    def meta(self, pool_id: str) -> dict[str, str]:
-        meta = decode_hash(self.redis.hgetall(PoolKeys(pool_id).meta))
-        if not meta:
-            raise pool_not_found(pool_id)
-        return meta
+    def sizes(self, pool_id: str) -> PoolSizes:
+        n_items, dim, ranked_version = self.redis.hmget(PoolKeys(pool_id).meta, ["n_items", "dim", "ranked_version"])
+        return PoolSizes(n_items=int(n_items or 0), dim=int_or_none(dim), ranked_version=int_or_none(ranked_version))
+
+    def owner(self, pool_id: str) -> str | None:
+        """The pool's tenant ("" for none); None for a pool that does not exist."""
+        owner = self.redis.hget(PoolKeys(pool_id).meta, "tenant")
+        return None if owner is None else text(owner)
+
+    def query(self, pool_id: str, k: int, strategy: str | None, lease_ms: int = 0, annotator: str = "") -> Ranking:
+        """The head of the pool's ranking for the strategy (its default: None); with lease_ms > 0 the
+        returned items are leased to the caller."""
+        return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator)
+
+    def full_ranking(self, pool_id: str) -> FullRanking:
+        return read_all(self.redis, pool_id)
 
     def status(self, pool_id: str) -> dict:
         pipe = self.redis.pipeline(transaction=True)
@@ -537,6 +569,23 @@ class PoolStore:
     def known_ids(self, pool_id: str, ids: list[str]) -> list[bool]:
         """For each id, whether the pool holds it."""
         return [row is not None for row in self.redis.hmget(PoolKeys(pool_id).rows, ids)] if ids else []
+
+    def labels_of(self, pool_id: str, ids: list[str]) -> dict[str, str | None]:
+        """The label of each id the pool holds (None: unlabeled); ids it does not hold are left out."""
+        keys = PoolKeys(pool_id)
+        out = {}
+        for start in range(0, len(ids), MAX_ITEMS_PER_CALL):
+            chunk = ids[start : start + MAX_ITEMS_PER_CALL]
+            rows = self.redis.hmget(keys.rows, chunk)
+            held = [(i, r) for i, r in zip(chunk, rows) if r is not None]
+            labels = self.redis.hmget(keys.labels, [r for _, r in held]) if held else []
+            out.update({i: None if raw is None else label_values.decode(raw) for (i, _), raw in zip(held, labels)})
+        return out
+
+    def item_ids(self, pool_id: str) -> list[str]:
+        """Every id the pool holds, in no particular order, read a batch at a time."""
+        scan = self.redis.hscan_iter(PoolKeys(pool_id).rows, count=5000)
+        return list(dict.fromkeys(text(raw) for raw, _ in scan))
 
     def rows_of(self, pool_id: str, ids: list[str]) -> list[int]:
         rows = self.redis.hmget(PoolKeys(pool_id).rows, ids)
@@ -613,9 +662,7 @@ def _allowed_labels(classes: list) -> str:
 
 def _not_in_pool(missing: list[str], ids: list[str], field: str) -> InvalidInput:
     """The error for ids a pool does not hold, naming the first one's place in the request."""
-    return InvalidInput(
-        f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])), ids=missing
-    )
+    return InvalidInput(f"these ids are not in the pool: {missing}", field=field.format(ids.index(missing[0])))
 
 
 def _read_status(pipe, pool_id: str) -> None:

@@ -14,7 +14,7 @@ from sieve.core.text import featurize, normalize_featurizer
 from sieve.storage import pool_store as storage_pools
 from sieve.storage.features import read_selected_sparse_rows, read_sparse_rows, sparse_payloads
 from sieve.storage.keys import ANY_POOL, POOL_INDEX, PoolKeys
-from sieve.use_cases import Pools
+from sieve.use_cases import Pools, PoolSpec
 from tests.helpers import items_of
 
 REDIS_MAX_STRING_BYTES = 512 * 1024 * 1024
@@ -99,7 +99,7 @@ def test_items_past_a_text_pools_nonzero_limit_are_refused_and_leave_it_unchange
     monkeypatch.setattr(storage_pools, "MAX_POOL_NONZEROS", 40, raising=False)
     pools = Pools(redis, settings)
     pool = pools.create(
-        None, ItemBatch(ids=["a", "b"], texts=["one two three", "four five"]), [], [], featurizer={"n_features": 64}
+        PoolSpec(featurizer={"n_features": 64}), ItemBatch(ids=["a", "b"], texts=["one two three", "four five"])
     )
     keys = PoolKeys(pool)
     assert redis.hget(keys.meta, "n_values") == b"5"
@@ -117,12 +117,10 @@ def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypat
     pools = Pools(redis, settings)
     before = redis.smembers(POOL_INDEX)
     with pytest.raises(InvalidInput) as refused:
-        pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(30)], features=np.ones((30, 4), np.float32)), [], [])
+        pools.create(PoolSpec(), ItemBatch(ids=[f"i{n}" for n in range(30)], features=np.ones((30, 4), np.float32)))
     assert refused.value.field == "items"
     assert redis.smembers(POOL_INDEX) == before
-    pool = pools.create(
-        None, ItemBatch(ids=[f"i{n}" for n in range(20)], features=np.ones((20, 4), np.float32)), [], []
-    )
+    pool = pools.create(PoolSpec(), ItemBatch(ids=[f"i{n}" for n in range(20)], features=np.ones((20, 4), np.float32)))
     with pytest.raises(InvalidInput):
         pools.add_items(pool, ItemBatch(ids=[f"j{n}" for n in range(6)], features=np.ones((6, 4), np.float32)))
     assert pools.status(pool)["n_items"] == 20 and redis.hlen(PoolKeys(pool).rows) == 20
@@ -136,7 +134,7 @@ def test_a_text_pool_stored_dense_with_the_old_chunk_geometry_keeps_working(api,
     spec = normalize_featurizer({"n_features": 64, "tfidf": False})
     texts = ["great fun film", "dull boring film", "great great cast", "boring plot"]
     pool = Pools(redis, settings).create(
-        None, ItemBatch(ids=["a", "b", "c", "d"], features=featurize(texts, spec).toarray()), [], [], model=model
+        PoolSpec(model=model), ItemBatch(ids=["a", "b", "c", "d"], features=featurize(texts, spec).toarray())
     )
     keys = PoolKeys(pool)
     redis.hset(keys.meta, "featurizer", json.dumps(spec))

@@ -15,7 +15,7 @@ from sieve.embedded import EmbeddedRedis
 from sieve.job_queue import refresh_queue
 from sieve.storage import job_ids
 from sieve.storage.keys import PoolKeys
-from sieve.use_cases import Pools
+from sieve.use_cases import Labels, Pools, PoolSpec
 from sieve.workers.sweeper import LOST_GRACE_MS, Sweeper
 
 
@@ -31,7 +31,9 @@ def own(tmp_path, settings):
 def _pool_with_a_queued_refresh(redis, settings) -> tuple[Pools, str, str]:
     pools = Pools(redis, settings)
     rows = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
-    pool_id = pools.create(None, ItemBatch(ids=[f"i{n}" for n in range(20)], features=rows), ["i0", "i1"], ["a", "b"])
+    pool_id = pools.create(
+        PoolSpec(), ItemBatch(ids=[f"i{n}" for n in range(20)], features=rows), Labels(["i0", "i1"], ["a", "b"])
+    )
     job_id = redis.get(PoolKeys(pool_id).pending).decode()
     return pools, pool_id, job_id
 

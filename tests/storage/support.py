@@ -9,6 +9,7 @@ from sieve.core.history import Review
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import PoolConfig, PoolStore
 from sieve.storage.refresh import Published, RefreshStore
+from sieve.storage.replies import decode_hash
 
 PENDING_TTL_MS = 60_000
 
@@ -90,3 +91,8 @@ def rank(
     version = int(refresh.redis.hget(PoolKeys(pool_id).meta, "version") or 0)
     scores = [float(len(order) - i) for i in range(len(order))]
     return refresh.publish(pool_id, job_id, published(version, {strategy: (order, scores)}, **kw))
+
+
+def meta_of(pools: PoolStore, pool_id: str) -> dict[str, str]:
+    """A pool's meta hash as text, read straight from Redis."""
+    return decode_hash(pools.redis.hgetall(PoolKeys(pool_id).meta))

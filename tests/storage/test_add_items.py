@@ -20,7 +20,7 @@ from sieve.storage.features import (
 )
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import Idempotency
-from tests.storage.support import config, features, item_ids, make_pool, snapshot
+from tests.storage.support import config, features, item_ids, make_pool, meta_of, snapshot
 
 
 def test_items_are_appended_with_their_rows_and_the_version_moves(db, pools):
@@ -32,7 +32,7 @@ def test_items_are_appended_with_their_rows_and_the_version_moves(db, pools):
     assert db.hgetall(keys.rows) == {f"i{r}".encode(): str(r).encode() for r in range(5)}
     assert db.hgetall(keys.ids) == {str(r).encode(): f"i{r}".encode() for r in range(5)}
     assert db.get(keys.chunk(0)) == features(5).astype(DTYPE).tobytes()
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["n_items"], meta["dim"], meta["n_values"], meta["version"]) == ("5", "3", "15", "2")
     assert db.get(keys.pending) == change.job_id.encode()
 
@@ -48,7 +48,7 @@ def test_a_change_while_a_refresh_is_queued_asks_for_no_other(db, pools):
 def test_rows_are_split_over_chunks_of_the_pools_rows_per_chunk(db, pools, monkeypatch):
     monkeypatch.setattr(feature_storage, "ROWS_PER_CHUNK", 4)
     pool_id = make_pool(pools, n=3)
-    assert pools.meta(pool_id)["chunk_rows"] == "4"
+    assert meta_of(pools, pool_id)["chunk_rows"] == "4"
     pools.add_items(pool_id, item_ids(7, start=3), features(7, start=3))
     keys = PoolKeys(pool_id)
     rows = features(10).astype(DTYPE)
@@ -60,7 +60,7 @@ def test_rows_are_split_over_chunks_of_the_pools_rows_per_chunk(db, pools, monke
 def test_a_pool_without_items_takes_the_dimension_of_its_first_rows(pools):
     pool_id, _ = pools.create(config(), [], None, [], [])
     pools.add_items(pool_id, ["a"], features(1, dim=5))
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["dim"], meta["n_items"], meta["n_values"]) == ("5", "1", "5")
 
 
@@ -70,7 +70,7 @@ def test_duplicate_ids_are_refused_and_nothing_changes(db, pools):
     with pytest.raises(Conflict) as refused:
         pools.add_items(pool_id, ["new", "i1", "i2"], features(3))
     assert refused.value.field == "items[1].id"
-    assert refused.value.extra["ids"] == ["i1", "i2"]
+    assert refused.value.message == "these ids are already in the pool: ['i1', 'i2']"
     assert snapshot(db) == before
 
 
@@ -100,7 +100,7 @@ def test_past_the_value_limit_is_refused_and_nothing_changes(db, pools, monkeypa
         pools.add_items(pool_id, ["a", "b"], features(2))
     assert snapshot(db) == before
     pools.add_items(pool_id, ["a"], features(1))
-    assert pools.meta(pool_id)["n_values"] == "12"
+    assert meta_of(pools, pool_id)["n_values"] == "12"
 
 
 def test_a_chunk_that_would_pass_the_string_limit_is_refused_and_nothing_changes(db, pools, monkeypatch):
@@ -133,7 +133,7 @@ def test_a_pool_stored_before_rows_per_chunk_was_kept_is_read_as_65536_rows(db, 
     outcome = pools._add_items_call(keys, 3, ["x"], features(1), 1024, False)
     assert outcome[0] == b"retry"
     change = pools.add_items(pool_id, ["x"], features(1))
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (change.n_items, meta["chunk_rows"], meta["n_values"]) == (4, "65536", "12")
 
 
@@ -177,7 +177,7 @@ def test_a_text_pool_stores_sparse_rows(db, pools):
     assert np.frombuffer(counts, COUNT).tolist() == [1, 0, 2]
     assert np.frombuffer(indices, INDEX).tolist() == [1, 0, 3]
     assert np.frombuffer(values, DTYPE).tolist() == [1.5, 2.0, 0.5]
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["layout"], meta["dim"], meta["n_values"]) == ("csr", "4", "3")
     assert not db.exists(PoolKeys(pool_id).chunk(0))
 
@@ -189,7 +189,7 @@ def test_sparse_rows_split_over_chunks_read_back_whole_or_picked(db, pools, monk
     pools.add_items(pool_id, item_ids(3), sparse.csr_matrix(dense[:3]))
     pools.add_items(pool_id, item_ids(2, start=3), sparse.csr_matrix(dense[3:]))
     keys = PoolKeys(pool_id)
-    assert pools.meta(pool_id)["chunk_rows"] == "2"
+    assert meta_of(pools, pool_id)["chunk_rows"] == "2"
     assert [np.frombuffer(db.get(keys.sparse_chunk(c)[0]), COUNT).tolist() for c in range(3)] == [[1, 0], [2, 1], [2]]
     np.testing.assert_array_equal(read_sparse_rows(db, keys, 0, 5, 3, 2).toarray(), dense)
     np.testing.assert_array_equal(read_sparse_rows(db, keys, 1, 4, 3, 2).toarray(), dense[1:4])

@@ -13,7 +13,7 @@ from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import PoolStore
 from sieve.storage.rankings import read_top
 from sieve.storage.scripts import Scripts
-from tests.storage.support import PENDING_TTL_MS, config, make_pool, rank
+from tests.storage.support import PENDING_TTL_MS, config, make_pool, meta_of, rank
 
 
 def test_racing_additions_each_land_once_with_their_own_rows(db, pools, storage_redis_url, monkeypatch):
@@ -31,7 +31,7 @@ def test_racing_additions_each_land_once_with_their_own_rows(db, pools, storage_
     with ThreadPoolExecutor(4) as threads:
         list(threads.map(add, range(4)))
     keys = PoolKeys(pool_id)
-    assert (pools.meta(pool_id)["n_items"], pools.meta(pool_id)["chunk_rows"]) == ("100", "8")
+    assert (meta_of(pools, pool_id)["n_items"], meta_of(pools, pool_id)["chunk_rows"]) == ("100", "8")
     rows = read_rows(db, keys, 0, 100, 2, 8)
     ids = {int(row): item.decode() for row, item in db.hgetall(keys.ids).items()}
     # Every row holds the features its id came with.
@@ -69,7 +69,7 @@ def test_racing_teach_calls_queue_one_refresh_and_count_every_label(db, pools, s
     with ThreadPoolExecutor(6) as threads:
         jobs = [job for job in threads.map(teach, range(60)) if job]
     assert len(jobs) == 1
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["n_labeled"], meta["labels_version"], meta["version"]) == ("60", "60", "61")
     assert db.hgetall(PoolKeys(pool_id).class_counts) == {b'"a"': b"30", b'"b"': b"30"}
     assert db.bitcount(PoolKeys(pool_id).labeled) == 60

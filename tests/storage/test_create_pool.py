@@ -9,13 +9,13 @@ import pytest
 from sieve.core.errors import Conflict, InvalidInput
 from sieve.storage.keys import POOL_INDEX, PoolKeys, TenantKeys
 from sieve.storage.pool_store import Idempotency
-from tests.storage.support import config, features, item_ids, snapshot
+from tests.storage.support import config, features, item_ids, meta_of, snapshot
 
 
 def test_a_create_writes_the_meta_and_enters_the_pool_in_both_indexes(db, pools):
     pool_id, job_id = pools.create(config(tenant="acme"), item_ids(4), features(4), ["i0"], ["a"])
     keys = PoolKeys(pool_id)
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert meta["tenant"] == "acme"
     assert meta["strategy"] == "margin"
     assert (meta["n_items"], meta["dim"], meta["version"], meta["labels_version"]) == ("4", "3", "2", "1")
@@ -30,7 +30,7 @@ def test_a_create_writes_the_meta_and_enters_the_pool_in_both_indexes(db, pools)
 
 def test_a_pool_without_items_has_no_dimension_yet(pools):
     pool_id, job_id = pools.create(config(), [], None, [], [])
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["n_items"], meta["dim"], meta["chunk_rows"], meta["version"]) == ("0", "", "", "0")
     assert job_id is None
 

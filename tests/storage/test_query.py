@@ -12,7 +12,7 @@ from sieve.core.errors import Conflict, InvalidInput
 from sieve.core.stopping import StoppingPolicy
 from sieve.storage.keys import PoolKeys
 from sieve.storage.rankings import read_top
-from tests.storage.support import config, make_pool, published, rank, snapshot
+from tests.storage.support import config, make_pool, meta_of, published, rank, snapshot
 
 LEASE = 60_000
 
@@ -170,14 +170,14 @@ def test_a_strategy_without_a_ranking_is_unranked_until_wanted_and_published(db,
     db.delete(keys.pending)
     job_id = pools.want(ranked, "entropy")
     assert job_id == f"refresh-{ranked}-2"
-    assert pools.meta(ranked)["wanted"] == "entropy"
+    assert meta_of(pools, ranked)["wanted"] == "entropy"
     # Asking again, or for the pool's own strategy, changes nothing.
     before = snapshot(db)
     assert pools.want(ranked, "entropy") is None
     assert pools.want(ranked, "margin") is None
     assert snapshot(db) == before
     pools.want(ranked, "badge")
-    assert pools.meta(ranked)["wanted"] == "entropy,badge"
+    assert meta_of(pools, ranked)["wanted"] == "entropy,badge"
     refresh.publish(
         ranked,
         "j",

@@ -13,7 +13,7 @@ from sieve.storage import features as feature_storage
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import Idempotency
 from sieve.storage.rankings import read_all, read_top
-from tests.storage.support import PENDING_TTL_MS, features, make_pool, published, snapshot
+from tests.storage.support import PENDING_TTL_MS, features, make_pool, meta_of, published, snapshot
 
 TTL = 10_000
 
@@ -99,10 +99,10 @@ def test_finish_records_the_error_and_clears_only_its_own_running_mark(db, pools
     refresh.claim(pool_id, job, TTL)
     refresh.record_failure(pool_id, "another", "boom")
     assert db.get(keys.running) == job.encode()
-    assert pools.meta(pool_id)["last_error"] == "boom"
+    assert meta_of(pools, pool_id)["last_error"] == "boom"
     refresh.release(pool_id, job)
     assert not db.exists(keys.running)
-    assert pools.meta(pool_id)["last_error"] == "boom"  # nothing to do is no new error
+    assert meta_of(pools, pool_id)["last_error"] == "boom"  # nothing to do is no new error
 
 
 def test_finish_never_recreates_a_deleted_pool(db, pools, refresh):
@@ -225,7 +225,7 @@ def test_publish_stores_model_probabilities_rankings_and_versions(db, pools, ref
     assert np.frombuffer(db.get(keys.score("margin")), "<f8").tolist() == [0, 0, 0.1, 0.5, 0, 0.9]
     assert np.frombuffer(db.get(keys.rank("entropy")), "<u4").tolist() == [2, 3, 5]
     assert not any(db.exists(keys.rank(s), keys.score(s)) for s in ALL_STRATEGIES if s not in ("margin", "entropy"))
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["ranked_version"], meta["ranked_labels_version"], meta["model_version"]) == ("2", "1", "1")
     assert (json.loads(meta["model_classes"]), meta["n_classes"], meta["n_ranked"]) == (['"a"', '"b"'], "2", "3")
     assert (meta["cold_start"], meta["ranked_strategies"], meta["last_error"]) == ("0", "margin,entropy", "")
@@ -268,7 +268,7 @@ def test_a_cold_start_publish_drops_the_model_and_a_reused_model_is_kept(db, poo
     assert len(db.get(keys.proba)) == 7 * 2 * 4
     refresh.publish(pool_id, "j", published(3, {"margin": ([2], [1.0])}))
     assert not db.exists(keys.model, keys.proba)
-    assert pools.meta(pool_id)["cold_start"] == "1"
+    assert meta_of(pools, pool_id)["cold_start"] == "1"
 
 
 def _review(version: int, stop_rows: list[int], recommended: bool) -> Review:
@@ -292,7 +292,7 @@ def test_publish_writes_the_history_entry_and_keeps_the_first_stop_set(db, pools
         1: {"model_version": 1, "n_labels": 2},
         2: {"model_version": 2, "n_labels": 2},
     }
-    assert json.loads(pools.meta(pool_id)["stop"]) == {"recommended": True, "reasons": ["target"]}
+    assert json.loads(meta_of(pools, pool_id)["stop"]) == {"recommended": True, "reasons": ["target"]}
     # The same model version again (items added): its entry is rewritten, not added.
     entry = _review(2, [5], False)
     entry.entry["n_labels"] = 3

@@ -9,7 +9,7 @@ import pytest
 from sieve.core.errors import NotFound
 from sieve.core.stopping import StoppingPolicy
 from sieve.storage.keys import PoolKeys
-from tests.storage.support import make_pool, snapshot
+from tests.storage.support import make_pool, meta_of, snapshot
 
 
 def test_a_new_policy_is_stored_with_its_recommendation_as_one_change(db, pools):
@@ -21,13 +21,13 @@ def test_a_new_policy_is_stored_with_its_recommendation_as_one_change(db, pools)
     db.hset(keys.history, "2", json.dumps({"model_version": 2, "n_labels": 3, "kappa_with_previous": 0.995}))
     job_id = pools.set_stopping(pool_id, StoppingPolicy(window=1, budget=5, enforce_budget=True))
     assert job_id == f"refresh-{pool_id}-2" == db.get(keys.pending).decode()
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert json.loads(meta["stopping"])["plateau"] == {"kappa": 0.99, "window": 1}
     assert (meta["budget"], meta["enforce_budget"], meta["version"]) == ("5", "1", "2")
     assert json.loads(meta["stop"])["recommended"]
     db.delete(keys.pending)
     pools.set_stopping(pool_id, StoppingPolicy(window=3))
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["budget"], meta["enforce_budget"], meta["version"]) == ("", "0", "3")
     assert json.loads(meta["stop"]) == {"recommended": False, "reasons": []}
 

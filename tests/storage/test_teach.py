@@ -10,7 +10,7 @@ from sieve.core.errors import Conflict, InvalidInput, NotFound
 from sieve.storage import pool_store
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import Idempotency
-from tests.storage.support import config, features, item_ids, make_pool, snapshot
+from tests.storage.support import config, features, item_ids, make_pool, meta_of, snapshot
 
 
 def bits(db, keys: PoolKeys, n: int) -> list[int]:
@@ -30,7 +30,7 @@ def test_teach_records_labels_bits_counts_and_one_log_entry(db, pools):
     assert db.hgetall(keys.labels) == {b"1": b'"a"', b"3": b'"b"', b"4": b'"a"'}
     assert bits(db, keys, 6) == [0, 1, 0, 1, 1, 0]
     assert db.hgetall(keys.class_counts) == {b'"a"': b"2", b'"b"': b"1"}
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["n_labeled"], meta["n_eval"], meta["label_kind"]) == ("3", "0", "str")
     assert (meta["labels_version"], meta["version"]) == ("1", "2")
     assert log_entries(db, keys) == [
@@ -54,7 +54,7 @@ def test_relabeling_moves_the_class_counts(db, pools):
     assert db.hgetall(keys.class_counts) == {b'"a"': b"1", b'"b"': b"1"}
     pools.teach(pool_id, ["i1"], ["b"])
     assert db.hgetall(keys.class_counts) == {b'"b"': b"2"}
-    assert pools.meta(pool_id)["n_labeled"] == "2"
+    assert meta_of(pools, pool_id)["n_labeled"] == "2"
     # The same label again still counts as a teach call.
     change = pools.teach(pool_id, ["i1"], ["b"])
     assert db.hgetall(keys.class_counts) == {b'"b"': b"2"}
@@ -116,7 +116,7 @@ def test_eval_labels_go_apart_and_bump_only_the_version(db, pools):
     assert db.hgetall(keys.class_counts) == {b'"a"': b"1"}
     # Their bit is set, so no query hands them out.
     assert bits(db, keys, 4) == [1, 1, 1, 0]
-    meta = pools.meta(pool_id)
+    meta = meta_of(pools, pool_id)
     assert (meta["n_labeled"], meta["n_eval"]) == ("1", "2")
     assert log_entries(db, keys)[-1]["eval_ids"] == '["i1","i2"]'
 
@@ -188,7 +188,7 @@ def test_unlabel_removes_labels_and_bits_and_logs_nulls(db, pools):
     assert db.hgetall(keys.labels) == {b"2": b'"a"'}
     assert bits(db, keys, 6) == [0, 0, 1, 0, 0, 0]
     assert db.hgetall(keys.class_counts) == {b'"a"': b"1"}
-    assert pools.meta(pool_id)["n_labeled"] == "1"
+    assert meta_of(pools, pool_id)["n_labeled"] == "1"
     assert log_entries(db, keys)[-1] == {
         "labels_version": "2",
         "source": "test",

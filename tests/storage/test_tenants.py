@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sieve.storage.keys import LABELSTUDIO_PROJECTS, POOL_INDEX, TENANT_INDEX_READY, PoolKeys, TenantKeys
 from sieve.storage.tenant_index import adopt_unowned, backfill
-from tests.storage.support import make_pool
+from tests.storage.support import make_pool, meta_of
 
 
 def members(db, tenant: str) -> list[str]:
@@ -54,8 +54,8 @@ def test_adopting_gives_the_unowned_pools_to_the_tenant(db, pools, scripts):
     assert adopt_unowned(db, scripts, "a") == 2
     assert sorted(members(db, "a")) == sorted([unowned, unindexed])
     assert (members(db, ""), members(db, "b")) == ([], [owned])
-    assert pools.meta(unowned)["tenant"] == pools.meta(unindexed)["tenant"] == "a"
-    assert pools.meta(owned)["tenant"] == "b"
+    assert meta_of(pools, unowned)["tenant"] == meta_of(pools, unindexed)["tenant"] == "a"
+    assert meta_of(pools, owned)["tenant"] == "b"
     assert adopt_unowned(db, scripts, "c") == 0
 
 

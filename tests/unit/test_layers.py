@@ -125,3 +125,14 @@ def test_no_part_of_the_code_imports_itself_around_a_loop():
 
     loops = [loop for part in sorted(graph) if (loop := cycle_from(part))]
     assert not loops, " -> ".join(loops[0])
+
+
+def test_only_the_apps_wiring_talks_to_redis_in_the_http_process():
+    """Views, auth and metrics reach storage through the use cases and storage classes; only app.py, which
+    builds them, holds a Redis client (and turns Redis's errors into 503s)."""
+    talking = {
+        module
+        for module in MODULES
+        if _part(module) == "sieve.service" and module != "sieve.service.app" and "redis" in _third_party(module)
+    }
+    assert not talking
