@@ -27,7 +27,7 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     from sieve.workers import refresh_job  # noqa: F401  (loads numpy and scikit-learn now, not during the first retrain)
 
     logs.configure("worker", context=_job_context)
-    redis = connect(settings)
+    redis = connect(settings, blocking=True)
     sweeper = None if burst else Sweeper(redis, settings).start()
     try:
         while True:

@@ -9,12 +9,19 @@ from redis.retry import Retry
 from sieve.settings import Settings
 
 
-def connect(settings: Settings, retry_commands: bool = True) -> Redis:
+def connect(settings: Settings, retry_commands: bool = True, blocking: bool = False) -> Redis:
     """A client for settings.redis_url.
 
     The API passes retry_commands=False: a change whose reply was lost to a broken connection may have
     been applied, and sending it again could apply it twice. It answers 503 instead; the client retries,
     with an Idempotency-Key when it must be sure. Workers may retry: their writes are compare-and-set.
+
+    Workers pass blocking=True: RQ waits for a job with a blocking pop of up to 405 s, and raises the
+    client's read timeout above that only for connections made after the worker is built, while redis-py
+    8 gives every connection a 5 s timeout. A connection the worker had already used (the sweeper's, the
+    queues') then timed out every 5 s while idle, and RQ backed off for up to a minute before it looked
+    at its queues again. A worker's connection waits without a timeout; TCP keepalive still notices a
+    Redis that vanished.
     """
     if not settings.redis_url:
         raise ValueError("REDIS_URL is not set; `sieve up` starts an embedded Redis and sets it")
@@ -22,4 +29,6 @@ def connect(settings: Settings, retry_commands: bool = True) -> Redis:
     if not settings.redis_url.startswith("unix:"):
         # TCP keepalive notices a peer that vanished without closing; a Unix socket has no such option.
         options["socket_keepalive"] = True
+    if blocking:
+        options["socket_timeout"] = None
     return Redis.from_url(settings.redis_url, health_check_interval=30, **options)
