@@ -5,17 +5,17 @@ import math
 import numpy as np
 import pytest
 
+from sieve.core.registry import scores
 from sieve.core.strategies import (
-    STRATEGIES,
     entropy,
     least_confidence,
     margin,
     random_scores,
     ranking,
-    scores,
     top_k,
     validate_proba,
 )
+from sieve.core.training import ALWAYS_RANKED
 
 THREE_ROWS = [
     [0.5, 0.3, 0.2],
@@ -25,7 +25,7 @@ THREE_ROWS = [
 
 
 def test_strategy_names_and_default_are_published():
-    assert STRATEGIES == ("least_confidence", "margin", "entropy", "random")
+    assert ALWAYS_RANKED == ("least_confidence", "margin", "entropy", "random")
 
 
 def test_least_confidence_is_one_minus_top_probability():
