@@ -13,7 +13,14 @@ import numpy as np
 
 from sieve.core import auto, badge, clustering, committee, density, diversity
 from sieve.core.candidates import Candidates
-from sieve.core.strategies import entropy, least_confidence, margin, random_scores, validate_proba
+from sieve.core.strategies import (
+    entropy,
+    least_confidence,
+    margin,
+    random_scores,
+    ratio_of_confidence,
+    validate_proba,
+)
 
 RANKING = "ranking"
 """A score per row: the batch of k is the top k of one ranking, which can be stored and walked."""
@@ -188,6 +195,7 @@ REGISTRY = Registry(
         Strategy("badge", BATCH, select=_badge),
         Strategy("cluster_margin", BATCH, select=_cluster_margin),
         Strategy("auto", BATCH, select=_uncertainty_herding),
+        Strategy("ratio_of_confidence", RANKING, proba_score=ratio_of_confidence, score_bound=_one),
     ]
 )
 

@@ -64,6 +64,18 @@ def margin(proba) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
+def ratio_of_confidence(proba) -> np.ndarray:
+    """p_(2) / p_(1): the second most likely class's probability as a share of the most likely one's,
+    in [0, 1] (Munro 2021, *Human-in-the-Loop Machine Learning*, ch. 3). Unlike margin it is relative:
+    0.6 against 0.4 (2/3) counts as less sure than 0.3 against 0.15 (1/2), though the gap is larger."""
+    p = validate_proba(proba, min_classes=2)
+    if p.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    top2 = np.partition(p, -2, axis=1)[:, -2:]
+    # The top probability of a row that sums to 1 is at least 1/K, so the division is safe.
+    return top2[:, 0] / top2[:, 1]
+
+
 def entropy(proba) -> np.ndarray:
     """Shannon entropy -sum_c p ln p in nats, with 0 ln 0 taken as 0."""
     p = validate_proba(proba)

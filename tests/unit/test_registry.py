@@ -127,3 +127,12 @@ def test_an_entry_with_a_proba_score_scores_the_candidates_rows_by_it():
     none = np.zeros(0, dtype=np.int64)
     c = Candidates(np.zeros((3, 1)), np.arange(3), none, none, proba, None, {}, np.random.default_rng(0))
     np.testing.assert_allclose(REGISTRY["margin"].score(c, np.array([2, 0])), margin(proba[[2, 0]]))
+
+
+def test_ratio_of_confidence_is_a_ranking_strategy_ranked_when_a_pool_uses_it():
+    entry = REGISTRY["ratio_of_confidence"]
+    assert entry.kind == RANKING and entry.needs_model and not entry.always_ranked
+    assert "ratio_of_confidence" in ALL_STRATEGIES and "ratio_of_confidence" not in ALWAYS_RANKED
+    proba = np.array([[0.5, 0.3, 0.2], [0.8, 0.1, 0.1], [0.4, 0.4, 0.2]])
+    # Label Studio: 1 - p_(2)/p_(1), computed per item.
+    np.testing.assert_allclose(protocol.confidence(entry.name, entry.proba_score(proba), 3), [0.4, 0.875, 0.0])
