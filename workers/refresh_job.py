@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 
 from sieve.core.history import ModelRun, Past, PoolData, review
-from sieve.core.training import ALWAYS_RANKED, rank_pool
+from sieve.core.training import ALWAYS_RANKED, RankRequest, rank_pool
 from sieve.job_queue import enqueue_refresh, refresh_queue
 from sieve.settings import Settings
 from sieve.storage import job_ids, job_stats
@@ -135,17 +135,19 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
     result = rank_pool(
-        features,
-        snapshot.labeled_rows,
-        snapshot.label_texts,
-        snapshot.model_spec,
-        seed=snapshot.seed,
-        version=snapshot.version,
-        model=model,
-        strategies=[*ALWAYS_RANKED, *snapshot.strategies],
-        horizon=settings.batch_horizon,
-        featurizer=snapshot.featurizer,
-        eval_rows=snapshot.eval_rows,
+        RankRequest(
+            features,
+            snapshot.labeled_rows,
+            snapshot.label_texts,
+            snapshot.model_spec,
+            seed=snapshot.seed,
+            version=snapshot.version,
+            model=model,
+            strategies=(*ALWAYS_RANKED, *snapshot.strategies),
+            horizon=settings.batch_horizon,
+            featurizer=snapshot.featurizer,
+            eval_rows=snapshot.eval_rows,
+        )
     )
     model_version = None if result.cold_start else snapshot.labels_version
     assessed = (

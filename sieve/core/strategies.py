@@ -1,4 +1,6 @@
-"""Query strategies: pure functions that score and rank unlabeled items by informativeness."""
+"""Query strategies: pure functions that score and rank unlabeled items by informativeness.
+
+The strategies' names, and which function each runs, are in sieve.core.registry."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import numbers
 
 import numpy as np
 from scipy.special import entr
-
-STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy", "random")
 
 # Probabilities computed in lower precision cannot be expected to sum to 1 as tightly.
 _ROW_SUM_ATOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4}
@@ -64,6 +64,18 @@ def margin(proba) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
+def ratio_of_confidence(proba) -> np.ndarray:
+    """p_(2) / p_(1): the second most likely class's probability as a share of the most likely one's,
+    in [0, 1] (Munro 2021, *Human-in-the-Loop Machine Learning*, ch. 3). Unlike margin it is relative:
+    0.6 against 0.4 (2/3) counts as less sure than 0.3 against 0.15 (1/2), though the gap is larger."""
+    p = validate_proba(proba, min_classes=2)
+    if p.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    top2 = np.partition(p, -2, axis=1)[:, -2:]
+    # The top probability of a row that sums to 1 is at least 1/K, so the division is safe.
+    return top2[:, 0] / top2[:, 1]
+
+
 def entropy(proba) -> np.ndarray:
     """Shannon entropy -sum_c p ln p in nats, with 0 ln 0 taken as 0."""
     p = validate_proba(proba)
@@ -78,21 +90,6 @@ def random_scores(n: int, rng: np.random.Generator) -> np.ndarray:
     if not isinstance(rng, np.random.Generator):
         raise ValueError("the random strategy needs a numpy.random.Generator as rng")
     return rng.random(int(n), dtype=np.float64)
-
-
-_SCORERS = {"least_confidence": least_confidence, "margin": margin, "entropy": entropy}
-
-
-def scores(strategy: str, proba, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Score every row of `proba` with the named strategy; higher means more informative."""
-    if strategy == "random":
-        if rng is None:
-            raise ValueError("the random strategy needs an rng")
-        return random_scores(validate_proba(proba).shape[0], rng)
-    scorer = _SCORERS.get(strategy) if isinstance(strategy, str) else None
-    if scorer is None:
-        raise ValueError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
-    return scorer(proba)
 
 
 def _as_scores(values) -> np.ndarray:

@@ -8,12 +8,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from sieve.core.fitting import fit, predict_proba
-from sieve.core.selection import ALL_STRATEGIES, BATCH_STRATEGIES, Candidates, ranking_scores, select
-from sieve.core.strategies import STRATEGIES, margin, random_scores, ranking
+from sieve.core.registry import BASELINE, BATCH, COLD_START_STREAM, REGISTRY, Registry, stream_key
+from sieve.core.selection import Candidates, ranking_scores, select
+from sieve.core.strategies import margin, random_scores, ranking
 
-ALWAYS_RANKED: tuple[str, ...] = STRATEGIES
+ALWAYS_RANKED: tuple[str, ...] = REGISTRY.always_ranked
 """Strategies every refresh ranks: they all come from the one predict_proba pass it needs anyway.
 Others are ranked for a pool once it uses them (its default, or asked for by a query)."""
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    """What one refresh ranks. `features` is an array, or a text pool's CSR matrix; `labels` are the
+    labels of `labeled_rows`, in order. `seed` and `version` (the pool's) seed every random stream, so a
+    re-run produces the very same orders. With `model` given (fitted on these labels) nothing is fitted.
+    `horizon` is the size of a batch strategy's batch; `eval_rows` are neither trained on nor ranked."""
+
+    features: object
+    labeled_rows: np.ndarray
+    labels: list[str]
+    spec: dict
+    seed: int
+    version: int
+    model: object | None = None
+    strategies: tuple[str, ...] = ALWAYS_RANKED
+    horizon: int = 256
+    featurizer: dict | None = None
+    eval_rows: np.ndarray | None = None
+    registry: Registry = REGISTRY
 
 
 @dataclass
@@ -49,55 +71,47 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
 
 
-def rank_pool(
-    features,
-    labeled_rows: np.ndarray,
-    labels: list[str],
-    spec: dict,
-    seed: int,
-    version: int,
-    model=None,
-    strategies=ALWAYS_RANKED,
-    horizon: int = 256,
-    featurizer: dict | None = None,
-    eval_rows: np.ndarray | None = None,
-) -> Rankings:
-    """Fits (unless a model for these labels is given) and orders every unlabeled row for each of
-    `strategies` (random always included). `features` is an array, or a text pool's CSR matrix.
-    Evaluation rows are neither trained on nor ranked.
+def rank_pool(request: RankRequest) -> Rankings:
+    """Fits (unless the request carries a model for its labels) and orders every unlabeled row for each
+    of the requested strategies (random always included).
 
     A batch strategy orders its batch of `horizon` rows first (so a query for k <= horizon gets the
     first k of that batch; consecutive queries get consecutive slices of it), then the rest by margin.
-    With fewer than two classes there is no model: every strategy but random starts with a diverse
+    With fewer than two classes there is no model: every strategy that needs one starts with a diverse
     batch (k-means++ over the features) and goes on in random order, and the result says it is a
     cold start.
     """
+    r = request
+    features, labeled_rows, labels, model = r.features, r.labeled_rows, r.labels, r.model
     n_items = features.shape[0]
-    rows = unlabeled_rows(n_items, labeled_rows, np.zeros(0, dtype=np.int64) if eval_rows is None else eval_rows)
-    strategies = dict.fromkeys(["random", *strategies])
-    unknown = [s for s in strategies if s not in ALL_STRATEGIES]
+    rows = unlabeled_rows(n_items, labeled_rows, np.zeros(0, dtype=np.int64) if r.eval_rows is None else r.eval_rows)
+    strategies = dict.fromkeys([BASELINE, *r.strategies])
+    unknown = [s for s in strategies if s not in r.registry]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}")
 
-    def rng(strategy: str) -> np.random.Generator:
-        # Seeded by the pool, its version and the strategy: a re-run job produces the very same orders.
-        return np.random.default_rng([seed, version, ALL_STRATEGIES.index(strategy)])
+    def rng(stream: str) -> np.random.Generator:
+        # Seeded by the pool, its version and the stream's name (not its place in a list): a re-run job
+        # produces the very same orders, and a strategy's picks do not move when others are added.
+        return np.random.default_rng([r.seed, r.version, stream_key(stream)])
 
-    random_order = _order(rows, random_scores(len(rows), rng("random")))
-    orders = {"random": random_order}
+    random_order = _order(rows, random_scores(len(rows), rng(BASELINE)))
+    orders = {BASELINE: random_order}
     cold = len(set(labels)) < 2
     started = fitted = time.perf_counter()
     if cold:
         model, proba = None, None
     else:
         if model is None:
-            model = fit(features, labeled_rows, labels, spec, random_state=seed, featurizer=featurizer)
+            model = fit(features, labeled_rows, labels, r.spec, random_state=r.seed, featurizer=r.featurizer)
         fitted = time.perf_counter()
         proba = predict_proba(model, features)
     cold_order = margin_order = None
-    for strategy in strategies:
-        if strategy == "random":
+    for name in strategies:
+        if name == BASELINE:
             continue
+        entry = r.registry[name]
+        cold_for_it = cold and entry.needs_model
         candidates = Candidates(
             features=features,
             unlabeled=rows,
@@ -105,19 +119,19 @@ def rank_pool(
             labels=np.asarray(labels),
             proba=proba,
             model=model,
-            spec=spec,
-            rng=rng(strategy),
+            spec=r.spec,
+            rng=rng(COLD_START_STREAM if cold_for_it else name),
         )
-        if cold:
+        if cold_for_it:
             if cold_order is None:  # the same diverse first batch whatever the strategy
-                cold_order = _head_first(select(strategy, candidates, horizon), random_order[0])
-            orders[strategy] = cold_order
-        elif strategy in BATCH_STRATEGIES:
+                cold_order = _head_first(select(name, candidates, r.horizon, r.registry), random_order[0])
+            orders[name] = cold_order
+        elif entry.kind == BATCH:
             if margin_order is None:
                 margin_order = _order(rows, margin(proba[rows]))[0]
-            orders[strategy] = _head_first(select(strategy, candidates, horizon), margin_order)
+            orders[name] = _head_first(select(name, candidates, r.horizon, r.registry), margin_order)
         else:
-            orders[strategy] = _order(rows, ranking_scores(strategy, candidates))
+            orders[name] = _order(rows, ranking_scores(name, candidates, r.registry))
     return Rankings(
         cold_start=cold,
         model=model,

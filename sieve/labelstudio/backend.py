@@ -9,8 +9,7 @@ import numpy as np
 
 from sieve.core.errors import Conflict, InvalidInput, NotFound, SieveError
 from sieve.core.items import ItemBatch
-from sieve.core.strategies import STRATEGIES
-from sieve.core.strategies import scores as strategy_scores
+from sieve.core.registry import REGISTRY
 from sieve.job_queue import enqueue_sync, enqueue_train
 from sieve.labelstudio import protocol
 from sieve.labelstudio.config import MAX_CONFIG_CHARS, MAX_FIELD_NAME, LabelConfig, parse_label_config
@@ -224,13 +223,14 @@ class LabelStudio:
             return {i: None for i in ids}, self._ranked_scores(pool_id, ids), version
         prediction = self.pools.predict(pool_id, ids=ids)
         strategy = status["strategy"]
+        entry = REGISTRY.get(strategy)
         best = prediction.proba.argmax(axis=1)
-        if strategy in STRATEGIES and strategy != "random":  # a score per item, from its probabilities
+        if entry is not None and entry.proba_score is not None:  # a score per item, from its probabilities
             confidence = dict(
                 zip(
                     ids,
                     protocol.confidence(
-                        strategy, strategy_scores(strategy, prediction.proba), len(prediction.classes)
+                        strategy, entry.proba_score(prediction.proba), len(prediction.classes)
                     ).tolist(),
                 )
             )

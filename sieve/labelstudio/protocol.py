@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 
-from sieve.core.strategies import STRATEGIES
+from sieve.core.registry import REGISTRY
 from sieve.limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH
 
 RESULT_TYPE = "choices"
@@ -118,22 +117,15 @@ def annotation_choice(annotation, from_name: str) -> str | None:
     return None
 
 
-def _max_score(strategy: str, n_classes: int) -> float:
-    if strategy == "entropy":
-        return math.log(max(n_classes, 2))
-    if strategy == "least_confidence":
-        return 1.0 - 1.0 / max(n_classes, 2)
-    return 1.0  # margin and random scores lie in [0, 1]
-
-
 def confidence(strategy: str, scores: np.ndarray, n_classes: int) -> np.ndarray:
     """Sieve's informativeness (higher first) as Label Studio's score (lower first), in [0, 1]:
     Label Studio's uncertainty sampling hands out the task with the lowest score, so the order is Sieve's.
-    The uncertainty strategies' scores have known bounds and are scaled; any other strategy's order
-    becomes evenly spaced scores, the first 0."""
+    The scores of a strategy with a known bound (its registry entry's score_bound) are scaled by it; any
+    other strategy's order becomes evenly spaced scores, the first 0."""
     scores = np.asarray(scores, dtype=np.float64)
-    if strategy in STRATEGIES:
-        return np.clip(1.0 - scores / _max_score(strategy, n_classes), 0.0, 1.0)
+    entry = REGISTRY.get(strategy)
+    if entry is not None and entry.score_bound is not None:
+        return np.clip(1.0 - scores / entry.score_bound(n_classes), 0.0, 1.0)
     places = np.empty(len(scores))
     places[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
     return places / max(len(scores) - 1, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sieve.core.fitting import predict_proba
-from sieve.core.training import rank_pool, unlabeled_rows
+from sieve.core.training import RankRequest, rank_pool, unlabeled_rows
 from sieve.settings import Settings
 from sieve.simulate.protocol import Setup, decode, fit, label_texts
 from sieve.simulate.trace import Trace, batch_size_now
@@ -32,15 +32,17 @@ def run_local(setup: Setup, strategy: str, spec: dict, batch_size: int, budget: 
         # What a query for k answers right after a refresh: the head of the strategy's ranking (for a
         # batch strategy, the first k of its batch for the horizon), exactly as a worker orders it.
         ranked = rank_pool(
-            setup.X_pool,
-            np.sort(labeled),
-            label_texts(setup.y_pool[np.sort(labeled)]),
-            spec,
-            seed=setup.seed,
-            version=version,
-            model=model,
-            strategies=[strategy],
-            horizon=Settings.batch_horizon,
+            RankRequest(
+                setup.X_pool,
+                np.sort(labeled),
+                label_texts(setup.y_pool[np.sort(labeled)]),
+                spec,
+                seed=setup.seed,
+                version=version,
+                model=model,
+                strategies=(strategy,),
+                horizon=Settings.batch_horizon,
+            )
         )
         picked = ranked.orders[strategy][0][:k]
         trace.picked(picked)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sieve.core.errors import InvalidInput
-from sieve.core.strategies import STRATEGIES, scores
+from sieve.core.registry import scores
+from sieve.core.training import ALWAYS_RANKED as STRATEGIES
 from sieve.labelstudio import protocol
 from sieve.labelstudio.config import parse_label_config
 from sieve.limits import MAX_FEATURE_DIM, MAX_TEXT_LENGTH

@@ -7,6 +7,7 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from sieve.core.registry import scores
 from sieve.core.selection import (
     ALL_STRATEGIES,
     BATCH_STRATEGIES,
@@ -17,7 +18,8 @@ from sieve.core.selection import (
     ranking_scores,
     select,
 )
-from sieve.core.strategies import STRATEGIES, scores, top_k
+from sieve.core.strategies import top_k
+from sieve.core.training import ALWAYS_RANKED as STRATEGIES
 
 
 def candidates(proba=None, unlabeled=(0, 2, 3, 4), seed=0):

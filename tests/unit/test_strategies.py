@@ -5,17 +5,18 @@ import math
 import numpy as np
 import pytest
 
+from sieve.core.registry import scores
 from sieve.core.strategies import (
-    STRATEGIES,
     entropy,
     least_confidence,
     margin,
     random_scores,
     ranking,
-    scores,
+    ratio_of_confidence,
     top_k,
     validate_proba,
 )
+from sieve.core.training import ALWAYS_RANKED
 
 THREE_ROWS = [
     [0.5, 0.3, 0.2],
@@ -25,7 +26,7 @@ THREE_ROWS = [
 
 
 def test_strategy_names_and_default_are_published():
-    assert STRATEGIES == ("least_confidence", "margin", "entropy", "random")
+    assert ALWAYS_RANKED == ("least_confidence", "margin", "entropy", "random")
 
 
 def test_least_confidence_is_one_minus_top_probability():
@@ -45,6 +46,28 @@ def test_margin_finds_top_two_regardless_of_column_order():
 def test_margin_ranks_smallest_gap_first():
     order = ranking(margin(THREE_ROWS))
     assert order.tolist() == [2, 0, 1]
+
+
+def test_ratio_of_confidence_is_second_probability_over_top_probability():
+    # Munro (2021), ch. 3: P(y*_2 | x) / P(y*_1 | x), 1 when the two best classes tie, 0 when one is sure.
+    np.testing.assert_allclose(ratio_of_confidence(THREE_ROWS), [0.3 / 0.5, 0.1 / 0.8, 0.4 / 0.4])
+    np.testing.assert_allclose(ratio_of_confidence([[0.1, 0.2, 0.6, 0.1]]), [0.2 / 0.6])
+    np.testing.assert_allclose(ratio_of_confidence([[0.9, 0.1], [0.35, 0.65]]), [0.1 / 0.9, 0.35 / 0.65])
+    assert ratio_of_confidence(THREE_ROWS).dtype == np.float64
+
+
+def test_ratio_of_confidence_orders_rows_differently_from_margin():
+    # A: gap 0.2, ratio 2/3. B: gap 0.15, ratio 1/2. Margin asks for B first, the ratio for A.
+    a = [0.6, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0]
+    b = [0.3, 0.15, 0.11, 0.11, 0.11, 0.11, 0.11]
+    assert ranking(margin([a, b])).tolist() == [1, 0]
+    assert ranking(ratio_of_confidence([a, b])).tolist() == [0, 1]
+    np.testing.assert_allclose(ratio_of_confidence([a, b]), [0.4 / 0.6, 0.15 / 0.3])
+
+
+def test_ratio_of_confidence_needs_two_classes():
+    with pytest.raises(ValueError, match="at least 2"):
+        ratio_of_confidence([[1.0]])
 
 
 def test_entropy_is_shannon_entropy_in_nats():
@@ -76,16 +99,17 @@ def test_uniform_rows_are_maximally_informative_for_every_strategy(n_classes):
     np.testing.assert_allclose(least_confidence(uniform), [1 - 1 / n_classes])
     np.testing.assert_allclose(margin(uniform), [1.0])
     np.testing.assert_allclose(entropy(uniform), [math.log(n_classes)])
+    np.testing.assert_allclose(ratio_of_confidence(uniform), [1.0])
 
 
 def test_one_hot_rows_score_zero_for_every_strategy():
     one_hot = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
-    for name in ("least_confidence", "margin", "entropy"):
+    for name in ("least_confidence", "margin", "entropy", "ratio_of_confidence"):
         assert scores(name, one_hot).tolist() == [0.0, 0.0]
 
 
 def test_scores_are_float64_vectors():
-    for name in ("least_confidence", "margin", "entropy"):
+    for name in ("least_confidence", "margin", "entropy", "ratio_of_confidence"):
         out = scores(name, np.array(THREE_ROWS, dtype=np.float32))
         assert out.dtype == np.float64 and out.shape == (3,)
 
@@ -99,7 +123,7 @@ def test_single_class_proba_is_allowed_except_for_margin():
 
 def test_empty_pool_gives_empty_scores():
     empty = np.zeros((0, 3))
-    for name in ("least_confidence", "margin", "entropy"):
+    for name in ("least_confidence", "margin", "entropy", "ratio_of_confidence"):
         assert scores(name, empty).shape == (0,)
     assert ranking([]).tolist() == []
     assert top_k([], 3).tolist() == []
@@ -126,7 +150,7 @@ def test_float32_rows_get_a_looser_sum_tolerance():
     ],
 )
 def test_bad_probabilities_raise_value_error(bad, message):
-    for name in ("least_confidence", "margin", "entropy"):
+    for name in ("least_confidence", "margin", "entropy", "ratio_of_confidence"):
         with pytest.raises(ValueError, match=message):
             scores(name, bad)
 

@@ -9,7 +9,7 @@ from scipy import sparse
 from sieve.core.errors import InvalidInput
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.core.text import DEFAULT_FEATURIZER, featurize, normalize_featurizer
-from sieve.core.training import fit, predict_proba, rank_pool
+from sieve.core.training import RankRequest, fit, predict_proba, rank_pool
 from sieve.limits import MAX_TEXT_FEATURES
 
 
@@ -112,15 +112,17 @@ def test_every_strategy_ranks_a_text_pool_from_its_sparse_rows(model):
     features = featurize(texts, spec)
     for labeled, labels in [(np.array([0]), ["a"]), (np.array([0, 1, 2, 3]), ["a", "b", "a", "b"])]:
         result = rank_pool(
-            features,
-            labeled,
-            labels,
-            {"type": model, "params": {}},
-            seed=0,
-            version=1,
-            strategies=ALL_STRATEGIES,
-            horizon=16,
-            featurizer=spec,
+            RankRequest(
+                features,
+                labeled,
+                labels,
+                {"type": model, "params": {}},
+                seed=0,
+                version=1,
+                strategies=ALL_STRATEGIES,
+                horizon=16,
+                featurizer=spec,
+            )
         )
         for strategy, (order, _) in result.orders.items():
             assert sorted(order.tolist()) == list(range(len(labeled), 300)), strategy
