@@ -29,6 +29,15 @@ def _too_deep(value) -> bool:
     return any(isinstance(v, (list, dict)) for v in level)
 
 
+ID_RULES = [validate.Length(1, limits.MAX_ID_LENGTH), storable]
+"""What every item id and annotator name must be: the same rules wherever a client sends one."""
+
+
+def item_ids(most: int, **options) -> fields.List:
+    """A list of 1 to `most` item ids."""
+    return fields.List(fields.String(validate=ID_RULES), validate=validate.Length(1, most), **options)
+
+
 class ModelSpecSchema(ma.Schema):
     # Checked when the pool is built (core.estimators), so documented here only: unknown types are a 422.
     type = fields.String(
@@ -71,7 +80,7 @@ SPLITS = ("train", "eval")
 
 
 class LabelSchema(ma.Schema):
-    id = fields.String(required=True, validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable])
+    id = fields.String(required=True, validate=ID_RULES)
     label = LabelField(required=True, metadata=_label_doc)
     split = fields.String(
         load_default="train",
@@ -276,29 +285,21 @@ class QueryArgsSchema(ma.Schema):
         },
     )
     annotator = fields.String(
-        validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable],
+        validate=ID_RULES,
         metadata={"description": "Who the lease is for: a named annotator gets its own leased items again."},
     )
 
 
 class ReleaseSchema(ma.Schema):
-    ids = fields.List(
-        fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
-        required=True,
-        validate=validate.Length(1, limits.MAX_LABELS_PER_CALL),
-    )
+    ids = item_ids(limits.MAX_LABELS_PER_CALL, required=True)
     annotator = fields.String(
-        validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable],
+        validate=ID_RULES,
         metadata={"description": "Release only this annotator's leases; without it, any lease on these items ends."},
     )
 
 
 class UnlabelSchema(ma.Schema):
-    ids = fields.List(
-        fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
-        required=True,
-        validate=validate.Length(1, limits.MAX_LABELS_PER_CALL),
-    )
+    ids = item_ids(limits.MAX_LABELS_PER_CALL, required=True)
 
 
 class UnlabelAnswerSchema(ma.Schema):
@@ -323,10 +324,7 @@ class PredictSchema(ma.Schema):
 
     features = MatrixField()
     texts = TextsField()
-    ids = fields.List(
-        fields.String(validate=[validate.Length(1, limits.MAX_ID_LENGTH), storable]),
-        validate=validate.Length(1, limits.MAX_PREDICT_ROWS),
-    )
+    ids = item_ids(limits.MAX_PREDICT_ROWS)
 
     @ma.validates_schema
     def _one_of(self, data, **kwargs):

@@ -113,6 +113,19 @@ class LabelStudio:
     ) -> str:
         """Finds the project's pool (of text, or of the tasks' vectors) and lets in the config's new classes,
         or creates the pool."""
+
+        def link_to(pool_id: str, **more) -> Link:
+            return Link(
+                pool_id=pool_id,
+                project=project,
+                project_id=pid,
+                from_name=config.from_name,
+                to_name=config.to_name,
+                field=config.field,
+                vectors=config.vectors,
+                **more,
+            )
+
         link = self.links.find(tenant, project, pid)
         if link is not None:
             pool_id = link.pool_id
@@ -132,36 +145,11 @@ class LabelStudio:
                 featurizer=None if config.vectors else {},
             )
             made = self.pools.create(spec, tenant=tenant)
-            self.links.save(
-                Link(
-                    pool_id=made,
-                    project=project,
-                    project_id=pid,
-                    from_name=config.from_name,
-                    to_name=config.to_name,
-                    field=config.field,
-                    vectors=config.vectors,
-                ),
-                tenant=None,
-                index=False,
-            )
+            self.links.save(link_to(made), tenant=None, index=False)
             pool_id = self.links.claim(tenant, project, pid, made)
             if pool_id != made:  # a concurrent setup of the same project won
                 self.pools.delete(made)
-        self.links.save(
-            Link(
-                pool_id=pool_id,
-                project=project,
-                project_id=pid,
-                from_name=config.from_name,
-                to_name=config.to_name,
-                field=config.field,
-                hostname=hostname,
-                token=token,
-                vectors=config.vectors,
-            ),
-            tenant,
-        )
+        self.links.save(link_to(pool_id, hostname=hostname, token=token), tenant)
         return pool_id
 
     # -- predict --------------------------------------------------------------------------------------
