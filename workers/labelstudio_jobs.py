@@ -17,11 +17,9 @@ from sieve.labelstudio.client import LabelStudioClient, LabelStudioError
 from sieve.labelstudio.reconcile import Reconciler
 from sieve.settings import Settings
 from sieve.storage import job_ids
-from sieve.storage.keys import PoolKeys
 from sieve.storage.link_store import Link, LinkStore
 from sieve.storage.rankings import read_all
 from sieve.storage.refresh import RefreshStore
-from sieve.storage.replies import int_or_none
 from sieve.use_cases import Pools
 from sieve.workers.context import context
 
@@ -168,8 +166,8 @@ def train_project(pool_id: str) -> dict:
     if RefreshStore(redis).recover(pool_id, job_id, settings.pending_ttl_ms):
         enqueue_refresh(refresh_queue(redis, settings), pool_id, job_id, settings)
         return {"pool_id": pool_id, "outcome": "retraining", "refresh": job_id, "sync": synced}
-    version, ranked = (int_or_none(v) for v in redis.hmget(PoolKeys(pool_id).meta, ["version", "ranked_version"]))
-    if ranked is None or ranked != version:
+    ranked = RefreshStore(redis).current_ranking(pool_id)
+    if ranked is None:
         # A refresh is queued or running (the sync's changes asked for one): its push follows.
         return {"pool_id": pool_id, "outcome": "retraining", "sync": synced}
     return {**push_predictions(pool_id, ranked), "sync": synced}

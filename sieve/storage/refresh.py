@@ -137,6 +137,12 @@ class RefreshStore:
             stored_sparse=meta.get("layout") == SPARSE,
         )
 
+    def current_ranking(self, pool_id: str) -> int | None:
+        """The published ranking's version when it is of the pool's current version (no refresh is owed);
+        None while a refresh is owed."""
+        version, ranked = self.redis.hmget(PoolKeys(pool_id).meta, ["version", "ranked_version"])
+        return int(ranked) if ranked is not None and ranked == version else None
+
     def recover(self, pool_id: str, job_id: str, pending_ttl_ms: int) -> bool:
         """Marks `job_id` pending if the pool's refresh was lost; True when the caller must enqueue it."""
         keys = PoolKeys(pool_id)

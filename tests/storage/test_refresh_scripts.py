@@ -13,7 +13,7 @@ from sieve.storage import features as feature_storage
 from sieve.storage.keys import PoolKeys
 from sieve.storage.pool_store import Idempotency
 from sieve.storage.rankings import read_all, read_top
-from tests.storage.support import PENDING_TTL_MS, features, make_pool, meta_of, published, snapshot
+from tests.storage.support import PENDING_TTL_MS, features, make_pool, meta_of, published, rank, snapshot
 
 TTL = 10_000
 
@@ -340,3 +340,13 @@ def test_read_all_serves_the_whole_ranking_without_the_rows_labeled_since(db, po
     assert whole.scores.tolist() == [s for r, s in zip(order, scores) if r not in (9, 10)]
     np.testing.assert_allclose(whole.probabilities[:, 0], np.array(kept) / 100, rtol=1e-6)
     assert (whole.strategy, whole.ranked_version, whole.cold_start) == ("margin", 2, False)
+
+
+def test_the_current_ranking_is_the_published_one_until_a_change_owes_a_refresh(pools, refresh):
+    pool_id = make_pool(pools)
+    assert refresh.current_ranking(pool_id) is None  # nothing published yet
+    rank(refresh, pool_id, [0, 1, 2])
+    version = int(meta_of(pools, pool_id)["version"])
+    assert refresh.current_ranking(pool_id) == version
+    pools.teach(pool_id, ["i1"], ["a"])
+    assert refresh.current_ranking(pool_id) is None
