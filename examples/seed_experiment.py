@@ -16,7 +16,7 @@ import urllib.request
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from sieve.datasets import seed_split
+from sieve.seed_experiment import seed_split
 
 
 def pool_body() -> dict:

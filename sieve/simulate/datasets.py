@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sieve.datasets import seed_data
+from sieve.seed_experiment import seed_data
 
 
 @dataclass(frozen=True)

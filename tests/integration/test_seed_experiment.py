@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from sieve.datasets import seed_split
+from sieve.seed_experiment import seed_split
 
 ROUNDS = 11
 K = 20

@@ -1,4 +1,4 @@
-"""Data sets that ship with scikit-learn, shaped for active-learning experiments."""
+"""The seed experiment's data: a 3-class problem of 1000 items, and its split into labeled, unlabeled and test."""
 
 from __future__ import annotations
 
