@@ -501,6 +501,23 @@ class MetricsSchema(ma.Schema):
     recall = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Per class."})
 
 
+class EstimateSchema(ma.Schema):
+    metric = fields.String(metadata={"enum": ["accuracy"]})
+    value = fields.Float()
+    low = fields.Float(metadata={"description": "Lower end of the Wilson score interval."})
+    high = fields.Float(metadata={"description": "Upper end of the Wilson score interval."})
+    n = fields.Integer(metadata={"description": "Items the estimate was computed on."})
+    level = fields.Float(metadata={"description": "Confidence of the interval."})
+    source = fields.String(metadata={"enum": ["eval", "cross_validation"]})
+    biased = fields.Boolean(
+        metadata={
+            "description": "true for a cross-validated estimate: the labeled items were chosen for being hard, "
+            "so it is not an estimate of the accuracy on the pool. Evaluation items drawn at random from the pool "
+            "stay a random sample whichever model is scored on them, so their estimate is unbiased."
+        }
+    )
+
+
 class HistoryEntrySchema(ma.Schema):
     model_version = fields.Integer()
     n_labels = fields.Integer(metadata={"description": "Training labels the model was fitted on."})
@@ -509,6 +526,11 @@ class HistoryEntrySchema(ma.Schema):
         MetricsSchema,
         allow_none=True,
         metadata={"description": "null without evaluation items while a class has fewer than two labels."},
+    )
+    estimate = fields.Nested(
+        EstimateSchema,
+        allow_none=True,
+        metadata={"description": "The model's accuracy with a 90 % interval, from the same items as `metrics`."},
     )
     kappa_with_previous = fields.Float(
         allow_none=True,

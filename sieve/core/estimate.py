@@ -17,6 +17,9 @@ from scipy.stats import binomtest
 LEVEL = 0.9
 """Confidence of every interval Sieve reports."""
 
+BIASED_SOURCES = frozenset({"cross_validation"})
+"""Sources whose items the strategies chose: an estimate from them is labelled biased wherever shown."""
+
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the macro-F1 bootstrap: the percentile's own noise is then about a hundredth of the
 interval's width."""
@@ -33,7 +36,7 @@ class Estimate:
     source: str
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "biased": self.source in BIASED_SOURCES}
 
 
 def accuracy(correct: int, n: int, source: str, level: float = LEVEL) -> Estimate:
@@ -76,3 +79,12 @@ def _macro_f1(truth: np.ndarray, guess: np.ndarray, n_classes: int) -> np.ndarra
         denominator = is_true.sum(axis=1) + is_guess.sum(axis=1)
         f1 += np.divide(2 * tp, denominator, out=np.zeros(len(tp)), where=denominator > 0)
     return f1 / n_classes
+
+
+def of_metrics(metrics: dict | None, level: float = LEVEL) -> dict | None:
+    """The accuracy estimate, with its interval, of a model's metrics (on evaluation items, or
+    cross-validated on the labeled ones); None when there are no metrics."""
+    if not metrics or not metrics.get("n"):
+        return None
+    n = int(metrics["n"])
+    return accuracy(round(metrics["accuracy"] * n), n, metrics["source"], level).as_dict()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sieve.core import evaluation
+from sieve.core import estimate, evaluation
 from sieve.core.stopping import Round, StoppingPolicy, choose_stop_set, cohen_kappa, recommendation
 
 
@@ -129,6 +129,7 @@ def review(run: ModelRun, data: PoolData, past: Past) -> Review:
         "n_labels": len(labeled.rows),
         "n_eval": len(labeled.eval_rows),
         "metrics": metrics,
+        "estimate": estimate.of_metrics(metrics),
         "kappa_with_previous": kappa,
         "stop_set_size": len(stop_rows),
         "fit_seconds": same["fit_seconds"] if run.reused and same is not None else round(run.fit_seconds, 6),

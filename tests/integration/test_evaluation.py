@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, log_loss, recall_score
@@ -50,6 +51,20 @@ def test_history_metrics_and_kappa_match_an_in_process_computation(api):
         metrics = entry["metrics"]
         assert entry["n_labels"] == len(rows) and entry["n_eval"] == 100 and entry["stop_set_size"] == len(stop_rows)
         assert metrics["source"] == "eval" and metrics["n"] == 100
+        correct = int(np.sum(predicted == truth))
+        low, high = binomtest(correct, 100).proportion_ci(confidence_level=0.9, method="wilson")
+        assert entry["estimate"] == pytest.approx(
+            {
+                "metric": "accuracy",
+                "value": correct / 100,
+                "low": low,
+                "high": high,
+                "n": 100,
+                "level": 0.9,
+                "source": "eval",
+                "biased": False,
+            }
+        )
         assert metrics["accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-9)
         assert metrics["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"), abs=1e-9)
         assert metrics["log_loss"] == pytest.approx(log_loss(truth, proba), abs=1e-4)
@@ -74,6 +89,8 @@ def test_without_evaluation_items_the_metrics_are_a_cross_validated_estimate(api
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     proba = cross_val_predict(LogisticRegression(random_state=SEED), X[rows], y[rows], cv=folds, method="predict_proba")
     assert metrics["source"] == "cross_validation" and metrics["n"] == 60
+    estimate = api.get(f"/v1/pools/{pool}/history").json()["versions"][0]["estimate"]
+    assert estimate["source"] == "cross_validation" and estimate["biased"] is True and estimate["n"] == 60
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y[rows], proba.argmax(axis=1)), abs=1e-9)
     assert metrics["log_loss"] == pytest.approx(log_loss(y[rows], proba), abs=1e-4)
 

@@ -83,3 +83,13 @@ def test_the_90_percent_macro_f1_interval_covers_the_population_value_most_of_th
         result = estimate.macro_f1(population_truth[sample], population_guess[sample], "audit", rng)
         hits.append(result.low <= truth_value <= result.high)
     assert np.mean(hits) >= 0.83  # 120 draws: the measured share is 0.90 give or take 0.03
+
+
+def test_the_estimate_of_a_models_metrics_is_its_accuracy_with_wilsons_interval_and_cv_is_marked_biased():
+    on_eval = estimate.of_metrics({"source": "eval", "n": 40, "accuracy": 0.85, "macro_f1": 0.8})
+    assert on_eval["metric"] == "accuracy" and on_eval["value"] == 34 / 40 and on_eval["n"] == 40
+    assert (on_eval["low"], on_eval["high"]) == pytest.approx(_wilson(34, 40, 0.9), abs=1e-9)
+    assert on_eval["level"] == 0.9 and on_eval["source"] == "eval" and on_eval["biased"] is False
+    crossed = estimate.of_metrics({"source": "cross_validation", "n": 60, "accuracy": 0.5})
+    assert crossed["source"] == "cross_validation" and crossed["biased"] is True
+    assert estimate.of_metrics(None) is None
