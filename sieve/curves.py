@@ -36,6 +36,10 @@ def figure(versions: list[dict], metric: str, target: float | None, title: str =
     estimated = any((v.get("metrics") or {}).get("source") == "cross_validation" for v in versions)
     if points:
         axes.plot(*zip(*points), marker="o", label=metric + (" (cross-validated estimate)" if estimated else ""))
+    band = [(v["n_labels"], v["estimate"]["low"], v["estimate"]["high"]) for v in versions if _has_interval(v, metric)]
+    if band:
+        level = next(v["estimate"]["level"] for v in versions if _has_interval(v, metric))
+        axes.fill_between(*zip(*band), alpha=0.2, linewidth=0, label=f"{level:.0%} interval")
     else:
         axes.text(0.5, 0.5, "no evaluated model yet", ha="center", va="center", transform=axes.transAxes)
     if target is not None:
@@ -52,3 +56,8 @@ def figure(versions: list[dict], metric: str, target: float | None, title: str =
     if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="best")
     return drawn
+
+
+def _has_interval(version: dict, metric: str) -> bool:
+    estimate = version.get("estimate")
+    return bool(estimate) and estimate.get("metric") == metric

@@ -326,3 +326,28 @@ def test_the_curve_figure_draws_the_title_it_is_given():
     from sieve.curves import figure
 
     assert figure([], "accuracy", None, "wine reviews").axes[0].get_title() == "wine reviews"
+
+
+def test_the_curve_draws_the_accuracy_interval_as_a_band_and_no_band_for_another_metric():
+    from sieve.curves import figure
+
+    versions = [
+        {
+            "n_labels": n,
+            "metrics": {"accuracy": acc, "macro_f1": acc},
+            "estimate": {
+                "metric": "accuracy",
+                "value": acc,
+                "low": acc - 0.1,
+                "high": acc + 0.05,
+                "n": 50,
+                "level": 0.9,
+            },
+        }
+        for n, acc in [(10, 0.6), (20, 0.7), (30, 0.75)]
+    ]
+    axes = figure(versions, "accuracy", None).axes[0]
+    (band,) = axes.collections
+    assert "90% interval" in axes.get_legend_handles_labels()[1]
+    assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(0.5)
+    assert not figure(versions, "macro_f1", None).axes[0].collections
