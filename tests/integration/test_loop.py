@@ -10,6 +10,7 @@ import pytest
 from sieve.storage import job_ids
 from sieve.storage.keys import POOL_INDEX, PoolKeys
 from tests.helpers import items_of
+from tests.storage.support import snapshot
 
 
 def _blobs(rng, n=60, dim=4):
@@ -147,7 +148,7 @@ def test_a_refresh_run_again_changes_nothing(api, redis, settings):
     X, y = _blobs(np.random.default_rng(8))
     pool = api.create_pool(items=items_of(X), labels=[{"id": "i0", "label": "neg"}, {"id": "i59", "label": "pos"}])
     api.wait_idle(pool)
-    before = {key: redis.dump(key) for key in redis.scan_iter(PoolKeys(pool).every_key)}
+    before = snapshot(redis, PoolKeys(pool).every_key)
     queue = Queue("sieve", connection=redis, serializer=JSONSerializer)
     job = queue.enqueue_call(
         "sieve.workers.refresh_job.refresh_pool", args=[pool], job_id=f"{job_ids.refresh_prefix(pool)}again"
@@ -158,7 +159,7 @@ def test_a_refresh_run_again_changes_nothing(api, redis, settings):
         time.sleep(0.05)
     assert job.get_status().value == "finished"
     assert job.return_value()["outcome"] == "up to date"
-    after = {key: redis.dump(key) for key in redis.scan_iter(PoolKeys(pool).every_key)}
+    after = snapshot(redis, PoolKeys(pool).every_key)
     assert after == before
 
 

@@ -31,9 +31,9 @@ def features(n: int, dim: int = 3, start: int = 0) -> np.ndarray:
     )
 
 
-def snapshot(redis: Redis) -> dict:
-    """Every key of the database with its value, read by type (a dump's field order is not canonical): equal
-    snapshots mean nothing was written."""
+def snapshot(redis: Redis, match: str | None = None) -> dict:
+    """Every key of the database (or those `match` matches) with its value, read by type (a dump's field
+    order is not canonical): equal snapshots mean nothing was written."""
     read = {
         b"string": redis.get,
         b"hash": redis.hgetall,
@@ -42,7 +42,7 @@ def snapshot(redis: Redis) -> dict:
         b"stream": redis.xrange,
         b"list": lambda key: redis.lrange(key, 0, -1),
     }
-    return {key: read[redis.type(key)](key) for key in sorted(redis.scan_iter(count=1000))}
+    return {key: read[redis.type(key)](key) for key in sorted(redis.scan_iter(match=match, count=1000))}
 
 
 def make_pool(pools: PoolStore, n: int = 6, dim: int = 3, labels: dict | None = None, **changes) -> str:
