@@ -6,12 +6,15 @@ import hmac
 import re
 import time
 from collections.abc import Callable
+from functools import partial
 
 from flask import Flask, g, request
 
-from sieve.service.problems import problem
+from sieve.service.problems import problem, unauthorized
 from sieve.storage.api_keys import ApiKeys
 from sieve.storage.job_ids import KIND_PATTERN
+
+_challenge = partial(unauthorized, challenge='Bearer realm="sieve"')
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
 OWN_AUTH_PREFIX = "/labelstudio/"
@@ -24,15 +27,6 @@ SWITCH_TTL_SECONDS = 1.0
 takes effect within this time, and the hot path saves a Redis round trip per request."""
 
 
-def _unauthorized(detail: str):
-    return problem(
-        401,
-        detail,
-        [{"field": "Authorization", "message": detail}],
-        headers={"WWW-Authenticate": 'Bearer realm="sieve"'},
-    )
-
-
 def _metrics_refused(token: str, keys_required) -> object | None:
     """/metrics names every tenant's pools, so no tenant's key opens it: its own token does, when set;
     without one it is open only while auth is off."""
@@ -41,9 +35,9 @@ def _metrics_refused(token: str, keys_required) -> object | None:
     if token:
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
             return None
-        return _unauthorized("/metrics needs `Authorization: Bearer <SIEVE_METRICS_TOKEN>`")
+        return _challenge("/metrics needs `Authorization: Bearer <SIEVE_METRICS_TOKEN>`")
     if keys_required():
-        return _unauthorized(
+        return _challenge(
             "/metrics is closed while API keys are in use: set SIEVE_METRICS_TOKEN on the API "
             "and give it to the scraper"
         )
@@ -86,9 +80,9 @@ def install(
             scheme, _, token = header.partition(" ")
             g.tenant = keys.tenant_of(token.strip()) if scheme.lower() == "bearer" else None
             if g.tenant is None:
-                return _unauthorized("the API key is not valid: send `Authorization: Bearer <key>`")
+                return _challenge("the API key is not valid: send `Authorization: Bearer <key>`")
         elif keys_required():
-            return _unauthorized("this Sieve needs an API key: send `Authorization: Bearer <key>`")
+            return _challenge("this Sieve needs an API key: send `Authorization: Bearer <key>`")
         match = _POOL_IN_PATH.match(request.path)
         if match and g.tenant is not None:
             owner = owner_of(match.group(1))

@@ -7,6 +7,7 @@ import binascii
 import hmac
 import logging
 import re
+from functools import partial
 
 from flask import g, jsonify, request
 
@@ -21,9 +22,11 @@ from sieve.service.labelstudio_schemas import (
     LabelStudioWebhookAnswerSchema,
 )
 from sieve.service.parsing import SieveBlueprint
-from sieve.service.problems import problem
+from sieve.service.problems import unauthorized
 from sieve.service.responses import BODY_ERRORS, problems
 from sieve.service.state import state
+
+_challenge = partial(unauthorized, challenge='Basic realm="sieve-labelstudio"')
 
 blp = SieveBlueprint(
     "labelstudio",
@@ -60,15 +63,6 @@ def _basic_credentials() -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def _unauthorized(detail: str):
-    return problem(
-        401,
-        detail,
-        [{"field": "Authorization", "message": detail}],
-        headers={"WWW-Authenticate": 'Basic realm="sieve-labelstudio"'},
-    )
-
-
 @blp.before_request
 def _authenticate():
     """Label Studio sends basic auth (its ML backend form; a webhook only with the header added to it).
@@ -85,9 +79,9 @@ def _authenticate():
         if tenant is not None:
             g.tenant = tenant
             return None
-        return _unauthorized("these credentials are not valid for /labelstudio")
+        return _challenge("these credentials are not valid for /labelstudio")
     if configured or state().keys_required():
-        return _unauthorized(
+        return _challenge(
             "/labelstudio needs basic auth: SIEVE_LABELSTUDIO_BASIC_AUTH, or a Sieve API key as the password"
         )
     return None

@@ -82,6 +82,13 @@ def domain_error(error: SieveError):
     return problem(status, error.message, errors)
 
 
+def unauthorized(detail: str, challenge: str):
+    """A 401 naming the Authorization header, with the WWW-Authenticate challenge a client should answer."""
+    return problem(
+        401, detail, [{"field": "Authorization", "message": detail}], headers={"WWW-Authenticate": challenge}
+    )
+
+
 def problem_response(status: int) -> str:
     """The name of the OpenAPI response component documenting a problem answer of this status."""
     return f"{http.HTTPStatus(status).name}_PROBLEM"

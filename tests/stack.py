@@ -61,6 +61,13 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def sieve_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Runs a `sieve` command in env, as an operator would; fails the test if it fails."""
+    return subprocess.run(
+        [sys.executable, "-m", "sieve.cli", *args], env=env, capture_output=True, text=True, check=True
+    )
+
+
 def hermetic_env(**settings: str) -> dict:
     """This process's environment without SIEVE_* or REDIS_URL, plus a secret key and `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIEVE_") and k != "REDIS_URL"}

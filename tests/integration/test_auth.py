@@ -17,7 +17,7 @@ from sieve.storage.keys import API_KEYS, PoolKeys
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
 from tests.labelstudio_support import one
-from tests.stack import running_service
+from tests.stack import running_service, sieve_cli
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,7 @@ def keyed(tmp_path_factory):
             open_pool = anonymous.create_pool(name="made while auth was off")
             tokens = {}
             for tenant in ("acme", "globex"):
-                made = subprocess.run(
-                    [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
+                made = sieve_cli(env, "keys", "create", "--tenant", tenant)
                 tokens[tenant] = made.stdout.strip().rsplit(" ", 1)[-1]
             yield {
                 "url": url,
@@ -155,13 +149,7 @@ def test_the_same_idempotency_key_in_two_tenants_makes_two_pools(keyed):
 
 def test_a_revoked_key_is_refused_and_auth_stays_on(keyed):
     env = keyed["env"]
-    made = subprocess.run(
-        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    made = sieve_cli(env, "keys", "create", "--tenant", "initech").stdout.split()
     key_id, token = made[1], made[-1]
     api = ApiClient(keyed["url"])
     assert api.get("/v1/pools", headers={"Authorization": f"Bearer {token}"}).status_code == 200
@@ -204,13 +192,7 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     globex = client(keyed, "globex")  # its key was created without the flag
     wait_for_auth(globex)
     assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
-    made = subprocess.run(
-        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "initech", "--adopt-unowned"],
-        env=keyed["env"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    made = sieve_cli(keyed["env"], "keys", "create", "--tenant", "initech", "--adopt-unowned")
     key_line, adopted_line = made.stdout.strip().splitlines()
     assert adopted_line == "adopted 1 pools made while auth was off into tenant 'initech'"
     initech = ApiClient(keyed["url"])
@@ -222,11 +204,5 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     assert globex.get(f"/v1/pools/{open_pool}").status_code == 404
     assert open_pool not in {p["pool_id"] for p in globex.get("/v1/pools").json()["pools"]}
     # Nothing is left unowned, so a second adoption takes nothing.
-    again = subprocess.run(
-        [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", "umbrella", "--adopt-unowned"],
-        env=keyed["env"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    again = sieve_cli(keyed["env"], "keys", "create", "--tenant", "umbrella", "--adopt-unowned")
     assert again.stdout.strip().splitlines()[-1] == "adopted 0 pools made while auth was off into tenant 'umbrella'"

@@ -4,8 +4,6 @@ the workers serve in turn."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from sieve.embedded import EmbeddedRedis
 from sieve.job_queue import lane_of
 from tests.conftest import SECRET
 from tests.helpers import ApiClient
-from tests.stack import running_service, wait_until
+from tests.stack import running_service, sieve_cli, wait_until
 
 HEAVY, LIGHT = "heavy", "light"
 HEAVY_POOLS = 6
@@ -34,13 +32,7 @@ def tenants(tmp_path_factory):
         with running_service(env, tmp_path_factory.mktemp("fairness-logs"), workers=2) as url:
             clients = {}
             for tenant in (HEAVY, LIGHT):
-                made = subprocess.run(
-                    [sys.executable, "-m", "sieve.cli", "keys", "create", "--tenant", tenant],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
+                made = sieve_cli(env, "keys", "create", "--tenant", tenant)
                 clients[tenant] = ApiClient(url)
                 clients[tenant].session.headers["Authorization"] = f"Bearer {made.stdout.strip().rsplit(' ', 1)[-1]}"
             yield {**clients, "redis": Redis.from_url(server.url)}
