@@ -72,70 +72,54 @@ def worker_queues(redis: Redis, settings: Settings) -> list[Queue]:
     return refresh_queue(redis, settings).all()
 
 
-def _options(pool_id: str, job_id: str, settings: Settings) -> dict:
-    return dict(
-        job_id=job_id,
-        job_timeout=settings.job_timeout,
-        result_ttl=3600,
-        failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
-        description=f"refresh pool {pool_id}",
-    )
-
-
-def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: Settings) -> str:
-    """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
-    try:
-        queues.for_pool(pool_id).enqueue(REFRESH_FUNCTION, pool_id, unique=True, **_options(pool_id, job_id, settings))
-    except DuplicateJobError:
-        pass
-    return job_id
-
-
 PUSH_FUNCTION = "sieve.workers.labelstudio_jobs.push_predictions"
 SYNC_FUNCTION = "sieve.workers.labelstudio_jobs.sync_project"
 TRAIN_FUNCTION = "sieve.workers.labelstudio_jobs.train_project"
 
 
-def _enqueue_once(
+def _enqueue(
     queues: RefreshQueues, function: str, args: tuple, job_id: str, settings: Settings, description: str
 ) -> str:
-    """Enqueues a job under a deterministic id, once."""
-    options = _options(args[0], job_id, settings)
+    """Enqueues `function(*args)` on the lane of the pool `args[0]`, under job_id, JSON-serialized, with
+    bounded time and retries; enqueuing an id that is already queued runs it once."""
+    options = dict(
+        job_id=job_id,
+        job_timeout=settings.job_timeout,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS) if settings.job_retries else None,
+        description=description,
+    )
     try:
-        queues.for_pool(args[0]).enqueue(function, *args, unique=True, **{**options, "description": description})
+        queues.for_pool(args[0]).enqueue(function, *args, unique=True, **options)
     except DuplicateJobError:
         pass
     return job_id
 
 
+def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: Settings) -> str:
+    """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
+    return _enqueue(queues, REFRESH_FUNCTION, (pool_id,), job_id, settings, f"refresh pool {pool_id}")
+
+
 def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings) -> str:
     """Enqueues the push of this ranking to Label Studio, once per ranking."""
-    return _enqueue_once(
-        queues,
-        PUSH_FUNCTION,
-        (pool_id, ranked_version),
-        job_ids.push(pool_id, ranked_version),
-        settings,
-        f"push pool {pool_id} to Label Studio",
-    )
+    job_id = job_ids.push(pool_id, ranked_version)
+    description = f"push pool {pool_id} to Label Studio"
+    return _enqueue(queues, PUSH_FUNCTION, (pool_id, ranked_version), job_id, settings, description)
 
 
 def enqueue_sync(queues: RefreshQueues, pool_id: str, settings: Settings, why: str = job_ids.SYNC_ASKED) -> str:
     """Enqueues making the pool's labels equal its Label Studio project's; a fresh id each time, since
     the project may have changed whatever the pool's version says. `why`: job_ids.SYNC_*, a letter in the id."""
-    job_id = job_ids.sync(pool_id, why)
-    options = {**_options(pool_id, job_id, settings), "description": f"sync pool {pool_id} with Label Studio"}
-    queues.for_pool(pool_id).enqueue(SYNC_FUNCTION, pool_id, **options)
-    return job_id
+    description = f"sync pool {pool_id} with Label Studio"
+    return _enqueue(queues, SYNC_FUNCTION, (pool_id,), job_ids.sync(pool_id, why), settings, description)
 
 
 def enqueue_train(queues: RefreshQueues, pool_id: str, settings: Settings) -> str:
     """Enqueues Label Studio's Start Training: a sync, then the retrain it needs or the push again."""
-    job_id = job_ids.train(pool_id)
-    options = {**_options(pool_id, job_id, settings), "description": f"train pool {pool_id} for Label Studio"}
-    queues.for_pool(pool_id).enqueue(TRAIN_FUNCTION, pool_id, **options)
-    return job_id
+    description = f"train pool {pool_id} for Label Studio"
+    return _enqueue(queues, TRAIN_FUNCTION, (pool_id,), job_ids.train(pool_id), settings, description)
 
 
 def waiting_jobs(queues: RefreshQueues) -> set[str]:
