@@ -77,7 +77,8 @@ def _follow(
 ) -> dict:
     """Makes the project follow `version`, unless a newer ranking was published while the push ran (its
     push sets its own, and one set after it would point the project at predictions it then deletes)."""
-    latest = read_all(redis, pool_id).ranked_version
+    # Only the version: reading the whole ranking again would cost as much as the push's first read.
+    latest = RefreshStore(redis).published_version(pool_id)
     if latest != ranked_version:
         return {"pool_id": pool_id, "outcome": "superseded", "ranked_version": latest, "predictions": created}
     client.set_model_version(link.project_id, version)

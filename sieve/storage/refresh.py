@@ -14,7 +14,7 @@ from sieve.core.stopping import StoppingPolicy
 from sieve.limits import ROWS_PER_CHUNK
 from sieve.storage.features import SPARSE, stored_chunk_rows
 from sieve.storage.keys import POOL_INDEX, PoolKeys
-from sieve.storage.replies import text
+from sieve.storage.replies import int_or_none, pool_not_found, text
 from sieve.storage.scripts import Scripts
 
 
@@ -136,6 +136,14 @@ class RefreshStore:
             chunk_rows=stored_chunk_rows(meta.get("chunk_rows"), int(meta["n_items"]), int(meta["dim"] or 1)),
             stored_sparse=meta.get("layout") == SPARSE,
         )
+
+    def published_version(self, pool_id: str) -> int | None:
+        """The version of the pool's published ranking (None before the first); NotFound for a pool that
+        does not exist."""
+        strategy, ranked = self.redis.hmget(PoolKeys(pool_id).meta, ["strategy", "ranked_version"])
+        if strategy is None:
+            raise pool_not_found(pool_id)
+        return int_or_none(ranked)
 
     def current_ranking(self, pool_id: str) -> int | None:
         """The published ranking's version when it is of the pool's current version (no refresh is owed);

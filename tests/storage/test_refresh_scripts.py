@@ -6,7 +6,9 @@ import json
 import time
 
 import numpy as np
+import pytest
 
+from sieve.core.errors import NotFound
 from sieve.core.history import Review
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.storage import features as feature_storage
@@ -350,3 +352,14 @@ def test_the_current_ranking_is_the_published_one_until_a_change_owes_a_refresh(
     assert refresh.current_ranking(pool_id) == version
     pools.teach(pool_id, ["i1"], ["a"])
     assert refresh.current_ranking(pool_id) is None
+
+
+def test_the_published_version_is_the_last_ranking_s_and_a_missing_pool_is_not_found(pools, refresh):
+    pool_id = make_pool(pools)
+    assert refresh.published_version(pool_id) is None
+    rank(refresh, pool_id, [0, 1, 2])
+    published_at = int(meta_of(pools, pool_id)["version"])
+    pools.teach(pool_id, ["i1"], ["a"])  # a change owes a refresh, but the published ranking stays
+    assert refresh.published_version(pool_id) == published_at
+    with pytest.raises(NotFound):
+        refresh.published_version("0123456789abcdef")
