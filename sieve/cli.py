@@ -142,10 +142,10 @@ def up(host, port, workers, api_processes):
             else:
                 click.echo("no API keys exist, so auth is off; `sieve keys create --tenant NAME` turns it on")
             host = "127.0.0.1"
-        if not _can_listen(host, port):
-            raise _fail(f"port {port} on {host} is in use: stop what holds it, or choose another with --port")
+        _require_port(host, port)
         if not settings.secret_key:
-            env["SIEVE_SECRET_KEY"] = _local_secret(folder.path)
+            # The embedded setup's signing key: made once, kept beside the data it protects, mode 0600.
+            env["SIEVE_SECRET_KEY"] = folder.token("secret.key")
         for n in range(1, workers + 1):
             supervisor.add(
                 f"worker {n}", lambda: subprocess.Popen([sys.executable, "-m", "sieve.cli", "worker"], env=env)
@@ -186,6 +186,11 @@ def up(host, port, workers, api_processes):
             redis_server.stop()  # last: the others flush what they were writing first
         folder.unlock()
         click.echo("Sieve stopped")
+
+
+def _require_port(host: str, port: int) -> None:
+    if not _can_listen(host, port):
+        raise _fail(f"port {port} on {host} is in use: stop what holds it, or choose another with --port")
 
 
 def _can_listen(host: str, port: int) -> bool:
@@ -292,13 +297,6 @@ def keys_revoke(key_id):
     click.echo(f"revoked {key_id}")
 
 
-def _local_secret(data_dir: Path) -> str:
-    """The embedded setup's signing key: made once, kept beside the data it protects, mode 0600."""
-    from sieve.datafolder import DataFolder
-
-    return DataFolder(data_dir).token("secret.key")
-
-
 @main.command()
 @click.option(
     "--host",
@@ -339,8 +337,7 @@ def api(host, port, processes, connections, allow_anonymous):
             "could read and change every pool. Create a key (`sieve keys create --tenant NAME`), listen on "
             "127.0.0.1, or pass --allow-anonymous if something else keeps strangers out."
         )
-    if not _can_listen(host, port):
-        raise _fail(f"port {port} on {host} is in use: stop what holds it, or choose another with --port")
+    _require_port(host, port)
     made = _metrics_directory()  # before prometheus-client is imported: it picks its mode at import
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
