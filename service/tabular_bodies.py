@@ -77,12 +77,12 @@ def request_body_doc(create: bool) -> dict:
         "features": {
             "type": "string",
             "format": "binary",
-            "description": "A .npy file: a 2-D float32 or float64 matrix.",
+            "description": "A .npy file: a 2-D float32 or float64 array.",
         },
         "ids": {"type": "string", "description": "A JSON array of the ids, one per row of features."},
+        "labels": {"type": "string", "description": "A JSON array aligned with ids; null: unlabeled."},
+        "splits": {"type": "string", "description": "A JSON array aligned with ids: train (null) or eval."},
     }
-    parts["labels"] = {"type": "string", "description": "A JSON array aligned with ids; null: unlabeled."}
-    parts["splits"] = {"type": "string", "description": "A JSON array aligned with ids: train (null) or eval."}
     if create:
         parts[OPTIONS] = {"type": "string", "description": "The create's options as a JSON object."}
     binary = {"type": "string", "format": "binary"}
@@ -113,8 +113,10 @@ def read_body() -> dict:
     digest = hashlib.sha256()
     try:
         if request.mimetype == ARROW_STREAM:
-            reader = pa.ipc.open_stream(_HashingReader(request.stream, digest))
+            source = _HashingReader(request.stream, digest)
+            reader = pa.ipc.open_stream(source)
             body = _table(reader.schema, reader, create, max_bytes)
+            source.drain()  # bytes after the stream's end count in the digest too: they make another body
         else:
             # One thread, no pre-buffering of whole column chunks: a row group at a time, read as needed.
             parquet = pq.ParquetFile(_spooled(request.stream, digest), pre_buffer=False)
@@ -146,6 +148,10 @@ class _HashingReader:
         data = self.stream.read(size)
         self.digest.update(data)
         return data
+
+    def drain(self) -> None:
+        while self.read(_READ_BYTES):
+            pass
 
 
 def _spooled(stream, digest) -> tempfile.SpooledTemporaryFile:
@@ -446,7 +452,7 @@ def _npy(file, max_bytes: int):
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
         else:
             raise ValueError(f"format version {version} is not read; numpy.save writes 1.0")
-    except (ValueError, EOFError, SyntaxError) as error:
+    except (ValueError, TypeError, EOFError, SyntaxError) as error:  # a header numpy cannot parse
         _refuse(400, {"features": [f"is not a readable .npy file: {str(error)[:300]}"]})
     if dtype.hasobject or dtype.kind != "f" or dtype.itemsize not in (4, 8):
         _refuse(422, {"features": [f"must hold float32 or float64 values, not {dtype} (object arrays are refused)"]})

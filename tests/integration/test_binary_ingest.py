@@ -174,7 +174,7 @@ def test_a_multipart_npy_create_and_add_items(client, redis):
     status = answer.get_json()
     assert (status["name"], status["n_items"], status["n_labeled"]) == ("npy", 12, 2)
     Y = np.asfortranarray(rng_rows(5, seed=4))  # numpy.save writes it column after column
-    form = multipart(Y, [f"m{i}" for i in range(5)])
+    form = {"features": (io.BytesIO(npy(Y)), "y.npy"), "ids": json.dumps([f"m{i}" for i in range(5)])}  # a field
     answer = client.post(f"/v1/pools/{status['pool_id']}/items", data=form, content_type="multipart/form-data")
     assert answer.status_code == 202, answer.get_data(as_text=True)
     assert np.array_equal(stored(redis, status["pool_id"]), np.vstack([X.astype(np.float32), Y]))
