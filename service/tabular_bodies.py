@@ -169,7 +169,7 @@ def _spooled(stream, digest) -> tempfile.SpooledTemporaryFile:
 
 
 def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 def _batch_rows(metadata: pq.FileMetaData) -> int:
