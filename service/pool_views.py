@@ -93,9 +93,10 @@ class PoolCollection(MethodView):
             featurizer=body.get("featurizer"),
             stopping=body.get("stopping"),
         )
-        pool_id = pools().create(
-            spec, body.get("items"), Labels(ids, labels, splits), idem=_idempotency(headers), tenant=g.tenant
-        )
+        with tabular_bodies.labels_named_by_row():
+            pool_id = pools().create(
+                spec, body.get("items"), Labels(ids, labels, splits), idem=_idempotency(headers), tenant=g.tenant
+            )
         return pools().status(pool_id), 201, {"Location": url_for("pools.Pool", pool_id=pool_id)}
 
 
@@ -133,7 +134,8 @@ class Pool(MethodView):
 def add_items(body, headers, pool_id):
     """Add items to the pool, and labels of some of them, all or nothing."""
     batch = body["items"]
-    change = pools().add_items(pool_id, batch, idem=_idempotency(headers), labels=Labels(*_labels(body)))
+    with tabular_bodies.labels_named_by_row():
+        change = pools().add_items(pool_id, batch, idem=_idempotency(headers), labels=Labels(*_labels(body)))
     return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import re
 import tempfile
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 import marshmallow as ma
 import numpy as np
@@ -25,6 +27,7 @@ from flask import current_app, g, request
 from webargs.flaskparser import abort
 
 from sieve import limits
+from sieve.core.errors import SieveError
 from sieve.core.items import ItemBatch
 from sieve.service.fields import (
     TOO_MANY_ITEMS,
@@ -130,6 +133,20 @@ def read_body() -> dict:
         _refuse(400, {"body": [f"is not a readable {kind}: {str(error)[:300]}"]})
     g.body_hash = digest.hexdigest()
     return body
+
+
+@contextmanager
+def labels_named_by_row():
+    """Inside, an error about the j-th label of a binary body names the row that carried it,
+    `items[i].label`: such a body has rows, not a list of labels."""
+    try:
+        yield
+    except SieveError as error:
+        rows = g.get("label_rows")
+        place = re.fullmatch(r"labels\[(\d+)\](\.\w+)", error.field or "")
+        if rows is not None and place:
+            error.field = f"items[{rows[int(place[1])]}]{place[2]}"
+        raise
 
 
 def _refuse(status: int, messages: dict):
@@ -299,6 +316,7 @@ class _Rows:
         self.matrix[first:end] = block
 
     def add_labels(self, first: int, labels: list, splits: list) -> None:
+        g.setdefault("label_rows", [])
         for i, (label, split) in enumerate(zip(labels, splits), first):
             if label is None:
                 if split is not None:
@@ -309,6 +327,7 @@ class _Rows:
             except ma.ValidationError as error:
                 self.refuse_row(i, "label", error.messages[0])
             self.labels.append({"id": self.ids[i], "label": label, "split": split or "train"})
+            g.label_rows.append(i)
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
         first, m = len(self.ids), batch.num_rows

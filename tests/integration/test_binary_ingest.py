@@ -268,7 +268,7 @@ def test_a_create_whose_options_are_bad_names_the_option_and_makes_no_pool(clien
 
 def test_a_label_outside_the_classes_of_its_options_refuses_the_whole_create(client, redis):
     body = arrow(table(IDS, GOOD, {"classes": ["a", "b"]}, label=pa.array(["a", None, "c", None, None, None])))
-    assert_problem(post(client, "/v1/pools", body, ARROW), 422, "labels[1].label")
+    assert_problem(post(client, "/v1/pools", body, ARROW), 422, "items[2].label")  # the row, not the 2nd label
     assert client.get("/v1/pools").get_json()["pools"] == []
 
 
