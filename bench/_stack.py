@@ -155,6 +155,46 @@ def build_pool(
     return Pool(pool_id=pool_id, X=X, y=y, ids=ids, labeled=labeled)
 
 
+# -- memory ----------------------------------------------------------------------------------------
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM...)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def api_processes(stack: Stack) -> list[int]:
+    """The pids of the API's gunicorn workers (the processes that read request bodies)."""
+    import psutil
+
+    api = next(process for name, process in stack.children if name == "api")
+    return [child.pid for child in psutil.Process(api.pid).children(recursive=True)]
+
+
+def worker_processes(stack: Stack) -> list[int]:
+    return [process.pid for name, process in stack.children if name.startswith("worker")]
+
+
+def peak_growth_mb(pids: list[int], action) -> tuple[float, object]:
+    """The largest growth of any of these processes' RSS while `action` runs, and what it answered."""
+    before = {}
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        before[pid] = status_kb(pid, "VmRSS")
+    answer = action()
+    return max((status_kb(pid, "VmHWM") - before[pid]) / 1024 for pid in pids), answer
+
+
+def pool_bytes(redis, pool_id: str) -> int:
+    """Bytes Redis reports for every key of one pool."""
+    from sieve.storage.keys import PoolKeys
+
+    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(PoolKeys(pool_id).every_key))
+
+
 def sizes_arg(text: str) -> list[int]:
     sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
     if not sizes or min(sizes) < 100:

@@ -16,13 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import Client, Stack  # noqa: E402
-
-from sieve.storage.keys import PoolKeys  # noqa: E402
+from _stack import Client, Stack, api_processes, peak_growth_mb, pool_bytes  # noqa: E402
 
 WORDS = [f"word{i}" for i in range(5000)]
 MB = 1024 * 1024
@@ -31,28 +28,6 @@ MB = 1024 * 1024
 def _texts(n: int, words: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     return [" ".join(rng.choice(WORDS, size=words)) for _ in range(n)]
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _api_workers(stack: Stack) -> list[int]:
-    api = next(process for name, process in stack.children if name == "api")
-    return [child.pid for child in psutil.Process(api.pid).children(recursive=True)]
-
-
-def peak_growth_mb(pids: list[int], action) -> tuple[float, object]:
-    """The largest growth of any of these processes' RSS while `action` runs, and what it answered."""
-    before = {}
-    for pid in pids:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        before[pid] = _status_kb(pid, "VmRSS")
-    answer = action()
-    return max((_status_kb(pid, "VmHWM") - before[pid]) / 1024 for pid in pids), answer
 
 
 def post(client: Client, path: str, body: dict):
@@ -66,15 +41,11 @@ def post(client: Client, path: str, body: dict):
     return answer.status_code, answer.json()
 
 
-def pool_bytes(redis: Redis, pool_id: str) -> int:
-    return sum(redis.memory_usage(key, samples=0) or 0 for key in redis.scan_iter(PoolKeys(pool_id).every_key))
-
-
 def main() -> None:
     with Stack() as stack:
         client = stack.client(timeout=300)
         redis = Redis.from_url(stack.redis_url)
-        pids = _api_workers(stack)
+        pids = api_processes(stack)
         rows = []
 
         short = _texts(10_000, 6, seed=0)

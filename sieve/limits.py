@@ -15,8 +15,13 @@ MAX_POOL_ITEMS = 2_000_000
 MAX_FEATURE_DIM = 10_000
 """Most features one item may have."""
 
-MAX_POOL_VALUES = 256 * 1024 * 1024
-"""Most feature values (items x dimension) one pool of feature vectors may hold: 1 GiB as float32."""
+DEFAULT_MAX_POOL_VALUES = 384 * 1024 * 1024
+"""Most feature values (items x dimension) one pool of feature vectors may hold unless SIEVE_MAX_POOL_VALUES
+says otherwise: 1,048,576 items of a 384-wide embedding, 1.5 GiB as float32, which one worker's default
+feature cache (2 GiB) still holds whole."""
+
+MAX_POOL_VALUES_CEILING = MAX_POOL_ITEMS * MAX_FEATURE_DIM
+"""The highest SIEVE_MAX_POOL_VALUES accepted: no pool could hold more items x dimension anyway."""
 
 MAX_POOL_NONZEROS = 64 * 1024 * 1024
 """Most non-zero feature values (the distinct terms of its items, summed) one text pool may hold: 384 MiB

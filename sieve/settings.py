@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from sieve.limits import DEFAULT_MAX_POOL_VALUES, MAX_FEATURE_DIM, MAX_POOL_ITEMS, MAX_POOL_VALUES_CEILING
 from sieve.origins import OriginError, allow_list, origin
 
 
@@ -35,6 +36,16 @@ def _basic_auth(raw: str) -> str:
     if raw and (":" not in raw or raw.startswith(":")):
         raise ValueError("SIEVE_LABELSTUDIO_BASIC_AUTH must be user:password")
     return raw
+
+
+def _max_pool_values(env: Mapping[str, str]) -> int:
+    value = _number(env, "SIEVE_MAX_POOL_VALUES", DEFAULT_MAX_POOL_VALUES, 1)
+    if value > MAX_POOL_VALUES_CEILING:
+        raise ValueError(
+            f"SIEVE_MAX_POOL_VALUES must be at most {MAX_POOL_VALUES_CEILING} "
+            f"({MAX_POOL_ITEMS} items x {MAX_FEATURE_DIM} features), got {value}"
+        )
+    return value
 
 
 _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+")
@@ -89,6 +100,9 @@ class Settings:
     max_model_bytes: int = 32 * 1024 * 1024
     """SIEVE_MAX_MODEL_MB: the largest stored model a refresh may publish (every /predict unpickles it);
     a refresh whose model is bigger fails and says so in `last_error`."""
+    max_pool_values: int = DEFAULT_MAX_POOL_VALUES
+    """SIEVE_MAX_POOL_VALUES: most feature values (items x dimension) one pool of vectors may hold; size it to
+    the Redis memory (4 bytes a value) and worker cache (SIEVE_WORKER_CACHE_MB) a pool may take."""
     max_content_length: int = 64 * 1024 * 1024
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
     batch_horizon: int = 256
@@ -134,6 +148,7 @@ class Settings:
             max_waiting_queries=_number(env, "SIEVE_MAX_WAITING_QUERIES", cls.max_waiting_queries, 0),
             worker_cache_bytes=_number(env, "SIEVE_WORKER_CACHE_MB", 2048, 1) * 1024 * 1024,
             max_model_bytes=_number(env, "SIEVE_MAX_MODEL_MB", 32, 1) * 1024 * 1024,
+            max_pool_values=_max_pool_values(env),
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),

@@ -83,7 +83,7 @@ class Pools:
     def __init__(self, redis: Redis, settings: Settings):
         self.redis = redis
         self.settings = settings
-        self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms)
+        self.store = PoolStore(redis, pending_ttl_ms=settings.pending_ttl_ms, max_pool_values=settings.max_pool_values)
         self.models = ServedModels(redis)
         self.queue = refresh_queue(redis, settings)
         self.wait_slots = WaitSlots(settings.max_waiting_queries)

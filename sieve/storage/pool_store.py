@@ -17,11 +17,11 @@ from sieve.core.errors import Conflict, InvalidInput
 from sieve.core.history import model_stop
 from sieve.core.stopping import StoppingPolicy
 from sieve.limits import (
+    DEFAULT_MAX_POOL_VALUES,
     MAX_CLASSES,
     MAX_ITEMS_PER_CALL,
     MAX_POOL_ITEMS,
     MAX_POOL_NONZEROS,
-    MAX_POOL_VALUES,
     REDIS_MAX_STRING_BYTES,
 )
 from sieve.storage import job_ids, tenant_index
@@ -121,8 +121,10 @@ def _replayed(record: bytes, idem: Idempotency) -> Change:
 class PoolStore:
     """Reads and writes pools; knows the key layout and the scripts, nothing about HTTP or RQ."""
 
-    def __init__(self, redis: Redis, pending_ttl_ms: int):
+    def __init__(self, redis: Redis, pending_ttl_ms: int, max_pool_values: int = DEFAULT_MAX_POOL_VALUES):
         self.redis = redis
+        # Most items x dimension one pool of vectors may hold (SIEVE_MAX_POOL_VALUES).
+        self.max_pool_values = max_pool_values
         self.scripts = Scripts.register(redis)
         # A queued job's mark outlives a crashed enqueue by at most this long.
         self.pending_ttl_ms = pending_ttl_ms
@@ -148,7 +150,7 @@ class PoolStore:
         kind = label_values.label_kind(labels)
         # The scripts of the transaction below would refuse items or labels only after its meta was written.
         if ids:
-            _check_values(0, features, sparse_layout=bool(config.featurizer))
+            self._check_values(0, features, sparse_layout=bool(config.featurizer))
         training = {
             label_values.encode(x) for x, split in zip(labels, splits or ["train"] * len(labels)) if split != "eval"
         }
@@ -242,7 +244,7 @@ class PoolStore:
                     f"a pool holds at most {MAX_POOL_ITEMS} items; this one has {text(outcome[1])}", field="items"
                 )
             if status == "values":
-                _check_values(int(text(outcome[1])), stored, sparse_layout)
+                self._check_values(int(text(outcome[1])), stored, sparse_layout)
             if status == "chunk":
                 raise InvalidInput(
                     "this pool's feature storage is full; put further items in a new pool", field="items"
@@ -307,7 +309,7 @@ class PoolStore:
         if sparse.issparse(features) and not sparse_layout:
             # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
             # dense rows of this call are bounded by the pool's limit before they are made.
-            _check_values(0, features, sparse_layout=False)
+            self._check_values(0, features, sparse_layout=False)
             features = features.toarray()
         chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
         if not labels:
@@ -447,6 +449,21 @@ class PoolStore:
         # WATCH on meta: an item addition racing the delete retries it, so no chunk is left behind.
         self.redis.transaction(remove, keys.meta)
 
+    def _check_values(self, stored: int, features, sparse_layout: bool) -> None:
+        adding = _stored_values(features, sparse_layout)
+        if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
+            raise InvalidInput(
+                f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
+                f"of its items); this one holds {stored} and these items add {adding}",
+                field="items",
+            )
+        if not sparse_layout and stored + adding > self.max_pool_values:
+            raise InvalidInput(
+                f"a pool holds at most {self.max_pool_values} feature values (items x dimension, "
+                f"SIEVE_MAX_POOL_VALUES); this one holds {stored} and these items add {adding}",
+                field="items",
+            )
+
     def _add_items_call(
         self,
         keys: PoolKeys,
@@ -480,7 +497,7 @@ class PoolStore:
                 chunk_rows,
                 REDIS_MAX_STRING_BYTES,
                 _stored_values(features, sparse_layout),
-                MAX_POOL_NONZEROS if sparse_layout else MAX_POOL_VALUES,
+                MAX_POOL_NONZEROS if sparse_layout else self.max_pool_values,
                 *ids,
                 *payloads,
             ],
@@ -691,22 +708,6 @@ def _stored_values(features, sparse_layout: bool) -> int:
     """Values a batch of rows adds to a pool's storage: its non-zeros in a text pool, items x dimension
     elsewhere."""
     return int(features.nnz) if sparse_layout else int(features.shape[0]) * int(features.shape[1])
-
-
-def _check_values(stored: int, features, sparse_layout: bool) -> None:
-    adding = _stored_values(features, sparse_layout)
-    if sparse_layout and stored + adding > MAX_POOL_NONZEROS:
-        raise InvalidInput(
-            f"a text pool holds at most {MAX_POOL_NONZEROS} non-zero feature values (distinct terms "
-            f"of its items); this one holds {stored} and these items add {adding}",
-            field="items",
-        )
-    if not sparse_layout and stored + adding > MAX_POOL_VALUES:
-        raise InvalidInput(
-            f"a pool holds at most {MAX_POOL_VALUES} feature values (items x dimension); this one "
-            f"holds {stored} and these items add {adding}",
-            field="items",
-        )
 
 
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:

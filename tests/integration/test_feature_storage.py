@@ -112,9 +112,8 @@ def test_items_past_a_text_pools_nonzero_limit_are_refused_and_leave_it_unchange
     assert pools.add_items(pool, ItemBatch(ids=["c"], texts=["six seven"])).n_items == 3
 
 
-def test_a_create_past_the_value_limit_writes_nothing(redis, settings, monkeypatch):
-    monkeypatch.setattr(storage_pools, "MAX_POOL_VALUES", 100, raising=False)
-    pools = Pools(redis, settings)
+def test_a_create_past_the_value_limit_writes_nothing(redis, settings):
+    pools = Pools(redis, settings.with_overrides(max_pool_values=100))
     before = redis.smembers(POOL_INDEX)
     with pytest.raises(InvalidInput) as refused:
         pools.create(PoolSpec(), ItemBatch(ids=[f"i{n}" for n in range(30)], features=np.ones((30, 4), np.float32)))

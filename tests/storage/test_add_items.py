@@ -92,8 +92,8 @@ def test_past_the_most_items_is_refused_and_nothing_changes(db, pools, monkeypat
     assert snapshot(db) == before
 
 
-def test_past_the_value_limit_is_refused_and_nothing_changes(db, pools, monkeypatch):
-    monkeypatch.setattr(pool_store, "MAX_POOL_VALUES", 12)
+def test_past_the_value_limit_is_refused_and_nothing_changes(db, pools):
+    pools.max_pool_values = 12
     pool_id = make_pool(pools, n=3)
     before = snapshot(db)
     with pytest.raises(InvalidInput, match="holds 9 and these items add 6"):

@@ -12,6 +12,8 @@ def test_unset_variables_give_the_documented_defaults():
     assert settings.redis_url is None and settings.queue_name == "sieve" and settings.job_timeout == 600
     assert settings.max_content_length == 64 * 1024 * 1024 and settings.first_ranking_wait == 10.0
     assert settings.max_pools_per_tenant == 1000 and settings.labelstudio_sync_seconds == 300
+    # A million items of a 384-wide sentence embedding fit out of the box.
+    assert settings.max_pool_values >= 1_000_000 * 384
 
 
 def test_variables_are_parsed_into_their_types():
@@ -21,8 +23,10 @@ def test_variables_are_parsed_into_their_types():
             "SIEVE_JOB_TIMEOUT": "30",
             "SIEVE_FIRST_RANKING_WAIT": "2.5",
             "SIEVE_WORKER_CACHE_MB": "16",
+            "SIEVE_MAX_POOL_VALUES": "2000000000",
         }
     )
+    assert settings.max_pool_values == 2_000_000_000
     assert settings.redis_url == "rediss://:pw@host:6380/2"
     assert settings.job_timeout == 30 and settings.first_ranking_wait == 2.5
     assert settings.worker_cache_bytes == 16 * 1024 * 1024
@@ -37,6 +41,8 @@ def test_variables_are_parsed_into_their_types():
         ({"SIEVE_MAX_BODY_BYTES": "10"}, "SIEVE_MAX_BODY_BYTES must be at least 1024"),
         ({"SIEVE_MAX_POOLS_PER_TENANT": "0"}, "SIEVE_MAX_POOLS_PER_TENANT must be at least 1"),
         ({"SIEVE_MAX_POOLS_PER_TENANT": "many"}, "SIEVE_MAX_POOLS_PER_TENANT must be an integer"),
+        ({"SIEVE_MAX_POOL_VALUES": "0"}, "SIEVE_MAX_POOL_VALUES must be at least 1"),
+        ({"SIEVE_MAX_POOL_VALUES": str(10**12)}, "SIEVE_MAX_POOL_VALUES must be at most 20000000000"),
         ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "0"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be at least 1"),
         ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "often"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be an integer"),
     ],
