@@ -311,6 +311,16 @@ class UnlabelAnswerSchema(ma.Schema):
     )
 
 
+class LookupSchema(ma.Schema):
+    ids = item_ids(limits.MAX_ITEMS_PER_CALL, required=True)
+
+
+class LookupAnswerSchema(ma.Schema):
+    present = fields.List(
+        fields.String(), metadata={"description": "The ids asked for that the pool holds, in the order asked."}
+    )
+
+
 class ReleaseAnswerSchema(ma.Schema):
     released = fields.Integer(metadata={"description": "Leases that ended."})
 

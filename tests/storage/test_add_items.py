@@ -201,3 +201,11 @@ def test_dense_rows_are_picked_across_chunks(db, pools, monkeypatch):
     pool_id = make_pool(pools, n=5)
     rows = read_selected_rows(db, PoolKeys(pool_id), [4, 0, 3], 3, 2)
     np.testing.assert_array_equal(rows, features(5)[[4, 0, 3]])
+
+
+def test_present_ids_names_the_ids_the_pool_holds_in_the_order_asked(pools):
+    pool_id = make_pool(pools, n=3)
+    assert pools.present_ids(pool_id, ["nope", "i2", "i0", "i9"]) == ["i2", "i0"]
+    assert pools.present_ids(pool_id, ["x"]) == []
+    with pytest.raises(NotFound):
+        pools.present_ids("00ffffffffffffff", ["i0"])
