@@ -157,12 +157,12 @@ def _duplicate_ids(error: ApiError) -> bool:
 
 
 def _where(source: Source, first_row: int, kept: np.ndarray, error: ApiError) -> str:
-    """The API's problem, with the item it names as a row of the file."""
+    """The API's problem (its detail names the field at fault), with the item it names as a row of the file."""
     place = f"rows {first_row}-{first_row + (int(kept[-1]) if len(kept) else 0)}"
     field = error.field or ""
     if field.startswith("items[") and "]" in field:
         index = field[len("items[") : field.index("]")]
         if index.isdigit() and int(index) < len(kept):
-            place = f"row {first_row + int(kept[int(index)])} ({field})"
+            place = f"row {first_row + int(kept[int(index)])}"
     detail = error.detail or error.title or f"HTTP {error.status}"
     return f"{source.path}: {place}: {detail}"
