@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from sieve.core.errors import SieveError
 from sieve.labelstudio.backend import LabelStudio
-from sieve.service import auth, cors, labelstudio_views, metrics, ops_views, pool_views
+from sieve.service import auth, cors, labelstudio_views, metrics, ops_views, pool_views, tabular_bodies
 from sieve.service.problems import ProblemApi, domain_error, problem
 from sieve.service.state import AppState, attach
 from sieve.settings import Settings
@@ -104,11 +104,16 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
         supplied = request.headers.get("X-Request-ID", "")
         g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
-            if not request.is_json:
+            if not request.is_json and not tabular_bodies.is_tabular():
+                accepted = (
+                    tabular_bodies.accepted_types()
+                    if request.endpoint in tabular_bodies.ENDPOINTS
+                    else "application/json"
+                )
                 return problem(
                     415,
-                    "send the body as application/json",
-                    [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}"}],
+                    f"send the body as {accepted}",
+                    [{"field": "Content-Type", "message": f"got {request.mimetype or 'none'}; accepted: {accepted}"}],
                 )
         return None
 

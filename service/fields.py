@@ -16,6 +16,27 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 NOT_STORABLE = "must be valid Unicode text (no lone surrogates)"
 
 
+UNFIT = "must hold finite numbers within float32 range (no NaN or infinity)"
+"""What is wrong with a row that holds NaN, an infinity or a value past float32's range."""
+
+
+def dimension_problem(dim: int) -> str | None:
+    """Why rows of `dim` values cannot be stored, or None."""
+    if dim == 0:
+        return "must have at least one value"
+    if dim > limits.MAX_FEATURE_DIM:
+        return f"has {dim} values; the most allowed is {limits.MAX_FEATURE_DIM}"
+    return None
+
+
+def unfit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Which rows of a float matrix hold a value that is not finite or lies beyond float32's range."""
+    bad = ~np.isfinite(matrix)
+    if matrix.dtype != np.float32:
+        bad |= np.abs(matrix) > _FLOAT32_MAX
+    return bad.any(axis=1)
+
+
 def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
     """A list of equal-length lists of finite numbers as a float32 (n, d) array.
 
@@ -34,10 +55,8 @@ def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
     for i, row in enumerate(rows):
         if len(row) != dim:
             raise at(i, f"has {len(row)} values where the first has {dim}: every item needs the same dimension")
-    if dim == 0:
-        raise at(0, "must have at least one value")
-    if dim > limits.MAX_FEATURE_DIM:
-        raise at(0, f"has {dim} values; the most allowed is {limits.MAX_FEATURE_DIM}")
+    if dimension_problem(dim):
+        raise at(0, dimension_problem(dim))
     # Types are checked before numpy sees the rows: it would take JSON true/false for 1/0.
     if not set(map(type, chain.from_iterable(rows))) <= {int, float}:
         for i, row in enumerate(rows):
@@ -49,11 +68,29 @@ def parse_matrix(rows, path: str, what: str = "features") -> np.ndarray:
     except OverflowError:  # an integer beyond float64, e.g. 1 followed by 400 zeros
         bad_rows = [not all(abs(v) <= _FLOAT32_MAX for v in row) for row in rows]
     else:
-        bad_rows = (~np.isfinite(matrix) | (np.abs(matrix) > _FLOAT32_MAX)).any(axis=1)
+        bad_rows = unfit_rows(matrix)
     if any(bad_rows):
-        i = int(np.flatnonzero(bad_rows)[0])
-        raise at(i, "must hold finite numbers within float32 range (no NaN or infinity)")
+        raise at(int(np.flatnonzero(bad_rows)[0]), UNFIT)
     return matrix.astype(np.float32)
+
+
+def id_problem(item_id) -> str | None:
+    """Why `item_id` cannot name an item, or None: the same rules for every body that carries items."""
+    if not isinstance(item_id, str) or not 0 < len(item_id) <= limits.MAX_ID_LENGTH:
+        return f"must be a string of 1 to {limits.MAX_ID_LENGTH} characters"
+    if not item_id.isascii() and _SURROGATE.search(item_id):
+        return NOT_STORABLE
+    return None
+
+
+def check_new_id(i: int, item_id, seen: set) -> None:
+    """Refuses an item id that is malformed or repeats one of the same call, naming `items[i].id`."""
+    problem = id_problem(item_id)
+    if problem is None and item_id in seen:
+        problem = f"duplicate id {item_id!r} in this request"
+    if problem:
+        raise ma.ValidationError({i: {"id": [problem]}})
+    seen.add(item_id)
 
 
 def storable(text: str) -> None:
@@ -87,6 +124,9 @@ def parse_texts(values, what: str = "text") -> list[str]:
     return list(values)
 
 
+TOO_MANY_ITEMS = f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more with POST /v1/pools/{{pool_id}}/items"
+
+
 class ItemsField(ma.fields.List):
     """A list of items, validated as one float32 matrix rather than value by value."""
 
@@ -96,15 +136,15 @@ class ItemsField(ma.fields.List):
         )
 
     def _deserialize(self, value, attr, data, **kwargs) -> ItemBatch:
+        if isinstance(value, ItemBatch):  # a binary body's rows, read and checked by service.tabular_bodies
+            return value
         if not isinstance(value, list):
             raise ma.ValidationError("must be a list of items")
         if not value:
             # An empty batch has no dimension to give the pool, which would stay stuck at 0 features.
             raise ma.ValidationError("must hold at least one item; leave items out to create an empty pool")
         if len(value) > limits.MAX_ITEMS_PER_CALL:
-            raise ma.ValidationError(
-                f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more with POST /v1/pools/{{pool_id}}/items"
-            )
+            raise ma.ValidationError(TOO_MANY_ITEMS)
         ids, seen = [], set()
         kind = "text" if isinstance(value[0], dict) and "text" in value[0] else "features"
         for i, item in enumerate(value):
@@ -114,13 +154,7 @@ class ItemsField(ma.fields.List):
             if unknown:
                 raise ma.ValidationError({i: {sorted(unknown)[0]: ["unknown field"]}})
             item_id = item.get("id")
-            if not isinstance(item_id, str) or not 0 < len(item_id) <= limits.MAX_ID_LENGTH:
-                raise ma.ValidationError({i: {"id": [f"must be a string of 1 to {limits.MAX_ID_LENGTH} characters"]}})
-            if _SURROGATE.search(item_id):
-                raise ma.ValidationError({i: {"id": [NOT_STORABLE]}})
-            if item_id in seen:
-                raise ma.ValidationError({i: {"id": [f"duplicate id {item_id!r} in this request"]}})
-            seen.add(item_id)
+            check_new_id(i, item_id, seen)
             ids.append(item_id)
             if kind not in item:
                 other = "text" if kind == "features" else "features"

@@ -1,4 +1,5 @@
-"""The request parser of every blueprint: webargs', with every undecodable JSON body a 400."""
+"""The request parser of every blueprint: webargs', with every undecodable JSON body a 400, and the binary
+bodies of create and add items read as the JSON they stand for."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from flask_smorest import Blueprint
 from webargs.core import is_json, missing
 from webargs.flaskparser import FlaskParser, abort
 
+from sieve.service import tabular_bodies
+
 
 class BodyParser(FlaskParser):
     def load_json(self, req, schema):
+        if tabular_bodies.is_tabular():
+            return tabular_bodies.read_body()
         # webargs' own load_json answers 400 for malformed JSON only; json.loads also fails with RecursionError
         # on deep nesting and ValueError on integers of more than 4300 digits: the body is at fault there too.
         # So the JSON location is loaded here in full, as webargs documents for parsers that need their own.

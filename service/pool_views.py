@@ -53,7 +53,9 @@ def pools() -> Pools:
 def _idempotency(headers) -> Idempotency | None:
     if "key" not in headers:
         return None
-    return Idempotency(key=headers["key"], body_hash=hashlib.sha256(request.get_data()).hexdigest())
+    # A binary body was hashed as it was read (service.tabular_bodies); a JSON one is in memory.
+    body_hash = g.get("body_hash") or hashlib.sha256(request.get_data()).hexdigest()
+    return Idempotency(key=headers["key"], body_hash=body_hash)
 
 
 def _labels(body) -> tuple[list[str], list, list[str]]:

@@ -102,7 +102,7 @@ class ProblemApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
-        if error.code == 413:
+        if error.code == 413 and "messages" not in data:
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             return problem(
                 413,

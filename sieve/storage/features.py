@@ -34,15 +34,19 @@ def chunk_count(n_items: int, chunk_rows: int) -> int:
     return -(-n_items // chunk_rows)
 
 
-def chunk_payloads(first_row: int, features: np.ndarray, chunk_rows: int) -> list[tuple[int, bytes]]:
-    """Splits rows that start at first_row into (chunk index, bytes to append) pairs."""
+def chunk_payloads(first_row: int, features: np.ndarray, chunk_rows: int) -> list[tuple[int, memoryview]]:
+    """Splits rows that start at first_row into (chunk index, bytes to append) pairs.
+
+    The bytes are views of the rows, not copies, when they are C-contiguous float32 already: redis-py sends a
+    memoryview as it is, so a large batch is not held twice on its way to Redis."""
+    features = np.ascontiguousarray(features, dtype=DTYPE)
     payloads = []
     row, done = first_row, 0
     while done < len(features):
         chunk = row // chunk_rows
         room = (chunk + 1) * chunk_rows - row
         part = features[done : done + room]
-        payloads.append((chunk, np.ascontiguousarray(part, dtype=DTYPE).tobytes()))
+        payloads.append((chunk, memoryview(part).cast("B")))
         row += len(part)
         done += len(part)
     return payloads

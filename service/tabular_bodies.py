@@ -1,0 +1,442 @@
+"""Binary bodies of POST /v1/pools and POST /v1/pools/{id}/items: an Arrow IPC stream, a Parquet file, or a
+.npy matrix with its ids in a multipart form (docs/api.md, Binary ingest).
+
+Each is read in bounded batches: every batch is checked as JSON items are (service.fields) and copied into
+one float32 matrix that grows in place (or, for a text pool, into a list of texts), then dropped. The matrix
+is the only full copy of the rows. Limits hold before anything further is read. The result is the dict a
+JSON body parses to: `items` an ItemBatch, `labels` from the `label` and `split` columns, and a create's
+options from the body's `sieve` metadata, so that the request schemas check everything else exactly as for
+JSON. The body's sha256 is taken as it is read (`g.body_hash`), for Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterable
+
+import marshmallow as ma
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from flask import current_app, g, request
+from webargs.flaskparser import abort
+
+from sieve import limits
+from sieve.core.items import ItemBatch
+from sieve.service.fields import (
+    TOO_MANY_ITEMS,
+    UNFIT,
+    LabelField,
+    check_new_id,
+    dimension_problem,
+    parse_texts,
+    unfit_rows,
+)
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+MULTIPART = "multipart/form-data"
+TYPES = (ARROW_STREAM, PARQUET, MULTIPART)
+"""The binary media types of the endpoints in ENDPOINTS, besides application/json."""
+
+ENDPOINTS = frozenset({"pools.PoolCollection", "pools.add_items"})
+"""The endpoints that take items: create and add items."""
+
+OPTIONS = "sieve"
+"""The schema metadata key (Arrow, Parquet) or form part (multipart) holding a create's options as JSON."""
+
+COLUMNS = ("id", "features", "text", "label", "split")
+PARTS = (OPTIONS, "ids", "features", "labels", "splits")
+
+BATCH_BYTES = 16 * 1024 * 1024
+"""Decoded bytes of one batch read from a Parquet file or a .npy matrix."""
+
+SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+"""A Parquet body is kept in memory up to this size while it is received, on disk beyond."""
+
+_READ_BYTES = 1024 * 1024
+
+
+def accepted_types() -> str:
+    return ", ".join(("application/json", *TYPES))
+
+
+def is_tabular() -> bool:
+    """Whether this request carries a binary body that read_body reads."""
+    return request.endpoint in ENDPOINTS and request.mimetype in TYPES
+
+
+def read_body() -> dict:
+    """The request's binary body as the dict its JSON form would parse to."""
+    create = request.endpoint == "pools.PoolCollection"
+    max_bytes = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.mimetype == MULTIPART:
+        return _multipart(create, max_bytes)
+    digest = hashlib.sha256()
+    try:
+        if request.mimetype == ARROW_STREAM:
+            reader = pa.ipc.open_stream(_HashingReader(request.stream, digest))
+            body = _table(reader.schema, reader, create, max_bytes)
+        else:
+            parquet = pq.ParquetFile(_spooled(request.stream, digest))
+            if parquet.metadata.num_rows > limits.MAX_ITEMS_PER_CALL:
+                _refuse(413, {"items": [TOO_MANY_ITEMS]})
+            schema = parquet.schema_arrow
+            batch_rows = max(1, BATCH_BYTES // (8 * max(_fixed_width(schema), 1)))
+            batches = parquet.iter_batches(batch_size=batch_rows)
+            body = _table(schema, batches, create, max_bytes, parquet.metadata.num_rows)
+    except (pa.ArrowException, OSError, ValueError, EOFError) as error:  # UnicodeDecodeError is a ValueError
+        kind = "an Arrow IPC stream" if request.mimetype == ARROW_STREAM else "a Parquet file"
+        _refuse(400, {"body": [f"is not a readable {kind}: {str(error)[:300]}"]})
+    g.body_hash = digest.hexdigest()
+    return body
+
+
+def _refuse(status: int, messages: dict):
+    abort(status, messages=messages)
+
+
+class _HashingReader:
+    """The request's stream as pyarrow reads it, each byte added to the body's digest as it passes."""
+
+    closed = False
+
+    def __init__(self, stream, digest):
+        self.stream, self.digest = stream, digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _spooled(stream, digest) -> tempfile.SpooledTemporaryFile:
+    """The body in a seekable file (Parquet's footer comes last), in memory while small; the stream stops at
+    the body limit."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    while data := stream.read(_READ_BYTES):
+        digest.update(data)
+        spool.write(data)
+    spool.seek(0)
+    return spool
+
+
+# -- tables: Arrow and Parquet ---------------------------------------------------------------------
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _fixed_width(schema: pa.Schema) -> int:
+    if "features" in schema.names and pa.types.is_fixed_size_list(schema.field("features").type):
+        return schema.field("features").type.list_size
+    return limits.MAX_FEATURE_DIM if "features" in schema.names else 1
+
+
+def _check_schema(schema: pa.Schema) -> str:
+    """Refuses columns Sieve does not read or cannot take, naming the column; the kind of items, features or
+    text."""
+    names = schema.names
+    for name in names:
+        if name not in COLUMNS:
+            _refuse(422, {name: [f"unknown column; the columns are {', '.join(COLUMNS)}"]})
+        if names.count(name) > 1:
+            _refuse(422, {name: ["appears twice"]})
+    if "id" not in names:
+        _refuse(422, {"id": ["missing column: every item needs an id"]})
+    if not _is_text(schema.field("id").type):
+        _refuse(422, {"id": [f"must be a column of strings (ids are text, as in JSON), not {schema.field('id').type}"]})
+    if ("features" in names) == ("text" in names):
+        _refuse(422, {"features": ["give one column of features, or of text for a text pool"]})
+    kind = "features" if "features" in names else "text"
+    column = schema.field(kind).type
+    if kind == "text" and not _is_text(column):
+        _refuse(422, {"text": [f"must be a column of strings, not {column}"]})
+    if kind == "features":
+        is_list = pa.types.is_fixed_size_list(column) or pa.types.is_list(column) or pa.types.is_large_list(column)
+        if not is_list or column.value_type not in (pa.float32(), pa.float64()):
+            _refuse(422, {"features": [f"must be a column of lists of float32 or float64, not {column}"]})
+        if pa.types.is_fixed_size_list(column) and dimension_problem(column.list_size):
+            _refuse(422, {"features": [dimension_problem(column.list_size)]})
+    if "label" in names:
+        label = schema.field("label").type
+        if not (_is_text(label) or pa.types.is_integer(label)):
+            _refuse(422, {"label": [f"must be a column of strings or integers, not {label}"]})
+    if "split" in names and not _is_text(schema.field("split").type):
+        _refuse(422, {"split": [f"must be a column of strings, not {schema.field('split').type}"]})
+    return kind
+
+
+def _options(schema: pa.Schema, create: bool) -> dict:
+    raw = (schema.metadata or {}).get(OPTIONS.encode())
+    if raw is None:
+        return {}
+    if not create:
+        _refuse(422, {OPTIONS: ["a pool's options are given when it is created, not with its items"]})
+    return _options_of(raw)
+
+
+def _options_of(raw: bytes) -> dict:
+    try:
+        options = json.loads(raw)
+    except (RecursionError, ValueError):
+        _refuse(400, {OPTIONS: ["must be a JSON object: the create body without items and labels"]})
+    if not isinstance(options, dict):
+        _refuse(422, {OPTIONS: ["must be a JSON object: the create body without items and labels"]})
+    for key in ("items", "labels"):
+        if key in options:
+            _refuse(422, {OPTIONS: {key: ["comes from the rows of the body, not its options"]}})
+    return options
+
+
+def _table(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], create: bool, max_bytes: int, expected_rows: int = 0
+) -> dict:
+    kind = _check_schema(schema)
+    options = _options(schema, create)
+    rows = _Rows(kind, max_bytes, expected_rows)
+    for batch in batches:
+        rows.add_batch(batch)
+    return {**options, **rows.body()}
+
+
+def _first(mask) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+class _Rows:
+    """A call's items as they arrive, batch by batch."""
+
+    def __init__(self, kind: str, max_bytes: int, expected_rows: int = 0):
+        self.kind, self.max_bytes, self.expected_rows = kind, max_bytes, expected_rows
+        self.ids: list[str] = []
+        self.seen: set[str] = set()
+        self.matrix: np.ndarray | None = None  # grown in place: rows [0, len(ids)) are filled
+        self.texts: list[str] = []
+        self.decoded = 0
+        self.labels: list[dict] = []
+
+    def refuse_row(self, row: int, column: str, message: str, status: int = 422):
+        _refuse(status, {"items": {row: {column: [message]}}})
+
+    def add_ids(self, ids: list) -> None:
+        first = len(self.ids)
+        if first + len(ids) > limits.MAX_ITEMS_PER_CALL:
+            _refuse(413, {"items": [TOO_MANY_ITEMS]})
+        try:
+            for i, item_id in enumerate(ids, first):
+                check_new_id(i, item_id, self.seen)
+        except ma.ValidationError as error:
+            _refuse(422, {"items": error.messages})
+        self.ids += ids
+
+    def add_features(self, first: int, block: np.ndarray) -> None:
+        """Checks a (rows, dim) float block whose first row is row `first` of the call, and copies it."""
+        if self.matrix is None:
+            self.matrix = np.empty((0, block.shape[1]), dtype=np.float32)
+        dim, end = self.matrix.shape[1], first + len(block)
+        self.decoded = (first + len(block)) * dim * 4
+        if self.decoded > self.max_bytes:
+            _refuse(413, {"features": [f"the rows decode to more than the {self.max_bytes} bytes a body may hold"]})
+        bad = unfit_rows(block)
+        if bad.any():
+            self.refuse_row(first + _first(bad), "features", UNFIT)
+        if end > len(self.matrix):
+            # ndarray.resize reallocates in place (no second matrix while it grows); nothing else holds a view.
+            rows = min(max(end, 2 * len(self.matrix), self.expected_rows), limits.MAX_ITEMS_PER_CALL)
+            self.matrix.resize((rows, dim), refcheck=False)
+        self.matrix[first:end] = block
+
+    def add_labels(self, first: int, labels: list, splits: list) -> None:
+        for i, (label, split) in enumerate(zip(labels, splits), first):
+            if label is None:
+                if split is not None:
+                    self.refuse_row(i, "split", "an unlabeled item has no split")
+                continue
+            try:
+                LabelField().deserialize(label)
+            except ma.ValidationError as error:
+                self.refuse_row(i, "label", error.messages[0])
+            self.labels.append({"id": self.ids[i], "label": label, "split": split or "train"})
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        first, m = len(self.ids), batch.num_rows
+        self.add_ids(batch.column("id").to_pylist())
+        column = batch.column(self.kind)
+        if column.null_count:
+            self.refuse_row(first + _first(column.is_null().to_numpy(zero_copy_only=False)), self.kind, "missing")
+        if self.kind == "text":
+            self.decoded += column.nbytes
+            if self.decoded > self.max_bytes:
+                _refuse(413, {"text": [f"the texts decode to more than the {self.max_bytes} bytes a body may hold"]})
+            try:
+                self.texts += parse_texts(column.to_pylist())
+            except ma.ValidationError as error:
+                _refuse(422, {"items": {first + i: messages for i, messages in error.messages.items()}})
+        elif m:
+            self.add_features(first, self._block(first, column))
+        if "label" in batch.schema.names:
+            labels = batch.column("label").to_pylist()
+            splits = batch.column("split").to_pylist() if "split" in batch.schema.names else [None] * m
+            self.add_labels(first, labels, splits)
+        elif "split" in batch.schema.names:
+            _refuse(422, {"split": ["needs a label column: a split is that of an item's label"]})
+
+    def _block(self, first: int, column: pa.Array) -> np.ndarray:
+        """A features column of lists as a (rows, dim) array, its widths checked."""
+        m = len(column)
+        if pa.types.is_fixed_size_list(column.type):
+            dim = column.type.list_size
+        else:
+            widths = np.diff(column.offsets.to_numpy())
+            dim = self.matrix.shape[1] if self.matrix is not None else int(widths[0])
+            if first == 0 and dimension_problem(dim):
+                self.refuse_row(0, "features", dimension_problem(dim))
+            wrong = widths != dim
+            if wrong.any():
+                i = _first(wrong)
+                self.refuse_row(
+                    first + i,
+                    "features",
+                    f"has {widths[i]} values where the first has {dim}: every item needs the same dimension",
+                )
+        values = column.flatten()
+        if values.null_count:
+            row = _first(values.is_null().to_numpy(zero_copy_only=False)) // dim
+            self.refuse_row(first + row, "features", "must hold numbers only, found null")
+        return values.to_numpy(zero_copy_only=False).reshape(m, dim)
+
+    def body(self) -> dict:
+        if not self.ids:
+            _refuse(422, {"items": ["must hold at least one item; leave items out to create an empty pool"]})
+        if self.kind == "text":
+            items = ItemBatch(ids=self.ids, texts=self.texts)
+        else:
+            self.matrix.resize((len(self.ids), self.matrix.shape[1]), refcheck=False)
+            items = ItemBatch(ids=self.ids, features=self.matrix)
+        return {"items": items, **({"labels": self.labels} if self.labels else {})}
+
+
+# -- multipart: a .npy matrix and its ids ----------------------------------------------------------
+
+
+def _multipart(create: bool, max_bytes: int) -> dict:
+    # Parts sent without a filename are form fields, held in memory: the ids may be a few MB.
+    request.max_form_memory_size = max_bytes
+    parts = {}
+    for name in [*request.form, *request.files]:
+        if name not in PARTS:
+            _refuse(422, {name: [f"unknown part; the parts are {', '.join(PARTS)}"]})
+        values = request.form.getlist(name) + request.files.getlist(name)
+        if len(values) > 1 or name in parts:
+            _refuse(422, {name: ["appears twice"]})
+        parts[name] = values[0]
+    if "features" not in parts or isinstance(parts["features"], str):
+        _refuse(422, {"features": ["missing: a file part holding a .npy matrix (items x features)"]})
+    if "ids" not in parts:
+        _refuse(422, {"ids": ["missing: a JSON array of the items' ids, one per row of features"]})
+    if OPTIONS in parts and not create:
+        _refuse(422, {OPTIONS: ["a pool's options are given when it is created, not with its items"]})
+    g.body_hash = _parts_digest(parts)
+    options = _options_of(_bytes_of(parts[OPTIONS])) if OPTIONS in parts else {}
+    features = parts["features"].stream
+    n, dim, read = _npy(features, max_bytes)
+    rows = _Rows("features", max_bytes, n)
+    rows.add_ids(_json_array(parts["ids"], "ids", n))
+    read(rows)
+    labels = _json_array(parts["labels"], "labels", n) if "labels" in parts else None
+    splits = _json_array(parts["splits"], "splits", n) if "splits" in parts else [None] * n
+    if labels is None and "splits" in parts:
+        _refuse(422, {"splits": ["needs labels: a split is that of an item's label"]})
+    if labels is not None:
+        rows.add_labels(0, labels, splits)
+    return {**options, **rows.body()}
+
+
+def _chunks(part) -> Iterable[bytes]:
+    if isinstance(part, str):
+        yield part.encode("utf-8", "surrogatepass")
+        return
+    part.stream.seek(0)
+    while data := part.stream.read(_READ_BYTES):
+        yield data
+
+
+def _bytes_of(part) -> bytes:
+    return b"".join(_chunks(part))
+
+
+def _parts_digest(parts: dict) -> str:
+    """The sha256 of the parts' names and contents in a fixed order: a retry that sends the same parts under
+    another multipart boundary is the same body."""
+    digest = hashlib.sha256()
+    for name in sorted(parts):
+        digest.update(name.encode() + b"\0")
+        for data in _chunks(parts[name]):
+            digest.update(data)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _json_array(part, name: str, n: int) -> list:
+    try:
+        values = json.loads(_bytes_of(part))
+    except (RecursionError, ValueError):
+        _refuse(400, {name: ["must be a JSON array"]})
+    if not isinstance(values, list):
+        _refuse(422, {name: ["must be a JSON array"]})
+    if len(values) != n:
+        _refuse(422, {name: [f"has {len(values)} entries for {n} rows of features: give one per row"]})
+    return values
+
+
+def _npy(file, max_bytes: int):
+    """The rows and width of a .npy matrix from its header (never unpickling anything), and the function that
+    reads its values into a _Rows, a bounded block at a time."""
+    file.seek(0)
+    try:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
+        else:
+            raise ValueError(f"format version {version} is not read; numpy.save writes 1.0")
+    except (ValueError, EOFError, SyntaxError) as error:
+        _refuse(400, {"features": [f"is not a readable .npy file: {str(error)[:300]}"]})
+    if dtype.hasobject or dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        _refuse(422, {"features": [f"must hold float32 or float64 values, not {dtype} (object arrays are refused)"]})
+    if len(shape) != 2:
+        _refuse(422, {"features": [f"must be a 2-D matrix (items x features), not of shape {shape}"]})
+    n, dim = shape
+    if n > limits.MAX_ITEMS_PER_CALL:
+        _refuse(413, {"items": [TOO_MANY_ITEMS]})
+    if dimension_problem(dim):
+        _refuse(422, {"features": [dimension_problem(dim)]})
+    start = file.tell()
+    file.seek(0, 2)
+    if file.tell() - start != n * dim * dtype.itemsize:
+        _refuse(
+            400,
+            {
+                "features": [
+                    f"holds {file.tell() - start} bytes of values where {shape} needs {n * dim * dtype.itemsize}"
+                ]
+            },
+        )
+    file.seek(start)
+
+    def read(rows: _Rows) -> None:
+        if fortran_order:  # stored column after column: read whole, as the body limit bounds it
+            rows.add_features(0, np.frombuffer(file.read(), dtype=dtype).reshape(dim, n).T)
+            return
+        step = max(1, BATCH_BYTES // (dim * dtype.itemsize))
+        for first in range(0, n, step):
+            count = min(step, n - first)
+            block = np.frombuffer(file.read(count * dim * dtype.itemsize), dtype=dtype).reshape(count, dim)
+            rows.add_features(first, block)
+
+    return n, dim, read
