@@ -319,6 +319,9 @@ class LookupAnswerSchema(ma.Schema):
     present = fields.List(
         fields.String(), metadata={"description": "The ids asked for that the pool holds, in the order asked."}
     )
+    labeled = fields.List(
+        fields.String(), metadata={"description": "Those of `present` that carry a label (training or evaluation)."}
+    )
 
 
 class ReleaseAnswerSchema(ma.Schema):

@@ -141,8 +141,10 @@ def add_items(body, headers, pool_id):
 @blp.response(200, LookupAnswerSchema)
 @problems(blp, 404, *BODY_ERRORS)
 def lookup_items(body, pool_id):
-    """Which of these ids the pool holds: what a client resuming an upload leaves out of its next call."""
-    return {"present": pools().present_ids(pool_id, body["ids"])}
+    """Which of these ids the pool holds, and which of those are labeled: what a client resuming an upload
+    leaves out of its next call, and whose labels it need not teach again."""
+    present, labeled = pools().lookup_items(pool_id, body["ids"])
+    return {"present": present, "labeled": labeled}
 
 
 @blp.route("/<string:pool_id>/query", methods=["GET"])

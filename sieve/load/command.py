@@ -76,7 +76,7 @@ def run_load(
     # The pool id alone on stdout, for `POOL=$(sieve load ...)`; what was done on stderr, with the progress bar.
     click.echo(
         f"pool {result.pool_id}{' (created)' if result.created else ''}: {result.sent} items sent, "
-        f"{result.skipped} skipped (already in the pool), in {result.seconds:.1f} s "
+        f"{result.skipped} skipped (already in the pool), {result.taught} labels taught, in {result.seconds:.1f} s "
         f"({result.items_per_second:,.0f} items/s)",
         err=True,
     )

@@ -15,6 +15,11 @@ Resuming. Re-running the same load after an interruption sends each item once:
   (another writer got in first) does the same for that batch and for every batch after it. So a load
   interrupted at any point, or a file that repeats ids of an earlier load, sends only what is missing, and
   the ids left out are counted as skipped.
+- The labels. A create teaches its batch's labels with its items, in one step. POST …/items takes items
+  only, so a later batch's labels follow by /teach (at most MAX_LABELS_PER_CALL a call, each under a key
+  derived from the pool and its body), once its items are in. A lookup also says which of the batch's ids
+  are labeled in the pool: their labels are not taught again (a label changed since, by an annotator, is
+  kept), while an item that made it in without its label (the load stopped between the two calls) gets it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from sieve.client import ApiError, Client
-from sieve.limits import MAX_ITEMS_PER_CALL
+from sieve.limits import MAX_ITEMS_PER_CALL, MAX_LABELS_PER_CALL
 from sieve.load import wire
 from sieve.load.formats import FileError, Source, rebatch, to_wire
 
@@ -51,6 +56,7 @@ class LoadResult:
     pool_id: str
     sent: int
     skipped: int
+    taught: int
     seconds: float
     created: bool
 
@@ -94,38 +100,89 @@ def load(
     # lookup is needed until a 409 says another writer got in.
     lookup = pool_id is not None and client.status(pool_id)["n_items"] > 0
     created = pool_id is None
-    sent = skipped = first_row = 0
+    sent = skipped = taught = first_row = 0
     with tqdm(total=source.total, unit="items", unit_scale=True, disable=True if quiet else None) as bar:
         for raw in rebatch(source.batches(rows), rows):
             try:
-                batch = to_wire(raw, first_row)
+                call = _Call(to_wire(raw, first_row), first_row)
             except FileError as error:
                 raise LoadError(f"{source.path}: {error}") from None
-            kept = np.arange(batch.num_rows)
             while True:
                 if lookup:
-                    batch, kept = _without_present(client, pool_id, batch, kept)
-                if batch.num_rows == 0:
-                    break
+                    call.leave_out(client.lookup_items(pool_id, call.batch.column("id").to_pylist()))
                 try:
                     if pool_id is None:
-                        pool_id = _create(client, batch, create or {})
-                    else:
-                        _send(client, pool_id, batch)
+                        pool_id = _create(client, call.batch, create or {})
+                        taught += len(call.labels)  # with its items, by the create itself
+                        call.labels = []
+                    elif call.batch.num_rows:
+                        _send(client, pool_id, call.items())
                     break
                 except ApiError as error:
                     if lookup or pool_id is None or not _duplicate_ids(error):
-                        raise LoadError(_where(source, first_row, kept, error)) from None
+                        raise LoadError(call.where(source, error)) from None
                     lookup = True
-            sent += batch.num_rows
-            skipped += raw.num_rows - batch.num_rows
+            try:
+                taught += _teach(client, pool_id, call.labels)
+            except ApiError as error:
+                raise LoadError(call.where(source, error)) from None
+            sent += call.batch.num_rows
+            skipped += raw.num_rows - call.batch.num_rows
             first_row += raw.num_rows
             bar.update(raw.num_rows)
     if pool_id is None:  # an empty file: the pool is made all the same, empty
         options = create or {}
         key = _key(b"create\0", json.dumps(options, sort_keys=True).encode())
         pool_id = client.create_pool(**options, idempotency_key=key)["pool_id"]
-    return LoadResult(pool_id, sent, skipped, time.monotonic() - started, created)
+    return LoadResult(pool_id, sent, skipped, taught, time.monotonic() - started, created)
+
+
+class _Call:
+    """One batch of the file on its way: the rows still to send, their labels, and where each is in the file."""
+
+    def __init__(self, batch: pa.RecordBatch, first_row: int):
+        self.batch = batch
+        self.rows = first_row + np.arange(batch.num_rows)  # the file row of each row still to send
+        self.labels: list[dict] = []  # to teach once the items are in the pool
+        self.label_rows: list[int] = []
+        if "label" in batch.schema.names:
+            ids, labels = batch.column("id").to_pylist(), batch.column("label").to_pylist()
+            splits = batch.column("split").to_pylist() if "split" in batch.schema.names else None
+            for i, (item_id, label) in enumerate(zip(ids, labels)):
+                if label is not None:
+                    entry = {"id": item_id, "label": label}
+                    if splits and splits[i] is not None:
+                        entry["split"] = splits[i]
+                    self.labels.append(entry)
+                    self.label_rows.append(first_row + i)
+
+    def leave_out(self, found: dict) -> None:
+        """Drops the items the pool holds already, and the labels of those that have one there: a label taught
+        since (or an annotator's correction) is never overwritten by a rerun."""
+        if found["present"]:
+            ids = self.batch.column("id")
+            keep = pc.invert(pc.is_in(ids, value_set=pa.array(found["present"], pa.string())))
+            self.batch = self.batch.filter(keep)
+            self.rows = self.rows[keep.to_numpy(zero_copy_only=False)]
+        labeled = set(found["labeled"])
+        if labeled:
+            kept = [(e, row) for e, row in zip(self.labels, self.label_rows) if e["id"] not in labeled]
+            self.labels, self.label_rows = [e for e, _ in kept], [row for _, row in kept]
+
+    def items(self) -> pa.RecordBatch:
+        """The rows without their labels: POST …/items takes items only; labels follow by /teach."""
+        return self.batch.drop_columns([n for n in ("label", "split") if n in self.batch.schema.names])
+
+    def where(self, source: Source, error: ApiError) -> str:
+        """The API's problem (its detail names the field at fault), with the row of the file it names."""
+        field = error.field or ""
+        place = f"rows {self.rows[0]}-{self.rows[-1]}" if len(self.rows) else "a batch"
+        for prefix, rows in (("items[", self.rows), ("labels[", self.label_rows)):
+            index = field[len(prefix) : field.find("]")] if field.startswith(prefix) else ""
+            if index.isdigit() and int(index) < len(rows):
+                place = f"row {int(rows[int(index)])}"
+        detail = error.detail or error.title or f"HTTP {error.status}"
+        return f"{source.path}: {place}: {detail}"
 
 
 def _key(*parts: bytes) -> str:
@@ -143,26 +200,13 @@ def _send(client: Client, pool_id: str, batch: pa.RecordBatch) -> None:
     client.add_items_arrow(pool_id, body, idempotency_key=_key(pool_id.encode(), b"\0", body))
 
 
-def _without_present(client: Client, pool_id: str, batch: pa.RecordBatch, kept: np.ndarray):
-    ids = batch.column("id")
-    present = client.present_ids(pool_id, ids.to_pylist())
-    if not present:
-        return batch, kept
-    keep = pc.invert(pc.is_in(ids, value_set=pa.array(present, pa.string())))
-    return batch.filter(keep), kept[keep.to_numpy(zero_copy_only=False)]
+def _teach(client: Client, pool_id: str, labels: list[dict]) -> int:
+    for start in range(0, len(labels), MAX_LABELS_PER_CALL):
+        part = labels[start : start + MAX_LABELS_PER_CALL]
+        key = _key(pool_id.encode(), b"\0teach\0", json.dumps(part, sort_keys=True).encode())
+        client.teach(pool_id, part, idempotency_key=key)
+    return len(labels)
 
 
 def _duplicate_ids(error: ApiError) -> bool:
     return error.status == 409 and (error.field or "").endswith(".id")
-
-
-def _where(source: Source, first_row: int, kept: np.ndarray, error: ApiError) -> str:
-    """The API's problem (its detail names the field at fault), with the item it names as a row of the file."""
-    place = f"rows {first_row}-{first_row + (int(kept[-1]) if len(kept) else 0)}"
-    field = error.field or ""
-    if field.startswith("items[") and "]" in field:
-        index = field[len("items[") : field.index("]")]
-        if index.isdigit() and int(index) < len(kept):
-            place = f"row {first_row + int(kept[int(index)])}"
-    detail = error.detail or error.title or f"HTTP {error.status}"
-    return f"{source.path}: {place}: {detail}"

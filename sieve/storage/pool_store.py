@@ -511,8 +511,9 @@ class PoolStore:
         returned items are leased to the caller."""
         return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator)
 
-    def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
-        """Which of these ids the pool holds, in the order given."""
+    def lookup_items(self, pool_id: str, ids: list[str]) -> tuple[list[str], list[str]]:
+        """Which of these ids the pool holds, and which of those carry a label (train or eval), in the order
+        given."""
         keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.exists(keys.meta)
@@ -520,7 +521,15 @@ class PoolStore:
         exists, rows = pipe.execute()
         if not exists:
             raise pool_not_found(pool_id)
-        return [item for item, row in zip(ids, rows, strict=True) if row is not None]
+        present = [(item, int(row)) for item, row in zip(ids, rows, strict=True) if row is not None]
+        if not present:
+            return [], []
+        # One BITFIELD reads every present item's bit of the `labeled` bitmap (set for eval labels too).
+        bits = self.redis.bitfield(keys.labeled)
+        for _, row in present:
+            bits.get("u1", row)
+        labeled = bits.execute()
+        return [item for item, _ in present], [item for (item, _), bit in zip(present, labeled, strict=True) if bit]
 
     def full_ranking(self, pool_id: str) -> FullRanking:
         return read_all(self.redis, pool_id)

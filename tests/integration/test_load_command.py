@@ -35,7 +35,13 @@ def loaded(result) -> tuple[str, int, int]:
     assert result.exit_code == 0, result.output
     words = result.stderr.split()
     assert words[1].rstrip(":") == result.stdout.strip()
+    assert words[words.index("taught,") - 1] == "labels"
     return result.stdout.strip(), int(words[words.index("sent,") - 2]), int(words[words.index("skipped") - 1])
+
+
+def taught(result) -> int:
+    words = result.stderr.split()
+    return int(words[words.index("taught,") - 2])
 
 
 def stored_ids(redis, pool_id: str) -> list[str]:
@@ -44,8 +50,10 @@ def stored_ids(redis, pool_id: str) -> list[str]:
     return [ids[str(row).encode()].decode() for row in range(len(ids))]
 
 
-def stored_rows(client: Client, pool_id: str, ids: list[str]) -> None:
-    assert client.present_ids(pool_id, ids) == ids
+def stored_labels(redis, pool_id: str) -> dict:
+    """{id: label} of every training label."""
+    keys = PoolKeys(pool_id)
+    return {redis.hget(keys.ids, row).decode(): json.loads(label) for row, label in redis.hgetall(keys.labels).items()}
 
 
 def write_parquet(path, ids=IDS, features=FEATURES, labels=None, row_group_size=64):
@@ -114,17 +122,22 @@ def test_a_text_file_makes_a_text_pool(live_url, redis, tmp_path):
 
 
 def test_a_rerun_or_a_larger_file_sends_only_the_missing_items_to_the_one_pool_of_that_name(live_url, redis, tmp_path):
-    write_parquet(tmp_path / "first.parquet", IDS[:100], FEATURES[:100])
+    labels = ["even" if i % 2 == 0 else "odd" if i % 25 == 0 else None for i in range(300)]  # 150 + 6
+    write_parquet(tmp_path / "first.parquet", IDS[:100], FEATURES[:100], labels[:100])
     order = RNG.permutation(300)  # the larger file holds the first's ids, scattered among the others
-    write_parquet(tmp_path / "all.parquet", [IDS[i] for i in order], FEATURES[order])
-    pool_id, sent, skipped = loaded(
-        sieve_load(live_url, "--name", "resumed", "--batch-items", 40, tmp_path / "first.parquet")
-    )
-    assert (sent, skipped) == (100, 0)
-    again = loaded(sieve_load(live_url, "--name", "resumed", "--batch-items", 40, tmp_path / "all.parquet"))
-    assert again == (pool_id, 200, 100)
-    assert loaded(sieve_load(live_url, "--name", "resumed", tmp_path / "all.parquet")) == (pool_id, 0, 300)
+    write_parquet(tmp_path / "all.parquet", [IDS[i] for i in order], FEATURES[order], [labels[i] for i in order])
+    first = sieve_load(live_url, "--name", "resumed", "--batch-items", 40, tmp_path / "first.parquet")
+    pool_id = loaded(first)[0]
+    assert loaded(first)[1:] == (100, 0) and taught(first) == 52
+    # An annotator corrects a label the file gave: no rerun puts the file's back.
+    Client(live_url).teach(pool_id, {"r0": "odd"})
+    again = sieve_load(live_url, "--name", "resumed", "--batch-items", 40, tmp_path / "all.parquet")
+    assert loaded(again) == (pool_id, 200, 100) and taught(again) == 156 - 52
+    rerun = sieve_load(live_url, "--name", "resumed", tmp_path / "all.parquet")
+    assert loaded(rerun) == (pool_id, 0, 300) and taught(rerun) == 0
     assert sorted(stored_ids(redis, pool_id)) == sorted(IDS)
+    expected = {i: label for i, label in zip(IDS, labels) if label is not None}
+    assert stored_labels(redis, pool_id) == {**expected, "r0": "odd"}
     assert [p["pool_id"] for p in Client(live_url).iter_pools() if p["name"] == "resumed"] == [pool_id]
 
 

@@ -203,9 +203,11 @@ def test_dense_rows_are_picked_across_chunks(db, pools, monkeypatch):
     np.testing.assert_array_equal(rows, features(5)[[4, 0, 3]])
 
 
-def test_present_ids_names_the_ids_the_pool_holds_in_the_order_asked(pools):
-    pool_id = make_pool(pools, n=3)
-    assert pools.present_ids(pool_id, ["nope", "i2", "i0", "i9"]) == ["i2", "i0"]
-    assert pools.present_ids(pool_id, ["x"]) == []
+def test_a_lookup_names_the_ids_the_pool_holds_and_those_labeled_in_the_order_asked(pools):
+    pool_id = make_pool(pools, n=4)
+    pools.teach(pool_id, ["i3"], ["a"])
+    pools.teach(pool_id, ["i1"], ["b"], splits=["eval"])
+    assert pools.lookup_items(pool_id, ["nope", "i3", "i2", "i1", "i9"]) == (["i3", "i2", "i1"], ["i3", "i1"])
+    assert pools.lookup_items(pool_id, ["x"]) == ([], [])
     with pytest.raises(NotFound):
-        pools.present_ids("00ffffffffffffff", ["i0"])
+        pools.lookup_items("00ffffffffffffff", ["i0"])
