@@ -12,7 +12,8 @@ Resuming. Re-running the same load after an interruption sends each item once:
   answered from the API's record instead of applied twice (for 24 hours). Before sending a batch to a pool
   that held items when the load started, the loader asks which of the batch's ids the pool already has
   (POST /v1/pools/{id}/items/lookup, ids only) and leaves those out; a 409 naming an id already present
-  (another writer got in first) does the same for that batch and for every batch after it. So a load
+  (another writer got in first) does the same for that batch (up to DUPLICATE_RETRIES times) and for
+  every batch after it. So a load
   interrupted at any point, or a file that repeats ids of an earlier load, sends only what is missing, and
   the ids left out are counted as skipped.
 - The labels. A create teaches its batch's labels with its items, in one step. POST …/items takes items
@@ -42,6 +43,9 @@ from sieve.load.formats import FileError, Source, rebatch, to_wire
 CALL_BYTES = 24 * 1024 * 1024
 """What one call should weigh when --batch-items is not given: large enough that the per-call cost is
 small, well below the API's default body limit (64 MiB)."""
+
+DUPLICATE_RETRIES = 3
+"""How many times a batch refused for ids already present is looked up and sent again."""
 
 PEEK_ROWS = 1024
 """Rows read to measure what an item weighs, before the batch size is chosen."""
@@ -107,7 +111,7 @@ def load(
                 call = _Call(to_wire(raw, first_row), first_row)
             except FileError as error:
                 raise LoadError(f"{source.path}: {error}") from None
-            while True:
+            for attempt in range(1, DUPLICATE_RETRIES + 2):
                 if lookup:
                     call.leave_out(client.lookup_items(pool_id, call.batch.column("id").to_pylist()))
                 try:
@@ -119,7 +123,8 @@ def load(
                         _send(client, pool_id, call.items())
                     break
                 except ApiError as error:
-                    if lookup or pool_id is None or not _duplicate_ids(error):
+                    # Ids already present: another writer got in (since the lookup, or since the load began).
+                    if pool_id is None or not _duplicate_ids(error) or attempt > DUPLICATE_RETRIES:
                         raise LoadError(call.where(source, error)) from None
                     lookup = True
             try:
