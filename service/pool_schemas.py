@@ -10,7 +10,7 @@ from sieve.core.estimators import MODEL_TYPES
 from sieve.core.evaluation import METRICS, TARGET_METRICS
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.core.text import DEFAULT_FEATURIZER, FEATURIZER_TYPES, MAX_NGRAM
-from sieve.service.fields import ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
+from sieve.service.fields import ItemIdsField, ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 
@@ -312,7 +312,7 @@ class UnlabelAnswerSchema(ma.Schema):
 
 
 class LookupSchema(ma.Schema):
-    ids = item_ids(limits.MAX_ITEMS_PER_CALL, required=True)
+    ids = ItemIdsField(limits.MAX_ITEMS_PER_CALL, required=True)
 
 
 class LookupAnswerSchema(ma.Schema):

@@ -521,15 +521,21 @@ class PoolStore:
         exists, rows = pipe.execute()
         if not exists:
             raise pool_not_found(pool_id)
-        present = [(item, int(row)) for item, row in zip(ids, rows, strict=True) if row is not None]
-        if not present:
+        found = [i for i, row in enumerate(rows) if row is not None]
+        if not found:
             return [], []
-        # One BITFIELD reads every present item's bit of the `labeled` bitmap (set for eval labels too).
-        bits = self.redis.bitfield(keys.labeled)
-        for _, row in present:
-            bits.get("u1", row)
-        labeled = bits.execute()
-        return [item for item, _ in present], [item for (item, _), bit in zip(present, labeled, strict=True) if bit]
+        present = [ids[i] for i in found]
+        at = np.array([int(rows[i]) for i in found])
+        # The `labeled` bitmap (its bit set for eval labels too) over the span of these rows only: at most
+        # MAX_POOL_ITEMS / 8 bytes, 250 KB, and for a batch of consecutive rows a few KB.
+        first = int(at.min()) // 8
+        span = np.frombuffer(self.redis.getrange(keys.labeled, first, int(at.max()) // 8), dtype=np.uint8)
+        bits = np.unpackbits(span)  # most significant bit first, as Redis numbers a bitmap's bits
+        offsets = at - first * 8
+        labeled = np.zeros(len(at), dtype=bool)
+        inside = offsets < len(bits)  # a bitmap ends at its last set bit's byte
+        labeled[inside] = bits[offsets[inside]] == 1
+        return present, [item for item, bit in zip(present, labeled, strict=True) if bit]
 
     def full_ranking(self, pool_id: str) -> FullRanking:
         return read_all(self.redis, pool_id)

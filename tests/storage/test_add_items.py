@@ -211,3 +211,10 @@ def test_a_lookup_names_the_ids_the_pool_holds_and_those_labeled_in_the_order_as
     assert pools.lookup_items(pool_id, ["x"]) == ([], [])
     with pytest.raises(NotFound):
         pools.lookup_items("00ffffffffffffff", ["i0"])
+
+
+def test_a_lookup_reads_labeled_bits_across_bytes_and_past_the_bitmaps_end(pools):
+    pool_id = make_pool(pools, n=30)
+    pools.teach(pool_id, ["i7", "i8", "i17"], ["a", "b", "a"])  # the bitmap ends in its third byte
+    ids = [f"i{r}" for r in (29, 8, 0, 17, 7, 16, 9)]
+    assert pools.lookup_items(pool_id, ids) == (ids, ["i8", "i17", "i7"])
