@@ -249,6 +249,15 @@ class UpdatePoolSchema(ma.Schema):
 
 class AddItemsSchema(ma.Schema):
     items = ItemsField(required=True, metadata={"minItems": 1})
+    labels = fields.List(
+        fields.Nested(LabelSchema),
+        validate=validate.Length(max=limits.MAX_LABELS_PER_CALL),
+        metadata={"description": "Labels of items among `items`, taught in the same step: all or nothing."},
+    )
+
+    @ma.validates_schema
+    def _check(self, data, **kwargs):
+        _check_labels(data.get("labels", []))
 
 
 class TeachSchema(ma.Schema):
@@ -318,9 +327,6 @@ class LookupSchema(ma.Schema):
 class LookupAnswerSchema(ma.Schema):
     present = fields.List(
         fields.String(), metadata={"description": "The ids asked for that the pool holds, in the order asked."}
-    )
-    labeled = fields.List(
-        fields.String(), metadata={"description": "Those of `present` that carry a label (training or evaluation)."}
     )
 
 
@@ -435,7 +441,9 @@ class PoolListSchema(ma.Schema):
 class ItemsAddedSchema(ma.Schema):
     added = fields.Integer()
     n_items = fields.Integer()
-    version = fields.Integer()
+    version = fields.Integer(
+        metadata={"description": "The pool's version once the items are in; labels sent with them bump it once more."}
+    )
     job_id = fields.String(allow_none=True)
 
 

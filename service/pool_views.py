@@ -8,6 +8,7 @@ from flask import Response, g, jsonify, request, url_for
 from flask.views import MethodView
 
 from sieve.core.errors import Pending
+from sieve.service import tabular_bodies
 from sieve.service.answers import predict_answer, query_answer
 from sieve.service.parsing import SieveBlueprint
 from sieve.service.pool_schemas import (
@@ -74,6 +75,7 @@ class PoolCollection(MethodView):
         return pools().list(g.tenant, args.get("after", ""), args["limit"])
 
     @blp.arguments(CreatePoolSchema(), required=False)  # every field is optional: no body, an empty pool
+    @blp.doc(requestBody=tabular_bodies.request_body_doc(create=True))
     @blp.arguments(IdempotencyHeaderSchema(), location="headers")
     @problems(blp, 409, *BODY_ERRORS)
     @blp.response(201, PoolStatusSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -126,13 +128,14 @@ class Pool(MethodView):
 
 @blp.route("/<string:pool_id>/items", methods=["POST"])
 @blp.arguments(AddItemsSchema())
+@blp.doc(requestBody=tabular_bodies.request_body_doc(create=False))
 @blp.arguments(IdempotencyHeaderSchema(), location="headers")
 @blp.response(202, ItemsAddedSchema)
 @problems(blp, 404, 409, *BODY_ERRORS)
 def add_items(body, headers, pool_id):
-    """Add items to the pool, all or nothing."""
+    """Add items to the pool, and labels of some of them, all or nothing."""
     batch = body["items"]
-    change = pools().add_items(pool_id, batch, idem=_idempotency(headers))
+    change = pools().add_items(pool_id, batch, idem=_idempotency(headers), labels=Labels(*_labels(body)))
     return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
 
 
@@ -141,10 +144,8 @@ def add_items(body, headers, pool_id):
 @blp.response(200, LookupAnswerSchema)
 @problems(blp, 404, *BODY_ERRORS)
 def lookup_items(body, pool_id):
-    """Which of these ids the pool holds, and which of those are labeled: what a client resuming an upload
-    leaves out of its next call, and whose labels it need not teach again."""
-    present, labeled = pools().lookup_items(pool_id, body["ids"])
-    return {"present": present, "labeled": labeled}
+    """Which of these ids the pool holds: what a client resuming an upload leaves out of its next call."""
+    return {"present": pools().present_ids(pool_id, body["ids"])}
 
 
 @blp.route("/<string:pool_id>/query", methods=["GET"])

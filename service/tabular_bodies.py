@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import tempfile
 from collections.abc import Iterable
 
@@ -50,13 +51,48 @@ OPTIONS = "sieve"
 COLUMNS = ("id", "features", "text", "label", "split")
 PARTS = (OPTIONS, "ids", "features", "labels", "splits")
 
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 """Decoded bytes of one batch read from a Parquet file or a .npy matrix."""
 
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
 """A Parquet body is kept in memory up to this size while it is received, on disk beyond."""
 
 _READ_BYTES = 1024 * 1024
+
+
+def request_body_doc(create: bool) -> dict:
+    """The binary media types of an endpoint's request body in OpenAPI, beside its JSON schema."""
+    options = (
+        f" A create's options (the JSON body without `items` and `labels`) are the schema metadata key "
+        f"`{OPTIONS}`, as JSON."
+        if create
+        else ""
+    )
+    table = (
+        "Columns: `id` (string), and `features` (fixed-size or plain lists of float32 or float64, one width) or "
+        "`text` (string, a text pool); optional `label` (string or integer; null: unlabeled) and `split` "
+        f"(`train` or `eval`).{options} docs/api.md, Binary ingest."
+    )
+    parts = {
+        "features": {
+            "type": "string",
+            "format": "binary",
+            "description": "A .npy file: a 2-D float32 or float64 array.",
+        },
+        "ids": {"type": "string", "description": "A JSON array of the ids, one per row of features."},
+        "labels": {"type": "string", "description": "A JSON array aligned with ids; null: unlabeled."},
+        "splits": {"type": "string", "description": "A JSON array aligned with ids: train (null) or eval."},
+    }
+    if create:
+        parts[OPTIONS] = {"type": "string", "description": "The create's options as a JSON object."}
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "content": {
+            ARROW_STREAM: {"schema": {**binary, "description": f"An Arrow IPC stream. {table}"}},
+            PARQUET: {"schema": {**binary, "description": f"A Parquet file. {table}"}},
+            MULTIPART: {"schema": {"type": "object", "properties": parts, "required": ["features", "ids"]}},
+        }
+    }
 
 
 def accepted_types() -> str:
@@ -77,15 +113,17 @@ def read_body() -> dict:
     digest = hashlib.sha256()
     try:
         if request.mimetype == ARROW_STREAM:
-            reader = pa.ipc.open_stream(_HashingReader(request.stream, digest))
+            source = _HashingReader(request.stream, digest)
+            reader = pa.ipc.open_stream(source)
             body = _table(reader.schema, reader, create, max_bytes)
+            source.drain()  # bytes after the stream's end count in the digest too: they make another body
         else:
-            parquet = pq.ParquetFile(_spooled(request.stream, digest))
+            # One thread, no pre-buffering of whole column chunks: a row group at a time, read as needed.
+            parquet = pq.ParquetFile(_spooled(request.stream, digest), pre_buffer=False)
             if parquet.metadata.num_rows > limits.MAX_ITEMS_PER_CALL:
                 _refuse(413, {"items": [TOO_MANY_ITEMS]})
+            batches = parquet.iter_batches(batch_size=_batch_rows(parquet.metadata), use_threads=False)
             schema = parquet.schema_arrow
-            batch_rows = max(1, BATCH_BYTES // (8 * max(_fixed_width(schema), 1)))
-            batches = parquet.iter_batches(batch_size=batch_rows)
             body = _table(schema, batches, create, max_bytes, parquet.metadata.num_rows)
     except (pa.ArrowException, OSError, ValueError, EOFError) as error:  # UnicodeDecodeError is a ValueError
         kind = "an Arrow IPC stream" if request.mimetype == ARROW_STREAM else "a Parquet file"
@@ -111,6 +149,10 @@ class _HashingReader:
         self.digest.update(data)
         return data
 
+    def drain(self) -> None:
+        while self.read(_READ_BYTES):
+            pass
+
 
 def _spooled(stream, digest) -> tempfile.SpooledTemporaryFile:
     """The body in a seekable file (Parquet's footer comes last), in memory while small; the stream stops at
@@ -130,10 +172,13 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-def _fixed_width(schema: pa.Schema) -> int:
-    if "features" in schema.names and pa.types.is_fixed_size_list(schema.field("features").type):
-        return schema.field("features").type.list_size
-    return limits.MAX_FEATURE_DIM if "features" in schema.names else 1
+def _batch_rows(metadata: pq.FileMetaData) -> int:
+    """Rows per batch of a Parquet file, so that a batch decodes to about BATCH_BYTES (from the first row
+    group's uncompressed size)."""
+    if metadata.num_row_groups == 0:
+        return 1
+    group = metadata.row_group(0)
+    return max(1, BATCH_BYTES * max(group.num_rows, 1) // max(group.total_byte_size, 1))
 
 
 def _check_schema(schema: pa.Schema) -> str:
@@ -203,6 +248,13 @@ def _table(
     return {**options, **rows.body()}
 
 
+def _reserve(rows: int, dim: int) -> np.ndarray:
+    """A float32 (rows, dim) matrix in an anonymous memory map: a page takes memory once a row is written to
+    it, so a matrix reserved for as many rows as the body could hold costs only the rows it gets, and is
+    never copied to grow (a growing array would leave its earlier copies in the heap)."""
+    return np.frombuffer(mmap.mmap(-1, max(rows, 1) * dim * 4), dtype=np.float32)[: rows * dim].reshape(rows, dim)
+
+
 def _first(mask) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -214,7 +266,7 @@ class _Rows:
         self.kind, self.max_bytes, self.expected_rows = kind, max_bytes, expected_rows
         self.ids: list[str] = []
         self.seen: set[str] = set()
-        self.matrix: np.ndarray | None = None  # grown in place: rows [0, len(ids)) are filled
+        self.matrix: np.ndarray | None = None  # rows [0, len(ids)) are filled
         self.texts: list[str] = []
         self.decoded = 0
         self.labels: list[dict] = []
@@ -235,19 +287,15 @@ class _Rows:
 
     def add_features(self, first: int, block: np.ndarray) -> None:
         """Checks a (rows, dim) float block whose first row is row `first` of the call, and copies it."""
+        dim, end = block.shape[1], first + len(block)
         if self.matrix is None:
-            self.matrix = np.empty((0, block.shape[1]), dtype=np.float32)
-        dim, end = self.matrix.shape[1], first + len(block)
-        self.decoded = (first + len(block)) * dim * 4
-        if self.decoded > self.max_bytes:
+            self.matrix = _reserve(self.expected_rows or self.max_bytes // (4 * dim), dim)
+        self.decoded = end * dim * 4
+        if self.decoded > self.max_bytes or end > len(self.matrix):
             _refuse(413, {"features": [f"the rows decode to more than the {self.max_bytes} bytes a body may hold"]})
         bad = unfit_rows(block)
         if bad.any():
             self.refuse_row(first + _first(bad), "features", UNFIT)
-        if end > len(self.matrix):
-            # ndarray.resize reallocates in place (no second matrix while it grows); nothing else holds a view.
-            rows = min(max(end, 2 * len(self.matrix), self.expected_rows), limits.MAX_ITEMS_PER_CALL)
-            self.matrix.resize((rows, dim), refcheck=False)
         self.matrix[first:end] = block
 
     def add_labels(self, first: int, labels: list, splits: list) -> None:
@@ -315,8 +363,7 @@ class _Rows:
         if self.kind == "text":
             items = ItemBatch(ids=self.ids, texts=self.texts)
         else:
-            self.matrix.resize((len(self.ids), self.matrix.shape[1]), refcheck=False)
-            items = ItemBatch(ids=self.ids, features=self.matrix)
+            items = ItemBatch(ids=self.ids, features=self.matrix[: len(self.ids)])
         return {"items": items, **({"labels": self.labels} if self.labels else {})}
 
 
@@ -405,7 +452,7 @@ def _npy(file, max_bytes: int):
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
         else:
             raise ValueError(f"format version {version} is not read; numpy.save writes 1.0")
-    except (ValueError, EOFError, SyntaxError) as error:
+    except (ValueError, TypeError, EOFError, SyntaxError) as error:  # a header numpy cannot parse
         _refuse(400, {"features": [f"is not a readable .npy file: {str(error)[:300]}"]})
     if dtype.hasobject or dtype.kind != "f" or dtype.itemsize not in (4, 8):
         _refuse(422, {"features": [f"must hold float32 or float64 values, not {dtype} (object arrays are refused)"]})

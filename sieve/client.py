@@ -289,10 +289,9 @@ class Client:
             idempotency_key=self._key(idempotency_key),
         )
 
-    def lookup_items(self, pool_id: str, ids: Iterable[str]) -> dict:
-        """Which of these ids the pool holds, and which of those are labeled: {present, labeled}, in the
-        order asked."""
-        return self._json("POST", f"/v1/pools/{pool_id}/items/lookup", body={"ids": list(ids)})
+    def present_ids(self, pool_id: str, ids: Iterable[str]) -> list[str]:
+        """Which of these ids the pool holds, in the order asked."""
+        return self._json("POST", f"/v1/pools/{pool_id}/items/lookup", body={"ids": list(ids)})["present"]
 
     def status(self, pool_id: str) -> dict:
         return self._json("GET", f"/v1/pools/{pool_id}")

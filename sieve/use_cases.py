@@ -23,7 +23,7 @@ from sieve.limits import MAX_LIST_POOLS
 from sieve.settings import Settings
 from sieve.storage.job_ids import pool_of_job
 from sieve.storage.models import load_model
-from sieve.storage.pool_store import Change, Idempotency, PoolConfig, PoolSizes, PoolStore
+from sieve.storage.pool_store import Change, Idempotency, NewLabels, PoolConfig, PoolSizes, PoolStore
 from sieve.storage.rankings import FullRanking, Ranking
 from sieve.storage.served import ServedModels
 from sieve.waiting import WaitSlots
@@ -62,6 +62,14 @@ class Labels:
     labels: list = field(default_factory=list)
     splits: list[str] | None = None
     """None: every label is for training."""
+
+
+def _check_among(ids: list[str], labels: Labels) -> None:
+    """Labels sent with items are labels of those items."""
+    known = set(ids)
+    for i, item_id in enumerate(labels.ids):
+        if item_id not in known:
+            raise InvalidInput(f"id {item_id!r} is not among this request's items", field=f"labels[{i}].id")
 
 
 @dataclass(frozen=True)
@@ -104,10 +112,7 @@ class Pools:
         text_pool = featurizer is not None or (items is not None and items.texts is not None)
         featurizer = normalize_featurizer(featurizer) if text_pool else None
         features = self._rows(featurizer, items) if items is not None else None
-        known = set(ids)
-        for i, item_id in enumerate(labels.ids):
-            if item_id not in known:
-                raise InvalidInput(f"id {item_id!r} is not among this request's items", field=f"labels[{i}].id")
+        _check_among(ids, labels)
         if classes is not None:
             label_values.label_kind(classes, field="classes")
             label_values.check_allowed(labels.labels, classes)
@@ -158,9 +163,14 @@ class Pools:
             raise InvalidInput("this is a text pool: send items with text, not features", field="items[0].features")
         return featurize(items.texts, featurizer)
 
-    def add_items(self, pool_id: str, items, idem: Idempotency | None = None) -> Change:
+    def add_items(self, pool_id: str, items, idem: Idempotency | None = None, labels: Labels | None = None) -> Change:
+        """Adds items, and teaches the labels of some of them in the same step (all or nothing)."""
+        new_labels = None
+        if labels is not None and labels.ids:
+            _check_among(items.ids, labels)
+            new_labels = NewLabels(labels.ids, labels.labels, labels.splits or ["train"] * len(labels.ids))
         features = self._rows(self.store.featurizer(pool_id), items)
-        return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem))
+        return self._after(pool_id, self.store.add_items(pool_id, items.ids, features, idem=idem, labels=new_labels))
 
     def teach(
         self,
@@ -177,8 +187,8 @@ class Pools:
         removed, change = self.store.unlabel(pool_id, ids, source)
         return removed, self._after(pool_id, change)
 
-    def lookup_items(self, pool_id: str, ids: list[str]) -> tuple[list[str], list[str]]:
-        return self.store.lookup_items(pool_id, ids)
+    def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
+        return self.store.present_ids(pool_id, ids)
 
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)

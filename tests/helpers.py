@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import numpy as np
+import psutil
 import requests
 
 from sieve.client import Client
@@ -55,3 +59,27 @@ class ApiClient:
 
 def items_of(features: np.ndarray, prefix: str = "i") -> list[dict]:
     return [{"id": f"{prefix}{i}", "features": row.tolist()} for i, row in enumerate(features)]
+
+
+def _status_kb(pid: int, field: str) -> int:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1])
+
+
+def api_processes(live_url: str) -> list[int]:
+    """The gunicorn processes serving live_url: the `sieve api` this test session started, and its workers."""
+    port = str(urlparse(live_url).port)
+    for process in psutil.Process().children(recursive=True):
+        if "api" in process.cmdline() and port in process.cmdline():
+            return [process.pid, *(child.pid for child in process.children(recursive=True))]
+    raise AssertionError(f"no API process serves {live_url}")
+
+
+def peak_rss_growth_mb(pids: list[int], action):
+    """The most any of these processes' RSS grew while `action` ran (peak RSS reset first), and its answer."""
+    before = {}
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        before[pid] = _status_kb(pid, "VmRSS")
+    answer = action()
+    return max(_status_kb(pid, "VmHWM") - before[pid] for pid in pids) / 1024, answer

@@ -13,14 +13,11 @@ Resuming. Re-running the same load after an interruption sends each item once:
   that held items when the load started, the loader asks which of the batch's ids the pool already has
   (POST /v1/pools/{id}/items/lookup, ids only) and leaves those out; a 409 naming an id already present
   (another writer got in first) does the same for that batch (up to DUPLICATE_RETRIES times) and for
-  every batch after it. So a load
-  interrupted at any point, or a file that repeats ids of an earlier load, sends only what is missing, and
-  the ids left out are counted as skipped.
-- The labels. A create teaches its batch's labels with its items, in one step. POST …/items takes items
-  only, so a later batch's labels follow by /teach (at most MAX_LABELS_PER_CALL a call, each under a key
-  derived from the pool and its body), once its items are in. A lookup also says which of the batch's ids
-  are labeled in the pool: their labels are not taught again (a label changed since, by an annotator, is
-  kept), while an item that made it in without its label (the load stopped between the two calls) gets it.
+  every batch after it. So a load interrupted at any point, or a file that repeats ids of an earlier load,
+  sends only what is missing, and the ids left out are counted as skipped.
+- The labels go with their items, taught in the same step by the create or addition that carries them
+  (a call carries at most MAX_LABELS_PER_CALL of them: a batch with more is sent as several calls). An
+  item left out as present is left out with its label: a rerun never overwrites a label the pool holds.
 """
 
 from __future__ import annotations
@@ -104,37 +101,33 @@ def load(
     # lookup is needed until a 409 says another writer got in.
     lookup = pool_id is not None and client.status(pool_id)["n_items"] > 0
     created = pool_id is None
-    sent = skipped = taught = first_row = 0
+    sent = taught = first_row = 0
     with tqdm(total=source.total, unit="items", unit_scale=True, disable=True if quiet else None) as bar:
         for raw in rebatch(source.batches(rows), rows):
             try:
-                call = _Call(to_wire(raw, first_row), first_row)
+                batch = to_wire(raw, first_row)
             except FileError as error:
                 raise LoadError(f"{source.path}: {error}") from None
-            for attempt in range(1, DUPLICATE_RETRIES + 2):
-                if lookup:
-                    call.leave_out(client.lookup_items(pool_id, call.batch.column("id").to_pylist()))
-                try:
-                    if pool_id is None:
-                        pool_id = _create(client, call.batch, create or {})
-                        taught += len(call.labels)  # with its items, by the create itself
-                        call.labels = []
-                    elif call.batch.num_rows:
-                        _send(client, pool_id, call.items())
-                    break
-                except ApiError as error:
-                    # Ids already present: another writer got in (since the lookup, or since the load began).
-                    if pool_id is None or not _duplicate_ids(error) or attempt > DUPLICATE_RETRIES:
-                        raise LoadError(call.where(source, error)) from None
-                    lookup = True
-            try:
-                taught += _teach(client, pool_id, call.labels)
-            except ApiError as error:
-                raise LoadError(call.where(source, error)) from None
-            sent += call.batch.num_rows
-            skipped += raw.num_rows - call.batch.num_rows
+            for call in _Call.split(batch, first_row):
+                for attempt in range(1, DUPLICATE_RETRIES + 2):
+                    if lookup:
+                        call.leave_out(client.present_ids(pool_id, call.batch.column("id").to_pylist()))
+                    try:
+                        if pool_id is None:
+                            pool_id = _create(client, call.batch, create or {})
+                        elif call.batch.num_rows:
+                            _send(client, pool_id, call.batch)
+                        break
+                    except ApiError as error:
+                        # Ids already present: another writer got in (since the lookup, or the load began).
+                        if pool_id is None or not _duplicate_ids(error) or attempt > DUPLICATE_RETRIES:
+                            raise LoadError(call.where(source, error)) from None
+                        lookup = True
+                sent += call.batch.num_rows
+                taught += len(call.label_rows)
             first_row += raw.num_rows
             bar.update(raw.num_rows)
+    skipped = first_row - sent
     if pool_id is None:  # an empty file: the pool is made all the same, empty
         options = create or {}
         key = _key(b"create\0", json.dumps(options, sort_keys=True).encode())
@@ -143,40 +136,37 @@ def load(
 
 
 class _Call:
-    """One batch of the file on its way: the rows still to send, their labels, and where each is in the file."""
+    """One call's rows on their way, and where each of them and of its labels is in the file."""
 
-    def __init__(self, batch: pa.RecordBatch, first_row: int):
+    def __init__(self, batch: pa.RecordBatch, rows: np.ndarray):
         self.batch = batch
-        self.rows = first_row + np.arange(batch.num_rows)  # the file row of each row still to send
-        self.labels: list[dict] = []  # to teach once the items are in the pool
-        self.label_rows: list[int] = []
-        if "label" in batch.schema.names:
-            ids, labels = batch.column("id").to_pylist(), batch.column("label").to_pylist()
-            splits = batch.column("split").to_pylist() if "split" in batch.schema.names else None
-            for i, (item_id, label) in enumerate(zip(ids, labels)):
-                if label is not None:
-                    entry = {"id": item_id, "label": label}
-                    if splits and splits[i] is not None:
-                        entry["split"] = splits[i]
-                    self.labels.append(entry)
-                    self.label_rows.append(first_row + i)
+        self.rows = rows  # the file row of each row of the batch
 
-    def leave_out(self, found: dict) -> None:
-        """Drops the items the pool holds already, and the labels of those that have one there: a label taught
-        since (or an annotator's correction) is never overwritten by a rerun."""
-        if found["present"]:
-            ids = self.batch.column("id")
-            keep = pc.invert(pc.is_in(ids, value_set=pa.array(found["present"], pa.string())))
+    @classmethod
+    def split(cls, batch: pa.RecordBatch, first_row: int) -> list[_Call]:
+        """The batch as calls of at most MAX_LABELS_PER_CALL labels each (a call's label limit), in order."""
+        rows = first_row + np.arange(batch.num_rows)
+        if "label" not in batch.schema.names:
+            return [cls(batch, rows)]
+        labeled = np.cumsum(batch.column("label").is_valid().to_numpy(zero_copy_only=False))
+        # Cut before the row that carries label number MAX_LABELS_PER_CALL + 1, 2 x MAX + 1...
+        cuts = np.searchsorted(labeled, np.arange(MAX_LABELS_PER_CALL, labeled[-1], MAX_LABELS_PER_CALL), "right")
+        bounds = [0, *cuts.tolist(), batch.num_rows]
+        return [cls(batch.slice(lo, hi - lo), rows[lo:hi]) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+
+    @property
+    def label_rows(self) -> np.ndarray:
+        """The file rows of the labels this call sends, in the order the API numbers them (labels[i])."""
+        if "label" not in self.batch.schema.names:
+            return self.rows[:0]
+        return self.rows[self.batch.column("label").is_valid().to_numpy(zero_copy_only=False)]
+
+    def leave_out(self, present: list[str]) -> None:
+        """Drops the items the pool holds already, their labels with them."""
+        if present:
+            keep = pc.invert(pc.is_in(self.batch.column("id"), value_set=pa.array(present, pa.string())))
             self.batch = self.batch.filter(keep)
             self.rows = self.rows[keep.to_numpy(zero_copy_only=False)]
-        labeled = set(found["labeled"])
-        if labeled:
-            kept = [(e, row) for e, row in zip(self.labels, self.label_rows) if e["id"] not in labeled]
-            self.labels, self.label_rows = [e for e, _ in kept], [row for _, row in kept]
-
-    def items(self) -> pa.RecordBatch:
-        """The rows without their labels: POST …/items takes items only; labels follow by /teach."""
-        return self.batch.drop_columns([n for n in ("label", "split") if n in self.batch.schema.names])
 
     def where(self, source: Source, error: ApiError) -> str:
         """The API's problem (its detail names the field at fault), with the row of the file it names."""
@@ -203,14 +193,6 @@ def _create(client: Client, batch: pa.RecordBatch, options: dict) -> str:
 def _send(client: Client, pool_id: str, batch: pa.RecordBatch) -> None:
     body = wire.body(batch)
     client.add_items_arrow(pool_id, body, idempotency_key=_key(pool_id.encode(), b"\0", body))
-
-
-def _teach(client: Client, pool_id: str, labels: list[dict]) -> int:
-    for start in range(0, len(labels), MAX_LABELS_PER_CALL):
-        part = labels[start : start + MAX_LABELS_PER_CALL]
-        key = _key(pool_id.encode(), b"\0teach\0", json.dumps(part, sort_keys=True).encode())
-        client.teach(pool_id, part, idempotency_key=key)
-    return len(labels)
 
 
 def _duplicate_ids(error: ApiError) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from redis import Redis
+from redis._parsers import Encoder
 from redis.backoff import NoBackoff
+from redis.connection import PythonRespSerializer
 from redis.retry import Retry
 
 from sieve.settings import Settings
@@ -31,4 +33,20 @@ def connect(settings: Settings, retry_commands: bool = True, blocking: bool = Fa
         options["socket_keepalive"] = True
     if blocking:
         options["socket_timeout"] = None
-    return Redis.from_url(settings.redis_url, health_check_interval=30, **options)
+    return Redis.from_url(settings.redis_url, health_check_interval=30, command_packer=command_packer(), **options)
+
+
+def command_packer() -> PythonRespSerializer:
+    """redis-py's own packer of commands, rather than hiredis', which it prefers when hiredis is installed.
+
+    hiredis' copies every argument into one buffer, memoryviews turned into bytes first: a command that
+    appends 150 MB of feature rows held three more copies of them. This one sends a large argument or a
+    memoryview as it is, beside the rest (tests/integration/test_binary_ingest.py measures the API's peak
+    memory). Packing a short command in Python costs microseconds."""
+    return PythonRespSerializer(
+        _BUFFER_CUTOFF, Encoder(encoding="utf-8", encoding_errors="strict", decode_responses=False).encode
+    )
+
+
+_BUFFER_CUTOFF = 6000
+"""redis-py's own: arguments longer than this are sent apart rather than joined into the command's buffer."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from redis import Redis
+from redis.exceptions import WatchError
 from scipy import sparse
 
 from sieve.core import labels as label_values
@@ -72,6 +73,19 @@ class PoolSizes:
     """None until the pool's first items (a Label Studio vector pool starts without)."""
     ranked_version: int | None
     """The version of its published rankings; None before the first."""
+
+
+@dataclass(frozen=True)
+class NewLabels:
+    """Labels of items added in the same call: ids, a label each, and each one's split (train or eval)."""
+
+    ids: list[str]
+    labels: list
+    splits: list[str]
+
+    @property
+    def kind(self) -> str:
+        return label_values.label_kind(self.labels)
 
 
 @dataclass(frozen=True)
@@ -203,21 +217,15 @@ class PoolStore:
         record = self.redis.hget(tenant.creates, idem.key)
         return json.loads(record)["pool"] if record else ""
 
-    def add_items(self, pool_id: str, ids: list[str], features, idem: Idempotency | None = None) -> Change:
-        """Appends items with their rows: an array, or a text pool's CSR matrix."""
+    def add_items(
+        self, pool_id: str, ids: list[str], features, idem: Idempotency | None = None, labels: NewLabels | None = None
+    ) -> Change:
+        """Appends items with their rows: an array, or a text pool's CSR matrix; with `labels` (of some of
+        these items), teaches them in the same transaction, all or nothing."""
         keys = PoolKeys(pool_id)
         for _ in range(100):
-            n_items, chunk_rows, layout = self.redis.hmget(keys.meta, ["n_items", "chunk_rows", "layout"])
-            if n_items is None:
-                raise pool_not_found(pool_id)
-            sparse_layout = text(layout or b"") == SPARSE
-            if sparse.issparse(features) and not sparse_layout:
-                # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
-                # dense rows of this call are bounded by the pool's limit before they are made.
-                _check_values(0, features, sparse_layout=False)
-                features = features.toarray()
-            chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
-            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem)
+            with self.redis.pipeline(transaction=True) as pipe:
+                outcome, stored, sparse_layout = self._add_items_attempt(pipe, keys, ids, features, idem, labels)
             status = text(outcome[0])
             if status == "retry":
                 continue
@@ -234,7 +242,7 @@ class PoolStore:
                     f"a pool holds at most {MAX_POOL_ITEMS} items; this one has {text(outcome[1])}", field="items"
                 )
             if status == "values":
-                _check_values(int(text(outcome[1])), features, sparse_layout)
+                _check_values(int(text(outcome[1])), stored, sparse_layout)
             if status == "chunk":
                 raise InvalidInput(
                     "this pool's feature storage is full; put further items in a new pool", field="items"
@@ -263,8 +271,7 @@ class PoolStore:
         if status == "gone":
             raise pool_not_found(pool_id)
         if status == "kind":
-            noun = "strings" if text(outcome[1]) == "str" else "integers"
-            raise InvalidInput(f"this pool's labels are {noun}", field="labels")
+            raise _other_kind(text(outcome[1]))
         if status == "missing":
             raise _not_in_pool([text(x) for x in outcome[1:]], ids, "labels[{}].id")
         if status == "classes":
@@ -282,6 +289,57 @@ class PoolStore:
                 field=f"labels[{i}].split",
             )
         return self._teach_change(outcome)
+
+    def _add_items_attempt(self, pipe, keys: PoolKeys, ids, features, idem, labels: NewLabels | None):
+        """One try of add_items: the script's answer ('retry' when the pool changed meanwhile), the rows as
+        stored and whether the pool stores them sparse."""
+        if labels:
+            # Every check the teach script makes is made here first, on what it will read: a change of the
+            # meta or the class counts in between makes the transaction fail, and the call retries.
+            pipe.watch(keys.meta, keys.class_counts)
+        reader = pipe if labels else self.redis
+        n_items, chunk_rows, layout = reader.hmget(keys.meta, ["n_items", "chunk_rows", "layout"])
+        if n_items is None:
+            raise pool_not_found(keys.pool_id)
+        if labels:
+            self._check_new_labels(pipe, keys, labels)
+        sparse_layout = text(layout or b"") == SPARSE
+        if sparse.issparse(features) and not sparse_layout:
+            # A text pool stored dense (before text pools were stored sparse) keeps its layout; the
+            # dense rows of this call are bounded by the pool's limit before they are made.
+            _check_values(0, features, sparse_layout=False)
+            features = features.toarray()
+        chunk_rows = stored_chunk_rows(chunk_rows, int(n_items), features.shape[1])
+        if not labels:
+            outcome = self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem)
+            return outcome, features, sparse_layout
+        pipe.multi()
+        self._add_items_call(keys, int(n_items), ids, features, chunk_rows, sparse_layout, idem=idem, client=pipe)
+        # Taught only if the items were added: a refused or replayed addition leaves n_items as it was.
+        guard = f"n={int(n_items) + len(ids)}"
+        self._teach_call(
+            keys, labels.ids, labels.labels, labels.kind, "api", client=pipe, splits=labels.splits, guard=guard
+        )
+        try:
+            outcome, taught = pipe.execute()
+        except WatchError:
+            return [b"retry"], features, sparse_layout
+        if text(outcome[0]) == "ok" and text(taught[0]) != "ok":
+            raise RuntimeError(f"labels of added items refused by Redis: {taught!r}")
+        return outcome, features, sparse_layout
+
+    @staticmethod
+    def _check_new_labels(pipe, keys: PoolKeys, labels: NewLabels) -> None:
+        """What the teach script would refuse of labels of items being added: a label of the other kind, one
+        outside the pool's classes, or classes past MAX_CLASSES."""
+        stored_kind, classes = pipe.hmget(keys.meta, ["label_kind", "classes"])
+        if stored_kind and text(stored_kind) not in ("", labels.kind):
+            raise _other_kind(text(stored_kind))
+        label_values.check_allowed(labels.labels, json.loads(classes) if classes else None)
+        training = sorted({label_values.encode(x) for x, split in zip(labels.labels, labels.splits) if split != "eval"})
+        known = pipe.hmget(keys.class_counts, training) if training else []
+        if pipe.hlen(keys.class_counts) + sum(count is None for count in known) > MAX_CLASSES:
+            raise InvalidInput(f"a pool has at most {MAX_CLASSES} classes", field="labels")
 
     def unlabel(self, pool_id: str, ids: list[str], source: str = "api") -> tuple[int, Change]:
         """Removes the labels of these items; how many had one, and the change (no job when none had)."""
@@ -440,6 +498,7 @@ class PoolStore:
         idem: Idempotency | None = None,
         first_labels: bool = False,
         splits: list[str] | None = None,
+        guard: str = "",
     ):
         return self.scripts.teach(
             keys=[
@@ -468,7 +527,7 @@ class PoolStore:
                 idem.key if idem else "",
                 idem.body_hash if idem else "",
                 IDEMPOTENCY_TTL_SECONDS,
-                "1" if first_labels else "",
+                "1" if first_labels else guard,
                 *ids,
                 *(label_values.encode(x) for x in labels),
                 *("e" if split == "eval" else "t" for split in (splits or ["train"] * len(ids))),
@@ -511,9 +570,8 @@ class PoolStore:
         returned items are leased to the caller."""
         return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator)
 
-    def lookup_items(self, pool_id: str, ids: list[str]) -> tuple[list[str], list[str]]:
-        """Which of these ids the pool holds, and which of those carry a label (train or eval), in the order
-        given."""
+    def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
+        """Which of these ids the pool holds, in the order given."""
         keys = PoolKeys(pool_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.exists(keys.meta)
@@ -521,21 +579,7 @@ class PoolStore:
         exists, rows = pipe.execute()
         if not exists:
             raise pool_not_found(pool_id)
-        found = [i for i, row in enumerate(rows) if row is not None]
-        if not found:
-            return [], []
-        present = [ids[i] for i in found]
-        at = np.array([int(rows[i]) for i in found])
-        # The `labeled` bitmap (its bit set for eval labels too) over the span of these rows only: at most
-        # MAX_POOL_ITEMS / 8 bytes, 250 KB, and for a batch of consecutive rows a few KB.
-        first = int(at.min()) // 8
-        span = np.frombuffer(self.redis.getrange(keys.labeled, first, int(at.max()) // 8), dtype=np.uint8)
-        bits = np.unpackbits(span)  # most significant bit first, as Redis numbers a bitmap's bits
-        offsets = at - first * 8
-        labeled = np.zeros(len(at), dtype=bool)
-        inside = offsets < len(bits)  # a bitmap ends at its last set bit's byte
-        labeled[inside] = bits[offsets[inside]] == 1
-        return present, [item for item, bit in zip(present, labeled, strict=True) if bit]
+        return [item for item, row in zip(ids, rows, strict=True) if row is not None]
 
     def full_ranking(self, pool_id: str) -> FullRanking:
         return read_all(self.redis, pool_id)
@@ -647,6 +691,11 @@ def _meta(config: PoolConfig, features: np.ndarray | None, seed: int) -> dict[st
         "n_eval": "0",
         **_stopping_fields(config.stopping),
     }
+
+
+def _other_kind(stored_kind: str) -> InvalidInput:
+    noun = "strings" if stored_kind == "str" else "integers"
+    return InvalidInput(f"this pool's labels are {noun}", field="labels")
 
 
 def _stored_values(features, sparse_layout: bool) -> int:

@@ -18,6 +18,7 @@ import pytest
 from sieve.service.app import create_app
 from sieve.storage.features import read_rows
 from sieve.storage.keys import PoolKeys
+from tests.helpers import api_processes, peak_rss_growth_mb
 
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
@@ -173,7 +174,7 @@ def test_a_multipart_npy_create_and_add_items(client, redis):
     status = answer.get_json()
     assert (status["name"], status["n_items"], status["n_labeled"]) == ("npy", 12, 2)
     Y = np.asfortranarray(rng_rows(5, seed=4))  # numpy.save writes it column after column
-    form = multipart(Y, [f"m{i}" for i in range(5)])
+    form = {"features": (io.BytesIO(npy(Y)), "y.npy"), "ids": json.dumps([f"m{i}" for i in range(5)])}  # a field
     answer = client.post(f"/v1/pools/{status['pool_id']}/items", data=form, content_type="multipart/form-data")
     assert answer.status_code == 202, answer.get_data(as_text=True)
     assert np.array_equal(stored(redis, status["pool_id"]), np.vstack([X.astype(np.float32), Y]))
@@ -368,3 +369,32 @@ def test_a_chunked_arrow_stream_over_http_creates_and_extends_a_pool(api, redis)
     answer = api.post(f"/v1/pools/{pool_id}/items", data=more, headers={"Content-Type": PARQUET})
     assert answer.status_code == 202 and answer.json()["n_items"] == 3000
     assert np.array_equal(stored(redis, pool_id), X)
+
+
+# -- labels sent with added items -------------------------------------------------------------------------------
+
+
+def test_labels_of_added_items_are_taught_with_them_and_a_refused_label_adds_nothing(client, redis, pool):
+    body = arrow(table(IDS, GOOD, label=pa.array([7, None, 8, None, None, None])))
+    answer = post(client, f"/v1/pools/{pool}/items", body, ARROW)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    status = client.get(f"/v1/pools/{pool}").get_json()
+    assert (status["n_items"], status["n_labeled"], status["classes_seen"]) == (16, 2, {"7": 1, "8": 1})
+    before = state(client, redis, pool)
+    strings = arrow(table(["s0", "s1"], GOOD[:2], label=pa.array(["a", None])))
+    assert_problem(post(client, f"/v1/pools/{pool}/items", strings, ARROW), 422, "labels")
+    form = multipart(GOOD[:2], ["s0", "s1"], labels=[None, "a"])
+    answer = client.post(f"/v1/pools/{pool}/items", data=form, content_type="multipart/form-data")
+    assert_problem(answer, 422, "labels")
+    assert state(client, redis, pool) == before
+
+
+def test_the_api_grows_by_less_than_twice_the_body_on_a_binary_ingest(api, live_url, redis):
+    pids = api_processes(live_url)
+    X = rng_rows(40_000, 256, seed=7)
+    body = arrow(table([f"r{i}" for i in range(40_000)], X), 5000)  # 41 MB
+    warm = arrow(table(["w"], X[:1]))  # the first binary call of a process loads what it loads once
+    assert api.post("/v1/pools", data=warm, headers={"Content-Type": ARROW}).status_code == 201
+    growth, answer = peak_rss_growth_mb(pids, lambda: api.post("/v1/pools", data=body, headers={"Content-Type": ARROW}))
+    assert answer.status_code == 201, answer.text
+    assert growth < 2 * len(body) / 2**20, f"the API grew by {growth:.0f} MB on a {len(body) / 2**20:.0f} MB body"

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from sieve.cli import main
 from sieve.client import Client
+from sieve.limits import MAX_LABELS_PER_CALL
 from sieve.load import loader
 from sieve.load.formats import open_source, rebatch, to_wire
 from sieve.storage.keys import PoolKeys
@@ -196,3 +197,20 @@ def test_the_pool_must_exist_and_a_name_must_name_one_pool(live_url, redis, tmp_
     twins = [client.create_pool(name="twin")["pool_id"] for _ in range(2)]
     result = sieve_load(live_url, "--name", "twin", tmp_path / "items.parquet")
     assert result.exit_code == 1 and "2 pools are named 'twin'" in result.output and twins[0] in result.output
+
+
+def test_a_batch_with_more_labels_than_a_call_may_carry_goes_as_several_calls(live_url, redis, tmp_path):
+    n = MAX_LABELS_PER_CALL + 500
+    features = RNG.normal(size=(n, 2)).astype(np.float32)
+    table = pa.table(
+        {
+            "id": [f"l{i}" for i in range(n)],
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), 2),
+            "label": pa.array((features[:, 0] > 0).astype(np.int64)),
+        }
+    )
+    pq.write_table(table, tmp_path / "labeled.parquet")
+    result = sieve_load(live_url, "--name", "all labeled", "--batch-items", n, tmp_path / "labeled.parquet")
+    pool_id, sent, _ = loaded(result)
+    assert sent == n and taught(result) == n
+    assert Client(live_url).status(pool_id)["n_labeled"] == n

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import urlparse
-
 import numpy as np
-import psutil
 import pytest
 
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.storage.keys import PoolKeys
+from tests.helpers import api_processes, peak_rss_growth_mb
 
 WORDS = [f"word{i}" for i in range(5000)]
 MB = 1024 * 1024
@@ -23,30 +20,6 @@ def _texts(n: int, words: int, seed: int) -> list[str]:
 
 def _items(texts, prefix="t"):
     return [{"id": f"{prefix}{i}", "text": t} for i, t in enumerate(texts)]
-
-
-def _status_kb(pid: int, field: str) -> int:
-    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field + ":"))
-    return int(line.split()[1])
-
-
-def _api_processes(live_url: str) -> list[int]:
-    """The gunicorn processes serving live_url: the `sieve api` this test session started, and its workers."""
-    port = str(urlparse(live_url).port)
-    for process in psutil.Process().children(recursive=True):
-        if "api" in process.cmdline() and port in process.cmdline():
-            return [process.pid, *(child.pid for child in process.children(recursive=True))]
-    raise AssertionError(f"no API process serves {live_url}")
-
-
-def _peak_growth_mb(pids: list[int], action):
-    """The most any of these processes' RSS grew while `action` ran (peak RSS reset first), and its answer."""
-    before = {}
-    for pid in pids:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-        before[pid] = _status_kb(pid, "VmRSS")
-    answer = action()
-    return max(_status_kb(pid, "VmHWM") - before[pid] for pid in pids) / 1024, answer
 
 
 def _pool_bytes(redis, pool: str) -> int:
@@ -62,9 +35,9 @@ def test_10000_short_texts_at_8192_columns_take_a_few_megabytes_of_redis(api, re
 
 
 def test_the_api_does_not_grow_by_gigabytes_on_a_large_text_create_or_predict(api, live_url):
-    pids = _api_processes(live_url)
+    pids = api_processes(live_url)
     big = _texts(12_000, 12, seed=1)  # 1.2 MB of text
-    growth, created = _peak_growth_mb(
+    growth, created = peak_rss_growth_mb(
         pids, lambda: api.post("/v1/pools", json={"items": _items(big), "featurizer": {"n_features": 8192}})
     )
     assert created.status_code == 201, created.text
@@ -73,7 +46,7 @@ def test_the_api_does_not_grow_by_gigabytes_on_a_large_text_create_or_predict(ap
     api.teach(pool, [(f"t{i}", "ab"[i % 2]) for i in range(20)])
     assert api.wait_idle(pool, timeout=120)["model_version"] == 1
     texts = [t[:5] for t in _texts(10_000, 1, seed=2)]  # 50 KB of text
-    growth, predicted = _peak_growth_mb(pids, lambda: api.post(f"/v1/pools/{pool}/predict", json={"texts": texts}))
+    growth, predicted = peak_rss_growth_mb(pids, lambda: api.post(f"/v1/pools/{pool}/predict", json={"texts": texts}))
     assert predicted.status_code == 200, predicted.text
     assert len(predicted.json()["predictions"]) == 10_000
     assert growth < 300, f"the API grew by {growth:.0f} MB on a 50 KB predict"

@@ -19,7 +19,7 @@ from sieve.storage.features import (
     read_sparse_rows,
 )
 from sieve.storage.keys import PoolKeys
-from sieve.storage.pool_store import Idempotency
+from sieve.storage.pool_store import Idempotency, NewLabels
 from tests.storage.support import config, features, item_ids, make_pool, meta_of, snapshot
 
 
@@ -203,18 +203,88 @@ def test_dense_rows_are_picked_across_chunks(db, pools, monkeypatch):
     np.testing.assert_array_equal(rows, features(5)[[4, 0, 3]])
 
 
-def test_a_lookup_names_the_ids_the_pool_holds_and_those_labeled_in_the_order_asked(pools):
+# -- labels sent with the items --------------------------------------------------------------------------------
+
+
+def test_labels_sent_with_items_are_taught_in_the_same_step(db, pools):
+    pool_id = make_pool(pools, n=3, labels={"i0": "a"})
+    labels = NewLabels(["x1", "x2"], ["b", "a"], ["train", "eval"])
+    change = pools.add_items(pool_id, ["x0", "x1", "x2"], features(3, start=3), labels=labels)
+    meta = meta_of(pools, pool_id)
+    assert (change.n_items, meta["n_items"], meta["n_labeled"], meta["n_eval"]) == (6, "6", "2", "1")
+    assert meta["labels_version"] == "2" and int(meta["version"]) == change.version + 1
+    keys = PoolKeys(pool_id)
+    assert db.hgetall(keys.class_counts) == {b'"a"': b"1", b'"b"': b"1"}
+    assert db.hget(keys.eval, b"5") == b'"a"'
+
+
+@pytest.mark.parametrize(
+    "labels, error, field",
+    [
+        (NewLabels(["x0"], [1], ["train"]), InvalidInput, "labels"),  # the pool's labels are strings
+        (NewLabels(["x0"], ["c"], ["train"]), InvalidInput, "labels[0].label"),  # not one of its classes
+    ],
+    ids=["kind", "class"],
+)
+def test_labels_the_pool_refuses_refuse_the_items_too(db, pools, labels, error, field):
+    pool_id = make_pool(pools, n=3, labels={"i0": "a"}, classes=["a", "b"])
+    before = snapshot(db)
+    with pytest.raises(error) as refused:
+        pools.add_items(pool_id, ["x0"], features(1, start=3), labels=labels)
+    assert refused.value.field == field
+    assert snapshot(db) == before
+
+
+def test_labels_past_the_most_classes_refuse_the_items_too(db, pools, monkeypatch):
+    monkeypatch.setattr(pool_store, "MAX_CLASSES", 2)
+    pool_id = make_pool(pools, n=3, labels={"i0": "a", "i1": "b"})
+    before = snapshot(db)
+    with pytest.raises(InvalidInput, match="at most 2 classes"):
+        pools.add_items(pool_id, ["x0", "x1"], features(2, start=3), labels=NewLabels(["x1"], ["c"], ["train"]))
+    assert snapshot(db) == before
+
+
+def test_refused_items_teach_none_of_their_labels(db, pools):
+    # Every id is in the pool already: were the labels taught anyway, they would label those items.
+    pool_id = make_pool(pools, n=3)
+    before = snapshot(db)
+    with pytest.raises(Conflict):
+        pools.add_items(pool_id, ["i0", "i1"], features(2), labels=NewLabels(["i0"], ["a"], ["train"]))
+    assert snapshot(db) == before
+
+
+def test_a_replayed_addition_with_labels_teaches_them_once(db, pools):
+    pool_id = make_pool(pools, n=3)
+    idem = Idempotency("k", "digest")
+    labels = NewLabels(["x0"], ["a"], ["train"])
+    first = pools.add_items(pool_id, ["x0"], features(1, start=3), idem=idem, labels=labels)
+    before = snapshot(db)
+    assert pools.add_items(pool_id, ["x0"], features(1, start=3), idem=idem, labels=labels) == first
+    assert snapshot(db) == before
+    assert meta_of(pools, pool_id)["labels_version"] == "1"
+
+
+def test_a_label_taught_between_the_checks_and_the_write_retries_the_call(db, pools, monkeypatch):
+    pool_id = make_pool(pools, n=3, labels={"i0": "a"})
+    check = pool_store.PoolStore._check_new_labels
+    calls = []
+
+    def check_then_teach(pipe, keys, labels):
+        check(pipe, keys, labels)
+        if not calls:  # another client teaches right after the first check: the transaction must not run
+            pools.teach(pool_id, ["i1"], ["b"])
+        calls.append(1)
+
+    monkeypatch.setattr(pool_store.PoolStore, "_check_new_labels", staticmethod(check_then_teach))
+    pools.add_items(pool_id, ["x0"], features(1, start=3), labels=NewLabels(["x0"], ["a"], ["train"]))
+    assert len(calls) == 2
+    meta = meta_of(pools, pool_id)
+    assert (meta["n_items"], meta["n_labeled"], meta["labels_version"]) == ("4", "3", "3")
+
+
+def test_a_lookup_names_the_ids_the_pool_holds_in_the_order_asked(pools):
     pool_id = make_pool(pools, n=4)
-    pools.teach(pool_id, ["i3"], ["a"])
-    pools.teach(pool_id, ["i1"], ["b"], splits=["eval"])
-    assert pools.lookup_items(pool_id, ["nope", "i3", "i2", "i1", "i9"]) == (["i3", "i2", "i1"], ["i3", "i1"])
-    assert pools.lookup_items(pool_id, ["x"]) == ([], [])
+    assert pools.present_ids(pool_id, ["nope", "i3", "i2", "i0", "i9"]) == ["i3", "i2", "i0"]
+    assert pools.present_ids(pool_id, ["x"]) == []
     with pytest.raises(NotFound):
-        pools.lookup_items("00ffffffffffffff", ["i0"])
-
-
-def test_a_lookup_reads_labeled_bits_across_bytes_and_past_the_bitmaps_end(pools):
-    pool_id = make_pool(pools, n=30)
-    pools.teach(pool_id, ["i7", "i8", "i17"], ["a", "b", "a"])  # the bitmap ends in its third byte
-    ids = [f"i{r}" for r in (29, 8, 0, 17, 7, 16, 9)]
-    assert pools.lookup_items(pool_id, ids) == (ids, ["i8", "i17", "i7"])
+        pools.present_ids("00ffffffffffffff", ["i0"])

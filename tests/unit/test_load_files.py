@@ -11,6 +11,7 @@ import pytest
 
 from sieve.load import wire
 from sieve.load.formats import FileError, open_source, rebatch, to_wire
+from sieve.load.loader import _Call
 
 FEATURES = np.arange(12, dtype=np.float32).reshape(6, 2)
 IDS = [f"x{i}" for i in range(6)]
@@ -147,3 +148,16 @@ def test_a_create_body_carries_the_options_in_the_schema_metadata():
     reader = pa.ipc.open_stream(wire.body(batch, {"name": "n", "strategy": "margin"}))
     assert json.loads(reader.schema.metadata[b"sieve"]) == {"name": "n", "strategy": "margin"}
     assert reader.read_all().column("id").to_pylist() == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "sizes"), [(10_000, [10_003]), (10_001, [10_000, 3]), (20_001, [10_000, 10_000, 3])]
+)
+def test_a_batch_is_cut_into_calls_of_at_most_the_labels_one_call_may_carry(labels, sizes):
+    n = sum(sizes)
+    label = pa.array([1 if i < labels else None for i in range(n)], pa.int64())
+    batch = pa.record_batch({"id": [str(i) for i in range(n)], "label": label})
+    calls = _Call.split(batch, first_row=5)
+    assert [call.batch.num_rows for call in calls] == sizes
+    assert [len(call.label_rows) for call in calls] == [min(10_000, labels - 10_000 * k) for k in range(len(sizes))]
+    assert calls[-1].rows[-1] == 5 + n - 1

@@ -3,8 +3,9 @@
 -- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners, returned, held, idem,
 --       idem_at, eval.
 -- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, idempotency key ('' = none),
---       body hash, idempotency ttl s, '1' when the pool must have no label yet (a creation), m ids,
---       m JSON labels, m splits ('t' training, 'e' evaluation).
+--       body hash, idempotency ttl s, a guard ('1' when the pool must have no label yet, a creation;
+--       'n=<count>' when the pool must hold exactly count items, labels of the items added just before
+--       in the same transaction; '' none), m ids, m JSON labels, m splits ('t' training, 'e' evaluation).
 local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners, returned, held, idem, idem_at,
   eval = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
   KEYS[12], KEYS[13], KEYS[14]
@@ -12,6 +13,8 @@ if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 local replay = idem_lookup(idem, ARGV[7])
 if replay then return {'replay', replay} end
 if ARGV[10] == '1' and redis.call('XLEN', log) > 0 then return {'conflict'} end
+-- The items these labels came with were refused (or replayed): their labels are not taught either.
+if ARGV[10]:sub(1, 2) == 'n=' and redis.call('HGET', meta, 'n_items') ~= ARGV[10]:sub(3) then return {'skipped'} end
 local kind = redis.call('HGET', meta, 'label_kind')
 if kind and kind ~= '' and kind ~= ARGV[2] then return {'kind', kind} end
 local m = tonumber(ARGV[1])
