@@ -155,7 +155,7 @@ def test_a_call_whose_answer_was_lost_is_replayed_not_refused(live_url, redis, t
 
 
 def test_a_load_killed_half_way_finishes_on_a_rerun_with_every_item_once(live_url, redis, tmp_path, service_env):
-    n = 4000
+    n = 10_000
     features = RNG.normal(size=(n, 8)).astype(np.float32)
     np.save(tmp_path / "big.npy", features)
     client = Client(live_url)
