@@ -398,3 +398,14 @@ def test_the_api_grows_by_less_than_twice_the_body_on_a_binary_ingest(api, live_
     growth, answer = peak_rss_growth_mb(pids, lambda: api.post("/v1/pools", data=body, headers={"Content-Type": ARROW}))
     assert answer.status_code == 201, answer.text
     assert growth < 2 * len(body) / 2**20, f"the API grew by {growth:.0f} MB on a {len(body) / 2**20:.0f} MB body"
+
+
+def test_a_json_add_items_takes_labels_of_its_items_too(client, redis, pool):
+    items = [{"id": f"j{i}", "features": row.tolist()} for i, row in enumerate(GOOD)]
+    stranger = client.post(f"/v1/pools/{pool}/items", json={"items": items, "labels": [{"id": "i0", "label": "a"}]})
+    assert_problem(stranger, 422, "labels[0].id")  # i0 is in the pool, not among this call's items
+    labels = [{"id": "j1", "label": "a"}, {"id": "j2", "label": "b", "split": "eval"}]
+    answer = client.post(f"/v1/pools/{pool}/items", json={"items": items, "labels": labels})
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    status = client.get(f"/v1/pools/{pool}").get_json()
+    assert (status["n_items"], status["n_labeled"], status["n_eval"]) == (16, 1, 1)
