@@ -1,5 +1,6 @@
 """The seed experiment against a running Sieve: the README's walkthrough, as a script.
 
+python examples/seed_experiment.py parquet seed.parquet  # the 800 items, 40 labeled, for `sieve load`
 python examples/seed_experiment.py pool > pool.json      # the create-pool body: 800 items, 40 labels
 python examples/seed_experiment.py labels x12 x400 ...    # a teach body with the true labels of ids
 python examples/seed_experiment.py run --url http://127.0.0.1:8000   # 11 rounds, accuracy per round
@@ -14,6 +15,8 @@ import urllib.parse
 import urllib.request
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 
 from sieve.seed_experiment import seed_split
@@ -28,6 +31,21 @@ def pool_body() -> dict:
         "labels": [{"id": f"x{i}", "label": int(label)} for i, label in enumerate(y_lab)],
         "model": {"type": "logistic_regression", "params": {}},
     }
+
+
+def write_parquet(path: str) -> None:
+    """The pool's items as `sieve load` reads them: `id`, `features`, and `label` (empty for unlabeled items)."""
+    body = pool_body()
+    labels = {entry["id"]: entry["label"] for entry in body["labels"]}
+    ids = [item["id"] for item in body["items"]]
+    table = pa.table(
+        {
+            "id": ids,
+            "features": pa.array([item["features"] for item in body["items"]], pa.list_(pa.float32())),
+            "label": pa.array([labels.get(i) for i in ids], pa.int64()),
+        }
+    )
+    pq.write_table(table, path)
 
 
 def truth() -> np.ndarray:
@@ -81,6 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("pool", help="print the create-pool body")
+    parquet = commands.add_parser("parquet", help="write the pool's items and initial labels to a Parquet file")
+    parquet.add_argument("path")
     labels = commands.add_parser("labels", help="print a teach body with the true labels of these ids")
     labels.add_argument("ids", nargs="+")
     loop = commands.add_parser("run", help="run the whole experiment against a Sieve")
@@ -90,6 +110,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "pool":
         json.dump(pool_body(), sys.stdout)
+    elif args.command == "parquet":
+        write_parquet(args.path)
     elif args.command == "labels":
         y = truth()
         json.dump({"labels": [{"id": i, "label": int(y[int(i.lstrip("x"))])} for i in args.ids]}, sys.stdout)

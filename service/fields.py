@@ -127,6 +127,25 @@ def parse_texts(values, what: str = "text") -> list[str]:
 TOO_MANY_ITEMS = f"at most {limits.MAX_ITEMS_PER_CALL} items per call; send more with POST /v1/pools/{{pool_id}}/items"
 
 
+class ItemIdsField(ma.fields.List):
+    """1 to `most` item ids, checked in one pass rather than field by field: a lookup carries up to
+    MAX_ITEMS_PER_CALL of them."""
+
+    def __init__(self, most: int, **kwargs):
+        # The inner field's rules are checked in _deserialize; given here, they are documented too.
+        inner = ma.fields.String(validate=ma.validate.Length(1, limits.MAX_ID_LENGTH))
+        super().__init__(inner, validate=ma.validate.Length(1, most), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
+        if not isinstance(value, list):
+            raise ma.ValidationError("must be a list of ids")
+        for i, item_id in enumerate(value):
+            problem = id_problem(item_id)
+            if problem:
+                raise ma.ValidationError({i: [problem]})
+        return value
+
+
 class ItemsField(ma.fields.List):
     """A list of items, validated as one float32 matrix rather than value by value."""
 

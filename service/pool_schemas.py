@@ -10,7 +10,7 @@ from sieve.core.estimators import MODEL_TYPES
 from sieve.core.evaluation import METRICS, TARGET_METRICS
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.core.text import DEFAULT_FEATURIZER, FEATURIZER_TYPES, MAX_NGRAM
-from sieve.service.fields import ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
+from sieve.service.fields import ItemIdsField, ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
 
 _label_doc = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 
@@ -317,6 +317,16 @@ class UnlabelAnswerSchema(ma.Schema):
     job_id = fields.String(
         allow_none=True,
         metadata={"description": "The refresh job queued for this change; null when nothing changed or one is queued."},
+    )
+
+
+class LookupSchema(ma.Schema):
+    ids = ItemIdsField(limits.MAX_ITEMS_PER_CALL, required=True)
+
+
+class LookupAnswerSchema(ma.Schema):
+    present = fields.List(
+        fields.String(), metadata={"description": "The ids asked for that the pool holds, in the order asked."}
     )
 
 

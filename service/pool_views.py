@@ -18,6 +18,8 @@ from sieve.service.pool_schemas import (
     HistorySchema,
     IdempotencyHeaderSchema,
     ItemsAddedSchema,
+    LookupAnswerSchema,
+    LookupSchema,
     PoolListArgsSchema,
     PoolListSchema,
     PoolStatusSchema,
@@ -137,6 +139,15 @@ def add_items(body, headers, pool_id):
     with tabular_bodies.labels_named_by_row():
         change = pools().add_items(pool_id, batch, idem=_idempotency(headers), labels=Labels(*_labels(body)))
     return {"added": len(batch.ids), "n_items": change.n_items, "version": change.version, "job_id": change.job_id}
+
+
+@blp.route("/<string:pool_id>/items/lookup", methods=["POST"])
+@blp.arguments(LookupSchema())
+@blp.response(200, LookupAnswerSchema)
+@problems(blp, 404, *BODY_ERRORS)
+def lookup_items(body, pool_id):
+    """Which of these ids the pool holds: what a client resuming an upload leaves out of its next call."""
+    return {"present": pools().present_ids(pool_id, body["ids"])}
 
 
 @blp.route("/<string:pool_id>/query", methods=["GET"])

@@ -1,5 +1,5 @@
 """The `sieve` command: `up` runs everything on one machine; `api` and `worker` run one process each;
-`simulate` replays active learning on a labeled data set."""
+`simulate` replays active learning on a labeled data set; `load` streams a file of items into a pool."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from sieve.limits import MAX_ITEMS_PER_CALL
 from sieve.settings import Settings
 
 
@@ -460,6 +461,58 @@ def simulate(**options):
     from sieve.simulate.command import run_command
 
     run_command(**options)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The Sieve API to load into.")
+@click.option("--api-key", envvar="SIEVE_API_KEY", default=None, help="Bearer key (or SIEVE_API_KEY).")
+@click.option("--pool", "pool_id", default=None, help="The pool to add the items to.")
+@click.option("--name", default=None, help="The pool of this name; made (with the options below) if none exists.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["parquet", "arrow", "npy", "csv", "jsonl"]),
+    default=None,
+    help="The file's format; by default, told by its name's ending.",
+)
+@click.option(
+    "--ids",
+    "ids_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="For a .npy matrix: a file of one id per line, in row order (default: 0, 1, 2... as strings).",
+)
+@click.option(
+    "--batch-items",
+    type=click.IntRange(1, MAX_ITEMS_PER_CALL),
+    default=None,
+    help="Items per call (default: about 24 MB per call, at most the API's limit per call).",
+)
+@click.option("--model", default=None, help='A new pool\'s model, as JSON: {"type": ..., "params": {...}}.')
+@click.option("--strategy", default=None, help="A new pool's default strategy.")
+@click.option("--featurizer", default=None, help="A new text pool's featurizer, as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def load(file, url, api_key, pool_id, name, file_format, ids_file, batch_items, model, strategy, featurizer, quiet):
+    """Stream a local file of items (Parquet, Arrow, .npy, CSV, JSON Lines) into a pool, resumably.
+
+    Run it again after an interruption: items already in the pool are skipped, none is sent twice."""
+    from sieve.load.command import run_load
+
+    run_load(
+        file,
+        url=url,
+        api_key=api_key,
+        pool_id=pool_id,
+        name=name,
+        file_format=file_format,
+        ids_file=ids_file,
+        batch_items=batch_items,
+        model=model,
+        strategy=strategy,
+        featurizer=featurizer,
+        quiet=quiet,
+    )
 
 
 @main.command()

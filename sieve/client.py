@@ -29,6 +29,9 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+"""The media type of an Arrow IPC stream: how `add_items_arrow` sends items."""
+
 RETRY_STATUSES = frozenset({429, 503})
 """Answers saying the call was refused before anything changed: too many requests, storage unavailable."""
 
@@ -168,16 +171,21 @@ class Client:
         idempotency_key: str | None = None,
         headers: dict | None = None,
         gone_after_retry: bool = False,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> requests.Response:
         """Sends one logical call, retrying as the module says; the answer, once its status is in `expect`.
 
         `idempotent` says whether the call may be repeated after a connection lost mid-call; a body is
         serialized once, so every attempt sends the same bytes (the API hashes them under an
-        Idempotency-Key). With `gone_after_retry`, a 404 after a connection lost mid-call counts as done."""
+        Idempotency-Key). `body` is sent as JSON; `content`, bytes already encoded, as `content_type`. With
+        `gone_after_retry`, a 404 after a connection lost mid-call counts as done."""
         expected = (expect,) if isinstance(expect, int) else expect
         url = self.url + path
         headers = dict(headers or {})
-        data = None
+        data = content
+        if content is not None:
+            headers["Content-Type"] = content_type
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), default=_jsonable).encode()
             headers["Content-Type"] = "application/json"
@@ -257,6 +265,33 @@ class Client:
             body={"items": list(items)},
             idempotency_key=self._key(idempotency_key),
         )
+
+    def create_pool_arrow(self, body: bytes, idempotency_key: str | None = None) -> dict:
+        """Creates a pool from one Arrow IPC stream: its rows are the items (and labels, from a `label`
+        column), its schema's `sieve` metadata the create's other fields as JSON; the pool's status."""
+        return self._json(
+            "POST",
+            "/v1/pools",
+            201,
+            content=body,
+            content_type=ARROW_STREAM,
+            idempotency_key=self._key(idempotency_key),
+        )
+
+    def add_items_arrow(self, pool_id: str, body: bytes, idempotency_key: str | None = None) -> dict:
+        """Adds the items of one Arrow IPC stream (columns as sieve.load.wire says), all or nothing."""
+        return self._json(
+            "POST",
+            f"/v1/pools/{pool_id}/items",
+            202,
+            content=body,
+            content_type=ARROW_STREAM,
+            idempotency_key=self._key(idempotency_key),
+        )
+
+    def present_ids(self, pool_id: str, ids: Iterable[str]) -> list[str]:
+        """Which of these ids the pool holds, in the order asked."""
+        return self._json("POST", f"/v1/pools/{pool_id}/items/lookup", body={"ids": list(ids)})["present"]
 
     def status(self, pool_id: str) -> dict:
         return self._json("GET", f"/v1/pools/{pool_id}")

@@ -187,6 +187,9 @@ class Pools:
         removed, change = self.store.unlabel(pool_id, ids, source)
         return removed, self._after(pool_id, change)
 
+    def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
+        return self.store.present_ids(pool_id, ids)
+
     def status(self, pool_id: str) -> dict:
         return self.store.status(pool_id)
 

@@ -587,6 +587,17 @@ class PoolStore:
         returned items are leased to the caller."""
         return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator)
 
+    def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
+        """Which of these ids the pool holds, in the order given."""
+        keys = PoolKeys(pool_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(keys.meta)
+        pipe.hmget(keys.rows, ids)
+        exists, rows = pipe.execute()
+        if not exists:
+            raise pool_not_found(pool_id)
+        return [item for item, row in zip(ids, rows, strict=True) if row is not None]
+
     def full_ranking(self, pool_id: str) -> FullRanking:
         return read_all(self.redis, pool_id)
 

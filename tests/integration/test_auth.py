@@ -9,8 +9,10 @@ import sys
 import time
 
 import pytest
+from click.testing import CliRunner
 from redis import Redis
 
+from sieve.cli import main
 from sieve.embedded import EmbeddedRedis
 from sieve.storage import job_ids
 from sieve.storage.keys import API_KEYS, PoolKeys
@@ -108,6 +110,7 @@ def test_another_tenants_pool_is_a_404_on_every_endpoint_and_absent_from_the_lis
         ("GET", "/query", None),
         ("POST", "/teach", {"labels": [{"id": "a", "label": "y"}]}),
         ("POST", "/items", {"items": [{"id": "c", "features": [2.0]}]}),
+        ("POST", "/items/lookup", {"ids": ["a"]}),
         ("POST", "/predict", {"ids": ["a"]}),
         ("POST", "/release", {"ids": ["a"]}),
         ("PATCH", "", {"stopping": {"budget": 1, "enforce_budget": True}}),
@@ -206,3 +209,23 @@ def test_a_key_created_with_adopt_unowned_reaches_the_pools_made_while_auth_was_
     # Nothing is left unowned, so a second adoption takes nothing.
     again = sieve_cli(keyed["env"], "keys", "create", "--tenant", "umbrella", "--adopt-unowned")
     assert again.stdout.strip().splitlines()[-1] == "adopted 0 pools made while auth was off into tenant 'umbrella'"
+
+
+def test_sieve_load_acts_for_the_tenant_of_its_key(keyed, tmp_path):
+    (tmp_path / "items.csv").write_text("id,a,b\nx,1,2\ny,3,4\n")
+
+    def load(token: str | None):
+        env = {"SIEVE_API_KEY": token} if token else {}
+        args = ["load", "--url", keyed["url"], "--quiet", "--name", "shared name", str(tmp_path / "items.csv")]
+        return CliRunner().invoke(main, args, env=env)
+
+    wait_for_auth(client(keyed, None))
+    refused = load(None)
+    assert refused.exit_code == 1 and "401" in refused.output and "Traceback" not in refused.output
+    made = {tenant: load(keyed["tokens"][tenant]) for tenant in ("acme", "globex")}
+    assert all(result.exit_code == 0 for result in made.values()), [r.output for r in made.values()]
+    # Each tenant's name lookup sees its own pools only: two pools, one each.
+    assert made["acme"].stdout != made["globex"].stdout
+    assert "(created)" in made["acme"].stderr and "(created)" in made["globex"].stderr
+    again = load(keyed["tokens"]["acme"])
+    assert again.stdout == made["acme"].stdout and "0 items sent, 2 skipped" in again.stderr

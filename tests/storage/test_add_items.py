@@ -280,3 +280,11 @@ def test_a_label_taught_between_the_checks_and_the_write_retries_the_call(db, po
     assert len(calls) == 2
     meta = meta_of(pools, pool_id)
     assert (meta["n_items"], meta["n_labeled"], meta["labels_version"]) == ("4", "3", "3")
+
+
+def test_a_lookup_names_the_ids_the_pool_holds_in_the_order_asked(pools):
+    pool_id = make_pool(pools, n=4)
+    assert pools.present_ids(pool_id, ["nope", "i3", "i2", "i0", "i9"]) == ["i3", "i2", "i0"]
+    assert pools.present_ids(pool_id, ["x"]) == []
+    with pytest.raises(NotFound):
+        pools.present_ids("00ffffffffffffff", ["i0"])
