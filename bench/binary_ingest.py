@@ -24,9 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import Stack  # noqa: E402
-
-from tests.helpers import api_processes, peak_rss_growth_mb  # noqa: E402
+from _stack import Stack, api_processes, peak_growth_mb  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -79,7 +77,7 @@ def measure(session, url: str, pids: list[int], request: dict) -> tuple[float, f
         answer = session.post(url, **request)
         return time.perf_counter() - started, answer
 
-    growth, (seconds, answer) = peak_rss_growth_mb(pids, call)
+    growth, (seconds, answer) = peak_growth_mb(pids, call)
     if answer.status_code != 201:
         raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
     return seconds, growth, answer.json()["n_items"]
@@ -91,7 +89,7 @@ def run(n: int, dim: int, formats: list[str], body_limit: int | None) -> list[tu
     env = {"SIEVE_MAX_BODY_BYTES": str(body_limit)} if body_limit else None
     rows = []
     with Stack(workers=0, extra_env=env) as stack:
-        pids = api_processes(stack.api_url)
+        pids = api_processes(stack)
         session, url = stack.client(timeout=600).session, stack.api_url + "/v1/pools"
         for name in formats:
             body, request = _request(name, ids, X)
