@@ -167,8 +167,9 @@ class StoppingSchema(ma.Schema):
         TargetSchema,
         allow_none=True,
         metadata={
-            "description": "Stop once the metric reaches the value (on the evaluation items, else estimated by "
-            "cross-validation)."
+            "description": "Stop once the metric reaches the value: for accuracy, the lower end of the 90 % "
+            "interval of the latest model's estimate, from at least 10 evaluation items (else by cross-validation, "
+            "biased); for macro-F1, its value."
         },
     )
     plateau = fields.Nested(

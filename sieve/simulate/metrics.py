@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.integrate import trapezoid
 
-from sieve.core.stopping import StoppingPolicy, plateau_reached
+from sieve.core.stopping import Round, StoppingPolicy, plateau_reached, target_reason
 
 TIE = 0.005
 """Two strategies' AULC on one seed closer than this count as a tie."""
@@ -91,12 +91,13 @@ def interval_coverage(traces) -> dict:
 
 
 def target_stop(spent, accuracy, estimates, target: float) -> dict:
-    """Where the target rule (the estimate's lower bound at or above `target`) stops a run; whether the test
-    accuracy there is below the target (a false stop); and the fewest labels at which the test accuracy
-    first reached it (hindsight)."""
+    """Where the pool's target rule (core/stopping.py: the estimate's lower bound at or above `target`)
+    stops a run; whether the test accuracy there is below the target (a false stop); and the fewest labels
+    at which the test accuracy first reached it (hindsight)."""
     hindsight = labels_to(spent, accuracy, target)
+    policy = StoppingPolicy(target=target, plateau=False)
     for i, e in enumerate(estimates):
-        if e is not None and e["low"] >= target:
+        if e is not None and target_reason(policy, Round(int(spent[i]), {"source": e["source"]}, estimate=e)):
             return {
                 "labels": int(spent[i]),
                 "accuracy": float(accuracy[i]),

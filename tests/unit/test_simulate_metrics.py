@@ -160,7 +160,7 @@ def _estimated(accuracy, estimates, cross_validated=None) -> Trace:
 
 
 def _interval(low, high, n=20):
-    return {"value": (low + high) / 2, "low": low, "high": high, "n": n}
+    return {"value": (low + high) / 2, "low": low, "high": high, "n": n, "source": "audit"}
 
 
 def test_coverage_counts_the_rounds_whose_interval_holds_the_test_accuracy():
@@ -215,3 +215,10 @@ def test_audited_runs_are_summed_up_with_their_labels_spent_against_random():
         0,
     )
     assert "margin@0.1" in table(results)
+
+
+def test_the_simulated_target_rule_is_the_pools_and_waits_for_ten_items():
+    spent, truth = [10, 20, 30], [0.2, 0.3, 0.5]
+    few = [None, _interval(0.42, 1.0, n=2), _interval(0.45, 0.6, n=10)]
+    # Two of two right pass 0.4 at 20 labels, but the rule waits for the round with ten items.
+    assert target_stop(spent, truth, few, 0.4)["labels"] == 30

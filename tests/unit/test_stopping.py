@@ -195,3 +195,11 @@ def test_without_an_unbiased_estimate_the_plateau_is_kappas():
     estimate = _estimate(0.9, 0.89, 0.91, "cross_validation")
     biased = [Round(n, kappa_with_previous=0.999, estimate=estimate) for n in (1, 2, 3)]
     assert recommendation(StoppingPolicy(), biased)["reasons"][0].startswith("plateau: predictions agreed")
+
+
+def test_the_target_waits_for_ten_items_behind_the_estimate():
+    # Nine of nine right: a lower bound of 9 / (9 + 2.71) = 0.77 passes 0.7, but nine items are too few.
+    nine = {**_estimate(1.0, 0.7686, 1.0), "n": 9}
+    assert not recommendation(StoppingPolicy(target=0.7, plateau=False), [Round(50, estimate=nine)])["recommended"]
+    ten = {**_estimate(1.0, 0.787, 1.0), "n": 10}
+    assert recommendation(StoppingPolicy(target=0.7, plateau=False), [Round(50, estimate=ten)])["recommended"]
