@@ -263,3 +263,9 @@ def test_an_audit_item_whose_lease_ended_comes_back_still_marked(db, pools, scri
     pools.teach(audited, ["i9", "i8", "i7", "i6", "i5", "i4"], ["a"] * 6)
     again = top(db, scripts, audited, 1)  # no audit slot due: the returned i3 is the best left
     assert (again.ids, again.audit) == (["i3"], [True])
+
+
+def test_without_a_lease_the_same_audit_item_stays_first_in_line(db, scripts, audited):
+    first, second = top(db, scripts, audited, 2, lease_ms=0), top(db, scripts, audited, 2, lease_ms=0)
+    assert (first.ids, first.audit) == (second.ids, second.audit) == (["i9", "i3"], [False, True])
+    assert not db.exists(PoolKeys(audited).leases)
