@@ -12,13 +12,14 @@ def query_answer(pool_id: str, ranking: Ranking, annotator: str = "") -> dict:
     scores = ranking.scores.tolist()
     if ranking.probabilities is None:
         items = [
-            {"id": i, "score": s, "predicted_label": None, "probabilities": None} for i, s in zip(ranking.ids, scores)
+            {"id": i, "score": s, "predicted_label": None, "probabilities": None, "audit": a}
+            for i, s, a in zip(ranking.ids, scores, ranking.audit)
         ]
     else:
         best = ranking.probabilities.argmax(axis=1).tolist()
         items = [
-            {"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p))}
-            for i, s, b, p in zip(ranking.ids, scores, best, ranking.probabilities.tolist())
+            {"id": i, "score": s, "predicted_label": classes[b], "probabilities": dict(zip(names, p)), "audit": a}
+            for i, s, b, p, a in zip(ranking.ids, scores, best, ranking.probabilities.tolist(), ranking.audit)
         ]
     return {
         "pool_id": pool_id,

@@ -9,6 +9,7 @@ from sieve import limits
 from sieve.core.estimators import MODEL_TYPES
 from sieve.core.evaluation import METRICS, TARGET_METRICS
 from sieve.core.selection import ALL_STRATEGIES
+from sieve.core.stopping import MAX_AUDIT_RATE
 from sieve.core.text import DEFAULT_FEATURIZER, FEATURIZER_TYPES, MAX_NGRAM
 from sieve.service.fields import ItemIdsField, ItemsField, LabelField, MatrixField, StrictBoolean, TextsField, storable
 
@@ -83,12 +84,13 @@ class LabelSchema(ma.Schema):
     id = fields.String(required=True, validate=ID_RULES)
     label = LabelField(required=True, metadata=_label_doc)
     split = fields.String(
-        load_default="train",
+        load_default=None,
         validate=validate.OneOf(SPLITS),
         metadata={
             "description": "`eval` sets the item apart as an evaluation item: never queried, never trained on, "
             "used to measure every model version. An item stays in the split it was first "
-            "labeled in (409 otherwise)."
+            "labeled in (409 otherwise). Left out: `train`, except for an item a query served as an audit "
+            "item (`audit: true`), whose label goes to `eval`."
         },
     )
 
@@ -113,6 +115,36 @@ class PlateauSchema(ma.Schema):
         validate=validate.Range(1, limits.MAX_PLATEAU_WINDOW),
         metadata={"description": "... for this many model versions in a row."},
     )
+    gain = fields.Float(
+        load_default=0.01,
+        allow_nan=False,
+        validate=validate.Range(0, 1, min_inclusive=False),
+        metadata={
+            "description": "With an unbiased accuracy estimate (evaluation or audit items), the plateau is "
+            "reached once the gain in accuracy over the last `labels` labels is below this with 95 % "
+            "confidence (the upper end of its 90 % interval); kappa and window then do not apply."
+        },
+    )
+    labels = fields.Integer(
+        strict=True,
+        load_default=100,
+        validate=validate.Range(1, limits.MAX_POOL_ITEMS),
+        metadata={"description": "... over this many training labels."},
+    )
+
+
+class AuditSchema(ma.Schema):
+    rate = fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Range(0, MAX_AUDIT_RATE),
+        metadata={
+            "description": "Share of the items queries hand out that are drawn uniformly at random from the "
+            "unlabeled items (marked `audit: true`); their labels go to the evaluation split and give an "
+            "unbiased accuracy estimate. Each costs a label the strategy did not choose: 0.05 to 0.10 "
+            "is the usual trade."
+        },
+    )
 
 
 class StoppingSchema(ma.Schema):
@@ -135,8 +167,9 @@ class StoppingSchema(ma.Schema):
         TargetSchema,
         allow_none=True,
         metadata={
-            "description": "Stop once the metric reaches the value (on the evaluation items, else estimated by "
-            "cross-validation)."
+            "description": "Stop once the metric reaches the value: for accuracy, the lower end of the 90 % "
+            "interval of the latest model's estimate, from at least 10 evaluation items (else by cross-validation, "
+            "biased); for macro-F1, its value."
         },
     )
     plateau = fields.Nested(
@@ -147,6 +180,11 @@ class StoppingSchema(ma.Schema):
             "description": "Stabilizing predictions (Bloodgood and Vijay-Shanker, "
             "2009); on by default, null turns it off."
         },
+    )
+    audit = fields.Nested(
+        AuditSchema,
+        allow_none=True,
+        metadata={"description": "Audit items mixed into queries; off (null) by default."},
     )
 
     @ma.validates_schema
@@ -416,6 +454,14 @@ class PoolStatusSchema(ma.Schema):
     cold_start = fields.Boolean()
     stopping = fields.Nested(StoppingSchema)
     stop = fields.Nested(StopSchema, metadata=_stop_doc)
+    estimate = fields.Nested(
+        "EstimateSchema",
+        allow_none=True,
+        metadata={
+            "description": "The latest model's accuracy with its 90 % interval (its history entry's `estimate`); "
+            "null before the first model. `biased: true` marks a cross-validated one."
+        },
+    )
     retrain = fields.Nested(RetrainStatusSchema)
 
 
@@ -467,6 +513,13 @@ class QueryItemSchema(ma.Schema):
     )
     predicted_label = LabelField(allow_none=True, metadata=_label_doc)
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), allow_none=True)
+    audit = fields.Boolean(
+        metadata={
+            "description": "An audit item: drawn uniformly at random from the unlabeled items (the pool's "
+            "`stopping.audit` rate), not chosen by the strategy. Teach it without a `split` and its label "
+            "goes to the evaluation split."
+        }
+    )
 
 
 class LeaseSchema(ma.Schema):
@@ -508,9 +561,9 @@ class QueryPendingSchema(ma.Schema):
 class MetricsSchema(ma.Schema):
     source = fields.String(
         metadata={
-            "description": "`eval`: measured on the evaluation items; "
-            "`cross_validation`: an estimate on the labeled items.",
-            "enum": ["eval", "cross_validation"],
+            "description": "`eval`: measured on the evaluation items; `audit`: the same, when every one of "
+            "them is an audit item; `cross_validation`: an estimate on the labeled items (biased).",
+            "enum": ["eval", "audit", "cross_validation"],
         }
     )
     n = fields.Integer(metadata={"description": "Items the metrics were computed on."})
@@ -529,7 +582,13 @@ class EstimateSchema(ma.Schema):
     high = fields.Float(metadata={"description": "Upper end of the Wilson score interval."})
     n = fields.Integer(metadata={"description": "Items the estimate was computed on."})
     level = fields.Float(metadata={"description": "Confidence of the interval."})
-    source = fields.String(metadata={"enum": ["eval", "cross_validation"]})
+    source = fields.String(
+        metadata={
+            "enum": ["eval", "audit", "cross_validation"],
+            "description": "`audit` when every evaluation item is an audit item a query served, `eval` when "
+            "some were labeled `split: eval` by the client, `cross_validation` without evaluation items.",
+        }
+    )
     biased = fields.Boolean(
         metadata={
             "description": "true for a cross-validated estimate: the labeled items were chosen for being hard, "

@@ -456,6 +456,18 @@ def worker(burst):
 @click.option("--url", default=None, help="Run against this live Sieve instead of in process.")
 @click.option("--api-key", envvar="SIEVE_API_KEY", default=None, help="Bearer key for --url (or SIEVE_API_KEY).")
 @click.option("--jobs", default=-1, show_default=True, help="Parallel runs; -1: one per core.")
+@click.option(
+    "--audit",
+    default=None,
+    help="Comma-separated audit rates (e.g. 0.05,0.1): each strategy but random also runs with audit items "
+    "at each, and the accuracy estimate, its interval and the target rule are measured (in process only).",
+)
+@click.option(
+    "--test-share", default=None, type=float, help="Share of each data set held out as the test set (default 0.2)."
+)
+@click.option(
+    "--target", default=None, type=float, help="The target rule's accuracy (default: 0.9 of full-pool accuracy)."
+)
 def simulate(**options):
     """Replay active learning on a labeled data set: what each strategy would save over random picks."""
     from sieve.simulate.command import run_command

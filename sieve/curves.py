@@ -35,7 +35,8 @@ def figure(versions: list[dict], metric: str, target: float | None, title: str =
     ]
     estimated = any((v.get("metrics") or {}).get("source") == "cross_validation" for v in versions)
     if points:
-        axes.plot(*zip(*points), marker="o", label=metric + (" (cross-validated estimate)" if estimated else ""))
+        biased = " (cross-validated estimate, biased)" if estimated else ""
+        axes.plot(*zip(*points), marker="o", label=metric + biased)
     band = [(v["n_labels"], v["estimate"]["low"], v["estimate"]["high"]) for v in versions if _has_interval(v, metric)]
     if band:
         level = next(v["estimate"]["level"] for v in versions if _has_interval(v, metric))

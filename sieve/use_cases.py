@@ -312,7 +312,7 @@ class Pools:
         strategy the pool has no ranking for is asked for first."""
         asked = False
         while True:
-            ranking = self.store.query(pool_id, 1, strategy)
+            ranking = self.store.query(pool_id, 1, strategy, audit=False)
             if ranking.unranked and not asked:
                 self._enqueue(pool_id, self.store.want(pool_id, ranking.strategy))
                 asked = True

@@ -13,6 +13,10 @@ from sieve.core.fitting import dense, takes_sparse, training_rows
 METRICS = ("accuracy", "macro_f1", "log_loss")
 """What every evaluation reports (besides per-class recall)."""
 
+EVAL, AUDIT, CROSS_VALIDATION = "eval", "audit", "cross_validation"
+"""Where a model's metrics come from: evaluation items (all of them audit items: AUDIT), or the labeled
+items by cross-validation."""
+
 TARGET_METRICS = ("accuracy", "macro_f1")
 """Metrics a stopping target may name: higher is better for both."""
 
@@ -50,9 +54,9 @@ def scores(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict:
     }
 
 
-def on_eval_items(proba: np.ndarray, classes, eval_labels) -> dict:
+def on_eval_items(proba: np.ndarray, classes, eval_labels, source: str = EVAL) -> dict:
     """Metrics of a model on the pool's evaluation items, given its probabilities for them."""
-    return {"source": "eval", "n": len(eval_labels), **scores(np.asarray(eval_labels), proba, classes)}
+    return {"source": source, "n": len(eval_labels), **scores(np.asarray(eval_labels), proba, classes)}
 
 
 def row_budget(n_rows: int, fit_seconds: float) -> int:
@@ -97,4 +101,4 @@ def cross_validated(
     if not takes_sparse(estimator):
         X = dense(X)  # at most CV_MAX_ROWS rows
     proba = cross_val_predict(estimator, X, y, cv=folds, method="predict_proba")
-    return {"source": "cross_validation", "n": len(y), **scores(y, proba, classes)}
+    return {"source": CROSS_VALIDATION, "n": len(y), **scores(y, proba, classes)}

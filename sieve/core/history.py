@@ -31,6 +31,8 @@ class Labeled:
     labels: list[str]
     eval_rows: np.ndarray
     eval_labels: list[str]
+    eval_source: str = evaluation.EVAL
+    """evaluation.AUDIT when every evaluation item is an audit item (drawn by a query), else EVAL."""
 
 
 def as_round(entry: dict) -> Round:
@@ -38,6 +40,7 @@ def as_round(entry: dict) -> Round:
         n_labels=entry["n_labels"],
         metrics=entry.get("metrics") or {},
         kappa_with_previous=entry.get("kappa_with_previous"),
+        estimate=entry.get("estimate"),
     )
 
 
@@ -97,8 +100,10 @@ def review(run: ModelRun, data: PoolData, past: Past) -> Review:
     earlier = {entry["model_version"]: entry for entry in past.history}
     same = earlier.get(model_version)  # an earlier refresh of the same model version
     if len(labeled.eval_rows):
-        metrics = evaluation.on_eval_items(proba[labeled.eval_rows], np.asarray(classes), labeled.eval_labels)
-    elif same is not None and (same.get("metrics") or {}).get("source") != "eval":
+        metrics = evaluation.on_eval_items(
+            proba[labeled.eval_rows], np.asarray(classes), labeled.eval_labels, labeled.eval_source
+        )
+    elif same is not None and (same.get("metrics") or {}).get("source") == evaluation.CROSS_VALIDATION:
         metrics = same.get("metrics")  # the same labels give the same estimate
     else:
         metrics = evaluation.cross_validated(

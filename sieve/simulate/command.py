@@ -12,6 +12,7 @@ from sieve.core.estimators import normalize_model_spec
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.simulate.datasets import load_dataset
 from sieve.simulate.plot import plot_curves
+from sieve.simulate.protocol import TEST_SHARE
 from sieve.simulate.results import BASELINE, table
 from sieve.simulate.runner import Plan, simulate
 
@@ -25,6 +26,13 @@ def _strategies(text: str | None) -> tuple[str, ...]:
         click.echo(f"adding {BASELINE!r}: every strategy is compared with it")
         names.insert(0, BASELINE)
     return tuple(dict.fromkeys(names))
+
+
+def _rates(text: str | None) -> tuple[float, ...]:
+    try:
+        return tuple(float(r) for r in (text or "").split(",") if r.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of rates: {text!r}", param_hint="--audit") from None
 
 
 def _spec(model: str, params: str | None) -> dict:
@@ -51,6 +59,9 @@ def run_command(
     url,
     api_key,
     jobs,
+    audit=None,
+    test_share=None,
+    target=None,
 ) -> dict:
     if jobs == 0:
         raise click.BadParameter(
@@ -67,6 +78,9 @@ def run_command(
             seeds=seeds,
             url=url,
             api_key=api_key,
+            audit_rates=_rates(audit),
+            test_share=TEST_SHARE if test_share is None else test_share,
+            target=target,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

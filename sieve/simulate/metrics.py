@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.integrate import trapezoid
 
-from sieve.core.stopping import StoppingPolicy, plateau_reached
+from sieve.core.stopping import Round, StoppingPolicy, plateau_reached, target_reason
 
 TIE = 0.005
 """Two strategies' AULC on one seed closer than this count as a tie."""
@@ -67,3 +67,53 @@ def stop_point(labels, accuracy, kappas, full_accuracy: float, policy: StoppingP
                 "labels_to_97": needed,
             }
     return {"labels": None, "accuracy_share": None, "good": False, "labels_to_97": needed}
+
+
+def interval_coverage(traces) -> dict:
+    """How often the estimates' intervals held the test accuracy, over every round with an estimate of every
+    run; their mean width; and the same for rounds with at least 10 audit items."""
+    held, widths, held10 = [], [], []
+    for t in traces:
+        for truth, e in zip(t.accuracy, t.estimates):
+            if e is None:
+                continue
+            inside = e["low"] <= truth <= e["high"]
+            held.append(inside)
+            widths.append(e["high"] - e["low"])
+            if e["n"] >= 10:
+                held10.append(inside)
+    return {
+        "rounds": len(held),
+        "coverage": float(np.mean(held)) if held else None,
+        "coverage_n10": float(np.mean(held10)) if held10 else None,
+        "mean_width": float(np.mean(widths)) if widths else None,
+    }
+
+
+def target_stop(spent, accuracy, estimates, target: float) -> dict:
+    """Where the pool's target rule (core/stopping.py: the estimate's lower bound at or above `target`)
+    stops a run; whether the test accuracy there is below the target (a false stop); and the fewest labels
+    at which the test accuracy first reached it (hindsight)."""
+    hindsight = labels_to(spent, accuracy, target)
+    policy = StoppingPolicy(target=target, plateau=False)
+    for i, e in enumerate(estimates):
+        if e is not None and target_reason(policy, Round(int(spent[i]), {"source": e["source"]}, estimate=e)):
+            return {
+                "labels": int(spent[i]),
+                "accuracy": float(accuracy[i]),
+                "false_stop": bool(accuracy[i] < target),
+                "hindsight": hindsight,
+                "ratio": spent[i] / hindsight if hindsight else None,
+            }
+    return {"labels": None, "accuracy": None, "false_stop": False, "hindsight": hindsight, "ratio": None}
+
+
+def cross_validation_bias(traces) -> dict:
+    """Mean and mean absolute difference between the cross-validated accuracy and the test accuracy, over
+    every round that has one."""
+    diffs = [cv - truth for t in traces for truth, cv in zip(t.accuracy, t.cross_validated) if cv is not None]
+    return {
+        "rounds": len(diffs),
+        "bias": float(np.mean(diffs)) if diffs else None,
+        "mean_abs": float(np.mean(np.abs(diffs))) if diffs else None,
+    }

@@ -31,11 +31,11 @@ class Setup:
     stop_rows: np.ndarray
 
 
-def prepare(data: Dataset, seed: int, init_per_class: int) -> Setup:
-    """A stratified 80/20 pool/test split, standardized with the pool's statistics, and
+def prepare(data: Dataset, seed: int, init_per_class: int, test_share: float = TEST_SHARE) -> Setup:
+    """A stratified pool/test split (80/20 by default), standardized with the pool's statistics, and
     `init_per_class` initial labels per class drawn with the seed."""
     X_pool, X_test, y_pool, y_test = train_test_split(
-        data.X, data.y, test_size=TEST_SHARE, stratify=data.y, random_state=seed
+        data.X, data.y, test_size=test_share, stratify=data.y, random_state=seed
     )
     scaler = StandardScaler().fit(X_pool)
     rng = np.random.default_rng(seed)

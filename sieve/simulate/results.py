@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from sieve.simulate.metrics import aulc, labels_to, median_or_none, paired, stop_point
+from sieve.simulate.metrics import (
+    aulc,
+    cross_validation_bias,
+    interval_coverage,
+    labels_to,
+    median_or_none,
+    paired,
+    stop_point,
+    target_stop,
+)
 from sieve.simulate.trace import Trace
 
 BASELINE = "random"
 
+TARGET_SHARE = 0.9
+"""Without --target, the target rule is measured at this share of the mean full-pool accuracy (two
+decimals, rounded down): a level every strategy reaches within the budget on the data sets measured."""
 
-def _curve(traces: list[Trace]) -> dict:
+
+def default_target(full: list[float]) -> float:
+    return math.floor(100 * TARGET_SHARE * float(np.mean(full))) / 100
+
+
+def _audited(runs: list[Trace], baseline: list[Trace] | None, full: list[float], target: float) -> dict:
+    """A strategy with audit items: its AULC over every label spent (audit items count) against random's
+    without any, the estimates' coverage and width, the target rule, and the cross-validated bias."""
+    aulcs = [aulc(t.spent, t.accuracy) for t in runs]
+    summary = {"aulc": float(np.median(aulcs)), "aulc_per_seed": aulcs}
+    if baseline is not None:
+        base = [aulc(t.labels, t.accuracy) for t in baseline]
+        summary.update(paired(aulcs, base))
+        summary["daulc_mean"] = float(np.mean(np.asarray(aulcs) - np.asarray(base)))
+    summary.update(interval_coverage(runs))
+    stops = [target_stop(t.spent, t.accuracy, t.estimates, target) for t in runs]
+    summary["target"] = {
+        "value": target,
+        "fired": sum(s["labels"] is not None for s in stops),
+        "false_stops": sum(s["false_stop"] for s in stops),
+        "labels": median_or_none([s["labels"] for s in stops]),
+        "hindsight": median_or_none([s["hindsight"] for s in stops]),
+        "ratio": median_or_none([s["ratio"] for s in stops]),
+        "per_seed": stops,
+    }
+    summary["cross_validation"] = cross_validation_bias(runs)
+    summary["curve"] = _curve(runs, spent=True)
+    return summary
+
+
+def _curve(traces: list[Trace], spent: bool = False) -> dict:
     # Every seed spends labels on the same schedule; a shorter run (an exhausted pool) trims the rest.
     n = min(len(t.labels) for t in traces)
     accuracy = np.array([t.accuracy[:n] for t in traces])
     return {
-        "labels": traces[0].labels[:n],
+        "labels": (traces[0].spent if spent else traces[0].labels)[:n],
         "mean": accuracy.mean(axis=0).tolist(),
         "std": accuracy.std(axis=0).tolist(),
     }
@@ -35,9 +79,16 @@ def _stop(traces: list[Trace], full: list[float]) -> dict:
 
 
 def summarize(
-    dataset: str, n_pool: int, n_test: int, full: list[float], traces: dict[str, list[Trace]], settings: dict
+    dataset: str,
+    n_pool: int,
+    n_test: int,
+    full: list[float],
+    traces: dict[str, list[Trace]],
+    settings: dict,
+    audited: dict[tuple[str, float], list[Trace]] | None = None,
+    target: float | None = None,
 ) -> dict:
-    """`traces[strategy][i]` and `full[i]` belong to the i-th seed."""
+    """`traces[strategy][i]`, `audited[(strategy, audit rate)][i]` and `full[i]` belong to the i-th seed."""
     aulcs = {s: [aulc(t.labels, t.accuracy) for t in ts] for s, ts in traces.items()}
     to = {
         x: {
@@ -66,6 +117,11 @@ def summarize(
         summary["stop"] = _stop(runs, full)
         strategies[name] = summary
     ranking = sorted(strategies, key=lambda s: (strategies[s]["daulc"] or 0.0, strategies[s]["aulc"]), reverse=True)
+    target = default_target(full) if target is None else target
+    audits = {
+        f"{name}@{rate:g}": {"strategy": name, "rate": rate, **_audited(runs, traces.get(BASELINE), full, target)}
+        for (name, rate), runs in (audited or {}).items()
+    }
     return {
         "dataset": dataset,
         "n_pool": n_pool,
@@ -75,6 +131,7 @@ def summarize(
         "settings": settings,
         "ranking_by_daulc": ranking,
         "strategies": strategies,
+        "audit": audits,
     }
 
 
@@ -103,5 +160,26 @@ def table(results: dict) -> str:
             f" {_fmt(s['ratio_95_vs_random'], '6.2f')} {wtl:>8} {_fmt(stop['labels'], '8.0f')}"
             f" {_fmt(stop['accuracy_share'], '8.3f')} {stop['fired']:>3}/{len(stop['per_seed']):<2}"
             f" {stop['good']:>3}/{len(stop['per_seed']):<2}"
+        )
+    if results.get("audit"):
+        lines.append(audit_table(results))
+    return "\n".join(lines)
+
+
+def audit_table(results: dict) -> str:
+    """One line per strategy and audit rate: the estimate's coverage and width, dAULC with audit labels
+    spent, the target rule, and the cross-validated estimate's bias."""
+    seeds = len(results["full_pool_accuracy_per_seed"])
+    lines = [
+        f"{'with audit':<18} {'cover':>6} {'n>=10':>6} {'width':>6} {'dAULC':>7} {'mean':>7}"
+        f" {'target':>6} {'fired':>6} {'false':>6} {'stop at':>8} {'hindsight':>9} {'ratio':>6} {'CV bias':>8}"
+    ]
+    for key, a in results["audit"].items():
+        t = a["target"]
+        lines.append(
+            f"{key:<18} {_fmt(a['coverage'], '6.3f')} {_fmt(a['coverage_n10'], '6.3f')} {_fmt(a['mean_width'], '6.3f')}"
+            f" {_fmt(a.get('daulc'), '+7.4f')} {_fmt(a.get('daulc_mean'), '+7.4f')} {t['value']:6.2f}"
+            f" {t['fired']:>3}/{seeds:<2} {t['false_stops']:>3}/{seeds:<2} {_fmt(t['labels'], '8.0f')}"
+            f" {_fmt(t['hindsight'], '9.0f')} {_fmt(t['ratio'], '6.2f')} {_fmt(a['cross_validation']['bias'], '+8.4f')}"
         )
     return "\n".join(lines)

@@ -109,6 +109,12 @@ class PoolKeys:
         return f"{self.prefix}:eval"
 
     @property
+    def audit(self) -> str:
+        """Rows a query served as audit items (drawn uniformly at random): taught without a split, their
+        labels go to the evaluation split."""
+        return f"{self.prefix}:audit"
+
+    @property
     def history(self) -> str:
         return f"{self.prefix}:history"
 
@@ -242,6 +248,7 @@ class PoolKeys:
             self.ls_sync,
             self.ls_sync_due,
             self.eval,
+            self.audit,
             self.history,
             self.stop_set,
             self.stop_labels,

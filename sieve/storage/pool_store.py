@@ -392,6 +392,7 @@ class PoolStore:
                     json.dumps(model_stop(policy, entries)),
                     job_ids.refresh_prefix(pool_id),
                     self.pending_ttl_ms,
+                    fields["audit_rate"],
                 ],
                 client=pipe,
             )
@@ -533,6 +534,7 @@ class PoolStore:
                 keys.idempotency,
                 keys.idempotency_at,
                 keys.eval,
+                keys.audit,
             ],
             args=[
                 len(ids),
@@ -547,7 +549,7 @@ class PoolStore:
                 "1" if first_labels else guard,
                 *ids,
                 *(label_values.encode(x) for x in labels),
-                *("e" if split == "eval" else "t" for split in (splits or ["train"] * len(ids))),
+                *(SPLIT_CODES.get(split, "d") for split in (splits or [None] * len(ids))),
             ],
             client=client,
         )
@@ -582,10 +584,18 @@ class PoolStore:
         owner = self.redis.hget(PoolKeys(pool_id).meta, "tenant")
         return None if owner is None else text(owner)
 
-    def query(self, pool_id: str, k: int, strategy: str | None, lease_ms: int = 0, annotator: str = "") -> Ranking:
+    def query(
+        self,
+        pool_id: str,
+        k: int,
+        strategy: str | None,
+        lease_ms: int = 0,
+        annotator: str = "",
+        audit: bool = True,
+    ) -> Ranking:
         """The head of the pool's ranking for the strategy (its default: None); with lease_ms > 0 the
-        returned items are leased to the caller."""
-        return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator)
+        returned items are leased to the caller; `audit=False` (a poll) mixes in no audit items."""
+        return read_top(self.redis, self.scripts, pool_id, k, strategy, lease_ms, annotator, audit)
 
     def present_ids(self, pool_id: str, ids: list[str]) -> list[str]:
         """Which of these ids the pool holds, in the order given."""
@@ -721,6 +731,10 @@ def _stored_values(features, sparse_layout: bool) -> int:
     return int(features.nnz) if sparse_layout else int(features.shape[0]) * int(features.shape[1])
 
 
+SPLIT_CODES = {"train": "t", "eval": "e"}
+"""The teach script's code of each split; a label that names none is coded 'd' (see teach.lua)."""
+
+
 def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
     """The meta fields of a stopping policy: the policy itself, and its budget apart, since the query script
     reads budget and enforce_budget beside n_labeled, in its one round trip."""
@@ -728,6 +742,7 @@ def _stopping_fields(policy: StoppingPolicy) -> dict[str, str]:
         "stopping": json.dumps(policy.to_spec()),
         "budget": "" if policy.budget is None else str(policy.budget),
         "enforce_budget": "1" if policy.enforce_budget else "0",
+        "audit_rate": repr(policy.audit_rate),
     }
 
 
@@ -782,6 +797,7 @@ def _status(pool_id: str, meta, counts, pending, running) -> dict | None:
         "cold_start": len(counts) < 2,
         "stopping": policy.to_spec(),
         "stop": stop_answer(meta.get("stop"), n_labeled, policy.budget),
+        "estimate": json.loads(meta["estimate"]) if meta.get("estimate") else None,
         "retrain": {
             "queued": pending is not None,
             "running": running is not None,

@@ -36,6 +36,8 @@ class Ranking:
     lease_expires_ms: int | None
     """When the leases on the returned items end (Redis clock, ms since the epoch); None without lease."""
     ids: list[str]
+    audit: list[bool]
+    """Per id: served as an audit item (drawn uniformly at random; its label goes to the evaluation split)."""
     scores: np.ndarray
     probabilities: np.ndarray | None
     """One row per id, one column per model class; None in cold start."""
@@ -49,9 +51,17 @@ class Ranking:
 
 
 def read_top(
-    redis, scripts: Scripts, pool_id: str, k: int, strategy: str | None, lease_ms: int = 0, annotator: str = ""
+    redis,
+    scripts: Scripts,
+    pool_id: str,
+    k: int,
+    strategy: str | None,
+    lease_ms: int = 0,
+    annotator: str = "",
+    audit: bool = True,
 ) -> Ranking:
-    """The head of the ranking; with lease_ms > 0 the returned items are leased to the caller."""
+    """The head of the ranking; with lease_ms > 0 the returned items are leased to the caller. With
+    `audit` (not for a poll), a pool's audit rate mixes audit items in."""
     keys = PoolKeys(pool_id)
     reply = scripts.query(
         keys=[
@@ -64,9 +74,10 @@ def read_top(
             keys.lease_owners,
             keys.returned,
             keys.held,
+            keys.audit,
             *keys.ranking_keys(),
         ],
-        args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, *ALL_STRATEGIES],
+        args=[k, strategy or "", MAX_SCAN, lease_ms, annotator, "1" if audit else "0", *ALL_STRATEGIES],
         client=redis,
     )
     status = text(reply[0])
@@ -91,8 +102,10 @@ def read_top(
         n_labeled,
         budget,
     ) = (text(x) for x in reply[1:12])
-    expires, scores, probas, ids = (
-        (text(reply[12]), reply[13], reply[14], reply[15:]) if status == "ok" else ("", b"", b"", [])
+    expires, scores, probas, flags, ids = (
+        (text(reply[12]), reply[13], reply[14], text(reply[15]), reply[16:])
+        if status == "ok"
+        else ("", b"", b"", "", [])
     )
     classes = label_values.decode_all(json.loads(classes_json)) if classes_json else []
     return Ranking(
@@ -108,6 +121,7 @@ def read_top(
         model_classes=classes,
         lease_expires_ms=int_or_none(expires),
         ids=[text(i) for i in ids],
+        audit=[flag == "1" for flag in flags],
         scores=np.frombuffer(scores, dtype="<f8"),
         probabilities=np.frombuffer(probas, dtype="<f4").reshape(len(ids), len(classes)) if probas else None,
         stop=stop_answer(stop, int(n_labeled), int_or_none(budget)),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from redis import Redis
 
+from sieve.core import evaluation
 from sieve.core.history import Labeled, Review
 from sieve.core.selection import ALL_STRATEGIES
 from sieve.core.stopping import StoppingPolicy
@@ -37,6 +38,8 @@ class Snapshot:
     label_texts: list[str]
     eval_rows: np.ndarray
     eval_texts: list[str]
+    eval_source: str
+    """'audit' when every evaluation item is an audit item, else 'eval'."""
     policy: StoppingPolicy
     history: list[dict]
     """Every model version's history entry so far."""
@@ -54,7 +57,11 @@ class Snapshot:
     @property
     def labeled(self) -> Labeled:
         return Labeled(
-            rows=self.labeled_rows, labels=self.label_texts, eval_rows=self.eval_rows, eval_labels=self.eval_texts
+            rows=self.labeled_rows,
+            labels=self.label_texts,
+            eval_rows=self.eval_rows,
+            eval_labels=self.eval_texts,
+            eval_source=self.eval_source,
         )
 
 
@@ -112,6 +119,7 @@ class RefreshStore:
         meta = {text(k): text(v) for k, v in meta.items()}
         rows, texts = _sorted_labels(labels)
         eval_rows, eval_texts = _sorted_labels(evals)
+        n_audit_eval = int(meta.get("n_audit_eval") or 0)
         previous = json.loads(stop_labels) if stop_labels else None
         return "ok", Snapshot(
             pool_id=pool_id,
@@ -128,6 +136,7 @@ class RefreshStore:
             label_texts=texts,
             eval_rows=eval_rows,
             eval_texts=eval_texts,
+            eval_source=evaluation.AUDIT if len(eval_rows) and n_audit_eval >= len(eval_rows) else evaluation.EVAL,
             policy=StoppingPolicy.from_spec(json.loads(meta["stopping"]) if meta.get("stopping") else None),
             history=sorted((json.loads(e) for e in history), key=lambda e: e["model_version"]),
             stop_rows=None if stop_set is None else np.frombuffer(stop_set, dtype="<u4").astype(np.int64),
@@ -240,6 +249,7 @@ class RefreshStore:
                 json.dumps(review.model_stop) if review else "",
                 review.stop_rows.astype("<u4").tobytes() if review else b"",
                 json.dumps({"model_version": result.model_version, "labels": review.stop_labels}) if review else "",
+                json.dumps(review.entry.get("estimate")) if review else "",
                 *blobs,
             ],
         )

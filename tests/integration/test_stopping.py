@@ -95,6 +95,12 @@ def test_a_spent_budget_recommends_stopping_at_once_and_refuses_queries_when_enf
         ({"plateau": {"kappa": 0}}, "stopping.plateau.kappa"),
         ({"plateau": {"window": 0}}, "stopping.plateau.window"),
         ({"plateau": {"window": "3"}}, "stopping.plateau.window"),
+        ({"plateau": {"gain": 0}}, "stopping.plateau.gain"),
+        ({"plateau": {"labels": 0}}, "stopping.plateau.labels"),
+        ({"audit": {"rate": 0.7}}, "stopping.audit.rate"),
+        ({"audit": {"rate": -0.1}}, "stopping.audit.rate"),
+        ({"audit": {"rate": "NaN"}}, "stopping.audit.rate"),
+        ({"audit": {}}, "stopping.audit.rate"),
         ({"patience": 3}, "stopping.patience"),
         ("soon", "stopping"),
     ],
@@ -121,7 +127,7 @@ def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_querie
     spent = {"recommended": True, "reasons": ["budget: 4 labels spent of 3"]}
     # The answer is the pool's status, already under the new policy.
     assert answer.keys() == api.status(pool).keys() and answer["version"] == version + 1
-    assert answer["stopping"] == {"budget": 3, "enforce_budget": False, "target": None, "plateau": None}
+    assert answer["stopping"] == {"budget": 3, "enforce_budget": False, "target": None, "plateau": None, "audit": None}
     assert answer["stop"] == spent and api.status(pool)["stop"] == spent
     served = api.query(pool, k=1)
     assert served["stop"] == spent and len(served["items"]) == 1
@@ -135,7 +141,8 @@ def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_querie
         "budget": None,
         "enforce_budget": False,
         "target": None,
-        "plateau": {"kappa": 0.99, "window": 3},
+        "plateau": {"kappa": 0.99, "window": 3, "gain": 0.01, "labels": 100},
+        "audit": None,
     }
     served = api.query(pool, k=1)
     assert served["stop"] == NOT_YET and len(served["items"]) == 1
@@ -146,13 +153,15 @@ def test_a_budget_set_after_creation_applies_at_once_and_lifting_it_opens_querie
 
 def test_target_and_plateau_changed_after_creation_are_decided_again_over_the_history(api):
     X, y = _blobs()
-    target = {"metric": "accuracy", "value": 0.9}
+    # Ten evaluation items, all predicted right: accuracy 1.0, its 90 % Wilson interval [0.7871, 1].
+    target = {"metric": "accuracy", "value": 0.55}
+    flat = {"gain": 0.5, "labels": 2}  # the gain bound against the model 2 labels before is 0.2129
     pool = api.create_pool(
         items=items_of(X),
         random_state=0,
-        stopping={"target": target},
+        stopping={"target": target, "plateau": flat},
         labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}]
-        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 180, 190)],
+        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 15, 20, 25, 30, 170, 175, 180, 185, 190)],
     )
     api.wait_idle(pool)
     _rounds(api, pool, [[(f"i{i}", y[i]), (f"i{199 - i}", y[199 - i])] for i in (1, 2, 3)])
@@ -168,11 +177,13 @@ def test_target_and_plateau_changed_after_creation_are_decided_again_over_the_hi
     assert any(v["stop"]["recommended"] for v in history["versions"][:-1])
 
     (reason,) = _patch(api, pool, {"target": target, "plateau": None})["stop"]["reasons"]
-    assert reason.startswith("target: accuracy 1.0000 >= 0.9")
-    (reason,) = _patch(api, pool, {"plateau": {"kappa": 0.99, "window": 3}})["stop"]["reasons"]
-    assert reason.startswith("plateau")
-    # Four model versions hold three kappas: a window of four cannot be full.
-    assert _patch(api, pool, {"plateau": {"kappa": 0.99, "window": 4}})["stop"] == NOT_YET
+    assert reason.startswith("target: accuracy >= 0.7871 (90 % lower bound) >= 0.55")
+    higher = {"metric": "accuracy", "value": 0.8}
+    assert not _patch(api, pool, {"target": higher, "plateau": None})["stop"]["recommended"]
+    (reason,) = _patch(api, pool, {"plateau": flat})["stop"]["reasons"]
+    assert reason.startswith("plateau: accuracy gained at most +0.2129")
+    # Ten items say too little to rule out a gain of 0.2.
+    assert _patch(api, pool, {"plateau": {"gain": 0.2, "labels": 2}})["stop"] == NOT_YET
     # The refresh each change asks for reviews the latest model again under the policy of its time.
     settled = api.wait_idle(pool)
     history = api.get(f"/v1/pools/{pool}/history").json()
@@ -279,13 +290,13 @@ def test_the_learning_curve_is_a_png_of_the_expected_size_and_an_svg(api):
     pool = api.create_pool(
         items=items_of(X),
         random_state=0,
-        stopping={"target": {"metric": "accuracy", "value": 0.9}},
+        stopping={"target": {"metric": "accuracy", "value": 0.55}},
         labels=[{"id": f"i{i}", "label": y[i]} for i in (0, 1, 2, 57, 58, 59)]
-        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 20, 40, 50)],
+        + [{"id": f"i{i}", "label": y[i], "split": "eval"} for i in (10, 12, 14, 16, 18, 40, 42, 44, 46, 48)],
     )
     api.wait_idle(pool)
     _rounds(api, pool, [[("i3", "neg"), ("i56", "pos")]])
-    assert api.status(pool)["stop"]["reasons"][0].startswith("target: accuracy 1.0000 >= 0.9")
+    assert api.status(pool)["stop"]["reasons"][0].startswith("target: accuracy >= 0.7871 (90 % lower bound) >= 0.55")
     png = api.get(f"/v1/pools/{pool}/learning_curve.png")
     assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == (800, 500)
@@ -351,3 +362,35 @@ def test_the_curve_draws_the_accuracy_interval_as_a_band_and_no_band_for_another
     assert "90% interval" in axes.get_legend_handles_labels()[1]
     assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(0.5)
     assert not figure(versions, "macro_f1", None).axes[0].collections
+
+
+def test_audit_items_are_served_marked_and_their_labels_give_the_estimate_the_target_reads(api):
+    X, y = _blobs()
+    pool = api.create_pool(
+        items=items_of(X),
+        random_state=0,
+        stopping={"audit": {"rate": 0.5}, "target": {"metric": "accuracy", "value": 0.6}, "plateau": None},
+        labels=[{"id": "i0", "label": "neg"}, {"id": "i199", "label": "pos"}],
+    )
+    assert api.wait_idle(pool)["estimate"] is None  # two labels: no evaluation item, no cross-validation
+    answer = api.query(pool, k=20)
+    audit = [item["id"] for item in answer["items"] if item["audit"]]
+    assert len(answer["items"]) == 20 and len(audit) == 10
+    by_id = {f"i{i}": label for i, label in enumerate(y)}
+    api.teach(pool, [(item["id"], by_id[item["id"]]) for item in answer["items"]])  # no split named
+    status = api.wait_idle(pool)
+    assert (status["n_labeled"], status["n_eval"]) == (12, 10)
+    # Far-apart blobs: ten of ten right, whose 90 % Wilson interval starts at 0.7871.
+    estimate = status["estimate"]
+    assert (estimate["source"], estimate["n"], estimate["value"], estimate["biased"]) == ("audit", 10, 1.0, False)
+    assert estimate["low"] == pytest.approx(0.7871, abs=1e-4)
+    (reason,) = status["stop"]["reasons"]
+    assert reason == "target: accuracy >= 0.7871 (90 % lower bound) >= 0.6"
+    history = api.get(f"/v1/pools/{pool}/history").json()
+    assert history["versions"][-1]["estimate"] == estimate
+    # The value passes 0.8, the lower bound does not: no stop.
+    higher = {"metric": "accuracy", "value": 0.8}
+    assert _patch(api, pool, {"audit": {"rate": 0.5}, "target": higher})["stop"] == NOT_YET
+    # Without an audit rate nothing is marked.
+    _patch(api, pool, {})
+    assert not any(item["audit"] for item in api.query(pool, k=6)["items"])

@@ -203,3 +203,69 @@ def test_a_spent_enforced_budget_refuses_the_query(db, pools, scripts, ranked):
     answer = top(db, scripts, ranked, 1)
     assert answer.ids == ["i4"]  # i5 went to the first query
     assert answer.stop["recommended"]
+
+
+@pytest.fixture
+def audited(pools, refresh):
+    """Ten items, an audit rate of one half; margin ranks i9 ... i0 (scores 10 down to 1), the random
+    ranking 3, 7, 1, 9, 0, 2, 4, 5, 6, 8."""
+    pool_id = make_pool(pools, n=10, stopping=StoppingPolicy(audit_rate=0.5))
+    version = int(meta_of(pools, pool_id)["version"])
+    random_order = [3, 7, 1, 9, 0, 2, 4, 5, 6, 8]
+    assert (
+        refresh.publish(
+            pool_id,
+            "job",
+            published(
+                version,
+                {
+                    "margin": (list(range(9, -1, -1)), [float(s) for s in range(10, 0, -1)]),
+                    "random": (random_order, [float(s) for s in range(10, 0, -1)]),
+                },
+            ),
+        )
+        == "ok"
+    )
+    return pool_id
+
+
+def test_audit_items_are_mixed_in_at_the_rate_from_the_random_ranking(db, scripts, audited):
+    first = top(db, scripts, audited, 2)
+    assert (first.ids, first.audit) == (["i9", "i3"], [False, True])
+    second = top(db, scripts, audited, 2)  # i7 is the next random row, and margin's next after i8
+    assert (second.ids, second.audit) == (["i8", "i7"], [False, True])
+    assert {int(r) for r in db.smembers(PoolKeys(audited).audit)} == {3, 7}
+    assert db.hget(PoolKeys(audited).meta, "audit_served") == b"4"
+
+
+def test_the_count_of_audit_items_is_a_running_credit(db, scripts, audited):
+    # floor((s + 1) / 2) - floor(s / 2): none, one, none, one...
+    answers = [top(db, scripts, audited, 1) for _ in range(4)]
+    assert [a.audit for a in answers] == [[False], [True], [False], [True]]
+    assert [a.ids for a in answers] == [["i9"], ["i3"], ["i8"], ["i7"]]
+
+
+def test_a_poll_draws_no_audit_items_and_counts_no_slot(db, scripts, audited):
+    poll = read_top(db, scripts, audited, 2, None, audit=False)
+    assert (poll.ids, poll.audit) == (["i9", "i8"], [False, False])
+    assert not db.exists(PoolKeys(audited).audit)
+    assert db.hget(PoolKeys(audited).meta, "audit_served") is None
+
+
+def test_without_an_audit_rate_no_item_is_an_audit_item(db, scripts, ranked):
+    answer = top(db, scripts, ranked, 4)
+    assert answer.audit == [False] * 4 and not db.exists(PoolKeys(ranked).audit)
+
+
+def test_an_audit_item_whose_lease_ended_comes_back_still_marked(db, pools, scripts, audited):
+    assert top(db, scripts, audited, 2).ids == ["i9", "i3"]
+    pools.release(audited, ["i3"])
+    pools.teach(audited, ["i9", "i8", "i7", "i6", "i5", "i4"], ["a"] * 6)
+    again = top(db, scripts, audited, 1)  # no audit slot due: the returned i3 is the best left
+    assert (again.ids, again.audit) == (["i3"], [True])
+
+
+def test_without_a_lease_the_same_audit_item_stays_first_in_line(db, scripts, audited):
+    first, second = top(db, scripts, audited, 2, lease_ms=0), top(db, scripts, audited, 2, lease_ms=0)
+    assert (first.ids, first.audit) == (second.ids, second.audit) == (["i9", "i3"], [False, True])
+    assert not db.exists(PoolKeys(audited).leases)

@@ -42,8 +42,19 @@ def test_claim_takes_the_pending_mark_marks_the_job_running_and_reads_a_snapshot
     assert (snap.version, snap.labels_version, snap.n_items, snap.dim, snap.seed) == (4, 1, 6, 3, 7)
     assert snap.labeled_rows.tolist() == [0, 2] and snap.label_texts == ['"a"', '"b"']
     assert snap.eval_rows.tolist() == [4] and snap.eval_texts == ['"a"']
+    assert snap.eval_source == "eval"  # i4 was labeled `eval` by the client, not served as an audit item
     assert snap.strategies == ["margin", "entropy"]
     assert (snap.model_version, snap.ranked_version, snap.stop_rows, snap.previous_stop) == (None, None, None, None)
+
+
+def test_evaluation_items_that_are_all_audit_items_have_the_source_audit(db, pools, refresh):
+    pool_id = make_pool(pools, labels={"i2": "b", "i0": "a"})
+    db.sadd(PoolKeys(pool_id).audit, 4, 5)
+    pools.teach(pool_id, ["i4"], ["a"])
+    assert refresh.claim(pool_id, pending_job(db, pool_id), TTL)[1].eval_source == "audit"
+    db.delete(PoolKeys(pool_id).running)
+    pools.teach(pool_id, ["i3"], ["a"], splits=["eval"])
+    assert refresh.claim(pool_id, pending_job(db, pool_id), TTL)[1].eval_source == "eval"
 
 
 def test_a_change_after_the_claim_asks_for_one_more_refresh(db, pools, refresh):
@@ -295,6 +306,7 @@ def test_publish_writes_the_history_entry_and_keeps_the_first_stop_set(db, pools
         2: {"model_version": 2, "n_labels": 2},
     }
     assert json.loads(meta_of(pools, pool_id)["stop"]) == {"recommended": True, "reasons": ["target"]}
+    assert pools.status(pool_id)["estimate"] is None  # these entries carry none
     # The same model version again (items added): its entry is rewritten, not added.
     entry = _review(2, [5], False)
     entry.entry["n_labels"] = 3
@@ -304,12 +316,24 @@ def test_publish_writes_the_history_entry_and_keeps_the_first_stop_set(db, pools
     assert np.frombuffer(db.get(keys.stop_set), "<u4").tolist() == [1, 2]
 
 
+def test_publish_keeps_the_latest_estimate_in_the_meta_for_the_status(db, pools, refresh):
+    pool_id = make_pool(pools)
+    estimate = {"metric": "accuracy", "value": 0.8, "low": 0.7, "high": 0.88, "n": 50, "level": 0.9}
+    review = _review(1, [1], False)
+    review.entry["estimate"] = {**estimate, "source": "audit", "biased": False}
+    refresh.publish(pool_id, "j", published(1, {"margin": ([0], [1.0])}, model_version=1, n_rows=6, review=review))
+    assert pools.status(pool_id)["estimate"] == {**estimate, "source": "audit", "biased": False}
+    refresh.publish(pool_id, "j", published(2, {"margin": ([0], [1.0])}))  # cold again: no model, no estimate
+    assert pools.status(pool_id)["estimate"] is None
+
+
 def test_a_deleted_pool_leaves_no_key_behind(db, pools, refresh, scripts, monkeypatch):
     monkeypatch.setattr(feature_storage, "ROWS_PER_CHUNK", 2)
     pool_id = make_pool(pools, n=5, labels={"i0": "a", "i1": "b"}, tenant="t")
     pools.add_items(pool_id, ["x"], features(1), idem=Idempotency("k", "h"))
     pools.teach(pool_id, ["i2"], ["a"], splits=["eval"])
     pools.want(pool_id, "entropy")
+    db.sadd(PoolKeys(pool_id).audit, 3)
     refresh.claim(pool_id, "job", TTL)
     review = _review(1, [3, 4], False)
     result = published(

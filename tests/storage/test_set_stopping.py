@@ -22,7 +22,7 @@ def test_a_new_policy_is_stored_with_its_recommendation_as_one_change(db, pools)
     job_id = pools.set_stopping(pool_id, StoppingPolicy(window=1, budget=5, enforce_budget=True))
     assert job_id == f"refresh-{pool_id}-2" == db.get(keys.pending).decode()
     meta = meta_of(pools, pool_id)
-    assert json.loads(meta["stopping"])["plateau"] == {"kappa": 0.99, "window": 1}
+    assert json.loads(meta["stopping"])["plateau"] == {"kappa": 0.99, "window": 1, "gain": 0.01, "labels": 100}
     assert (meta["budget"], meta["enforce_budget"], meta["version"]) == ("5", "1", "2")
     assert json.loads(meta["stop"])["recommended"]
     db.delete(keys.pending)

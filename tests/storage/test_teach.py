@@ -133,6 +133,18 @@ def test_an_item_never_changes_split(db, pools):
     assert snapshot(db) == before
 
 
+def test_an_audit_item_taught_without_a_split_goes_to_eval_unless_told_train(db, pools):
+    pool_id = make_pool(pools, labels={"i0": "a"})
+    keys = PoolKeys(pool_id)
+    db.sadd(keys.audit, 1, 2)  # rows a query served as audit items
+    pools.teach(pool_id, ["i1", "i2", "i3"], ["a", "b", "b"], splits=[None, "train", None])
+    assert db.hgetall(keys.eval) == {b"1": b'"a"'}
+    assert db.hgetall(keys.labels) == {b"0": b'"a"', b"2": b'"b"', b"3": b'"b"'}
+    pools.teach(pool_id, ["i1", "i4"], ["b", "a"], splits=[None, "eval"])  # a relabel counts once
+    meta = meta_of(pools, pool_id)
+    assert (meta["n_labeled"], meta["n_eval"], meta["n_audit_eval"]) == ("3", "2", "1")
+
+
 def test_a_mixed_call_bumps_labels_version_once(db, pools):
     pool_id = make_pool(pools)
     change = pools.teach(pool_id, ["i0", "i1"], ["a", "b"], splits=["train", "eval"])

@@ -72,6 +72,9 @@ def test_the_plot_is_a_png_of_the_expected_size(tiny_run):
         ("--dataset", "nowhere.csv", "no file nowhere.csv"),
         ("--dataset", "mnist", "unknown data set 'mnist'"),
         ("--jobs", "0", "0 runs nothing"),
+        ("--audit", "0.7", "audit rates must lie in (0, 0.5]"),
+        ("--audit", "five", "not a comma-separated list of rates"),
+        ("--test-share", "1", "test-share must lie between 0 and 1"),
     ],
 )
 def test_bad_options_are_usage_errors_that_say_what_is_wrong(tmp_path, option, value, message):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sieve.simulate.metrics import aulc, labels_to, median_or_none, paired, stop_point
+from sieve.simulate.metrics import (
+    aulc,
+    cross_validation_bias,
+    interval_coverage,
+    labels_to,
+    median_or_none,
+    paired,
+    stop_point,
+    target_stop,
+)
 from sieve.simulate.results import summarize, table
 from sieve.simulate.trace import Trace, batch_size_now
 
@@ -104,6 +113,7 @@ def test_summary_has_every_figure_per_strategy_paired_by_seed_against_random():
         "settings",
         "ranking_by_daulc",
         "strategies",
+        "audit",
     }
     assert results["ranking_by_daulc"] == ["margin", "random"]
     margin = results["strategies"]["margin"]
@@ -139,3 +149,76 @@ def test_the_ratio_to_random_divides_the_labels_each_needed_for_95_percent():
     results = summarize("toy", 100, 25, [1.0], traces, {})
     assert results["strategies"]["margin"]["ratio_95_vs_random"] == pytest.approx(0.5)
     assert results["strategies"]["random"]["ratio_95_vs_random"] == pytest.approx(1.0)
+
+
+def _estimated(accuracy, estimates, cross_validated=None) -> Trace:
+    trace = Trace()
+    for i, (truth, e) in enumerate(zip(accuracy, estimates)):
+        cv = None if cross_validated is None else cross_validated[i]
+        trace.record(10 * (i + 1), truth, np.zeros(3), spent=10 * (i + 1) + i, estimate=e, cross_validated=cv)
+    return trace
+
+
+def _interval(low, high, n=20):
+    return {"value": (low + high) / 2, "low": low, "high": high, "n": n, "source": "audit"}
+
+
+def test_coverage_counts_the_rounds_whose_interval_holds_the_test_accuracy():
+    runs = [
+        _estimated([0.5, 0.7, 0.8], [None, _interval(0.6, 0.8, 5), _interval(0.7, 0.75, 12)]),
+        _estimated([0.9], [_interval(0.85, 0.95, 30)]),
+    ]
+    # Held: 0.7 in [0.6, 0.8] and 0.9 in [0.85, 0.95]; missed: 0.8 above [0.7, 0.75]. Widths 0.2, 0.05, 0.1.
+    assert interval_coverage(runs) == {
+        "rounds": 3,
+        "coverage": pytest.approx(2 / 3),
+        "coverage_n10": pytest.approx(1 / 2),
+        "mean_width": pytest.approx(0.35 / 3),
+    }
+
+
+def test_the_target_rule_stops_at_the_first_lower_bound_at_the_target_and_is_judged_by_the_truth():
+    spent, truth = [10, 20, 30, 40], [0.70, 0.84, 0.79, 0.90]
+    estimates = [None, _interval(0.75, 0.9), _interval(0.80, 0.9), _interval(0.85, 0.95)]
+    # The lower bound first reaches 0.8 at 30 labels, where the truth, 0.79, is below: a false stop;
+    # the truth first reached 0.8 at 20 labels.
+    assert target_stop(spent, truth, estimates, 0.8) == {
+        "labels": 30,
+        "accuracy": 0.79,
+        "false_stop": True,
+        "hindsight": 20,
+        "ratio": 1.5,
+    }
+    assert target_stop(spent, truth, estimates, 0.86)["labels"] is None
+
+
+def test_the_cross_validation_bias_is_the_mean_difference_to_the_truth():
+    run = _estimated([0.6, 0.7, 0.8], [None] * 3, cross_validated=[None, 0.75, 0.7])
+    expected = {"rounds": 2, "bias": pytest.approx(-0.025), "mean_abs": pytest.approx(0.075)}
+    assert cross_validation_bias([run]) == expected
+
+
+def test_audited_runs_are_summed_up_with_their_labels_spent_against_random():
+    estimates = [None, _interval(0.5, 0.9), _interval(0.82, 0.95)]
+    audited = [_estimated([0.6, 0.8, 0.9], estimates, [None, 0.7, 0.7])]
+    baseline = Trace()
+    for labels, truth in zip([10, 21, 32], [0.6, 0.7, 0.8]):
+        baseline.record(labels, truth, np.zeros(3))
+    results = summarize("d", 100, 50, [1.0], {"random": [baseline]}, {}, {("margin", 0.1): audited}, target=0.8)
+    a = results["audit"]["margin@0.1"]
+    # Over the labels spent (10, 21, 32), the audited curve is 0.1 above random's on two rounds of three.
+    assert a["daulc"] == pytest.approx(aulc([10, 21, 32], [0.6, 0.8, 0.9]) - aulc([10, 21, 32], [0.6, 0.7, 0.8]))
+    assert (a["coverage"], a["target"]["labels"], a["target"]["hindsight"], a["target"]["false_stops"]) == (
+        1.0,
+        32,
+        21,
+        0,
+    )
+    assert "margin@0.1" in table(results)
+
+
+def test_the_simulated_target_rule_is_the_pools_and_waits_for_ten_items():
+    spent, truth = [10, 20, 30], [0.2, 0.3, 0.5]
+    few = [None, _interval(0.42, 1.0, n=2), _interval(0.45, 0.6, n=10)]
+    # Two of two right pass 0.4 at 20 labels, but the rule waits for the round with ten items.
+    assert target_stop(spent, truth, few, 0.4)["labels"] == 30

@@ -4,17 +4,19 @@
 -- ARGV: version, labels version, model version, model classes JSON, n classes, model blob ('' keeps the
 --       current one), proba blob, n ranked, job id, finished at, duration, cold start, the ranked
 --       strategies (comma-separated), history entry JSON, model-rules stop recommendation JSON, stop set
---       rows (kept once chosen), stop-set predictions JSON (the last four '' in cold start), then one blob
---       per rank or score key ('' for a strategy not ranked).
+--       rows (kept once chosen), stop-set predictions JSON, the model's accuracy estimate JSON ('null'
+--       without one; the last five '' in cold start), then one blob per rank or score key ('' for a
+--       strategy not ranked).
 local meta, model, proba, running, cursor, returned, history, stop_set, stop_labels =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local first_ranking_key, first_blob = 10, 18
+local first_ranking_key, first_blob = 10, 19
 if redis.call('EXISTS', meta) == 0 then return 'gone' end
 if redis.call('GET', running) == ARGV[9] then redis.call('DEL', running) end
 local ranked = tonumber(redis.call('HGET', meta, 'ranked_version') or '-1')
 if ranked >= tonumber(ARGV[1]) then return 'stale' end
 if ARGV[3] == '' then
   redis.call('DEL', model, proba)
+  redis.call('HDEL', meta, 'estimate')
 else
   if ARGV[6] ~= '' then redis.call('SET', model, ARGV[6]) end
   redis.call('SET', proba, ARGV[7])
@@ -27,6 +29,9 @@ if ARGV[14] ~= '' then
   redis.call('HSET', history, ARGV[3], ARGV[14])
   fields[#fields + 1] = 'stop'
   fields[#fields + 1] = ARGV[15]
+  -- The latest model's estimate beside its stop, so that a pool's status reads the meta alone.
+  fields[#fields + 1] = 'estimate'
+  fields[#fields + 1] = ARGV[18]
   -- The stop set is chosen once and kept, so that every model is compared on the same rows.
   redis.call('SET', stop_set, ARGV[16], 'NX')
   redis.call('SET', stop_labels, ARGV[17])

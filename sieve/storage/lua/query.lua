@@ -8,20 +8,26 @@
 -- free items from the frontier on. So a query costs O(k + returned + own leases), whatever the pool's
 -- size and however many annotators hold leases at the head of the ranking.
 --
+-- A pool with an audit rate r also hands out audit items: of a query's k slots, floor((s + k) r) -
+-- floor(s r) (s: slots served before, core/audit.py) are the next free rows of the random ranking (a
+-- seeded uniform order, never a model's), walked from a cursor of their own; they are leased like any
+-- other, remembered in the audit set, and flagged in the answer.
+--
 -- Returns status ('ok'; 'none' before the first ranking; 'unranked' for a strategy without a ranking),
 -- the header (versions, classes, the stored stop recommendation, n_labeled, budget), lease expiry (ms),
--- the scores (<f8), the probabilities (<f4, k x classes), then the k ids; or {'spent', n_labeled,
--- budget} when the pool enforces a label budget that is spent.
--- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, returned, held, then rank and score keys
---       of every strategy.
+-- the scores (<f8), the probabilities (<f4, k x classes), the audit flags ('1' or '0' per item), then
+-- the k ids; or {'spent', n_labeled, budget} when the pool enforces a label budget that is spent.
+-- KEYS: meta, labeled, ids, proba, cursor, leases, lease owners, returned, held, audit, then rank and
+--       score keys of every strategy.
 -- ARGV: k, strategy ('' = the pool's default), max positions to scan, lease ms (0 = no lease),
---       annotator ('' = anonymous), then every strategy name in KEYS order.
-local meta, labeled, ids_key, proba, cursor, leases, owners, returned, held =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local first_rank_key, first_name = 10, 6
+--       annotator ('' = anonymous), '1' to mix in audit items ('0': a poll), then every strategy name in
+--       KEYS order.
+local meta, labeled, ids_key, proba, cursor, leases, owners, returned, held, audit =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local first_rank_key, first_name = 11, 7
 local info = redis.call('HMGET', meta, 'strategy', 'cold_start', 'ranked_version', 'ranked_labels_version',
   'labels_version', 'version', 'model_version', 'model_classes', 'n_classes', 'n_items', 'ranked_strategies',
-  'stop', 'n_labeled', 'budget', 'enforce_budget')
+  'stop', 'n_labeled', 'budget', 'enforce_budget', 'audit_rate', 'audit_served')
 if not info[1] then return {'gone'} end
 local n_labeled, budget = info[13] or '0', info[14] or ''
 -- A pool that enforces its budget hands out nothing more once the budget is spent.
@@ -33,9 +39,10 @@ if strategy == '' then strategy = info[1] end
 local served, ranked = strategy, info[11]
 -- Rankings stored before each strategy had its own cold-start order: random served them all.
 if not ranked and info[2] == '1' then served = 'random' end
-local slot = nil
+local slot, random_slot = nil, nil
 for i = first_name, #ARGV do
   if ARGV[i] == served then slot = i - first_name + 1 end
+  if ARGV[i] == 'random' then random_slot = i - first_name + 1 end
 end
 local header = {strategy, info[2] or '1', info[3] or '', info[4] or '', info[5] or '0', info[6] or '0',
   info[7] or '', info[8] or '', info[12] or '', n_labeled, budget}
@@ -43,7 +50,7 @@ local header = {strategy, info[2] or '1', info[3] or '', info[4] or '', info[5] 
 if not info[3] and info[10] == '0' then
   header[3], header[4] = header[6], header[5]
   local empty = {'ok', unpack(header)}
-  for _ = 1, 3 do empty[#empty + 1] = '' end  -- no lease, no scores, no probabilities, no ids
+  for _ = 1, 4 do empty[#empty + 1] = '' end  -- no lease, no scores, no probabilities, no flags, no ids
   return empty
 end
 if not info[3] or not slot then return {'none', unpack(header)} end
@@ -80,10 +87,41 @@ local function score_of(row)
   return struct.unpack('<d', bytes), bytes
 end
 
+-- Audit items first, so that the strategy's lists below pass over them.
+local audits, taken = {}, {}
+local audit_rate = tonumber(info[16] or '0') or 0
+if ARGV[6] == '1' and audit_rate > 0 and random_slot and k > 0 then
+  local audit_served = tonumber(info[17] or '0')
+  local wanted = math.min(k, math.floor((audit_served + k) * audit_rate) - math.floor(audit_served * audit_rate))
+  redis.call('HSET', meta, 'audit_served', audit_served + k)
+  local random_key = KEYS[first_rank_key + 2 * (random_slot - 1)]
+  local total = redis.call('STRLEN', random_key) / 4
+  local start = tonumber(redis.call('HGET', cursor, 'audit') or '0')
+  local pos, first_free = start, nil
+  while #audits < wanted and pos < total and pos - start < max_scan do
+    local row = struct.unpack('<I4', redis.call('GETRANGE', random_key, pos * 4, pos * 4 + 3))
+    if redis.call('GETBIT', labeled, row) == 0 and not lease_until(row) then
+      local value, bytes = score_of(row)
+      audits[#audits + 1] = {row = row, value = value, bytes = bytes, walk = false, audit = true}
+      taken[row] = true
+      first_free = first_free or pos
+    end
+    pos = pos + 1
+  end
+  -- Without a lease the same rows stay first in line, as the strategy's own do.
+  local frontier = pos
+  if lease_ms <= 0 and first_free then frontier = first_free end
+  if frontier > start then redis.call('HSET', cursor, 'audit', frontier) end
+  for _, a in ipairs(audits) do redis.call('SADD', audit, a.row) end
+end
+local k_strategy = k - #audits
+
 local candidates = {}
 local function add(row, from_walk, pos)
+  if taken[row] then return false end
   local value, bytes = score_of(row)
   candidates[#candidates + 1] = {row = row, value = value, bytes = bytes, walk = from_walk, pos = pos}
+  return true
 end
 
 if redis.call('SCARD', returned) > 0 then
@@ -114,16 +152,15 @@ local total = redis.call('STRLEN', rank_key) / 4
 local start = tonumber(redis.call('HGET', cursor, served) or '0')
 local pos, found, first_free = start, 0, nil
 local batch = math.max(k * 2, 64)
-while found < k and pos < total and pos - start < max_scan do
+while found < k_strategy and pos < total and pos - start < max_scan do
   local last = math.min(pos + batch, total) - 1
   local bytes = redis.call('GETRANGE', rank_key, pos * 4, last * 4 + 3)
   local offset = 1
-  while pos <= last and found < k do
+  while pos <= last and found < k_strategy do
     local row
     row, offset = struct.unpack('<I4', bytes, offset)
-    if redis.call('GETBIT', labeled, row) == 0 and not lease_until(row) then
+    if redis.call('GETBIT', labeled, row) == 0 and not lease_until(row) and add(row, true, pos) then
       found = found + 1
-      add(row, true, pos)
       first_free = first_free or pos
     end
     pos = pos + 1
@@ -135,13 +172,18 @@ table.sort(candidates, function(a, b)
   return a.row < b.row
 end)
 local chosen = {}
-for i = 1, math.min(k, #candidates) do chosen[i] = candidates[i] end
+for i = 1, math.min(k_strategy, #candidates) do chosen[i] = candidates[i] end
+for _, a in ipairs(audits) do chosen[#chosen + 1] = a end
+table.sort(chosen, function(a, b)
+  if a.value ~= b.value then return a.value > b.value end
+  return a.row < b.row
+end)
 
 -- The frontier moves over what is now labeled or leased: with a lease, up to the first free item from
 -- the walk that was not chosen; without one, only up to the first free item.
 local frontier = pos
 if lease_ms > 0 then
-  for i = k + 1, #candidates do
+  for i = k_strategy + 1, #candidates do
     if candidates[i].walk and candidates[i].pos < frontier then frontier = candidates[i].pos end
   end
 elseif first_free then
@@ -158,7 +200,7 @@ if lease_ms > 0 and #chosen > 0 then
     by_score[#by_score + 1] = c.row
     by_row[#by_row + 1] = c.row
     by_row[#by_row + 1] = annotator
-    if not c.walk then redis.call('SREM', returned, c.row) end
+    if not c.walk then redis.call('SREM', returned, c.row) end  -- (audit items may be among them too)
     if annotator ~= '' then
       by_owner[#by_owner + 1] = 0
       by_owner[#by_owner + 1] = annotator .. '\0' .. c.row
@@ -181,5 +223,10 @@ for i, c in ipairs(chosen) do
 end
 out[#out + 1] = table.concat(scores)
 out[#out + 1] = table.concat(probas)
+local flags = {}
+for i, c in ipairs(chosen) do
+  flags[i] = (c.audit or redis.call('SISMEMBER', audit, c.row) == 1) and '1' or '0'
+end
+out[#out + 1] = table.concat(flags)
 for _, c in ipairs(chosen) do out[#out + 1] = redis.call('HGET', ids_key, c.row) end
 return out

@@ -1,14 +1,15 @@
 -- Records labels, all or nothing, appends them to the label log and bumps the versions. A label of the
 -- 'eval' split goes to the evaluation items instead: set apart from queries and training for good.
 -- KEYS: meta, rows, labels, labeled, class_counts, log, pending, leases, lease owners, returned, held, idem,
---       idem_at, eval.
+--       idem_at, eval, audit.
 -- ARGV: m, label kind, job prefix, pending ttl ms, source, max classes, idempotency key ('' = none),
 --       body hash, idempotency ttl s, a guard ('1' when the pool must have no label yet, a creation;
 --       'n=<count>' when the pool must hold exactly count items, labels of the items added just before
---       in the same transaction; '' none), m ids, m JSON labels, m splits ('t' training, 'e' evaluation).
+--       in the same transaction; '' none), m ids, m JSON labels, m splits ('t' training, 'e' evaluation,
+--       'd' none given: evaluation for an item a query served as an audit item, else training).
 local meta, rows_key, labels_key, labeled, counts, log, pending, leases, owners, returned, held, idem, idem_at,
-  eval = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
-  KEYS[12], KEYS[13], KEYS[14]
+  eval, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+  KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 local replay = idem_lookup(idem, ARGV[7])
 if replay then return {'replay', replay} end
@@ -42,6 +43,9 @@ if not rows then return {'missing', unpack(missing)} end
 local splits, any_training = {}, false
 for i = 1, m do
   splits[i] = ARGV[first + 2 * m + i - 1]
+  if splits[i] == 'd' then
+    splits[i] = redis.call('SISMEMBER', audit, rows[i]) == 1 and 'e' or 't'
+  end
   -- An item stays in the split it was first labeled in: evaluation items must never be trained on.
   local other = labels_key
   if splits[i] == 't' then other, any_training = eval, true end
@@ -60,7 +64,10 @@ local ids, labels, eval_ids = {}, {}, {}
 for i = 1, m do
   local label = ARGV[first + m + i - 1]
   if splits[i] == 'e' then
-    redis.call('HSET', eval, rows[i], label)
+    -- Audit items among the evaluation items: when all are, the estimate's source is 'audit'.
+    if redis.call('HSET', eval, rows[i], label) == 1 and redis.call('SISMEMBER', audit, rows[i]) == 1 then
+      redis.call('HINCRBY', meta, 'n_audit_eval', 1)
+    end
     eval_ids[#eval_ids + 1] = ARGV[first + i - 1]
   else
     local old = redis.call('HGET', labels_key, rows[i])
