@@ -45,6 +45,23 @@ class FeatureCache:
             self._evict()
         return cached
 
+    def row_range(
+        self, redis: Redis, pool_id: str, first: int, stop: int, dim: int, chunk_rows: int, stored_sparse: bool = False
+    ):
+        """Rows [first, stop) of the pool: from the cache when it holds them, else read from Redis, those rows
+        alone (a shard of a large pool; they are not cached, being a part of the pool)."""
+        cached = self._arrays.get(pool_id)
+        if (
+            cached is not None
+            and cached.shape[0] >= stop
+            and cached.shape[1] == dim
+            and sparse.issparse(cached) == stored_sparse
+        ):
+            self._arrays.move_to_end(pool_id)
+            return cached[first:stop]
+        read = read_sparse_rows if stored_sparse else read_rows
+        return read(redis, PoolKeys(pool_id), first, stop, dim, chunk_rows)
+
     def _evict(self) -> None:
         while sum(nbytes(a) for a in self._arrays.values()) > self.max_bytes:
             self._arrays.popitem(last=False)
