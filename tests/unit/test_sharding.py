@@ -42,7 +42,7 @@ def _sharded(request: RankRequest, model, shard_rows: int):
 def test_a_sharded_refresh_ranks_exactly_as_an_unsharded_one(spec):
     features, labeled, labels, eval_rows = _pool()
     strategies = (*ALWAYS_RANKED, "ratio_of_confidence", "density_weighted", "auto")
-    request = RankRequest(features, labeled, labels, spec, seed=5, version=9, strategies=strategies, eval_rows=eval_rows)
+    request = RankRequest(features, labeled, labels, spec, 5, 9, strategies=strategies, eval_rows=eval_rows)
     model = fit(features, labeled, labels, spec, random_state=5)
     whole = rank_pool(RankRequest(**{**request.__dict__, "model": model}))
     sharded = _sharded(request, model, shard_rows=SCORING_ROWS)
