@@ -37,7 +37,8 @@ POLL_SECONDS = 0.02
 def store_pool(stack: Stack, X: np.ndarray, y: np.ndarray) -> str:
     pools = Pools(stack.redis(), Settings.from_env(stack.env))
     ids = [f"i{i}" for i in range(len(X))]
-    labeled = np.arange(0, len(X), len(X) // N_LABELS)[:N_LABELS]
+    first_batch = min(len(X), STORE_BATCH)  # labels sent with the create name items of its own batch
+    labeled = np.arange(0, first_batch, first_batch // N_LABELS)[:N_LABELS]
     labels = Labels([ids[r] for r in labeled], [int(y[r]) for r in labeled])
     pool_id = None
     for lo in tqdm(range(0, len(X), STORE_BATCH), desc="store rows", leave=False):
