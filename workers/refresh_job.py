@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import replace
 
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from sieve.core.fitting import fit
 from sieve.core.history import ModelRun, Past, PoolData, review
-from sieve.core.training import ALWAYS_RANKED, RankRequest, is_cold, rank_pool
+from sieve.core.training import ALWAYS_RANKED, RankRequest, fit_model, is_cold, rank_pool
 from sieve.job_queue import enqueue_refresh, refresh_queue
 from sieve.settings import Settings
 from sieve.storage import job_ids, job_stats
@@ -116,40 +116,30 @@ def _refresh(redis, job_id: str, store: RefreshStore, snapshot, settings: Settin
         if blob is not None:
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
-    strategies = (*ALWAYS_RANKED, *snapshot.strategies)
-    proba = ranked = blob = fit_seconds = None
+    request = RankRequest(
+        features,
+        snapshot.labeled_rows,
+        snapshot.label_texts,
+        snapshot.model_spec,
+        seed=snapshot.seed,
+        version=snapshot.version,
+        model=model,
+        strategies=(*ALWAYS_RANKED, *snapshot.strategies),
+        horizon=settings.batch_horizon,
+        featurizer=snapshot.featurizer,
+        eval_rows=snapshot.eval_rows,
+    )
+    signed = fit_seconds = None
     if is_sharded(features, settings) and not is_cold(snapshot.label_texts):
         # Fit here once, as unsharded; shard jobs score the rows with this very model, signed.
         began = time.perf_counter()
         if model is None:
-            model = fit(
-                features,
-                snapshot.labeled_rows,
-                snapshot.label_texts,
-                snapshot.model_spec,
-                random_state=snapshot.seed,
-                featurizer=snapshot.featurizer,
-            )
+            model = fit_model(request)
         fit_seconds = time.perf_counter() - began
-        blob = dump_model(model, key, pool_id, snapshot.labels_version, settings.max_model_bytes)
-        proba, ranked = score_in_shards(redis, job_id, snapshot, settings, features, model, blob, strategies)
-    result = rank_pool(
-        RankRequest(
-            features,
-            snapshot.labeled_rows,
-            snapshot.label_texts,
-            snapshot.model_spec,
-            seed=snapshot.seed,
-            version=snapshot.version,
-            model=model,
-            strategies=strategies,
-            horizon=settings.batch_horizon,
-            featurizer=snapshot.featurizer,
-            eval_rows=snapshot.eval_rows,
-            proba=proba,
-            ranked=ranked,
-        )
-    )
+        signed = dump_model(model, key, pool_id, snapshot.labels_version, settings.max_model_bytes)
+        proba, ranked = score_in_shards(redis, job_id, snapshot, settings, features, model, signed, request.strategies)
+        request = replace(request, model=model, proba=proba, ranked=ranked)
+    result = rank_pool(request)
     if fit_seconds is not None:
         result.fit_seconds, result.score_seconds = fit_seconds, time.perf_counter() - began - fit_seconds
     model_version = None if result.cold_start else snapshot.labels_version
@@ -187,7 +177,7 @@ def _refresh(redis, job_id: str, store: RefreshStore, snapshot, settings: Settin
         model_version=model_version,
         model_classes=result.classes,
         model_blob=(
-            (blob or dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes))
+            (signed or dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes))
             if fitted_here and result.model is not None
             else None
         ),

@@ -80,6 +80,12 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
 
 
+def fit_model(request: RankRequest):
+    """The pool's estimator fitted on the request's labeled rows, seeded by the pool."""
+    r = request
+    return fit(r.features, r.labeled_rows, r.labels, r.spec, random_state=r.seed, featurizer=r.featurizer)
+
+
 def rank_pool(request: RankRequest) -> Rankings:
     """Fits (unless the request carries a model for its labels) and orders every unlabeled row for each
     of the requested strategies (random always included).
@@ -112,7 +118,7 @@ def rank_pool(request: RankRequest) -> Rankings:
         model, proba = None, None
     else:
         if model is None:
-            model = fit(features, labeled_rows, labels, r.spec, random_state=r.seed, featurizer=r.featurizer)
+            model = fit_model(r)
         fitted = time.perf_counter()
         proba = predict_proba(model, features) if r.proba is None else r.proba
     ranked = {} if cold or r.ranked is None else r.ranked
