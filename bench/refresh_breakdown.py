@@ -6,6 +6,10 @@ Stores a synthetic pool through `PoolStore` (not timed), claims it as a refresh 
 steps `workers/refresh_job.py` runs: the feature read (a worker whose cache is cold), the fit, one
 predict_proba pass, each strategy's scores and sort, the batch strategy of the pool, the review, the signed
 dump of the model and the publish script. One BLAS thread, as a worker runs.
+
+Then the same refresh sharded (`SIEVE_SHARD_ROWS`, `--shard-rows`), its steps one after the other in this
+process: each shard's scoring (what workers do in parallel), storing and reading the shards' scores, the
+merge, the strategies ranked after it, the review and the publish.
 """
 
 from __future__ import annotations
@@ -30,12 +34,16 @@ from sieve.core.fitting import fit, predict_proba  # noqa: E402
 from sieve.core.history import ModelRun, Past, PoolData, review  # noqa: E402
 from sieve.core.registry import BASELINE, REGISTRY, stream_key  # noqa: E402
 from sieve.core.selection import Candidates, ranking_scores, select  # noqa: E402
-from sieve.core.strategies import margin, random_scores, ranking  # noqa: E402
-from sieve.core.training import ALWAYS_RANKED, unlabeled_rows  # noqa: E402
+from sieve.core.sharding import merge, score_shard, scored_in_shards, shard_bounds  # noqa: E402
+from sieve.core.strategies import random_scores, ranking  # noqa: E402
+from sieve.core.training import ALWAYS_RANKED, RankRequest, rank_pool, unlabeled_rows  # noqa: E402
 from sieve.embedded import EmbeddedRedis  # noqa: E402
+from sieve.settings import Settings  # noqa: E402
+from sieve.storage.keys import PoolKeys  # noqa: E402
 from sieve.storage.models import dump_model  # noqa: E402
 from sieve.storage.pool_store import PoolConfig, PoolStore  # noqa: E402
 from sieve.storage.refresh import Published, RefreshStore  # noqa: E402
+from sieve.storage.shards import ShardPlan, ShardStore  # noqa: E402
 from sieve.workers.feature_cache import FeatureCache  # noqa: E402
 
 KEY = b"k" * 32
@@ -78,11 +86,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--labels", type=int, default=300)
     parser.add_argument("--strategy", default="auto", help="the pool's own strategy, ranked besides the cheap four")
+    parser.add_argument("--shard-rows", type=int, default=Settings.shard_rows)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         server = EmbeddedRedis(folder, appendfsync="no").start()
         try:
-            run(Redis.from_url(server.url), args)
+            redis = Redis.from_url(server.url)
+            pool_id, features = run(redis, args)
+            run_sharded(redis, pool_id, features, args)
         finally:
             server.stop()
 
@@ -115,8 +126,8 @@ def run(redis: Redis, args) -> None:
         elif REGISTRY[name].kind == "batch":
             with timed(f"select {name} (batch of {256})"):
                 head = select(name, candidates, 256)
-            with timed("sort (batch tail by margin)"):
-                tail = rows[ranking(margin(proba[rows]))]
+            with timed("batch: head, then the rest by margin's order"):
+                tail = orders["margin"][0]  # as rank_pool does: margin's own ranking
                 order = np.concatenate([head, tail[~np.isin(tail, head)]])
             orders[name] = (order, 1.0 - np.arange(len(order)) / len(order))
             continue
@@ -152,10 +163,66 @@ def run(redis: Redis, args) -> None:
         outcome = store.publish(pool_id, "bench-job", published)
     total = time.perf_counter() - total
     print(f"{args.rows:,} rows x {args.dim}, strategies {', '.join(orders)}; publish: {outcome}")
+    report(total)
+    return pool_id, features
+
+
+def report(total: float) -> None:
     for step, seconds in times.items():
         print(f"  {step:<48} {seconds:8.3f} s  {100 * seconds / total:5.1f} %")
     print(f"  {'total':<48} {total:8.3f} s")
     print(f"load average {os.getloadavg()}")
+    times.clear()
+
+
+def run_sharded(redis: Redis, pool_id: str, features, args) -> None:
+    """The same refresh again, sharded, with the in-memory features of the first (a warm worker)."""
+    store, shards_store = RefreshStore(redis), ShardStore(redis)
+    redis.hdel(PoolKeys(pool_id).meta, "ranked_version")  # so that this publish is not refused as stale
+    total = time.perf_counter()
+    _, snap = store.claim(pool_id, "bench-job-sharded", 600_000)
+    strategies = (*ALWAYS_RANKED, *snap.strategies)
+    request = RankRequest(
+        features, snap.labeled_rows, snap.label_texts, snap.model_spec, snap.seed, snap.version,
+        strategies=strategies, eval_rows=snap.eval_rows,
+    )  # fmt: skip
+    with timed("fit"):
+        model = fit(features, snap.labeled_rows, snap.label_texts, snap.model_spec, random_state=snap.seed)
+    with timed("dump model (signed) into the plan"):
+        bounds = shard_bounds(features, args.shard_rows)
+        plan = ShardPlan(
+            "bench-job-sharded", snap.version, snap.labels_version, snap.n_items, snap.dim, snap.chunk_rows, False,
+            bounds, scored_in_shards(strategies), np.unique(np.concatenate([snap.labeled_rows, snap.eval_rows])),
+            dump_model(model, KEY, pool_id, snap.labels_version),
+        )  # fmt: skip
+        shards_store.open(pool_id, "bench", plan, 600_000)
+    for index, (first, stop) in enumerate(bounds):
+        with timed(f"shards: predict_proba, score, sort ({len(bounds)} shards; parallel)"):
+            scores = score_shard(model, features[first:stop], first, plan.excluded, plan.strategies)
+        with timed("shards: store their scores (parallel)"):
+            shards_store.store(pool_id, "bench", index, plan, scores, 600_000)
+    with timed("merge: read every shard's scores"):
+        shards = shards_store.read(pool_id, "bench", plan)
+    with timed("merge: probabilities and sorted runs"):
+        proba, ranked = merge(shards, plan.strategies)
+    shards_store.close(pool_id, "bench", len(bounds))
+    with timed("rank the rest (random, batch strategy...)"):
+        result = rank_pool(RankRequest(**{**request.__dict__, "model": model, "proba": proba, "ranked": ranked}))
+    with timed("review"):
+        assessed = review(
+            ModelRun(snap.labels_version, result.classes, proba, 0.0, 0.0, False),
+            PoolData(features, snap.labeled, result.orders[BASELINE][0], snap.model_spec, snap.seed),
+            Past(snap.history, snap.stop_rows, snap.previous_stop, snap.policy),
+        )
+    published = Published(
+        snap.version, snap.labels_version, snap.labels_version, result.classes, plan.model_blob, proba,
+        len(result.orders[BASELINE][0]), result.orders, time.time(), 0.0, False, assessed,
+    )  # fmt: skip
+    with timed("publish (encode blobs + publish.lua)"):
+        outcome = store.publish(pool_id, "bench-job-sharded", published)
+    total = time.perf_counter() - total
+    print(f"sharded in {len(bounds)} shards of {bounds[0][1]:,} rows, one after the other; publish: {outcome}")
+    report(total)
 
 
 if __name__ == "__main__":
