@@ -94,6 +94,7 @@ def main() -> int:
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shard-rows", type=int, default=Settings.shard_rows)
+    parser.add_argument("--setups", default="0,1,2", help="0 unsharded, 1 and 2 sharded on 1, 2 workers")
     args = parser.parse_args()
     X, y = synthetic(args.items, args.features)
     setups = [
@@ -101,6 +102,7 @@ def main() -> int:
         ("sharded, 1 worker", 1, args.shard_rows),
         ("sharded, 2 workers", 2, args.shard_rows),
     ]
+    setups = [setups[int(n)] for n in args.setups.split(",")]
     results = [measure(label, workers, rows, X, y, args.rounds) for label, workers, rows in setups]
     print(f"{args.items:,} items x {args.features}, {os.cpu_count()} CPUs; median of {args.rounds} rounds")
     for r in results:

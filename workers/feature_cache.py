@@ -8,7 +8,7 @@ import numpy as np
 from redis import Redis
 from scipy import sparse
 
-from sieve.storage.features import read_rows, read_sparse_rows
+from sieve.storage.features import DTYPE, read_rows, read_sparse_rows
 from sieve.storage.keys import PoolKeys
 
 
@@ -46,19 +46,26 @@ class FeatureCache:
         return cached
 
     def row_range(
-        self, redis: Redis, pool_id: str, first: int, stop: int, dim: int, chunk_rows: int, stored_sparse: bool = False
+        self,
+        redis: Redis,
+        pool_id: str,
+        first: int,
+        stop: int,
+        n_items: int,
+        dim: int,
+        chunk_rows: int,
+        stored_sparse: bool = False,
     ):
-        """Rows [first, stop) of the pool: from the cache when it holds them, else read from Redis, those rows
-        alone (a shard of a large pool; they are not cached, being a part of the pool)."""
+        """Rows [first, stop) of a pool of n_items rows (a shard of a sharded refresh). A pool whose dense rows fit
+        the cache is read whole once and kept, as a refresh keeps it: the next refreshes read only new rows,
+        whichever shard they give this worker. Otherwise only the range is read (and not kept)."""
         cached = self._arrays.get(pool_id)
-        if (
-            cached is not None
-            and cached.shape[0] >= stop
-            and cached.shape[1] == dim
-            and sparse.issparse(cached) == stored_sparse
-        ):
+        covered = cached is not None and cached.shape[0] >= stop and cached.shape[1] == dim
+        if covered and sparse.issparse(cached) == stored_sparse:
             self._arrays.move_to_end(pool_id)
             return cached[first:stop]
+        if not stored_sparse and n_items * dim * DTYPE.itemsize <= self.max_bytes:
+            return self.rows(redis, pool_id, n_items, dim, chunk_rows)[first:stop]
         read = read_sparse_rows if stored_sparse else read_rows
         return read(redis, PoolKeys(pool_id), first, stop, dim, chunk_rows)
 

@@ -61,7 +61,7 @@ def score_shard(pool_id: str, run: str, index: int) -> dict:
     model = load_model(plan.model_blob, settings.require_secret_key(), pool_id, plan.model_version)
     first, stop = plan.bounds[index]
     rows = context().features.row_range(
-        job.connection, pool_id, first, stop, plan.dim, plan.chunk_rows, plan.stored_sparse
+        job.connection, pool_id, first, stop, plan.n_items, plan.dim, plan.chunk_rows, plan.stored_sparse
     )
     outcome = _score_and_store(store, pool_id, run, index, plan, model, rows, job.id, settings)
     answer.update(outcome=outcome, rows=stop - first, duration_s=round(time.perf_counter() - began, 4))
