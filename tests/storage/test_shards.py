@@ -11,7 +11,7 @@ import pytest
 from sieve.core.sharding import ShardScores
 from sieve.storage.keys import PoolKeys
 from sieve.storage.shards import IncompleteShards, ShardPlan, ShardStore
-from tests.storage.support import make_pool
+from tests.storage.support import features, make_pool
 
 JOB = "refresh-job-1"
 
@@ -104,3 +104,17 @@ def test_a_shard_claimed_by_one_scorer_is_free_again_once_its_claim_expires(db, 
     time.sleep(0.3)
     assert not shards.beat(pool_id, "run1", 0, "shard-a", 200)
     assert shards.claim(pool_id, "run1", 0, "refresh-job-1", 200)
+
+
+@pytest.mark.parametrize("cache_bytes", [1, 1 << 20])
+def test_a_shard_reads_its_rows_from_the_cache_or_its_range_from_redis(db, pools, cache_bytes):
+    from sieve.workers.feature_cache import FeatureCache
+
+    pool_id = make_pool(pools, n=10)
+    cache = FeatureCache(cache_bytes)
+    rows = cache.row_range(db, pool_id, 6, 10, n_items=10, dim=3, chunk_rows=65_536)
+    assert rows.tobytes() == features(10)[6:10].tobytes()
+    # A pool that fits is kept whole: a later shard of it reads nothing from Redis.
+    kept = cache.row_range(db, pool_id, 0, 6, n_items=10, dim=3, chunk_rows=65_536)
+    assert kept.tobytes() == features(10)[:6].tobytes()
+    assert (kept.base is not None) == (cache_bytes > 1)
