@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from redis import Redis
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,7 +36,8 @@ POLL_SECONDS = 0.02
 
 
 def store_pool(stack: Stack, X: np.ndarray, y: np.ndarray) -> str:
-    pools = Pools(stack.redis(), Settings.from_env(stack.env))
+    # No read timeout: Redis may take seconds over one of a large pool's publishes while rows are stored.
+    pools = Pools(Redis.from_url(stack.redis_url, socket_timeout=None), Settings.from_env(stack.env))
     ids = [f"i{i}" for i in range(len(X))]
     first_batch = min(len(X), STORE_BATCH)  # labels sent with the create name items of its own batch
     labeled = np.arange(0, first_batch, first_batch // N_LABELS)[:N_LABELS]
