@@ -100,27 +100,37 @@ def score_in_shards(
     )
     run = job_ids.shard_run()
     store = ShardStore(redis)
+    began = time.perf_counter()
     store.open(pool_id, run, plan, settings.pending_ttl_ms)
     try:
         queues = refresh_queue(redis, settings)
         for index in range(len(bounds)):
             enqueue_shard(queues, pool_id, run, index, settings)
-        _take_part(store, pool_id, run, plan, model, features, job_id, settings)
+        scored_here = _take_part(store, pool_id, run, plan, model, features, job_id, settings)
+        scored = time.perf_counter()
         shards: list[ShardScores] = store.read(pool_id, run, plan)
     finally:
         store.close(pool_id, run, len(bounds))
-    log.info("pool %s: merged %d shards of run %s", pool_id, len(bounds), run)
-    return merge(shards, plan.strategies)
+    read = time.perf_counter()
+    merged = merge(shards, plan.strategies)
+    times = {"scoring_s": scored - began, "read_s": read - scored, "merge_s": time.perf_counter() - read}
+    extra = {"pool_id": pool_id, "run": run, "shards": len(bounds), "scored_here": scored_here}
+    log.info("merged %d shards, %d scored here", len(bounds), scored_here, extra={**extra, **_rounded(times)})
+    return merged
 
 
-def _take_part(store: ShardStore, pool_id, run, plan: ShardPlan, model, features, job_id, settings) -> None:
+def _rounded(times: dict) -> dict:
+    return {name: round(seconds, 4) for name, seconds in times.items()}
+
+
+def _take_part(store: ShardStore, pool_id, run, plan: ShardPlan, model, features, job_id, settings) -> int:
     """Scores the shards no worker holds, last first, until every shard's scores are stored; a shard whose
-    scorer died is free again once its claim expires."""
-    n = len(plan.bounds)
+    scorer died is free again once its claim expires. How many shards it scored."""
+    n, scored = len(plan.bounds), 0
     while True:
         stored = store.stored(pool_id, run, n)
         if all(stored):
-            return
+            return scored
         for index in reversed(range(n)):
             if not stored[index] and store.claim(pool_id, run, index, job_id, CLAIM_TTL_MS):
                 first, stop = plan.bounds[index]
@@ -128,6 +138,7 @@ def _take_part(store: ShardStore, pool_id, run, plan: ShardPlan, model, features
                 outcome = _score_and_store(store, pool_id, run, index, plan, model, rows, job_id, settings)
                 if outcome == "gone":
                     raise IncompleteShards(f"the plan of run {run} expired before its shards were scored")
+                scored += 1
                 break
         else:
             time.sleep(WAIT_SECONDS)
