@@ -8,7 +8,8 @@ predict_proba pass, each strategy's scores and sort, the batch strategy of the p
 dump of the model and the publish script. One BLAS thread, as a worker runs.
 
 Then the same refresh sharded (`SIEVE_SHARD_ROWS`, `--shard-rows`), its steps one after the other in this
-process: each shard's scoring (what workers do in parallel), storing and reading the shards' scores, the
+process: each shard's scoring (what workers do in parallel), storing and reading the shards' scores (kept in
+memory, as the refresh job keeps the shards it scores; with --stored, through Redis, as other workers'), the
 merge, the strategies ranked after it, the review and the publish.
 """
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=300)
     parser.add_argument("--strategy", default="auto", help="the pool's own strategy, ranked besides the cheap four")
     parser.add_argument("--shard-rows", type=int, default=Settings.shard_rows)
+    parser.add_argument("--stored", action="store_true", help="every shard's scores through Redis, as other workers'")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         server = EmbeddedRedis(folder, appendfsync="no").start()
@@ -196,13 +198,19 @@ def run_sharded(redis: Redis, pool_id: str, features, args) -> None:
             dump_model(model, KEY, pool_id, snap.labels_version),
         )  # fmt: skip
         shards_store.open(pool_id, "bench", plan, 600_000)
+    held = {}
     for index, (first, stop) in enumerate(bounds):
         with timed(f"shards: predict_proba, score, sort ({len(bounds)} shards; parallel)"):
             scores = score_shard(model, features[first:stop], first, plan.excluded, plan.strategies)
-        with timed("shards: store their scores (parallel)"):
-            shards_store.store(pool_id, "bench", index, plan, scores, 600_000)
+        # As the refresh job keeps the shards it scores itself; another worker's would be stored (--stored).
+        with timed("shards: store their scores in Redis (parallel)"):
+            if args.stored:
+                shards_store.store(pool_id, "bench", index, plan, scores, 600_000)
+            else:
+                shards_store.mark_scored(pool_id, "bench", index, plan, 600_000)
+                held[index] = scores
     with timed("merge: read every shard's scores"):
-        shards = shards_store.read(pool_id, "bench", plan)
+        shards = shards_store.read(pool_id, "bench", plan, held)
     with timed("merge: probabilities and sorted runs"):
         proba, ranked = merge(shards, plan.strategies)
     shards_store.close(pool_id, "bench", len(bounds))

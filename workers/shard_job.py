@@ -69,11 +69,16 @@ def score_shard(pool_id: str, run: str, index: int) -> dict:
     return answer
 
 
+def _holding(store: ShardStore, pool_id: str, run: str, index: int, token: str) -> Heartbeat:
+    """Renews `token`'s claim of the shard while it scores it."""
+    beat = lambda: store.beat(pool_id, run, index, token, CLAIM_TTL_MS)  # noqa: E731
+    return Heartbeat(beat, CLAIM_TTL_MS, f"shard claim {token}")
+
+
 def _score_and_store(
     store: ShardStore, pool_id: str, run: str, index: int, plan: ShardPlan, model, rows, token: str, settings: Settings
 ) -> str:
-    beat = lambda: store.beat(pool_id, run, index, token, CLAIM_TTL_MS)  # noqa: E731
-    with Heartbeat(beat, CLAIM_TTL_MS, f"shard claim {token}"):
+    with _holding(store, pool_id, run, index, token):
         scores = score_rows(model, rows, plan.bounds[index][0], plan.excluded, plan.strategies)
         return store.store(pool_id, run, index, plan, scores, settings.pending_ttl_ms)
 
@@ -106,16 +111,16 @@ def score_in_shards(
         queues = refresh_queue(redis, settings)
         for index in range(len(bounds)):
             enqueue_shard(queues, pool_id, run, index, settings)
-        scored_here = _take_part(store, pool_id, run, plan, model, features, job_id, settings)
+        held = _take_part(store, pool_id, run, plan, model, features, job_id, settings)
         scored = time.perf_counter()
-        shards: list[ShardScores] = store.read(pool_id, run, plan)
+        shards: list[ShardScores] = store.read(pool_id, run, plan, held)
     finally:
         store.close(pool_id, run, len(bounds))
     read = time.perf_counter()
     merged = merge(shards, plan.strategies)
     times = {"scoring_s": scored - began, "read_s": read - scored, "merge_s": time.perf_counter() - read}
-    extra = {"pool_id": pool_id, "run": run, "shards": len(bounds), "scored_here": scored_here}
-    log.info("merged %d shards, %d scored here", len(bounds), scored_here, extra={**extra, **_rounded(times)})
+    extra = {"pool_id": pool_id, "run": run, "shards": len(bounds), "scored_here": len(held)}
+    log.info("merged %d shards, %d scored here", len(bounds), len(held), extra={**extra, **_rounded(times)})
     return merged
 
 
@@ -123,22 +128,27 @@ def _rounded(times: dict) -> dict:
     return {name: round(seconds, 4) for name, seconds in times.items()}
 
 
-def _take_part(store: ShardStore, pool_id, run, plan: ShardPlan, model, features, job_id, settings) -> int:
-    """Scores the shards no worker holds, last first, until every shard's scores are stored; a shard whose
-    scorer died is free again once its claim expires. How many shards it scored."""
-    n, scored = len(plan.bounds), 0
+def _take_part(
+    store: ShardStore, pool_id, run, plan: ShardPlan, model, features, job_id, settings
+) -> dict[int, ShardScores]:
+    """Scores the shards no worker holds, last first, until every shard is scored; a shard whose scorer died is
+    free again once its claim expires. The scores of the shards it scored, kept in memory (only a mark that
+    they are scored goes to Redis)."""
+    n, held = len(plan.bounds), {}
     while True:
         stored = store.stored(pool_id, run, n)
         if all(stored):
-            return scored
+            return held
         for index in reversed(range(n)):
             if not stored[index] and store.claim(pool_id, run, index, job_id, CLAIM_TTL_MS):
                 first, stop = plan.bounds[index]
-                rows = features[first:stop]
-                outcome = _score_and_store(store, pool_id, run, index, plan, model, rows, job_id, settings)
+                with _holding(store, pool_id, run, index, job_id):
+                    scores = score_rows(model, features[first:stop], first, plan.excluded, plan.strategies)
+                    outcome = store.mark_scored(pool_id, run, index, plan, settings.pending_ttl_ms)
                 if outcome == "gone":
                     raise IncompleteShards(f"the plan of run {run} expired before its shards were scored")
-                scored += 1
+                if outcome == "ok":  # else a shard job whose claim had expired stored this shard first
+                    held[index] = scores
                 break
         else:
             time.sleep(WAIT_SECONDS)

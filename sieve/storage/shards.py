@@ -127,6 +127,14 @@ class ShardStore:
         args = [ttl_ms, *(x for pair in fields.items() for x in pair)]
         return text(self.scripts.store_shard(keys=[keys.shard_plan(run), keys.shard_scores(run, index)], args=args))
 
+    def mark_scored(self, pool_id: str, run: str, index: int, plan: ShardPlan, ttl_ms: int) -> str:
+        """Records that the refresh job scored shard `index` itself and keeps its scores in memory: shard jobs
+        then skip it, and no scores travel through Redis. As `store`: 'ok', 'done' or 'gone'."""
+        keys = PoolKeys(pool_id)
+        fields = {"job_id": plan.job_id, "version": plan.version, "scored_by": "refresh"}
+        args = [ttl_ms, *(x for pair in fields.items() for x in pair)]
+        return text(self.scripts.store_shard(keys=[keys.shard_plan(run), keys.shard_scores(run, index)], args=args))
+
     def stored(self, pool_id: str, run: str, n_shards: int) -> list[bool]:
         """Which shards' scores are stored."""
         keys = PoolKeys(pool_id)
@@ -135,21 +143,26 @@ class ShardStore:
             pipe.exists(keys.shard_scores(run, index))
         return [bool(found) for found in pipe.execute()]
 
-    def read(self, pool_id: str, run: str, plan: ShardPlan) -> list[ShardScores]:
-        """Every shard's scores, each checked to be this run's, of its rows, complete; IncompleteShards
-        otherwise, so that a refresh never publishes a ranking some shard is missing from."""
+    def read(self, pool_id: str, run: str, plan: ShardPlan, held: dict[int, ShardScores] | None = None) -> list:
+        """Every shard's scores (those the refresh job `held` in memory as they are, the others read), each
+        checked to be this run's, of its rows, complete; IncompleteShards otherwise, so that a refresh never
+        publishes a ranking some shard is missing from."""
         keys = PoolKeys(pool_id)
+        held = held or {}
+        read = [index for index in range(len(plan.bounds)) if index not in held]
         pipe = self.redis.pipeline(transaction=False)
-        for index in range(len(plan.bounds)):
+        for index in read:
             pipe.hgetall(keys.shard_scores(run, index))
-        shards = []
-        for index, (raw, (first, stop)) in enumerate(zip(pipe.execute(), plan.bounds)):
+        shards = dict(held)
+        for index, raw in zip(read, pipe.execute()):
+            first, stop = plan.bounds[index]
             fields = {text(k): v for k, v in raw.items()}
             if not fields:
                 raise IncompleteShards(f"shard {index} of run {run} stored no scores")
             if (
                 text(fields["job_id"]) != plan.job_id
                 or int(fields["version"]) != plan.version
+                or "first" not in fields
                 or (int(fields["first"]), int(fields["stop"])) != (first, stop)
             ):
                 raise IncompleteShards(f"shard {index} of run {run} holds another refresh's scores")
@@ -165,8 +178,8 @@ class ShardStore:
                 if len(rows) != unlabeled or len(values) != unlabeled:
                     raise IncompleteShards(f"shard {index} of run {run} has no complete {name} ranking")
                 orders[name] = (rows, values)
-            shards.append(ShardScores(first=first, stop=stop, proba=proba.reshape(-1, n_classes), orders=orders))
-        return shards
+            shards[index] = ShardScores(first=first, stop=stop, proba=proba.reshape(-1, n_classes), orders=orders)
+        return [shards[index] for index in range(len(plan.bounds))]
 
     def close(self, pool_id: str, run: str, n_shards: int) -> None:
         """Deletes the run's keys; a shard still running then finds its plan gone and stores nothing."""

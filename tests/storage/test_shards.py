@@ -95,6 +95,20 @@ def test_a_merge_reads_every_shard_of_its_run_or_refuses(db, shards, refresh, po
     assert read[1].orders["margin"][0].tolist() == [6, 8, 9]
 
 
+def test_shards_the_refresh_job_scored_itself_are_merged_from_its_memory_only(db, shards, refresh, pools):
+    pool_id = _running(db, refresh, pools)
+    plan = _plan()
+    shards.open(pool_id, "run1", plan, 60_000)
+    assert shards.mark_scored(pool_id, "run1", 0, plan, 60_000) == "ok"
+    shards.store(pool_id, "run1", 1, plan, _scores(6, 10), 60_000)
+    assert shards.stored(pool_id, "run1", 2) == [True, True]  # shard jobs skip it
+    with pytest.raises(IncompleteShards):  # a mark holds no scores
+        shards.read(pool_id, "run1", plan)
+    mine = _scores(0, 6)
+    read = shards.read(pool_id, "run1", plan, held={0: mine})
+    assert read[0] is mine and read[1].orders["margin"][0].tolist() == [6, 8, 9]
+
+
 def test_a_shard_claimed_by_one_scorer_is_free_again_once_its_claim_expires(db, shards, refresh, pools):
     pool_id = _running(db, refresh, pools)
     assert shards.claim(pool_id, "run1", 0, "shard-a", 200)
