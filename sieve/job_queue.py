@@ -75,6 +75,7 @@ def worker_queues(redis: Redis, settings: Settings) -> list[Queue]:
 PUSH_FUNCTION = "sieve.workers.labelstudio_jobs.push_predictions"
 SYNC_FUNCTION = "sieve.workers.labelstudio_jobs.sync_project"
 TRAIN_FUNCTION = "sieve.workers.labelstudio_jobs.train_project"
+SHARD_FUNCTION = "sieve.workers.shard_job.score_shard"
 
 
 def _enqueue(
@@ -100,6 +101,13 @@ def _enqueue(
 def enqueue_refresh(queues: RefreshQueues, pool_id: str, job_id: str, settings: Settings) -> str:
     """Enqueues the pool's refresh under job_id; enqueuing the same id twice runs it once."""
     return _enqueue(queues, REFRESH_FUNCTION, (pool_id,), job_id, settings, f"refresh pool {pool_id}")
+
+
+def enqueue_shard(queues: RefreshQueues, pool_id: str, run: str, index: int, settings: Settings) -> str:
+    """Enqueues shard `index` of a sharded refresh's run, for any worker to score."""
+    description = f"score shard {index} of pool {pool_id}"
+    job_id = job_ids.shard(pool_id, run, index)
+    return _enqueue(queues, SHARD_FUNCTION, (pool_id, run, index), job_id, settings, description)
 
 
 def enqueue_push(queues: RefreshQueues, pool_id: str, ranked_version: int, settings: Settings) -> str:

@@ -107,6 +107,9 @@ class Settings:
     """SIEVE_MAX_BODY_BYTES: the largest request body accepted; bigger ones get 413."""
     batch_horizon: int = 256
     """SIEVE_BATCH_HORIZON: rows a batch strategy picks as one batch at each refresh (queries get slices)."""
+    shard_rows: int = 524_288
+    """SIEVE_SHARD_ROWS: a refresh of a pool with more rows than this scores them in shard jobs of about
+    this many rows (rounded up to whole scoring blocks) that any worker can take."""
     labelstudio_basic_auth: str = field(default="", repr=False)
     """SIEVE_LABELSTUDIO_BASIC_AUTH: `user:password` that /labelstudio requires (basic auth); unset: none."""
     labelstudio_url: str = ""
@@ -151,6 +154,7 @@ class Settings:
             max_pool_values=_max_pool_values(env),
             max_content_length=_number(env, "SIEVE_MAX_BODY_BYTES", cls.max_content_length, 1024),
             batch_horizon=_number(env, "SIEVE_BATCH_HORIZON", cls.batch_horizon, 1),
+            shard_rows=_number(env, "SIEVE_SHARD_ROWS", cls.shard_rows, 1),
             labelstudio_basic_auth=_basic_auth(env.get("SIEVE_LABELSTUDIO_BASIC_AUTH", "")),
             labelstudio_url=env.get("SIEVE_LABELSTUDIO_URL", ""),
             labelstudio_origins=allow_list(env.get("SIEVE_LABELSTUDIO_ORIGINS", "")),

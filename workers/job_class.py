@@ -13,9 +13,9 @@ import logging
 from rq.job import Job
 from rq.utils import import_attribute
 
-from sieve.job_queue import PUSH_FUNCTION, REFRESH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION
+from sieve.job_queue import PUSH_FUNCTION, REFRESH_FUNCTION, SHARD_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION
 
-JOB_FUNCTIONS = frozenset({REFRESH_FUNCTION, PUSH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION})
+JOB_FUNCTIONS = frozenset({REFRESH_FUNCTION, PUSH_FUNCTION, SYNC_FUNCTION, TRAIN_FUNCTION, SHARD_FUNCTION})
 """Every function a worker may call: Sieve enqueues only these."""
 
 log = logging.getLogger("sieve.worker")

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
+from dataclasses import replace
 
 from redis.exceptions import RedisError
 from rq import get_current_job
 
 from sieve.core.history import ModelRun, Past, PoolData, review
-from sieve.core.training import ALWAYS_RANKED, RankRequest, rank_pool
+from sieve.core.training import ALWAYS_RANKED, RankRequest, fit_model, is_cold, rank_pool
 from sieve.job_queue import enqueue_refresh, refresh_queue
 from sieve.settings import Settings
 from sieve.storage import job_ids, job_stats
 from sieve.storage.models import ModelTooLarge, dump_model, load_model
 from sieve.storage.refresh import Published, RefreshStore
 from sieve.workers.context import context
+from sieve.workers.heartbeat import Heartbeat
 from sieve.workers.labelstudio_jobs import push_after_refresh
+from sieve.workers.shard_job import is_sharded, score_in_shards
 
 RUNNING_TTL_MS = 10_000
 """A refresh's running mark lives this long unless its heartbeat renews it (every third of it)."""
@@ -27,27 +29,6 @@ BUSY_POLL_SECONDS = 0.2
 """How often a refresh that found another one running for its pool looks again."""
 
 log = logging.getLogger("sieve.worker")
-
-
-class _Heartbeat:
-    """Renews the job's running mark from a background thread while the refresh computes."""
-
-    def __init__(self, store: RefreshStore, pool_id: str, job_id: str):
-        self._beat = lambda: store.beat(pool_id, job_id, RUNNING_TTL_MS)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat {job_id}", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(RUNNING_TTL_MS / 3000):
-            self._beat()
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def refresh_pool(pool_id: str) -> dict:
@@ -88,8 +69,9 @@ def _run(job, pool_id: str) -> dict:
         return {"pool_id": pool_id, "outcome": "up to date", "version": snapshot.version}
     started = time.perf_counter()
     try:
-        with _Heartbeat(store, pool_id, job.id):
-            published = _refresh(job.connection, store, snapshot, settings, started)
+        beat = lambda: store.beat(pool_id, job.id, RUNNING_TTL_MS)  # noqa: E731
+        with Heartbeat(beat, RUNNING_TTL_MS, f"heartbeat {job.id}"):
+            published = _refresh(job.connection, job.id, store, snapshot, settings, started)
             outcome = store.publish(pool_id, job.id, published)
     except Exception as error:
         store.record_failure(pool_id, job.id, f"{type(error).__name__}: {error}")
@@ -121,7 +103,7 @@ def _defer_if_others_wait(job, store: RefreshStore, pool_id: str, settings: Sett
     return new_job_id
 
 
-def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
+def _refresh(redis, job_id: str, store: RefreshStore, snapshot, settings: Settings, started: float) -> Published:
     key = settings.require_secret_key()
     pool_id = snapshot.pool_id
     features = context().features.rows(
@@ -134,21 +116,32 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
         if blob is not None:
             model = load_model(blob, key, pool_id, snapshot.labels_version)
     fitted_here = model is None
-    result = rank_pool(
-        RankRequest(
-            features,
-            snapshot.labeled_rows,
-            snapshot.label_texts,
-            snapshot.model_spec,
-            seed=snapshot.seed,
-            version=snapshot.version,
-            model=model,
-            strategies=(*ALWAYS_RANKED, *snapshot.strategies),
-            horizon=settings.batch_horizon,
-            featurizer=snapshot.featurizer,
-            eval_rows=snapshot.eval_rows,
-        )
+    request = RankRequest(
+        features,
+        snapshot.labeled_rows,
+        snapshot.label_texts,
+        snapshot.model_spec,
+        seed=snapshot.seed,
+        version=snapshot.version,
+        model=model,
+        strategies=(*ALWAYS_RANKED, *snapshot.strategies),
+        horizon=settings.batch_horizon,
+        featurizer=snapshot.featurizer,
+        eval_rows=snapshot.eval_rows,
     )
+    signed = fit_seconds = None
+    if is_sharded(features, settings) and not is_cold(snapshot.label_texts):
+        # Fit here once, as unsharded; shard jobs score the rows with this very model, signed.
+        began = time.perf_counter()
+        if model is None:
+            model = fit_model(request)
+        fit_seconds = time.perf_counter() - began
+        signed = dump_model(model, key, pool_id, snapshot.labels_version, settings.max_model_bytes)
+        proba, ranked = score_in_shards(redis, job_id, snapshot, settings, features, model, signed, request.strategies)
+        request = replace(request, model=model, proba=proba, ranked=ranked)
+    result = rank_pool(request)
+    if fit_seconds is not None:
+        result.fit_seconds, result.score_seconds = fit_seconds, time.perf_counter() - began - fit_seconds
     model_version = None if result.cold_start else snapshot.labels_version
     assessed = (
         None
@@ -184,7 +177,7 @@ def _refresh(redis, store: RefreshStore, snapshot, settings: Settings, started: 
         model_version=model_version,
         model_classes=result.classes,
         model_blob=(
-            dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes)
+            (signed or dump_model(result.model, key, pool_id, model_version, settings.max_model_bytes))
             if fitted_here and result.model is not None
             else None
         ),

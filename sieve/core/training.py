@@ -22,7 +22,9 @@ class RankRequest:
     """What one refresh ranks. `features` is an array, or a text pool's CSR matrix; `labels` are the
     labels of `labeled_rows`, in order. `seed` and `version` (the pool's) seed every random stream, so a
     re-run produces the very same orders. With `model` given (fitted on these labels) nothing is fitted.
-    `horizon` is the size of a batch strategy's batch; `eval_rows` are neither trained on nor ranked."""
+    `horizon` is the size of a batch strategy's batch; `eval_rows` are neither trained on nor ranked.
+    A sharded refresh passes the `proba` its shards computed with `model` and the orders they `ranked`
+    (core/sharding.py): those are used as they are."""
 
     features: object
     labeled_rows: np.ndarray
@@ -36,6 +38,8 @@ class RankRequest:
     featurizer: dict | None = None
     eval_rows: np.ndarray | None = None
     registry: Registry = REGISTRY
+    proba: np.ndarray | None = None
+    ranked: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass
@@ -49,6 +53,11 @@ class Rankings:
     orders: dict[str, tuple[np.ndarray, np.ndarray]]
     fit_seconds: float = 0.0
     score_seconds: float = 0.0
+
+
+def is_cold(labels) -> bool:
+    """Fewer than two labeled classes: there is no model to fit (a cold start)."""
+    return len(set(labels)) < 2
 
 
 def unlabeled_rows(n_items: int, *labeled_rows: np.ndarray) -> np.ndarray:
@@ -69,6 +78,12 @@ def _head_first(head: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     row: each row's score is its place in the order, from 1 (first) down towards 0."""
     order = np.concatenate([head, rest[~np.isin(rest, head)]])
     return order, 1.0 - np.arange(len(order)) / max(len(order), 1)
+
+
+def fit_model(request: RankRequest):
+    """The pool's estimator fitted on the request's labeled rows, seeded by the pool."""
+    r = request
+    return fit(r.features, r.labeled_rows, r.labels, r.spec, random_state=r.seed, featurizer=r.featurizer)
 
 
 def rank_pool(request: RankRequest) -> Rankings:
@@ -97,18 +112,22 @@ def rank_pool(request: RankRequest) -> Rankings:
 
     random_order = _order(rows, random_scores(len(rows), rng(BASELINE)))
     orders = {BASELINE: random_order}
-    cold = len(set(labels)) < 2
+    cold = is_cold(labels)
     started = fitted = time.perf_counter()
     if cold:
         model, proba = None, None
     else:
         if model is None:
-            model = fit(features, labeled_rows, labels, r.spec, random_state=r.seed, featurizer=r.featurizer)
+            model = fit_model(r)
         fitted = time.perf_counter()
-        proba = predict_proba(model, features)
+        proba = predict_proba(model, features) if r.proba is None else r.proba
+    ranked = {} if cold or r.ranked is None else r.ranked
     cold_order = margin_order = None
     for name in strategies:
         if name == BASELINE:
+            continue
+        if name in ranked:
+            orders[name] = ranked[name]
             continue
         entry = r.registry[name]
         cold_for_it = cold and entry.needs_model
@@ -127,8 +146,8 @@ def rank_pool(request: RankRequest) -> Rankings:
                 cold_order = _head_first(select(name, candidates, r.horizon, r.registry), random_order[0])
             orders[name] = cold_order
         elif entry.kind == BATCH:
-            if margin_order is None:
-                margin_order = _order(rows, margin(proba[rows]))[0]
+            if margin_order is None:  # margin's own ranking when it was made already: the same order
+                margin_order = orders["margin"][0] if "margin" in orders else _order(rows, margin(proba[rows]))[0]
             orders[name] = _head_first(select(name, candidates, r.horizon, r.registry), margin_order)
         else:
             orders[name] = _order(rows, ranking_scores(name, candidates, r.registry))

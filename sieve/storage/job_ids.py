@@ -14,7 +14,8 @@ REFRESH = "refresh"
 PUSH = "lspush"
 SYNC = "lssync"
 TRAIN = "lstrain"
-KINDS = (REFRESH, PUSH, SYNC, TRAIN)
+SHARD = "shard"
+KINDS = (REFRESH, PUSH, SYNC, TRAIN, SHARD)
 KIND_PATTERN = "|".join(KINDS)
 """The kinds as a regular expression's alternatives, for a pattern that finds a job id inside a path."""
 
@@ -60,6 +61,16 @@ def deferred_refresh(pool_id: str) -> str:
 def training_refresh(pool_id: str) -> str:
     """A refresh asked for by Label Studio's Start Training."""
     return f"{refresh_prefix(pool_id)}t{_nonce()}"
+
+
+def shard_run() -> str:
+    """Names one run of a sharded refresh: its shards' keys and jobs (a retried refresh is a new run)."""
+    return _nonce()
+
+
+def shard(pool_id: str, run: str, index: int) -> str:
+    """Shard `index` of a sharded refresh's run."""
+    return f"{prefix(SHARD, pool_id)}{run}x{index}"
 
 
 def push(pool_id: str, ranked_version: int) -> str:

@@ -208,6 +208,23 @@ class PoolKeys:
         """A text pool's chunk: its rows' non-zero counts (<u2), column indices (<u2) and values (<f4)."""
         return f"{self.prefix}:xn:{index}", f"{self.prefix}:xi:{index}", f"{self.prefix}:xv:{index}"
 
+    @property
+    def every_shard_key(self) -> str:
+        """A SCAN pattern that matches the keys of every sharded refresh of the pool."""
+        return f"{self.prefix}:shard:*"
+
+    def shard_plan(self, run: str) -> str:
+        """A sharded refresh's plan (hash): its job, version, row ranges, strategies and signed model."""
+        return f"{self.prefix}:shard:{run}:plan"
+
+    def shard_claim(self, run: str, index: int) -> str:
+        """Who scores shard `index` of the run now (expires unless its scorer renews it)."""
+        return f"{self.prefix}:shard:{run}:claim:{index}"
+
+    def shard_scores(self, run: str, index: int) -> str:
+        """What shard `index` of the run scored (hash): its probabilities, and per strategy its order."""
+        return f"{self.prefix}:shard:{run}:scores:{index}"
+
     def rank(self, strategy: str) -> str:
         return f"{self.prefix}:rank:{strategy}"
 

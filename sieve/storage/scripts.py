@@ -54,6 +54,7 @@ class Scripts:
     unlabel: Script
     set_stopping: Script
     adopt_pool: Script
+    store_shard: Script
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from sieve.storage.job_ids import pool_of_job
         "lssync-0123abcd-3",
         "lssync-0123abcd-p1f2e3d4c",
         "lstrain-0123abcd-1f2e3d4c",
+        "shard-0123abcd-1f2e3d4cx3",  # shard 3 of a sharded refresh's run
     ],
 )
 def test_every_job_id_sieve_makes_names_its_pool(job_id):
@@ -44,6 +45,7 @@ def test_the_ids_sieve_makes_keep_their_stored_form():
         r"lssync-0123abcd-p[0-9a-f]{8}": job_ids.sync("0123abcd", job_ids.SYNC_PERIODIC),
         r"lssync-0123abcd-u[0-9a-f]{8}": job_ids.sync("0123abcd", job_ids.SYNC_SETUP),
         r"lstrain-0123abcd-[0-9a-f]{8}": job_ids.train("0123abcd"),
+        r"shard-0123abcd-[0-9a-f]{8}x3": job_ids.shard("0123abcd", job_ids.shard_run(), 3),
     }
     for form, job_id in made.items():
         assert re.fullmatch(form, job_id), (form, job_id)

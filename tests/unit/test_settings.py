@@ -14,6 +14,7 @@ def test_unset_variables_give_the_documented_defaults():
     assert settings.max_pools_per_tenant == 1000 and settings.labelstudio_sync_seconds == 300
     # A million items of a 384-wide sentence embedding fit out of the box.
     assert settings.max_pool_values >= 1_000_000 * 384
+    assert settings.shard_rows == 524_288
 
 
 def test_variables_are_parsed_into_their_types():
@@ -24,12 +25,14 @@ def test_variables_are_parsed_into_their_types():
             "SIEVE_FIRST_RANKING_WAIT": "2.5",
             "SIEVE_WORKER_CACHE_MB": "16",
             "SIEVE_MAX_POOL_VALUES": "2000000000",
+            "SIEVE_SHARD_ROWS": "20000",
         }
     )
     assert settings.max_pool_values == 2_000_000_000
     assert settings.redis_url == "rediss://:pw@host:6380/2"
     assert settings.job_timeout == 30 and settings.first_ranking_wait == 2.5
     assert settings.worker_cache_bytes == 16 * 1024 * 1024
+    assert settings.shard_rows == 20_000
 
 
 @pytest.mark.parametrize(
@@ -45,6 +48,8 @@ def test_variables_are_parsed_into_their_types():
         ({"SIEVE_MAX_POOL_VALUES": str(10**12)}, "SIEVE_MAX_POOL_VALUES must be at most 20000000000"),
         ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "0"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be at least 1"),
         ({"SIEVE_LABELSTUDIO_SYNC_SECONDS": "often"}, "SIEVE_LABELSTUDIO_SYNC_SECONDS must be an integer"),
+        ({"SIEVE_SHARD_ROWS": "0"}, "SIEVE_SHARD_ROWS must be at least 1"),
+        ({"SIEVE_SHARD_ROWS": "1e6"}, "SIEVE_SHARD_ROWS must be an integer"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env, message):
