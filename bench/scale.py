@@ -1,0 +1,306 @@
+"""Pools of millions: ingest, first ranking, query latency, freshness, memory and sharded refresh.
+
+For each width in --features (64 and 384 by default) it starts its own stack (embedded Redis in a temp
+dir, one worker, the API with 1 gevent process on a free port), writes a synthetic pool of --items rows
+(three Gaussian classes) to local files, and measures:
+
+- ingest over HTTP: JSON (the client's add_items, on a sample of --json-items rows), and `sieve load`
+  from a Parquet file, an Arrow IPC file and a .npy matrix with its ids, each into a new pool, in items/s
+  and MB/s of feature data, with the API's peak RSS growth beside the largest body it read;
+- time to the first ranking: from the end of the last load until every item is ranked;
+- Redis used_memory per item and the worker's RSS with the pool cached;
+- `GET /query?k=10` p50/p99 next to the `/healthz` floor measured on the same connection;
+- teach -> fresh: seconds from one label's 202 to the first /query that reflects it (median, p90).
+
+Then, on a --shard-items x 64 pool (2M by default), the time from teach to a fresh ranking with the
+refresh unsharded (1 worker), sharded with 1 worker and sharded with 2 workers, and whether the sharded
+ranking is the very order of the unsharded one.
+
+    pip install -e '.[bench]'
+    python bench/scale.py [--items 1000000] [--features 64,384] [--shard-items 2000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _stack import (  # noqa: E402
+    Client,
+    Stack,
+    api_processes,
+    first_labels,
+    peak_growth_mb,
+    percentile,
+    pool_bytes,
+    report,
+    run,
+    size_arg,
+    status_kb,
+    synthetic,
+    worker_processes,
+)
+from freshness import rounds_on  # noqa: E402
+from query_latency import measure  # noqa: E402
+
+MB = 1024 * 1024
+N_CLASSES = 3
+
+# Goals on this 2-core machine.
+INGEST_GOAL_S = {64: 10.0, 384: 40.0}
+QUERY_P50_OVER_FLOOR = 1.5
+QUERY_P99_MS = 10.0
+FRESH_GOAL_S = {64: 2.0, 384: 4.0}
+RSS_OVER_BODY = 2.0
+
+
+@dataclass
+class Pool:
+    """A pool as the freshness and latency measures need it: its id, true labels and row of each id."""
+
+    pool_id: str
+    y: np.ndarray
+    ids: list[str]
+
+    def row_of(self, item_id: str) -> int:
+        return int(item_id[1:])
+
+
+def gaussian_classes(n_items: int, n_features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian classes whose means lie about two standard deviations apart, as float32, made a block
+    at a time: make_classification (bench/_stack.py) would hold 3 GB of float64 at 1M x 384."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, n_items)
+    centers = rng.normal(size=(N_CLASSES, n_features)) * (2.0 / np.sqrt(n_features))
+    X = np.empty((n_items, n_features), dtype=np.float32)
+    step = 100_000
+    for lo in range(0, n_items, step):
+        hi = min(lo + step, n_items)
+        X[lo:hi] = rng.standard_normal((hi - lo, n_features), dtype=np.float32) + centers[y[lo:hi]]
+    return X, y
+
+
+def write_files(X: np.ndarray, ids: list[str], folder: Path) -> dict[str, Path]:
+    """The pool as a user would bring it: Parquet, an Arrow IPC file, and a .npy matrix with an ids file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n, d = X.shape
+    table = pa.table({"id": pa.array(ids), "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), d)})
+    paths = {
+        "parquet": folder / "pool.parquet",
+        "arrow": folder / "pool.arrow",
+        "npy": folder / "pool.npy",
+    }
+    pq.write_table(table, paths["parquet"], row_group_size=65_536)
+    with pa.OSFile(str(paths["arrow"]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=65_536)
+    np.save(paths["npy"], X)
+    (folder / "pool.ids").write_text("\n".join(ids) + "\n")
+    return paths
+
+
+def ingest_json(client: Client, X: np.ndarray, ids: list[str], n: int, batch: int = 10_000) -> float:
+    """Seconds to send the first n rows as JSON items (create, then add_items calls of `batch`)."""
+    started = time.perf_counter()
+    pool_id = client.create_pool(name="bench-json")["pool_id"]
+    for lo in range(0, n, batch):
+        hi = min(lo + batch, n)
+        client.add_items(pool_id, [{"id": ids[i], "features": row} for i, row in zip(range(lo, hi), X[lo:hi].tolist())])
+    seconds = time.perf_counter() - started
+    client.delete_pool(pool_id)
+    return seconds
+
+
+@dataclass
+class Ingest:
+    fmt: str
+    items: int
+    seconds: float
+    feature_mb: float
+    peak_rss_mb: float | None = None
+    """The API's peak RSS growth during the load."""
+    call_mb: float | None = None
+    """The largest body one of its calls sent (about CALL_BYTES, or the whole file when smaller)."""
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.feature_mb / self.seconds
+
+
+def measure_width(n_items: int, width: int, args) -> dict:
+    """Every figure of one width, on a stack of its own."""
+    from sieve.load.formats import open_source
+    from sieve.load.loader import CALL_BYTES, load
+
+    X, y = gaussian_classes(n_items, width)
+    ids = [f"i{i}" for i in range(n_items)]
+    out: dict = {"width": width, "items": n_items}
+    with tempfile.TemporaryDirectory(prefix="sieve-scale-") as folder:
+        paths = write_files(X, ids, Path(folder))
+        with Stack(workers=args.workers) as stack:
+            client = stack.client(timeout=600)
+            redis = stack.redis()
+            api = api_processes(stack)
+            n_json = min(args.json_items, n_items)
+            seconds = ingest_json(client, X, ids, n_json)
+            ingests = [Ingest("JSON", n_json, seconds, n_json * width * 4 / MB)]
+            kept = None
+            for fmt in ("npy", "parquet", "arrow"):
+                source = open_source(paths[fmt], ids=Path(folder) / "pool.ids" if fmt == "npy" else None)
+                began = time.perf_counter()
+                options = {"name": f"scale-{fmt}", "random_state": 0}
+                growth, result = peak_growth_mb(
+                    api, lambda source=source, options=options: load(client, source, create=options, quiet=True)
+                )
+                loaded_at = time.perf_counter()
+                assert result.sent == n_items, result
+                ingests.append(
+                    Ingest(fmt, n_items, loaded_at - began, X.nbytes / MB, growth, min(CALL_BYTES, X.nbytes) / MB)
+                )
+                if fmt != "arrow":
+                    client.delete_pool(result.pool_id)
+                    continue
+                kept = result.pool_id
+                client.wait_idle(kept, timeout=1200, raise_on_error=True)
+                out["first_ranking_s"] = time.perf_counter() - loaded_at
+            out["ingest"] = ingests
+            out["redis_bytes_per_item"] = pool_bytes(redis, kept) / n_items
+            out["redis_used_mb"] = redis.info("memory")["used_memory"] / MB
+
+            labeled = first_labels(y)
+            client.teach(kept, [(ids[r], int(y[r])) for r in labeled])
+            client.wait_idle(kept, timeout=1200, raise_on_error=True)
+            pool = Pool(kept, y, ids)
+            urls = {"query": f"{client.url}/v1/pools/{kept}/query", "/healthz": client.url + "/healthz"}
+            latencies, _ = measure(client, urls, args.calls)
+            out["query_ms"] = {name: (percentile(v, 50), percentile(v, 99)) for name, v in latencies.items()}
+            lags, _ = rounds_on(client, pool, args.rounds, f"teach -> fresh at {n_items:,} x {width}")
+            out["fresh_s"] = (percentile(lags, 50), percentile(lags, 90))
+            workers = worker_processes(stack)
+            out["worker_rss_mb"] = max(status_kb(pid, "VmRSS") for pid in workers) / 1024
+            out["worker_peak_mb"] = max(status_kb(pid, "VmHWM") for pid in workers) / 1024
+            out["load"] = os.getloadavg()[0]
+    return out
+
+
+def print_width(r: dict, workers: int) -> list[tuple[str, bool]]:
+    n, d = r["items"], r["width"]
+    print(f"\n{n:,} x {d} ({workers} workers, load average {r['load']:.2f} at the end)")
+    columns = f"{'items':>10} {'seconds':>8} {'items/s':>9} {'MB/s':>7} {'API peak RSS growth':>20}"
+    print(f"  {'ingest over HTTP':<26} {columns}")
+    for i in r["ingest"]:
+        rss = "" if i.peak_rss_mb is None else f"{i.peak_rss_mb:.0f} MB ({i.peak_rss_mb / i.call_mb:.1f}x a call)"
+        print(f"  {i.fmt:<26} {i.items:>10,} {i.seconds:>8.2f} {i.rate:>9,.0f} {i.mb_per_s:>7.1f} {rss:>20}")
+    print("  (sieve load sends calls of about 24 MB; MB are feature bytes as float32)")
+    print(f"  time to the first ranking after the load: {r['first_ranking_s']:.2f} s")
+    q, h = r["query_ms"]["query"], r["query_ms"]["/healthz"]
+    print(f"  /query?k=10 p50 {q[0]:.3f} ms, p99 {q[1]:.3f} ms; /healthz p50 {h[0]:.3f} ms (ratio {q[0] / h[0]:.2f})")
+    print(f"  teach -> fresh median {r['fresh_s'][0]:.2f} s, p90 {r['fresh_s'][1]:.2f} s")
+    print(
+        f"  Redis: {r['redis_bytes_per_item']:.0f} bytes per item (the pool's keys), used_memory "
+        f"{r['redis_used_mb']:.0f} MB; worker RSS {r['worker_rss_mb']:.0f} MB (peak {r['worker_peak_mb']:.0f} MB)"
+    )
+    binary = min((i for i in r["ingest"] if i.fmt != "JSON"), key=lambda i: i.seconds)
+    json_rate = r["ingest"][0].rate
+    verdicts = []
+    if d in INGEST_GOAL_S:
+        goal = (
+            f"{n:,} x {d}: fastest binary ingest ({binary.fmt}) {binary.seconds:.1f} s <= {INGEST_GOAL_S[d]} s",
+            binary.seconds <= INGEST_GOAL_S[d],
+        )
+        verdicts.append(goal)
+    verdicts += [
+        (
+            f"{n:,} x {d}: binary ingest {binary.rate / json_rate:.1f}x JSON's rate >= 10x",
+            binary.rate >= 10 * json_rate,
+        ),
+        (
+            f"{n:,} x {d}: /query p50 {q[0]:.3f} ms <= {QUERY_P50_OVER_FLOOR} x /healthz p50 {h[0]:.3f} ms",
+            q[0] <= QUERY_P50_OVER_FLOOR * h[0],
+        ),
+        (f"{n:,} x {d}: /query p99 {q[1]:.3f} ms <= {QUERY_P99_MS} ms", q[1] <= QUERY_P99_MS),
+    ]
+    if d in FRESH_GOAL_S:
+        verdicts.append(
+            (
+                f"{n:,} x {d}: teach -> fresh median {r['fresh_s'][0]:.2f} s <= {FRESH_GOAL_S[d]} s",
+                r["fresh_s"][0] <= FRESH_GOAL_S[d],
+            )
+        )
+    worst = max((i for i in r["ingest"] if i.peak_rss_mb is not None), key=lambda i: i.peak_rss_mb / i.call_mb)
+    verdicts.append(
+        (
+            f"{n:,} x {d}: API peak RSS growth {worst.peak_rss_mb:.0f} MB ({worst.fmt}) < {RSS_OVER_BODY} x "
+            f"its largest call {worst.call_mb:.0f} MB",
+            worst.peak_rss_mb < RSS_OVER_BODY * worst.call_mb,
+        )
+    )
+    return verdicts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=size_arg, default=1_000_000, help="items per pool (default 1000000)")
+    parser.add_argument("--features", default="64,384", help="comma-separated widths (default 64,384)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the stacks (default 2: one per core)")
+    parser.add_argument("--json-items", type=size_arg, default=50_000, help="rows sent as JSON (default 50000)")
+    parser.add_argument("--calls", type=int, default=1000, help="timed queries (default 1000)")
+    parser.add_argument("--rounds", type=int, default=9, help="teach -> fresh rounds (default 9)")
+    parser.add_argument("--shard-items", type=int, default=2_000_000, help="rows of the sharded pool; 0: skip")
+    parser.add_argument("--shard-rounds", type=int, default=3, help="rounds per sharding setup (default 3)")
+    parser.add_argument("--shard-rows", type=int, default=None, help="SIEVE_SHARD_ROWS (default: its default)")
+    args = parser.parse_args(argv)
+    widths = [int(w) for w in args.features.split(",") if w.strip()]
+
+    verdicts = []
+    for width in widths:
+        result = measure_width(args.items, width, args)
+        verdicts += print_width(result, args.workers)
+    if args.shard_items:
+        verdicts += sharding(args.shard_items, args.shard_rounds, args.shard_rows)
+    print()
+    return report(verdicts)
+
+
+def sharding(n_items: int, rounds: int, shard_rows: int | None) -> list[tuple[str, bool]]:
+    """Teach -> fresh on an n_items x 64 pool: unsharded on 1 worker, sharded on 1 and on 2 workers."""
+    from sharded_refresh import measure as refresh_setup
+
+    from sieve.settings import Settings
+
+    X, y = synthetic(n_items, 64)
+    shard_rows = shard_rows or Settings.shard_rows
+    setups = [("unsharded, 1 worker", 1, n_items + 1), ("sharded, 1 worker", 1, shard_rows)]
+    setups.append(("sharded, 2 workers", 2, shard_rows))
+    results = [refresh_setup(label, workers, rows, X, y, rounds) for label, workers, rows in setups]
+    print(f"\nrefresh of {n_items:,} x 64 (SIEVE_SHARD_ROWS {shard_rows:,}); median of {rounds} rounds")
+    for r in results:
+        print(
+            f"  {r['label']:<22} teach -> ranking {r['teach_to_ranking_s']:6.2f} s, worker {r['worker_s']:6.2f} s, "
+            f"load average {max(r['load']):.1f}"
+        )
+    one, two = results[1]["teach_to_ranking_s"], results[2]["teach_to_ranking_s"]
+    print(f"  sharded 1 worker / 2 workers: {one / two:.2f}x")
+    same = len({r["digest"] for r in results}) == 1
+    print(f"  rankings: {results[0]['digest']}" + ("" if same else " (NOT the same in every setup)"))
+    return [
+        (f"{n_items:,} x 64 sharded: 2 workers {one / two:.2f}x faster than 1", two < one),
+        ("sharded and unsharded rankings identical (sha256 of every ranking and the probabilities)", same),
+    ]
+
+
+if __name__ == "__main__":
+    run(main)
