@@ -73,3 +73,18 @@ def test_cold_start_batch_covers_every_cluster(seed):
 def test_cold_start_batch_avoids_the_cluster_already_labeled(seed):
     picked = cold_start(blobs(), np.arange(1, 60), np.array([0]), 2, np.random.default_rng(seed))
     assert sorted((picked // 20).tolist()) == [1, 2]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cold_start_over_a_pool_larger_than_its_sample_still_covers_every_cluster(monkeypatch, seed):
+    from sieve.core import diversity
+
+    monkeypatch.setattr(diversity, "COLD_START_SAMPLE", 30)
+    points = np.repeat(blobs(seed), 10, axis=0)  # 600 rows, 200 per group; the sample holds 30 of them
+    rows = np.arange(3, 600)
+    picked = cold_start(points, rows, np.array([0]), 3, np.random.default_rng(seed))
+    assert len(set(picked.tolist())) == 3 and np.isin(picked, rows).all()
+    # Row 0 (group 0) is labeled: the batch goes to the other two groups first.
+    assert sorted((picked[:2] // 200).tolist()) == [1, 2]
+    again = cold_start(points, rows, np.array([0]), 3, np.random.default_rng(seed))
+    assert again.tolist() == picked.tolist()
