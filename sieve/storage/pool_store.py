@@ -499,7 +499,7 @@ class PoolStore:
                 REDIS_MAX_STRING_BYTES,
                 _stored_values(features, sparse_layout),
                 MAX_POOL_NONZEROS if sparse_layout else self.max_pool_values,
-                *ids,
+                json.dumps(list(ids), ensure_ascii=False, separators=(",", ":")),
                 *payloads,
             ],
             client=client,
