@@ -153,6 +153,21 @@ def _refuse(status: int, messages: dict):
     abort(status, messages=messages)
 
 
+def _plainly_new(ids: list, seen: set) -> bool:
+    """Whether every id passes check_new_id's rules, checked a whole batch at a time: ASCII strings of an
+    allowed length, none repeated. Checking 95,000 ids one by one took a fifth of a large call's time."""
+    if not ids or not all(type(item_id) is str for item_id in ids):
+        return not ids
+    fresh = set(ids)
+    return (
+        len(fresh) == len(ids)
+        and seen.isdisjoint(fresh)
+        and all(map(str.isascii, ids))
+        and 0 < min(map(len, ids))
+        and max(map(len, ids)) <= limits.MAX_ID_LENGTH
+    )
+
+
 class _HashingReader:
     """The request's stream as pyarrow reads it, each byte added to the body's digest as it passes."""
 
@@ -295,11 +310,14 @@ class _Rows:
         first = len(self.ids)
         if first + len(ids) > limits.MAX_ITEMS_PER_CALL:
             _refuse(413, {"items": [TOO_MANY_ITEMS]})
-        try:
-            for i, item_id in enumerate(ids, first):
-                check_new_id(i, item_id, self.seen)
-        except ma.ValidationError as error:
-            _refuse(422, {"items": error.messages})
+        if _plainly_new(ids, self.seen):
+            self.seen.update(ids)
+        else:  # the rules id by id, to name the first id at fault
+            try:
+                for i, item_id in enumerate(ids, first):
+                    check_new_id(i, item_id, self.seen)
+            except ma.ValidationError as error:
+                _refuse(422, {"items": error.messages})
         self.ids += ids
 
     def add_features(self, first: int, block: np.ndarray) -> None:

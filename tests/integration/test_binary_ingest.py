@@ -238,6 +238,10 @@ REFUSALS = {
     "pickled npy": (_pickled_npy(), "multipart/form-data", 422, "features"),
     "npy of ints": (multipart(GOOD.astype(np.int64), IDS), "multipart/form-data", 422, "features"),
     "ids not aligned": (multipart(GOOD, IDS[:5]), "multipart/form-data", 422, "ids"),
+    "npy id not a string": (multipart(GOOD, [["x0"]] + IDS[1:]), "multipart/form-data", 422, "items[0].id"),
+    "npy duplicate id": (multipart(GOOD, IDS[:5] + ["x0"]), "multipart/form-data", 422, "items[5].id"),
+    "empty id": (arrow(table(IDS[:1] + [""] + IDS[2:], GOOD)), ARROW, 422, "items[1].id"),
+    "lone surrogate id": (multipart(GOOD, IDS[:3] + ["\ud800"] + IDS[4:]), "multipart/form-data", 422, "items[3].id"),
     "json body type": (b"id,features\n", "text/csv", 415, "Content-Type"),
 }
 
