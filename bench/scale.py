@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import (  # noqa: E402
     Client,
+    Pool,
     Stack,
     api_processes,
     first_labels,
@@ -60,18 +61,6 @@ QUERY_P50_OVER_FLOOR = 1.5
 QUERY_P99_MS = 10.0
 FRESH_GOAL_S = {64: 2.0, 384: 4.0}
 RSS_OVER_BODY = 2.0
-
-
-@dataclass
-class Pool:
-    """A pool as the freshness and latency measures need it: its id, true labels and row of each id."""
-
-    pool_id: str
-    y: np.ndarray
-    ids: list[str]
-
-    def row_of(self, item_id: str) -> int:
-        return int(item_id[1:])
 
 
 def gaussian_classes(n_items: int, n_features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +174,7 @@ def measure_width(n_items: int, width: int, args) -> dict:
             labeled = first_labels(y)
             client.teach(kept, [(ids[r], int(y[r])) for r in labeled])
             client.wait_idle(kept, timeout=1200, raise_on_error=True)
-            pool = Pool(kept, y, ids)
+            pool = Pool(kept, X, y, ids, labeled)
             urls = {"query": f"{client.url}/v1/pools/{kept}/query", "/healthz": client.url + "/healthz"}
             latencies, _ = measure(client, urls, args.calls)
             out["query_ms"] = {name: (percentile(v, 50), percentile(v, 99)) for name, v in latencies.items()}

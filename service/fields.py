@@ -93,6 +93,21 @@ def check_new_id(i: int, item_id, seen: set) -> None:
     seen.add(item_id)
 
 
+def plainly_new_ids(ids: list, seen: set) -> bool:
+    """Whether every id passes check_new_id's rules, checked a whole batch at a time: ASCII strings of an
+    allowed length, none repeated. Checking 95,000 ids one by one took a fifth of a large call's time."""
+    if not ids or not all(type(item_id) is str for item_id in ids):
+        return not ids
+    fresh = set(ids)
+    return (
+        len(fresh) == len(ids)
+        and seen.isdisjoint(fresh)
+        and all(map(str.isascii, ids))
+        and 0 < min(map(len, ids))
+        and max(map(len, ids)) <= limits.MAX_ID_LENGTH
+    )
+
+
 def storable(text: str) -> None:
     """Rejects what JSON can carry but UTF-8, and so Redis, cannot: a lone surrogate such as "\\ud800"."""
     if not text.isascii() and _SURROGATE.search(text):

@@ -36,6 +36,7 @@ from sieve.service.fields import (
     check_new_id,
     dimension_problem,
     parse_texts,
+    plainly_new_ids,
     unfit_rows,
 )
 
@@ -151,21 +152,6 @@ def labels_named_by_row():
 
 def _refuse(status: int, messages: dict):
     abort(status, messages=messages)
-
-
-def _plainly_new(ids: list, seen: set) -> bool:
-    """Whether every id passes check_new_id's rules, checked a whole batch at a time: ASCII strings of an
-    allowed length, none repeated. Checking 95,000 ids one by one took a fifth of a large call's time."""
-    if not ids or not all(type(item_id) is str for item_id in ids):
-        return not ids
-    fresh = set(ids)
-    return (
-        len(fresh) == len(ids)
-        and seen.isdisjoint(fresh)
-        and all(map(str.isascii, ids))
-        and 0 < min(map(len, ids))
-        and max(map(len, ids)) <= limits.MAX_ID_LENGTH
-    )
 
 
 class _HashingReader:
@@ -310,7 +296,7 @@ class _Rows:
         first = len(self.ids)
         if first + len(ids) > limits.MAX_ITEMS_PER_CALL:
             _refuse(413, {"items": [TOO_MANY_ITEMS]})
-        if _plainly_new(ids, self.seen):
+        if plainly_new_ids(ids, self.seen):
             self.seen.update(ids)
         else:  # the rules id by id, to name the first id at fault
             try:
