@@ -4,9 +4,12 @@ For each width in --features (64 and 384 by default) it starts its own stack (em
 dir, one worker, the API with 1 gevent process on a free port), writes a synthetic pool of --items rows
 (three Gaussian classes) to local files, and measures:
 
-- ingest over HTTP: JSON (the client's add_items, on a sample of --json-items rows), and `sieve load`
-  from a Parquet file, an Arrow IPC file and a .npy matrix with its ids, each into a new pool, in items/s
-  and MB/s of feature data, with the API's peak RSS growth beside the largest body it read;
+- ingest over HTTP, each into a new pool, in items/s and MB/s of feature data, with the API's peak RSS
+  growth beside the largest body it read: JSON (the client's add_items, on a sample of --json-items
+  rows); .npy matrices with their ids in multipart forms and Parquet files, sent as bodies of about 24 MB;
+  and `sieve load` from an Arrow IPC file (it sends Arrow streams of about 24 MB, whatever file it reads).
+  Before these, one such call of each binary format, whose growth is printed apart: what a fresh API
+  process loads and keeps once (pyarrow's modules, its allocators' arenas) is not the cost of a body;
 - time to the first ranking: from the end of the last load until every item is ranked;
 - Redis used_memory per item and the worker's RSS with the pool cached;
 - `GET /query?k=10` p50/p99 next to the `/healthz` floor measured on the same connection;
@@ -23,14 +26,20 @@ ranking is the very order of the unsharded one.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from urllib3 import encode_multipart_formdata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stack import (  # noqa: E402
@@ -51,6 +60,9 @@ from _stack import (  # noqa: E402
 )
 from freshness import rounds_on  # noqa: E402
 from query_latency import measure  # noqa: E402
+
+from sieve.client import ARROW_STREAM  # noqa: E402
+from sieve.load import wire  # noqa: E402
 
 MB = 1024 * 1024
 N_CLASSES = 3
@@ -77,24 +89,19 @@ def gaussian_classes(n_items: int, n_features: int, seed: int = 0) -> tuple[np.n
     return X, y
 
 
-def write_files(X: np.ndarray, ids: list[str], folder: Path) -> dict[str, Path]:
-    """The pool as a user would bring it: Parquet, an Arrow IPC file, and a .npy matrix with an ids file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def as_table(ids: list[str], X: np.ndarray, options: dict | None = None) -> pa.Table:
+    """Rows as the wire's columns; `options`, a create's fields, in the schema's metadata."""
+    table = pa.table({"id": ids, "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])})
+    return table.replace_schema_metadata({"sieve": json.dumps(options)}) if options else table
 
-    n, d = X.shape
-    table = pa.table({"id": pa.array(ids), "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), d)})
-    paths = {
-        "parquet": folder / "pool.parquet",
-        "arrow": folder / "pool.arrow",
-        "npy": folder / "pool.npy",
-    }
-    pq.write_table(table, paths["parquet"], row_group_size=65_536)
-    with pa.OSFile(str(paths["arrow"]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+
+def write_arrow_file(X: np.ndarray, ids: list[str], folder: Path) -> Path:
+    """The pool as a user would bring it to `sieve load`: an Arrow IPC file."""
+    table = as_table(ids, X)
+    path = folder / "pool.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=65_536)
-    np.save(paths["npy"], X)
-    (folder / "pool.ids").write_text("\n".join(ids) + "\n")
-    return paths
+    return path
 
 
 def ingest_json(client: Client, X: np.ndarray, ids: list[str], n: int) -> float:
@@ -109,6 +116,53 @@ def ingest_json(client: Client, X: np.ndarray, ids: list[str], n: int) -> float:
     seconds = time.perf_counter() - started
     client.delete_pool(pool_id)
     return seconds
+
+
+def encode_call(fmt: str, ids: list[str], X: np.ndarray, options: dict | None) -> tuple[bytes, str]:
+    """One call's body as `fmt` ("npy": a multipart form; "parquet": a Parquet file), and its Content-Type;
+    `options`, a create's fields."""
+    sink = io.BytesIO()
+    if fmt == "npy":
+        np.save(sink, X)
+        fields = {"features": ("features.npy", sink.getvalue(), "application/octet-stream"), "ids": json.dumps(ids)}
+        if options:
+            fields["sieve"] = json.dumps(options)
+        return encode_multipart_formdata(fields)
+    pq.write_table(as_table(ids, X, options), sink, row_group_size=max(1, (4 * MB) // (4 * X.shape[1])))
+    return sink.getvalue(), "application/vnd.apache.parquet"
+
+
+def post_bodies(client: Client, fmt: str, X: np.ndarray, ids: list[str], options: dict, call_bytes: int) -> str:
+    """Sends the pool as `fmt` bodies of about call_bytes of features: a create, then add-items calls; the pool."""
+    step = max(1, call_bytes // (4 * X.shape[1]))
+    pool_id = None
+    for lo in range(0, len(ids), step):
+        content, content_type = encode_call(fmt, ids[lo : lo + step], X[lo : lo + step], None if pool_id else options)
+        path = f"/v1/pools/{pool_id}/items" if pool_id else "/v1/pools"
+        answer = client.call("POST", path, (201, 202), content=content, content_type=content_type)
+        pool_id = pool_id or answer.json()["pool_id"]
+    return pool_id
+
+
+def first_calls(client: Client, api: list[int], X: np.ndarray, ids: list[str], call_bytes: int) -> dict[str, float]:
+    """One call of about call_bytes of each binary format into a pool deleted at once, and the API's peak RSS
+    growth on each: the first calls of a fresh process also pay for what it loads and keeps once (pyarrow's
+    modules, its allocators' arenas), so the loads measured after them show what a body itself costs."""
+    rows = max(1, call_bytes // (4 * X.shape[1]))
+    X, ids = X[:rows], [f"warm-{item_id}" for item_id in ids[:rows]]
+    calls = {fmt: encode_call(fmt, ids, X, {"name": f"warm-{fmt}"}) for fmt in ("npy", "parquet")}
+    batch = as_table(ids, X).combine_chunks().to_batches()[0]
+    calls["arrow"] = (wire.body(batch, {"name": "warm-arrow"}), ARROW_STREAM)
+    growth = {}
+    for fmt, (content, content_type) in calls.items():
+        growth[fmt], answer = peak_growth_mb(
+            api, partial(client.call, "POST", "/v1/pools", 201, content=content, content_type=content_type)
+        )
+        client.delete_pool(answer.json()["pool_id"])
+    return growth
+
+
+FORMAT_NAMES = {"npy": ".npy (multipart)", "parquet": "Parquet"}
 
 
 @dataclass
@@ -140,7 +194,7 @@ def measure_width(n_items: int, width: int, args) -> dict:
     ids = [f"i{i}" for i in range(n_items)]
     out: dict = {"width": width, "items": n_items}
     with tempfile.TemporaryDirectory(prefix="sieve-scale-") as folder:
-        paths = write_files(X, ids, Path(folder))
+        arrow_file = write_arrow_file(X, ids, Path(folder))
         with Stack(workers=args.workers) as stack:
             client = stack.client(timeout=600)
             redis = stack.redis()
@@ -148,25 +202,28 @@ def measure_width(n_items: int, width: int, args) -> dict:
             n_json = min(args.json_items, n_items)
             seconds = ingest_json(client, X, ids, n_json)
             ingests = [Ingest("JSON", n_json, seconds, n_json * width * 4 / MB)]
-            kept = None
-            for fmt in ("npy", "parquet", "arrow"):
-                source = open_source(paths[fmt], ids=Path(folder) / "pool.ids" if fmt == "npy" else None)
-                began = time.perf_counter()
+            out["first_call_mb"] = first_calls(client, api, X, ids, CALL_BYTES)
+            call_mb = min(CALL_BYTES, X.nbytes) / MB
+            for fmt in ("npy", "parquet"):
                 options = {"name": f"scale-{fmt}", "random_state": 0}
-                growth, result = peak_growth_mb(
-                    api, lambda source=source, options=options: load(client, source, create=options, quiet=True)
+                began = time.perf_counter()
+                growth, pool_id = peak_growth_mb(
+                    api, lambda fmt=fmt, options=options: post_bodies(client, fmt, X, ids, options, CALL_BYTES)
                 )
-                loaded_at = time.perf_counter()
-                assert result.sent == n_items, result
-                ingests.append(
-                    Ingest(fmt, n_items, loaded_at - began, X.nbytes / MB, growth, min(CALL_BYTES, X.nbytes) / MB)
-                )
-                if fmt != "arrow":
-                    client.delete_pool(result.pool_id)
-                    continue
-                kept = result.pool_id
-                client.wait_idle(kept, timeout=1200, raise_on_error=True)
-                out["first_ranking_s"] = time.perf_counter() - loaded_at
+                seconds = time.perf_counter() - began
+                ingests.append(Ingest(FORMAT_NAMES[fmt], n_items, seconds, X.nbytes / MB, growth, call_mb))
+                assert client.status(pool_id)["n_items"] == n_items
+                client.delete_pool(pool_id)
+            source = open_source(arrow_file)
+            began = time.perf_counter()
+            options = {"name": "scale-arrow", "random_state": 0}
+            growth, result = peak_growth_mb(api, lambda: load(client, source, create=options, quiet=True))
+            loaded_at = time.perf_counter()
+            assert result.sent == n_items, result
+            ingests.append(Ingest("arrow (sieve load)", n_items, loaded_at - began, X.nbytes / MB, growth, call_mb))
+            kept = result.pool_id
+            client.wait_idle(kept, timeout=1200, raise_on_error=True)
+            out["first_ranking_s"] = time.perf_counter() - loaded_at
             out["ingest"] = ingests
             out["redis_bytes_per_item"] = pool_bytes(redis, kept) / n_items
             out["redis_used_mb"] = redis.info("memory")["used_memory"] / MB
@@ -195,7 +252,9 @@ def print_width(r: dict, workers: int) -> list[tuple[str, bool]]:
     for i in r["ingest"]:
         rss = "" if i.peak_rss_mb is None else f"{i.peak_rss_mb:.0f} MB ({i.peak_rss_mb / i.call_mb:.1f}x a call)"
         print(f"  {i.fmt:<26} {i.items:>10,} {i.seconds:>8.2f} {i.rate:>9,.0f} {i.mb_per_s:>7.1f} {rss:>20}")
-    print("  (sieve load sends calls of about 24 MB; MB are feature bytes as float32)")
+    print("  (calls of about 24 MB of features; MB are feature bytes as float32)")
+    first = ", ".join(f"{fmt} {mb:.0f} MB" for fmt, mb in r["first_call_mb"].items())
+    print(f"  API peak RSS growth on a fresh process's first call of each format, before the loads: {first}")
     print(f"  time to the first ranking after the load: {r['first_ranking_s']:.2f} s")
     q, h = r["query_ms"]["query"], r["query_ms"]["/healthz"]
     print(f"  /query?k=10 p50 {q[0]:.3f} ms, p99 {q[1]:.3f} ms; /healthz p50 {h[0]:.3f} ms (ratio {q[0] / h[0]:.2f})")

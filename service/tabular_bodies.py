@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import marshmallow as ma
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (its kernels, ~20 MB, load with the process, not in a body's first check)
 import pyarrow.parquet as pq
 from flask import current_app, g, request
 from webargs.flaskparser import abort
@@ -162,10 +163,26 @@ class _HashingReader:
     def __init__(self, stream, digest):
         self.stream, self.digest = stream, digest
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.digest.update(data)
-        return data
+    def read(self, size: int = -1) -> bytes | bytearray:
+        if size < 0:
+            data = self.stream.read()
+            self.digest.update(data)
+            return data
+        # A record batch's message is asked for whole. Read in one call, gunicorn would gather it in its
+        # own buffer and copy it out, two transient copies of a batch that may be the whole body; read in
+        # bounded pieces into one buffer, it is held once.
+        buffer = bytearray(size)
+        view, filled = memoryview(buffer), 0
+        while filled < size:
+            piece = self.stream.read(min(_READ_BYTES, size - filled))
+            if not piece:
+                break
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        view.release()
+        del buffer[filled:]
+        self.digest.update(buffer)
+        return buffer
 
     def drain(self) -> None:
         while self.read(_READ_BYTES):

@@ -16,12 +16,18 @@ import pyarrow as pa
 OPTIONS = "sieve"
 """The schema metadata key of a create's options."""
 
+MESSAGE_BYTES = 4 * 1024 * 1024
+"""About what one record batch of a call weighs."""
+
 
 def body(batch: pa.RecordBatch, options: dict | None = None) -> bytes:
     """The bytes of one call: the batch as an Arrow IPC stream; `options`, a create's fields but items."""
     if options:
         batch = batch.replace_schema_metadata({OPTIONS: json.dumps(options, separators=(",", ":"))})
+    # The API decodes a stream a record batch at a time: batches of a few MB keep what it holds at once small.
+    step = max(1, MESSAGE_BYTES * batch.num_rows // max(1, batch.nbytes))
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
+        for first in range(0, max(1, batch.num_rows), step):
+            writer.write_batch(batch.slice(first, step))
     return sink.getvalue().to_pybytes()

@@ -161,3 +161,17 @@ def test_a_batch_is_cut_into_calls_of_at_most_the_labels_one_call_may_carry(labe
     assert [call.batch.num_rows for call in calls] == sizes
     assert [len(call.label_rows) for call in calls] == [min(10_000, labels - 10_000 * k) for k in range(len(sizes))]
     assert calls[-1].rows[-1] == 5 + n - 1
+
+
+def test_a_call_is_sent_as_record_batches_of_a_few_mb_that_the_api_decodes_one_at_a_time():
+    rows, dim = 40_000, 64  # 10 MB of features
+    values = np.arange(rows * dim, dtype=np.float32)
+    batch = pa.record_batch(
+        {"id": [str(i) for i in range(rows)], "features": pa.FixedSizeListArray.from_arrays(values, dim)}
+    )
+    reader = pa.ipc.open_stream(wire.body(batch))
+    sizes = [b.nbytes for b in reader]
+    assert len(sizes) >= 3 and max(sizes) <= wire.MESSAGE_BYTES * 1.01, sizes
+    table = pa.ipc.open_stream(wire.body(batch)).read_all()
+    assert table.column("id").to_pylist() == batch.column("id").to_pylist()
+    assert np.array_equal(table.column("features").combine_chunks().flatten().to_numpy(), values)
