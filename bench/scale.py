@@ -232,7 +232,8 @@ def measure_width(n_items: int, width: int, args) -> dict:
             client.teach(kept, [(ids[r], int(y[r])) for r in labeled])
             client.wait_idle(kept, timeout=1200, raise_on_error=True)
             pool = Pool(kept, X, y, ids, labeled)
-            urls = {"query": f"{client.url}/v1/pools/{kept}/query", "/healthz": client.url + "/healthz"}
+            urls = {"query": f"{client.url}/v1/pools/{kept}/query"}
+            urls.update({floor: client.url + floor for floor in ("/healthz", "/readyz")})
             latencies, _ = measure(client, urls, args.calls)
             out["query_ms"] = {name: (percentile(v, 50), percentile(v, 99)) for name, v in latencies.items()}
             lags, _ = rounds_on(client, pool, args.rounds, f"teach -> fresh at {n_items:,} x {width}")
@@ -258,6 +259,7 @@ def print_width(r: dict, workers: int) -> list[tuple[str, bool]]:
     print(f"  time to the first ranking after the load: {r['first_ranking_s']:.2f} s")
     q, h = r["query_ms"]["query"], r["query_ms"]["/healthz"]
     print(f"  /query?k=10 p50 {q[0]:.3f} ms, p99 {q[1]:.3f} ms; /healthz p50 {h[0]:.3f} ms (ratio {q[0] / h[0]:.2f})")
+    print(f"  /readyz (a PING, then RQ's worker registry) p50 {r['query_ms']['/readyz'][0]:.3f} ms")
     print(f"  teach -> fresh median {r['fresh_s'][0]:.2f} s, p90 {r['fresh_s'][1]:.2f} s")
     print(
         f"  Redis: {r['redis_bytes_per_item']:.0f} bytes per item (the pool's keys), used_memory "

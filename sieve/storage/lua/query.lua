@@ -223,10 +223,14 @@ for i, c in ipairs(chosen) do
 end
 out[#out + 1] = table.concat(scores)
 out[#out + 1] = table.concat(probas)
-local flags = {}
+local flags, rows = {}, {}
+local any_audit = redis.call('SCARD', audit) > 0
 for i, c in ipairs(chosen) do
-  flags[i] = (c.audit or redis.call('SISMEMBER', audit, c.row) == 1) and '1' or '0'
+  flags[i] = (c.audit or (any_audit and redis.call('SISMEMBER', audit, c.row) == 1)) and '1' or '0'
+  rows[i] = c.row
 end
 out[#out + 1] = table.concat(flags)
-for _, c in ipairs(chosen) do out[#out + 1] = redis.call('HGET', ids_key, c.row) end
+if #rows > 0 then
+  for _, item_id in ipairs(redis.call('HMGET', ids_key, unpack(rows))) do out[#out + 1] = item_id end
+end
 return out
