@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=1000, help="timed queries (default 1000)")
     parser.add_argument("--rounds", type=int, default=9, help="teach -> fresh rounds (default 9)")
     parser.add_argument("--shard-items", type=int, default=2_000_000, help="rows of the sharded pool; 0: skip")
-    parser.add_argument("--shard-rounds", type=int, default=3, help="rounds per sharding setup (default 3)")
+    parser.add_argument("--shard-rounds", type=int, default=5, help="rounds per sharding setup (default 5)")
     parser.add_argument("--shard-rows", type=int, default=None, help="SIEVE_SHARD_ROWS (default: its default)")
     args = parser.parse_args(argv)
     widths = [int(w) for w in args.features.split(",") if w.strip()]

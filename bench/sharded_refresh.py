@@ -4,7 +4,8 @@ publishes the very same rankings.
 For each setup a stack of its own (embedded Redis, N `sieve worker`s, the API): stores a synthetic pool
 (written through the use cases straight to Redis, which is faster than uploading it; not timed), lets it
 settle, then `--rounds` times teaches one more label over HTTP and times from teach's 202 to the first query
-whose ranking reflects that label (as bench/freshness.py). Prints the median, the worker's own duration, the
+whose ranking reflects that label (as bench/freshness.py), after untimed rounds that leave every worker
+with the pool's rows in its feature cache. Prints the median, the worker's own duration, the
 machine's load average, and a digest of every published ranking (which must be the same in every setup).
 
     python bench/sharded_refresh.py --items 2000000 --features 64 --rounds 3
@@ -23,7 +24,7 @@ from redis import Redis
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _stack import Stack, percentile, run, synthetic  # noqa: E402
+from _stack import Stack, percentile, run, status_kb, synthetic, worker_processes  # noqa: E402
 
 from sieve.core.items import ItemBatch  # noqa: E402
 from sieve.settings import Settings  # noqa: E402
@@ -33,6 +34,7 @@ from sieve.use_cases import Labels, Pools, PoolSpec  # noqa: E402
 STORE_BATCH = 100_000
 N_LABELS = 300
 POLL_SECONDS = 0.02
+MAX_WARM_ROUNDS = 8
 
 
 def store_pool(stack: Stack, X: np.ndarray, y: np.ndarray) -> str:
@@ -66,20 +68,31 @@ def measure(label: str, workers: int, shard_rows: int, X, y, rounds: int) -> dic
         pool_id = store_pool(stack, X, y)
         with stack.client(timeout=600) as client:
             client.wait_idle(pool_id, timeout=1200, raise_on_error=True)
-            unlabeled = [f"i{i}" for i in range(1, len(X), 7919)]
-            lags, durations, loads = [], [], []
-            for n in tqdm(range(rounds + 1), desc=label, leave=False):
-                item = unlabeled[n]
+            unlabeled = iter(f"i{i}" for i in range(1, len(X), 7919))
+
+            def one_round() -> tuple[float, dict]:
+                item = next(unlabeled)
                 taught = client.teach(pool_id, [(item, int(y[int(item[1:])]))])
                 began = time.perf_counter()
                 while client.query(pool_id, k=1, lease_seconds=0)["ranked_labels_version"] < taught["labels_version"]:
                     time.sleep(POLL_SECONDS)
-                status = client.status(pool_id)
-                if n:  # the first round warms every worker's feature cache
-                    lags.append(time.perf_counter() - began)
-                    durations.append(status["retrain"]["last_duration_s"])
-                    loads.append(os.getloadavg()[0])
+                lag, status = time.perf_counter() - began, client.status(pool_id)
                 client.wait_idle(pool_id, timeout=600, raise_on_error=True)
+                return lag, status
+
+            # Untimed rounds until every worker keeps the pool's rows in its feature cache, as a worker does
+            # after its first shard of the pool: which shards a worker takes varies from round to round.
+            pids, rows_kb = worker_processes(stack), X.shape[0] * X.shape[1] * 4 / 1024
+            for _ in tqdm(range(MAX_WARM_ROUNDS), desc=f"{label}: warm-up", leave=False):
+                one_round()
+                if min(status_kb(pid, "VmRSS") for pid in pids) > rows_kb:
+                    break
+            lags, durations, loads = [], [], []
+            for _ in tqdm(range(rounds), desc=label, leave=False):
+                lag, status = one_round()
+                lags.append(lag)
+                durations.append(status["retrain"]["last_duration_s"])
+                loads.append(os.getloadavg()[0])
             return {
                 "label": label,
                 "teach_to_ranking_s": percentile(lags, 50),
