@@ -118,7 +118,7 @@ def read_body() -> dict:
     digest = hashlib.sha256()
     try:
         if request.mimetype == ARROW_STREAM:
-            source = _HashingReader(request.stream, digest)
+            source = _HashingReader(request.stream, digest, max_bytes)
             reader = pa.ipc.open_stream(source)
             body = _table(reader.schema, reader, create, max_bytes)
             source.drain()  # bytes after the stream's end count in the digest too: they make another body
@@ -160,29 +160,30 @@ class _HashingReader:
 
     closed = False
 
-    def __init__(self, stream, digest):
-        self.stream, self.digest = stream, digest
+    def __init__(self, stream, digest, max_bytes: int):
+        self.stream, self.digest, self.max_bytes = stream, digest, max_bytes
 
-    def read(self, size: int = -1) -> bytes | bytearray:
+    def read(self, size: int = -1) -> bytes | memoryview:
         if size < 0:
             data = self.stream.read()
             self.digest.update(data)
             return data
         # A record batch's message is asked for whole. Read in one call, gunicorn would gather it in its
         # own buffer and copy it out, two transient copies of a batch that may be the whole body; read in
-        # bounded pieces into one buffer, it is held once.
-        buffer = bytearray(size)
-        view, filled = memoryview(buffer), 0
-        while filled < size:
-            piece = self.stream.read(min(_READ_BYTES, size - filled))
+        # bounded pieces into one buffer, it is held once. The buffer is an anonymous map, whose pages take
+        # memory only once written: the size asked for comes from the body, and a hostile one may claim
+        # any size (up to the body limit; the stream stops there) without sending it.
+        buffer = memoryview(mmap.mmap(-1, max(1, min(size, self.max_bytes))))
+        filled, wanted = 0, min(size, len(buffer))
+        while filled < wanted:
+            piece = self.stream.read(min(_READ_BYTES, wanted - filled))
             if not piece:
                 break
-            view[filled : filled + len(piece)] = piece
+            buffer[filled : filled + len(piece)] = piece
             filled += len(piece)
-        view.release()
-        del buffer[filled:]
-        self.digest.update(buffer)
-        return buffer
+        data = buffer[:filled]
+        self.digest.update(data)
+        return data
 
     def drain(self) -> None:
         while self.read(_READ_BYTES):

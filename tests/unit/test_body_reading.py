@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,7 @@ def test_a_large_record_batch_is_read_from_the_request_in_bounded_pieces():
     # batch asked for whole would be held three times over.
     body = one_batch_stream(1_000_000)  # one 8 MB message
     stream, digest = RecordingStream(body), hashlib.sha256()
-    reader = _HashingReader(stream, digest)
+    reader = _HashingReader(stream, digest, len(body))
     table = pa.ipc.open_stream(reader).read_all()
     reader.drain()
     assert np.array_equal(table.column("x").to_numpy(), np.arange(1_000_000, dtype=np.float64))
@@ -46,6 +47,23 @@ def test_a_large_record_batch_is_read_from_the_request_in_bounded_pieces():
 
 def test_a_body_cut_short_is_returned_as_far_as_it_goes():
     body = one_batch_stream(1000)
-    reader = _HashingReader(RecordingStream(body[:-100]), hashlib.sha256())
+    reader = _HashingReader(RecordingStream(body[:-100]), hashlib.sha256(), len(body))
     assert len(reader.read(len(body))) == len(body) - 100
     assert reader.read(10) == b""
+
+
+def test_a_size_claimed_by_the_body_reserves_nothing_beyond_what_arrives():
+    # An Arrow message header may claim any length: the reader asks for it, and only the bytes the request
+    # holds are read and kept.
+    limit = 256 << 20
+    reader = _HashingReader(RecordingStream(b"0123456789"), hashlib.sha256(), limit)
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS to the current RSS
+    before = _status_kb("VmRSS")
+    assert reader.read(1 << 40) == b"0123456789"
+    assert reader.read(limit) == b""
+    assert _status_kb("VmHWM") - before < 16 * 1024
+
+
+def _status_kb(field: str) -> int:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1])
