@@ -63,6 +63,11 @@ class ApiError(SieveClientError):
     def retry_after(self) -> float | None:
         return _retry_after(self.response)
 
+    @property
+    def said(self) -> str:
+        """What the API said, in one phrase: the problem's detail, else its title, else the status."""
+        return self.detail or self.title or f"HTTP {self.status}"
+
 
 class StillPending(SieveClientError):
     """Something the API computes in the background was not ready in the time the caller allowed."""

@@ -26,8 +26,7 @@ def _json_option(text: str | None, option: str) -> dict | None:
 
 def _problem(error: ApiError) -> str:
     """The API's problem as one line: its detail and the field at fault."""
-    said = error.detail or error.title or f"HTTP {error.status}"
-    return f"{said} ({error.field})" if error.field else said
+    return f"{error.said} ({error.field})" if error.field else error.said
 
 
 def run_load(

@@ -176,8 +176,7 @@ class _Call:
             index = field[len(prefix) : field.find("]")] if field.startswith(prefix) else ""
             if index.isdigit() and int(index) < len(rows):
                 place = f"row {int(rows[int(index)])}"
-        detail = error.detail or error.title or f"HTTP {error.status}"
-        return f"{source.path}: {place}: {detail}"
+        return f"{source.path}: {place}: {error.said}"
 
 
 def _key(*parts: bytes) -> str:
