@@ -242,6 +242,10 @@ def to_wire(batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(list(columns.values()), list(columns))
 
 
+def _is_string(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def _first_null(column: pa.Array) -> int:
     return int(pc.index(pc.is_null(column), True).as_py())
 
@@ -249,13 +253,13 @@ def _first_null(column: pa.Array) -> int:
 def _ids(column: pa.Array, first_row: int) -> pa.Array:
     if column.null_count:
         raise FileError(f"row {first_row + _first_null(column)}: the id is empty")
-    if pa.types.is_integer(column.type) or pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if pa.types.is_integer(column.type) or _is_string(column.type):
         return column.cast(pa.string())
     raise FileError(f"the `id` column must hold strings or integers, not {column.type}")
 
 
 def _strings(column: pa.Array, name: str, first_row: int) -> pa.Array:
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not _is_string(column.type):
         raise FileError(f"the `{name}` column must hold strings, not {column.type}")
     if column.null_count:
         raise FileError(f"row {first_row + _first_null(column)}: the {name} is empty")
@@ -314,7 +318,7 @@ def _labels(column: pa.Array, first_row: int) -> pa.Array | None:
         return None
     if pa.types.is_integer(kind):
         return column.cast(pa.int64())
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if _is_string(kind):
         return column.cast(pa.string())
     if pa.types.is_floating(kind):
         values = column.to_numpy(zero_copy_only=False)
@@ -325,6 +329,6 @@ def _labels(column: pa.Array, first_row: int) -> pa.Array | None:
 
 
 def _splits(column: pa.Array) -> pa.Array:
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_null(column.type)):
+    if not (_is_string(column.type) or pa.types.is_null(column.type)):
         raise FileError(f"the `split` column must hold strings (train or eval), not {column.type}")
     return column.cast(pa.string())
