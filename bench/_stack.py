@@ -9,6 +9,7 @@ temporary directory: an embedded Redis, `sieve worker` processes (one by default
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's root, for tests.stack
@@ -100,6 +102,13 @@ class Pool:
 
     def row_of(self, item_id: str) -> int:
         return int(item_id[1:])
+
+
+def feature_table(ids: list[str], X: np.ndarray, options: dict | None = None) -> pa.Table:
+    """Rows as the binary bodies' columns, `id` and `features`; `options`, a create's fields, in the
+    schema's metadata."""
+    table = pa.table({"id": ids, "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])})
+    return table.replace_schema_metadata({"sieve": json.dumps(options)}) if options else table
 
 
 def synthetic(n_items: int, n_features: int = 64, n_classes: int = 3, random_state: int = 0):

@@ -24,13 +24,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import Stack, api_processes, peak_growth_mb  # noqa: E402
+from _stack import Stack, api_processes, feature_table, peak_growth_mb  # noqa: E402
 
 MB = 1024 * 1024
 
 
 def arrow_body(ids, X) -> bytes:
-    table = pa.table({"id": ids, "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])})
+    table = feature_table(ids, X)
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=10_000)
@@ -38,9 +38,8 @@ def arrow_body(ids, X) -> bytes:
 
 
 def parquet_body(ids, X) -> bytes:
-    table = pa.table({"id": ids, "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])})
     sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=10_000)
+    pq.write_table(feature_table(ids, X), sink, row_group_size=10_000)
     return sink.getvalue()
 
 

@@ -47,6 +47,7 @@ from _stack import (  # noqa: E402
     Pool,
     Stack,
     api_processes,
+    feature_table,
     first_labels,
     peak_growth_mb,
     percentile,
@@ -89,15 +90,9 @@ def gaussian_classes(n_items: int, n_features: int, seed: int = 0) -> tuple[np.n
     return X, y
 
 
-def as_table(ids: list[str], X: np.ndarray, options: dict | None = None) -> pa.Table:
-    """Rows as the wire's columns; `options`, a create's fields, in the schema's metadata."""
-    table = pa.table({"id": ids, "features": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])})
-    return table.replace_schema_metadata({"sieve": json.dumps(options)}) if options else table
-
-
 def write_arrow_file(X: np.ndarray, ids: list[str], folder: Path) -> Path:
     """The pool as a user would bring it to `sieve load`: an Arrow IPC file."""
-    table = as_table(ids, X)
+    table = feature_table(ids, X)
     path = folder / "pool.arrow"
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=65_536)
@@ -128,7 +123,7 @@ def encode_call(fmt: str, ids: list[str], X: np.ndarray, options: dict | None) -
         if options:
             fields["sieve"] = json.dumps(options)
         return encode_multipart_formdata(fields)
-    pq.write_table(as_table(ids, X, options), sink, row_group_size=max(1, (4 * MB) // (4 * X.shape[1])))
+    pq.write_table(feature_table(ids, X, options), sink, row_group_size=max(1, (4 * MB) // (4 * X.shape[1])))
     return sink.getvalue(), "application/vnd.apache.parquet"
 
 
@@ -151,7 +146,7 @@ def first_calls(client: Client, api: list[int], X: np.ndarray, ids: list[str], c
     rows = max(1, call_bytes // (4 * X.shape[1]))
     X, ids = X[:rows], [f"warm-{item_id}" for item_id in ids[:rows]]
     calls = {fmt: encode_call(fmt, ids, X, {"name": f"warm-{fmt}"}) for fmt in ("npy", "parquet")}
-    batch = as_table(ids, X).combine_chunks().to_batches()[0]
+    batch = feature_table(ids, X).combine_chunks().to_batches()[0]
     calls["arrow"] = (wire.body(batch, {"name": "warm-arrow"}), ARROW_STREAM)
     growth = {}
     for fmt, (content, content_type) in calls.items():
