@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from sieve.limits import MAX_ITEMS_PER_CALL
+from sieve.load import FORMAT_NAMES
 from sieve.settings import Settings
 
 
@@ -484,7 +485,7 @@ def simulate(**options):
 @click.option(
     "--format",
     "file_format",
-    type=click.Choice(["parquet", "arrow", "npy", "csv", "jsonl"]),
+    type=click.Choice(FORMAT_NAMES),
     default=None,
     help="The file's format; by default, told by its name's ending.",
 )

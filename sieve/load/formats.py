@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sieve.load import FORMAT_NAMES
+
 FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -33,8 +35,6 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 """File name endings and the format each names; `--format` overrides."""
-
-FORMAT_NAMES = ("parquet", "arrow", "npy", "csv", "jsonl")
 
 TEXT_BLOCK_BYTES = 8 * 1024 * 1024
 """Bytes of CSV or JSON Lines that pyarrow parses at a time."""
