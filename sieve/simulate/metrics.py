@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.integrate import trapezoid
 
-from sieve.core.stopping import Round, StoppingPolicy, plateau_reached, target_reason
+from sieve.core.stopping import TARGET_MIN_ITEMS, Round, StoppingPolicy, plateau_reached, target_reason
 
 TIE = 0.005
 """Two strategies' AULC on one seed closer than this count as a tie."""
@@ -71,7 +71,8 @@ def stop_point(labels, accuracy, kappas, full_accuracy: float, policy: StoppingP
 
 def interval_coverage(traces) -> dict:
     """How often the estimates' intervals held the test accuracy, over every round with an estimate of every
-    run; their mean width; and the same for rounds with at least 10 audit items."""
+    run; their mean width; and the coverage of the rounds with at least TARGET_MIN_ITEMS audit items, those the
+    target rule looks at."""
     held, widths, held10 = [], [], []
     for t in traces:
         for truth, e in zip(t.accuracy, t.estimates):
@@ -80,7 +81,7 @@ def interval_coverage(traces) -> dict:
             inside = e["low"] <= truth <= e["high"]
             held.append(inside)
             widths.append(e["high"] - e["low"])
-            if e["n"] >= 10:
+            if e["n"] >= TARGET_MIN_ITEMS:
                 held10.append(inside)
     return {
         "rounds": len(held),

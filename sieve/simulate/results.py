@@ -29,7 +29,7 @@ def default_target(full: list[float]) -> float:
     return math.floor(100 * TARGET_SHARE * float(np.mean(full))) / 100
 
 
-def _audited(runs: list[Trace], baseline: list[Trace] | None, full: list[float], target: float) -> dict:
+def _audited(runs: list[Trace], baseline: list[Trace] | None, target: float) -> dict:
     """A strategy with audit items: its AULC over every label spent (audit items count) against random's
     without any, the estimates' coverage and width, the target rule, and the cross-validated bias."""
     aulcs = [aulc(t.spent, t.accuracy) for t in runs]
@@ -119,7 +119,7 @@ def summarize(
     ranking = sorted(strategies, key=lambda s: (strategies[s]["daulc"] or 0.0, strategies[s]["aulc"]), reverse=True)
     target = default_target(full) if target is None else target
     audits = {
-        f"{name}@{rate:g}": {"strategy": name, "rate": rate, **_audited(runs, traces.get(BASELINE), full, target)}
+        f"{name}@{rate:g}": {"strategy": name, "rate": rate, **_audited(runs, traces.get(BASELINE), target)}
         for (name, rate), runs in (audited or {}).items()
     }
     return {

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from sieve.client import Client
 from sieve.core.selection import ALL_STRATEGIES
+from sieve.core.stopping import MAX_AUDIT_RATE
 from sieve.simulate.datasets import Dataset
 from sieve.simulate.local import run_local
 from sieve.simulate.protocol import TEST_SHARE, full_pool_accuracy, prepare
@@ -39,8 +40,8 @@ class Plan:
         for name in ("batch_size", "budget", "init_per_class", "seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1")
-        if any(not 0 < rate <= 0.5 for rate in self.audit_rates):
-            raise ValueError("audit rates must lie in (0, 0.5]")
+        if any(not 0 < rate <= MAX_AUDIT_RATE for rate in self.audit_rates):
+            raise ValueError(f"audit rates must lie in (0, {MAX_AUDIT_RATE}]")
         if self.audit_rates and self.url:
             raise ValueError("audit items are simulated in process only: leave out --url or --audit")
         if not 0 < self.test_share < 1:
