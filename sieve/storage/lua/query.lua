@@ -167,17 +167,18 @@ while found < k_strategy and pos < total and pos - start < max_scan do
   end
 end
 
-table.sort(candidates, function(a, b)
+-- Highest score first; equal scores in row order.
+local function higher_first(a, b)
   if a.value ~= b.value then return a.value > b.value end
   return a.row < b.row
-end)
+end
+table.sort(candidates, higher_first)
 local chosen = {}
 for i = 1, math.min(k_strategy, #candidates) do chosen[i] = candidates[i] end
-for _, a in ipairs(audits) do chosen[#chosen + 1] = a end
-table.sort(chosen, function(a, b)
-  if a.value ~= b.value then return a.value > b.value end
-  return a.row < b.row
-end)
+if #audits > 0 then
+  for _, a in ipairs(audits) do chosen[#chosen + 1] = a end
+  table.sort(chosen, higher_first)
+end
 
 -- The frontier moves over what is now labeled or leased: with a lease, up to the first free item from
 -- the walk that was not chosen; without one, only up to the first free item.
