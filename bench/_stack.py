@@ -28,8 +28,9 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's root, for tests.stack
 from sieve.client import Client  # noqa: E402
 from tests import stack as _launcher  # noqa: E402
+from tests.helpers import peak_rss_growth_mb, status_kb  # noqa: E402
 
-__all__ = ["Client", "Stack"]
+__all__ = ["Client", "Stack", "peak_rss_growth_mb", "status_kb"]
 
 UPLOAD_BATCH = 50_000
 """Most items sent by one create or add-items call."""
@@ -167,14 +168,6 @@ def build_pool(
 # -- memory ----------------------------------------------------------------------------------------
 
 
-def status_kb(pid: int, field: str) -> int:
-    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM...)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def api_processes(stack: Stack) -> list[int]:
     """The pids of the API's gunicorn workers (the processes that read request bodies)."""
     import psutil
@@ -185,16 +178,6 @@ def api_processes(stack: Stack) -> list[int]:
 
 def worker_processes(stack: Stack) -> list[int]:
     return [process.pid for name, process in stack.children if name.startswith("worker")]
-
-
-def peak_growth_mb(pids: list[int], action) -> tuple[float, object]:
-    """The largest growth of any of these processes' RSS while `action` runs, and what it answered."""
-    before = {}
-    for pid in pids:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        before[pid] = status_kb(pid, "VmRSS")
-    answer = action()
-    return max((status_kb(pid, "VmHWM") - before[pid]) / 1024 for pid in pids), answer
 
 
 def pool_bytes(redis, pool_id: str) -> int:

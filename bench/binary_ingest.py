@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import Stack, api_processes, feature_table, peak_growth_mb  # noqa: E402
+from _stack import Stack, api_processes, feature_table, peak_rss_growth_mb  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -76,7 +76,7 @@ def measure(session, url: str, pids: list[int], request: dict) -> tuple[float, f
         answer = session.post(url, **request)
         return time.perf_counter() - started, answer
 
-    growth, (seconds, answer) = peak_growth_mb(pids, call)
+    growth, (seconds, answer) = peak_rss_growth_mb(pids, call)
     if answer.status_code != 201:
         raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
     return seconds, growth, answer.json()["n_items"]

@@ -49,7 +49,7 @@ from _stack import (  # noqa: E402
     api_processes,
     feature_table,
     first_labels,
-    peak_growth_mb,
+    peak_rss_growth_mb,
     percentile,
     pool_bytes,
     report,
@@ -150,7 +150,7 @@ def first_calls(client: Client, api: list[int], X: np.ndarray, ids: list[str], c
     calls["arrow"] = (wire.body(batch, {"name": "warm-arrow"}), ARROW_STREAM)
     growth = {}
     for fmt, (content, content_type) in calls.items():
-        growth[fmt], answer = peak_growth_mb(
+        growth[fmt], answer = peak_rss_growth_mb(
             api, partial(client.call, "POST", "/v1/pools", 201, content=content, content_type=content_type)
         )
         client.delete_pool(answer.json()["pool_id"])
@@ -202,7 +202,7 @@ def measure_width(n_items: int, width: int, args) -> dict:
             for fmt in ("npy", "parquet"):
                 options = {"name": f"scale-{fmt}", "random_state": 0}
                 began = time.perf_counter()
-                growth, pool_id = peak_growth_mb(
+                growth, pool_id = peak_rss_growth_mb(
                     api, lambda fmt=fmt, options=options: post_bodies(client, fmt, X, ids, options, CALL_BYTES)
                 )
                 seconds = time.perf_counter() - began
@@ -212,7 +212,7 @@ def measure_width(n_items: int, width: int, args) -> dict:
             source = open_source(arrow_file)
             began = time.perf_counter()
             options = {"name": "scale-arrow", "random_state": 0}
-            growth, result = peak_growth_mb(api, lambda: load(client, source, create=options, quiet=True))
+            growth, result = peak_rss_growth_mb(api, lambda: load(client, source, create=options, quiet=True))
             loaded_at = time.perf_counter()
             assert result.sent == n_items, result
             ingests.append(Ingest("arrow (sieve load)", n_items, loaded_at - began, X.nbytes / MB, growth, call_mb))

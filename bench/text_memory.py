@@ -19,7 +19,7 @@ import numpy as np
 from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import Client, Stack, api_processes, peak_growth_mb, pool_bytes  # noqa: E402
+from _stack import Client, Stack, api_processes, peak_rss_growth_mb, pool_bytes  # noqa: E402
 
 WORDS = [f"word{i}" for i in range(5000)]
 MB = 1024 * 1024
@@ -50,7 +50,7 @@ def main() -> None:
 
         short = _texts(10_000, 6, seed=0)
         body = {"items": [{"id": f"s{i}", "text": t} for i, t in enumerate(short)], "featurizer": {"n_features": 8192}}
-        growth, (status, answer) = peak_growth_mb(pids, lambda: post(client, "/v1/pools", body))
+        growth, (status, answer) = peak_rss_growth_mb(pids, lambda: post(client, "/v1/pools", body))
         pool = answer.get("pool_id")
         rows.append(
             (
@@ -64,7 +64,7 @@ def main() -> None:
 
         big = _texts(12_000, 12, seed=1)
         body = {"items": [{"id": f"b{i}", "text": t} for i, t in enumerate(big)], "featurizer": {"n_features": 8192}}
-        growth, (status, answer) = peak_growth_mb(pids, lambda: post(client, "/v1/pools", body))
+        growth, (status, answer) = peak_rss_growth_mb(pids, lambda: post(client, "/v1/pools", body))
         rows.append(
             (
                 "create: ~1.2 MB of text, 8192 columns",
@@ -88,10 +88,11 @@ def main() -> None:
                 time.sleep(0.2)
 
         worker = next(process.pid for name, process in stack.children if name == "worker0")
-        growth, _ = peak_growth_mb([worker], retrain)
+        growth, _ = peak_rss_growth_mb([worker], retrain)
         rows.append(("retrain of the first pool (the worker's RSS)", None, 200, None, growth))
         texts = [t[:5] for t in _texts(10_000, 1, seed=2)]
-        growth, (status, _) = peak_growth_mb(pids, lambda: post(client, f"/v1/pools/{pool}/predict", {"texts": texts}))
+        predict = lambda: post(client, f"/v1/pools/{pool}/predict", {"texts": texts})  # noqa: E731
+        growth, (status, _) = peak_rss_growth_mb(pids, predict)
         rows.append(("predict: ~50 KB of text (10,000 texts)", sum(map(len, texts)), status, None, growth))
 
     print(f"{'case':45} {'text MB':>8} {'status':>6} {'Redis MB':>9} {'peak RSS growth MB':>19}")

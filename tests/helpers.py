@@ -61,7 +61,7 @@ def items_of(features: np.ndarray, prefix: str = "i") -> list[dict]:
     return [{"id": f"{prefix}{i}", "features": row.tolist()} for i, row in enumerate(features)]
 
 
-def _status_kb(pid: int, field: str) -> int:
+def status_kb(pid: int, field: str) -> int:
     line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field + ":"))
     return int(line.split()[1])
 
@@ -80,6 +80,6 @@ def peak_rss_growth_mb(pids: list[int], action):
     before = {}
     for pid in pids:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-        before[pid] = _status_kb(pid, "VmRSS")
+        before[pid] = status_kb(pid, "VmRSS")
     answer = action()
-    return max(_status_kb(pid, "VmHWM") - before[pid] for pid in pids) / 1024, answer
+    return max(status_kb(pid, "VmHWM") - before[pid] for pid in pids) / 1024, answer

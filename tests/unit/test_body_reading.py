@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
+import os
 
 import numpy as np
 import pyarrow as pa
 
 from sieve.service.tabular_bodies import _READ_BYTES, _HashingReader
+from tests.helpers import peak_rss_growth_mb
 
 
 class RecordingStream(io.BytesIO):
@@ -57,13 +58,7 @@ def test_a_size_claimed_by_the_body_reserves_nothing_beyond_what_arrives():
     # holds are read and kept.
     limit = 256 << 20
     reader = _HashingReader(RecordingStream(b"0123456789"), hashlib.sha256(), limit)
-    Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS to the current RSS
-    before = _status_kb("VmRSS")
-    assert reader.read(1 << 40) == b"0123456789"
-    assert reader.read(limit) == b""
-    assert _status_kb("VmHWM") - before < 16 * 1024
-
-
-def _status_kb(field: str) -> int:
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field + ":"))
-    return int(line.split()[1])
+    growth_mb, (first, then) = peak_rss_growth_mb([os.getpid()], lambda: (reader.read(1 << 40), reader.read(limit)))
+    assert first == b"0123456789"
+    assert then == b""
+    assert growth_mb < 16
